@@ -1,0 +1,67 @@
+# Switchboard: one Makefile for the whole workspace. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+UV := scripts/uv.sh
+INFRA := scripts/infra/infra.sh
+PYTEST_ARGS ?=
+
+.PHONY: help install up down infra-up infra-down infra-status services-up services-down \
+        status test test-unit lint format migrate
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
+	  awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-15s\033[0m %s\n", $$1, $$2}'
+
+install: ## Install uv (pinned) and every workspace member into .venv from uv.lock
+	$(UV) sync --all-packages --frozen
+
+up: ## Start everything: docker compose when an engine answers, else local servers + services
+	@if docker info >/dev/null 2>&1 && [ -f compose/docker-compose.yml ]; then \
+	  docker compose -f compose/docker-compose.yml up -d --wait; \
+	else \
+	  $(MAKE) --no-print-directory install infra-up migrate services-up; \
+	fi
+
+down: ## Stop what `make up` started (services, then local servers)
+	@if docker info >/dev/null 2>&1 && [ -f compose/docker-compose.yml ]; then \
+	  docker compose -f compose/docker-compose.yml down; \
+	fi
+	@scripts/services.sh stop
+	@bash $(INFRA) stop
+
+status: ## Show which local servers and services are running
+	-@bash $(INFRA) status
+	-@scripts/services.sh status
+
+infra-up: ## Install (first time) and start Kafka, PostgreSQL, Redis, FerretDB locally
+	bash $(INFRA) start
+
+infra-down: ## Stop the local servers
+	bash $(INFRA) stop
+
+infra-status: ## Is each local server running?
+	bash $(INFRA) status
+
+migrate: ## Apply database migrations of every service
+	.venv/bin/python -m switchboard.history migrate
+
+services-up: ## Start the services in the background (logs in .local/log)
+	scripts/services.sh start
+
+services-down: ## Stop the services
+	scripts/services.sh stop
+
+test: install infra-up ## Run every test (unit, component, integration on the real servers, e2e)
+	.venv/bin/python -m pytest $(PYTEST_ARGS)
+
+test-unit: install ## Only the tests that need no server
+	.venv/bin/python -m pytest -m "not integration" $(PYTEST_ARGS)
+
+lint: install ## ruff (lint + format check) and mypy --strict
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy libs/common/src services/*/src tools/*/src
+
+format: install ## Apply ruff's fixes and formatting
+	.venv/bin/ruff check --fix .
+	.venv/bin/ruff format .

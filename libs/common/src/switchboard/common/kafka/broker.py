@@ -1,0 +1,61 @@
+"""FastStream Kafka broker factory and the two operations every service needs around it."""
+
+import asyncio
+import contextlib
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from faststream.kafka import KafkaBroker
+
+from switchboard.common.errors import PublishError
+from switchboard.common.events.envelope import KafkaRecord
+from switchboard.common.settings import KafkaSettings
+
+
+def create_broker(settings: KafkaSettings, *, middlewares: Sequence[Any] = ()) -> KafkaBroker:
+    """A broker whose producer is idempotent and waits for every in-sync replica (acks=all)."""
+    return KafkaBroker(
+        settings.bootstrap_servers,
+        client_id=settings.client_id,
+        request_timeout_ms=settings.request_timeout_ms,
+        acks="all",
+        enable_idempotence=True,
+        middlewares=tuple(middlewares),
+    )
+
+
+async def publish_record(
+    broker: KafkaBroker, topic: str, record: KafkaRecord, *, timeout_s: float
+) -> None:
+    """Publish and wait for the broker's ack; any failure or timeout raises PublishError."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            await broker.publish(record.value, topic, key=record.key, headers=record.str_headers())
+    except (KafkaError, TimeoutError, OSError) as exc:
+        raise PublishError(f"publish to {topic} failed: {exc!r}") from exc
+
+
+async def ensure_topics(
+    settings: KafkaSettings, topics: Iterable[str], *, partitions: int | None = None
+) -> None:
+    """Create ``topics`` if missing (idempotent; safe to run from every service at start)."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.bootstrap_servers,
+        request_timeout_ms=settings.request_timeout_ms,
+    )
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [
+            NewTopic(name=t, num_partitions=partitions or settings.partitions, replication_factor=1)
+            for t in topics
+            if t not in existing
+        ]
+        if wanted:
+            # Another service may create it between list and create.
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(wanted)
+    finally:
+        await admin.close()

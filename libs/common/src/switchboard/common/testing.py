@@ -1,0 +1,99 @@
+"""Helpers for tests of every service (and for the provider simulator's signing).
+
+Nothing here runs in production paths.
+"""
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from twilio.request_validator import RequestValidator
+
+from switchboard.common.settings import KafkaSettings
+
+
+def twilio_signature(url: str, params: Mapping[str, str | Sequence[str]], token: str) -> str:
+    """X-Twilio-Signature for a form POST to ``url``, as Twilio computes it."""
+    multi = {k: [v] if isinstance(v, str) else list(v) for k, v in params.items()}
+
+    class _Params(dict[str, list[str]]):
+        def getall(self, name: str) -> list[str]:
+            return self[name]
+
+    return str(RequestValidator(token).compute_signature(url, _Params(multi)))
+
+
+def unique(prefix: str) -> str:
+    """A name no earlier run used (topics, groups, databases)."""
+    return f"{prefix}_{uuid.uuid4().hex[:10]}"
+
+
+async def partitions(settings: KafkaSettings, topic: str) -> list[TopicPartition]:
+    """The partitions of ``topic`` (none when it does not exist)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    await admin.start()
+    try:
+        [described] = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    return [TopicPartition(topic, p["partition"]) for p in described.get("partitions", [])]
+
+
+async def end_offsets(settings: KafkaSettings, topic: str) -> dict[int, int]:
+    """The current end offset of each partition of ``topic``."""
+    tps = await partitions(settings, topic)
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers)
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets(tps) if tps else {}
+        return {tp.partition: off for tp, off in ends.items()}
+    finally:
+        await consumer.stop()
+
+
+async def read_records(
+    settings: KafkaSettings,
+    topic: str,
+    start: Mapping[int, int],
+    *,
+    until: Callable[[list["ConsumerRecord[bytes, bytes]"]], bool],
+    timeout_s: float = 30.0,
+) -> list["ConsumerRecord[bytes, bytes]"]:
+    """Records of ``topic`` after ``start`` offsets, read until ``until(records)`` or timeout."""
+    tps = await partitions(settings, topic)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False
+    )
+    await consumer.start()
+    records: list[ConsumerRecord[bytes, bytes]] = []
+    try:
+        consumer.assign(tps)
+        for tp in tps:
+            consumer.seek(tp, start.get(tp.partition, 0))
+        deadline = time.monotonic() + timeout_s
+        while not until(records) and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=500)
+            for recs in batch.values():
+                records.extend(recs)
+        return records
+    finally:
+        await consumer.stop()
+
+
+async def eventually(
+    check: Callable[[], object], *, timeout_s: float = 30.0, interval_s: float = 0.2
+) -> None:
+    """Await ``check()`` (sync or async) until it is truthy; AssertionError on timeout."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout_s}s")
+        await asyncio.sleep(interval_s)

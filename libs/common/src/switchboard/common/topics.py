@@ -1,0 +1,24 @@
+"""Topic and consumer-group names: the one place they are spelled."""
+
+from typing import Final
+
+CALL_EVENTS: Final = "call.events"
+MESSAGE_INBOUND: Final = "message.inbound"
+MESSAGE_STATUS: Final = "message.status"
+MESSAGE_OUTBOUND: Final = "message.outbound"
+DIAL_COMMANDS: Final = "dial.commands"
+
+ALL_TOPICS: Final = (CALL_EVENTS, MESSAGE_INBOUND, MESSAGE_STATUS, MESSAGE_OUTBOUND, DIAL_COMMANDS)
+
+
+def dlq(topic: str) -> str:
+    """The dead-letter topic of ``topic``."""
+    return f"{topic}.dlq"
+
+
+class Groups:
+    """Consumer group ids (KEDA scales on these groups' lag)."""
+
+    HISTORY: Final = "history"
+    DIALER: Final = "dialer"
+    AI: Final = "ai"

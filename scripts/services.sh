@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Start/stop the Switchboard services natively (no docker), each in the background with a
+# pid file and a log under .local/. Usage: services.sh start|stop|status
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+local_dir="${SWITCHBOARD_LOCAL_DIR:-$root/.local}"
+run="$local_dir/run"
+logs="$local_dir/log"
+py="$root/.venv/bin/python"
+mkdir -p "$run" "$logs"
+
+# Local defaults for `make up`; anything already in the environment wins.
+# shellcheck source=scripts/local.env
+set -a; source "$root/scripts/local.env"; set +a
+
+# name | module and command | port variable
+SERVICES=(
+  "ingress|switchboard.ingress serve|${SWITCHBOARD_INGRESS_PORT:-8000}"
+  "history|switchboard.history worker|${SWITCHBOARD_HISTORY_PORT:-8001}"
+)
+
+alive() { [[ -f "$run/$1.pid" ]] && kill -0 "$(cat "$run/$1.pid")" 2>/dev/null; }
+
+wait_health() {
+  local name=$1 port=$2 deadline=$((SECONDS + 120))
+  until curl -fsS "http://127.0.0.1:$port/health" >/dev/null 2>&1; do
+    if ! alive "$name"; then
+      echo "$name exited; last log lines:" >&2; tail -n 40 "$logs/$name.log" >&2; return 1
+    fi
+    if ((SECONDS > deadline)); then echo "$name: no /health after 120 s" >&2; return 1; fi
+    sleep 0.5
+  done
+}
+
+start() {
+  for spec in "${SERVICES[@]}"; do
+    IFS='|' read -r name cmd port <<<"$spec"
+    if alive "$name"; then echo "$name: already running"; continue; fi
+    # shellcheck disable=SC2086 # cmd is "module subcommand"
+    SWITCHBOARD_HTTP__PORT="$port" \
+    SWITCHBOARD_HTTP__PUBLIC_BASE_URL="${SWITCHBOARD_HTTP__PUBLIC_BASE_URL:-http://127.0.0.1:$port}" \
+      nohup "$py" -m $cmd >>"$logs/$name.log" 2>&1 &
+    echo $! >"$run/$name.pid"
+  done
+  for spec in "${SERVICES[@]}"; do
+    IFS='|' read -r name _ port <<<"$spec"
+    wait_health "$name" "$port"
+    printf '%-8s http://127.0.0.1:%s  (/health /ready /metrics; log %s)\n' \
+      "$name" "$port" "$logs/$name.log"
+  done
+}
+
+stop() {
+  for spec in "${SERVICES[@]}"; do
+    IFS='|' read -r name _ _ <<<"$spec"
+    if alive "$name"; then
+      pid=$(cat "$run/$name.pid"); kill -TERM "$pid"
+      for _ in $(seq 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+      kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
+      echo "$name: stopped"
+    fi
+    rm -f "$run/$name.pid"
+  done
+}
+
+status() {
+  local rc=0
+  for spec in "${SERVICES[@]}"; do
+    IFS='|' read -r name _ port <<<"$spec"
+    if alive "$name"; then echo "$name: running (pid $(cat "$run/$name.pid"), port $port)"
+    else echo "$name: stopped"; rc=1; fi
+  done
+  return $rc
+}
+
+case "${1:-}" in
+  start) start ;; stop) stop ;; status) status ;;
+  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+esac

@@ -1,0 +1,1 @@
+"""Switchboard ai service (not built yet; see its README)."""

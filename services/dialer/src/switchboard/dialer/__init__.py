@@ -1,0 +1,1 @@
+"""Switchboard dialer service (not built yet; see its README)."""

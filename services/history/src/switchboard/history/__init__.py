@@ -1,0 +1,1 @@
+"""Switchboard call history: every call and message event, converged, queryable per tenant."""

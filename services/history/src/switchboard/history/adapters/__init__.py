@@ -1,0 +1,1 @@
+"""Real adapters of the history service."""

@@ -1,0 +1,1 @@
+"""Switchboard ingress: verify provider webhooks, publish typed events to Kafka."""

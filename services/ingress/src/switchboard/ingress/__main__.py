@@ -1,0 +1,39 @@
+"""``switchboard-ingress serve``: run the ingress under uvicorn."""
+
+import typer
+import uvicorn
+
+from switchboard.ingress.settings import get_settings
+
+cli = typer.Typer(
+    help="Switchboard ingress: verified provider webhooks → Kafka.", no_args_is_help=True
+)
+
+
+@cli.command()
+def serve() -> None:
+    """Serve the webhooks (host, port and workers from SWITCHBOARD_HTTP__*)."""
+    http = get_settings().http
+    uvicorn.run(
+        "switchboard.ingress.app:app_from_env",
+        factory=True,
+        host=http.host,
+        port=http.port,
+        workers=http.workers,
+        log_config=None,
+        access_log=False,
+    )
+
+
+@cli.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo("switchboard-ingress 0.1.0")
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,42 @@
+"""Why a webhook is turned away; each class carries its HTTP status.
+
+WebhookRejected
+ ├── SignatureInvalid     403  missing or wrong signature, unknown account
+ ├── UnsupportedMedia     415  wrong Content-Type
+ ├── PayloadInvalid       422  verified but not a payload we understand
+ └── BrokerUnavailable    503  not durable yet; the provider should retry
+"""
+
+from litestar.exceptions import HTTPException
+from litestar.status_codes import (
+    HTTP_403_FORBIDDEN,
+    HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+    HTTP_422_UNPROCESSABLE_ENTITY,
+    HTTP_503_SERVICE_UNAVAILABLE,
+)
+
+
+class WebhookRejected(HTTPException):
+    """Root: the request was not accepted and nothing was published."""
+
+    reason: str = "rejected"
+
+
+class SignatureInvalid(WebhookRejected):
+    status_code = HTTP_403_FORBIDDEN
+    reason = "signature"
+
+
+class UnsupportedMedia(WebhookRejected):
+    status_code = HTTP_415_UNSUPPORTED_MEDIA_TYPE
+    reason = "content_type"
+
+
+class PayloadInvalid(WebhookRejected):
+    status_code = HTTP_422_UNPROCESSABLE_ENTITY
+    reason = "payload"
+
+
+class BrokerUnavailable(WebhookRejected):
+    status_code = HTTP_503_SERVICE_UNAVAILABLE
+    reason = "broker"

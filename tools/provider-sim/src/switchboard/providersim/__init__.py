@@ -1,0 +1,1 @@
+"""Offline provider simulator (not built yet; see its README)."""
