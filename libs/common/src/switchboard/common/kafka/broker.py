@@ -7,6 +7,7 @@ from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from faststream.exceptions import IncorrectState
 from faststream.kafka import KafkaBroker
 
 from switchboard.common.errors import PublishError
@@ -33,7 +34,8 @@ async def publish_record(
     try:
         async with asyncio.timeout(timeout_s):
             await broker.publish(record.value, topic, key=record.key, headers=record.str_headers())
-    except (KafkaError, TimeoutError, OSError) as exc:
+    except (KafkaError, TimeoutError, OSError, IncorrectState) as exc:
+        # IncorrectState: the producer is not connected (yet, or any more).
         raise PublishError(f"publish to {topic} failed: {exc!r}") from exc
 
 

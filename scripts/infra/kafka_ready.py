@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""Exit 0 when a Kafka broker answers a real Metadata request (stdlib only, no client library).
+
+Usage: kafka_ready.py HOST PORT [TIMEOUT_S]
+
+Sends ApiVersions v0 to learn which Metadata versions the broker accepts, then a Metadata request
+(non-flexible v4..v8, no topics) and requires at least one registered broker in the answer.
+An open port is not enough: a KRaft broker accepts connections before it has caught up.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import sys
+
+API_METADATA = 3
+API_VERSIONS = 18
+CLIENT_ID = b"switchboard-ready"
+
+
+def _request(sock: socket.socket, api_key: int, version: int, corr: int, body: bytes) -> bytes:
+    header = struct.pack(">hhih", api_key, version, corr, len(CLIENT_ID)) + CLIENT_ID
+    payload = header + body
+    sock.sendall(struct.pack(">i", len(payload)) + payload)
+    size = struct.unpack(">i", _read(sock, 4))[0]
+    response = _read(sock, size)
+    if struct.unpack(">i", response[:4])[0] != corr:
+        raise ValueError("correlation id mismatch")
+    return response[4:]
+
+
+def _read(sock: socket.socket, n: int) -> bytes:
+    buf = b""
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise ConnectionError("connection closed")
+        buf += chunk
+    return buf
+
+
+def metadata_version(sock: socket.socket) -> int:
+    body = _request(sock, API_VERSIONS, 0, 1, b"")
+    error, count = struct.unpack(">hi", body[:6])
+    if error != 0:
+        raise ValueError(f"ApiVersions error {error}")
+    for i in range(count):
+        key, low, high = struct.unpack(">hhh", body[6 + 6 * i : 12 + 6 * i])
+        if key == API_METADATA:
+            version = int(max(low, 4))
+            if version > min(high, 8):
+                raise ValueError(f"no non-flexible Metadata version in {low}..{high}")
+            return version
+    raise ValueError("broker does not list Metadata")
+
+
+def broker_count(sock: socket.socket, version: int) -> int:
+    # topics: empty array (not null, which means all topics); allow_auto_topic_creation: false.
+    body = struct.pack(">i", 0) + b"\x00"
+    if version >= 8:
+        body += b"\x00\x00"  # include_cluster/topic_authorized_operations
+    response = _request(sock, API_METADATA, version, 2, body)
+    # throttle_time_ms (v3+), then the brokers array's length.
+    return int(struct.unpack(">i", response[4:8])[0])
+
+
+def main() -> int:
+    host, port = sys.argv[1], int(sys.argv[2])
+    timeout = float(sys.argv[3]) if len(sys.argv) > 3 else 5.0
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.settimeout(timeout)
+            brokers = broker_count(sock, metadata_version(sock))
+    except (OSError, ValueError, struct.error) as exc:
+        sys.stderr.write(f"kafka not ready: {exc}\n")
+        return 1
+    if brokers < 1:
+        sys.stderr.write("kafka not ready: no broker in metadata\n")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
