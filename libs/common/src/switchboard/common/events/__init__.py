@@ -1,16 +1,47 @@
 """Event contracts: CloudEvents envelope plus one pydantic model per event type."""
 
-from switchboard.common.events.calls import CallStatus, CallStatusChanged
+from switchboard.common.events.base import EventData
+from switchboard.common.events.calls import (
+    CallMachineDetected,
+    CallPlaced,
+    CallPlaceFailed,
+    CallReport,
+    CallStatus,
+    CallStatusChanged,
+)
+from switchboard.common.events.commands import DialAction, DialCommand
 from switchboard.common.events.envelope import Event, KafkaRecord, decode, encode, event_id
-from switchboard.common.events.registry import EVENT_TYPES, EventData
+from switchboard.common.events.messages import (
+    Channel,
+    MessageDeliveryStatus,
+    MessageMedia,
+    MessageReceived,
+    MessageSent,
+    MessageStatusChanged,
+    conversation_key,
+)
+from switchboard.common.events.registry import EVENT_TYPES
 
 __all__ = [
     "EVENT_TYPES",
+    "CallMachineDetected",
+    "CallPlaceFailed",
+    "CallPlaced",
+    "CallReport",
     "CallStatus",
     "CallStatusChanged",
+    "Channel",
+    "DialAction",
+    "DialCommand",
     "Event",
     "EventData",
     "KafkaRecord",
+    "MessageDeliveryStatus",
+    "MessageMedia",
+    "MessageReceived",
+    "MessageSent",
+    "MessageStatusChanged",
+    "conversation_key",
     "decode",
     "encode",
     "event_id",

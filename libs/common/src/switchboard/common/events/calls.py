@@ -2,7 +2,7 @@
 
 from datetime import datetime
 from enum import StrEnum
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import AwareDatetime, Field
 
@@ -64,4 +64,98 @@ class CallStatusChanged(EventData):
     )
 
 
-__all__ = ["CallStatus", "CallStatusChanged", "Provider", "datetime"]
+class CallMachineDetected(EventData):
+    """Answering-machine detection finished (``switchboard.call.amd.v1``)."""
+
+    event_type: ClassVar[str] = "switchboard.call.amd.v1"
+
+    provider: Provider
+    call_id: str = Field(min_length=1)
+    account_id: str | None = None
+    answered_by: str = Field(
+        min_length=1,
+        description="human, machine_start, machine_end_beep, machine_end_silence, "
+        "machine_end_other, fax or unknown.",
+    )
+    detection_ms: int | None = Field(default=None, ge=0)
+    occurred_at: AwareDatetime
+    raw: dict[str, str | list[str]] = Field(default_factory=dict)
+
+    @property
+    def is_machine(self) -> bool:
+        return self.answered_by.startswith("machine") or self.answered_by == "fax"
+
+
+class CallReport(EventData):
+    """A voice-agent platform's end-of-call report (``switchboard.call.report.v1``).
+
+    Vapi's end-of-call-report and ElevenLabs' post_call_transcription map here; the
+    telephony leg (Twilio CallSid), when the platform tells it, is ``telephony_call_id``.
+    """
+
+    event_type: ClassVar[str] = "switchboard.call.report.v1"
+
+    provider: Provider
+    call_id: str = Field(min_length=1, description="The platform's call/conversation id.")
+    telephony_call_id: str | None = None
+    agent_id: str | None = None
+    status: CallStatus
+    ended_reason: str | None = None
+    started_at: AwareDatetime | None = None
+    ended_at: AwareDatetime | None = None
+    duration_s: int | None = Field(default=None, ge=0)
+    cost: float | None = Field(default=None, ge=0)
+    customer_number: str | None = None
+    summary: str | None = None
+    transcript: str | None = None
+    recording_url: str | None = None
+    successful: bool | None = None
+    occurred_at: AwareDatetime
+    raw: dict[str, Any] = Field(default_factory=dict)
+
+
+class CallPlaced(EventData):
+    """The dialer placed a call and the provider accepted it (``switchboard.call.placed.v1``)."""
+
+    event_type: ClassVar[str] = "switchboard.call.placed.v1"
+
+    provider: Provider = "twilio"
+    call_id: str = Field(min_length=1, description="The provider's call id (CallSid).")
+    account_id: str | None = None
+    campaign_id: str
+    contact_id: str
+    attempt_id: str
+    attempt_number: int = Field(ge=1)
+    from_number: str
+    to_number: str
+    occurred_at: AwareDatetime
+
+
+class CallPlaceFailed(EventData):
+    """The provider refused to place a call (``switchboard.call.place_failed.v1``)."""
+
+    event_type: ClassVar[str] = "switchboard.call.place_failed.v1"
+
+    provider: Provider = "twilio"
+    campaign_id: str
+    contact_id: str
+    attempt_id: str
+    attempt_number: int = Field(ge=1)
+    from_number: str | None = None
+    to_number: str
+    error_code: str | None = None
+    error_message: str
+    retryable: bool
+    occurred_at: AwareDatetime
+
+
+__all__ = [
+    "CallMachineDetected",
+    "CallPlaceFailed",
+    "CallPlaced",
+    "CallReport",
+    "CallStatus",
+    "CallStatusChanged",
+    "Provider",
+    "datetime",
+]
