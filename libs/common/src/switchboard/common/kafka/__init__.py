@@ -1,5 +1,21 @@
-"""Kafka wiring: the broker factory, topic creation and acknowledged publishing."""
+"""Kafka wiring: the broker factory, topic creation, acknowledged publishing, dead letters."""
 
 from switchboard.common.kafka.broker import create_broker, ensure_topics, publish_record
+from switchboard.common.kafka.dlq import (
+    DeadLetters,
+    RetryPolicy,
+    call_with_retries,
+    handle_or_dead_letter,
+    replay_dead_letters,
+)
 
-__all__ = ["create_broker", "ensure_topics", "publish_record"]
+__all__ = [
+    "DeadLetters",
+    "RetryPolicy",
+    "call_with_retries",
+    "create_broker",
+    "ensure_topics",
+    "handle_or_dead_letter",
+    "publish_record",
+    "replay_dead_letters",
+]

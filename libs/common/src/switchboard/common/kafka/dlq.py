@@ -1,0 +1,229 @@
+"""Bounded retries, then the dead-letter topic; and the replay that re-drives it.
+
+FastStream has no retry topics or DLQ for Kafka, so every consumer uses this one piece:
+
+    await handle_or_dead_letter(record, lambda: handler(event), policy, dead_letters)
+
+retries ``RetryableError`` with exponential backoff and jitter (tenacity) up to
+``policy.attempts``; a ``PermanentError`` (or any error that is not ours) goes to
+``<topic>.dlq`` at once. The dead letter keeps the original key, value and headers, and adds
+``x-dlq-*`` headers saying why, where from and after how many attempts.
+"""
+
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, Final, TypeVar
+
+import structlog
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from faststream.kafka import KafkaBroker
+from prometheus_client import Counter
+from pydantic import BaseModel
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from switchboard.common.errors import PermanentError, RetryableError
+from switchboard.common.events.envelope import KafkaRecord
+from switchboard.common.kafka.broker import create_broker, publish_record
+from switchboard.common.settings import KafkaSettings
+from switchboard.common.topics import dlq
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
+
+H_ERROR: Final = "x-dlq-error"
+H_ERROR_TYPE: Final = "x-dlq-error-type"
+H_ATTEMPTS: Final = "x-dlq-attempts"
+H_TOPIC: Final = "x-dlq-original-topic"
+H_PARTITION: Final = "x-dlq-original-partition"
+H_OFFSET: Final = "x-dlq-original-offset"
+H_GROUP: Final = "x-dlq-consumer-group"
+H_FAILED_AT: Final = "x-dlq-failed-at"
+MAX_ERROR_CHARS: Final = 2000
+
+RETRIES = Counter(
+    "switchboard_consumer_retries_total", "Retried handler attempts.", ["topic", "group"]
+)
+DEAD_LETTERS = Counter(
+    "switchboard_dlq_messages_total",
+    "Messages sent to a dead-letter topic.",
+    ["topic", "group", "reason"],
+)
+
+
+class RetryPolicy(BaseModel):
+    """How often and how patiently a consumer retries before dead-lettering."""
+
+    attempts: int = 3
+    initial_backoff_s: float = 0.5
+    max_backoff_s: float = 10.0
+
+
+async def call_with_retries(
+    fn: Callable[[], Awaitable[T]],
+    policy: RetryPolicy,
+    *,
+    on_retry: Callable[[BaseException], None] | None = None,
+) -> T:
+    """``fn()``, retried on RetryableError with backoff; the last error is re-raised."""
+
+    def before_sleep(state: RetryCallState) -> None:
+        if on_retry is not None and state.outcome is not None:
+            exc = state.outcome.exception()
+            if exc is not None:
+                on_retry(exc)
+
+    retrying = AsyncRetrying(
+        stop=stop_after_attempt(policy.attempts),
+        wait=wait_exponential_jitter(multiplier=policy.initial_backoff_s, max=policy.max_backoff_s),
+        retry=retry_if_exception_type(RetryableError),
+        before_sleep=before_sleep,
+        reraise=True,
+    )
+    return await retrying(fn)
+
+
+class DeadLetters:
+    """Publishes failed records to ``<topic>.dlq`` through an acks=all producer."""
+
+    def __init__(self, broker: KafkaBroker, group: str, *, timeout_s: float = 10.0) -> None:
+        self._broker = broker
+        self._group = group
+        self._timeout_s = timeout_s
+
+    async def send(
+        self, record: "ConsumerRecord[bytes, bytes]", error: BaseException, attempts: int
+    ) -> None:
+        headers = {k: v for k, v in (record.headers or ()) if not k.startswith("x-dlq-")}
+        headers.update(
+            {
+                H_ERROR: str(error)[:MAX_ERROR_CHARS].encode(),
+                H_ERROR_TYPE: type(error).__name__.encode(),
+                H_ATTEMPTS: str(attempts).encode(),
+                H_TOPIC: record.topic.encode(),
+                H_PARTITION: str(record.partition).encode(),
+                H_OFFSET: str(record.offset).encode(),
+                H_GROUP: self._group.encode(),
+                H_FAILED_AT: datetime.now(UTC).isoformat().encode(),
+            }
+        )
+        await publish_record(
+            self._broker,
+            dlq(record.topic),
+            KafkaRecord(key=record.key, value=record.value or b"", headers=headers),
+            timeout_s=self._timeout_s,
+        )
+        reason = "permanent" if isinstance(error, PermanentError) else "exhausted"
+        DEAD_LETTERS.labels(record.topic, self._group, reason).inc()
+        log.error(
+            "message dead-lettered",
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            attempts=attempts,
+            error=str(error)[:300],
+            error_type=type(error).__name__,
+        )
+
+
+async def handle_or_dead_letter(
+    record: "ConsumerRecord[bytes, bytes]",
+    fn: Callable[[], Awaitable[Any]],
+    policy: RetryPolicy,
+    dead_letters: DeadLetters,
+    *,
+    group: str = "",
+) -> bool:
+    """Run ``fn`` for ``record``; True when it succeeded, False when it was dead-lettered.
+
+    A failure to publish the dead letter itself propagates, so the offset is not committed.
+    """
+
+    def count_retry(_: BaseException) -> None:
+        RETRIES.labels(record.topic, group).inc()
+
+    try:
+        await call_with_retries(fn, policy, on_retry=count_retry)
+    except RetryableError as exc:
+        await dead_letters.send(record, exc, policy.attempts)
+        return False
+    except Exception as exc:  # noqa: BLE001 - anything not retryable is dead-lettered at once
+        await dead_letters.send(record, exc, 1)
+        return False
+    return True
+
+
+def original_headers(headers: Mapping[str, bytes]) -> dict[str, bytes]:
+    """The headers a dead letter had before it failed."""
+    return {k: v for k, v in headers.items() if not k.startswith("x-dlq-")}
+
+
+async def replay_dead_letters(
+    settings: KafkaSettings,
+    topic: str,
+    *,
+    group: str,
+    limit: int | None = None,
+    idle_timeout_s: float = 5.0,
+) -> int:
+    """Re-publish what ``<topic>.dlq`` holds now to the original topic; returns the count.
+
+    A consumer group of its own (``<group>-dlq-replay``) remembers what was replayed, so a
+    second run does not send the same dead letters again. Stops at the end offsets seen at
+    start (letters that fail again during the replay are left for the next run).
+    """
+    source = dlq(topic)
+    consumer = AIOKafkaConsumer(
+        source,
+        bootstrap_servers=settings.bootstrap_servers,
+        group_id=f"{group}-dlq-replay",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    broker = create_broker(settings)
+    await broker.connect()
+    await consumer.start()
+    replayed = 0
+    try:
+        end: dict[TopicPartition, int] = {}
+        deadline = time.monotonic() + idle_timeout_s
+        while not consumer.assignment() and time.monotonic() < deadline:
+            await consumer.getmany(timeout_ms=200)  # join the group; nothing is committed yet
+        assigned = consumer.assignment()
+        if assigned:
+            end = await consumer.end_offsets(list(assigned))
+        for tp in assigned:
+            committed = await consumer.committed(tp)
+            consumer.seek(tp, committed if committed is not None else 0)
+        pending = {tp for tp in assigned if await consumer.position(tp) < end[tp]}
+        while pending and (limit is None or replayed < limit):
+            batch = await consumer.getmany(*pending, timeout_ms=1000)
+            if not batch:
+                break
+            for tp, records in batch.items():
+                for record in records:
+                    if record.offset >= end[tp] or (limit is not None and replayed >= limit):
+                        continue
+                    headers = dict(record.headers or ())
+                    target = headers.get(H_TOPIC, topic.encode()).decode()
+                    await publish_record(
+                        broker,
+                        target,
+                        KafkaRecord(record.key, record.value or b"", original_headers(headers)),
+                        timeout_s=settings.publish_timeout_s * 2,
+                    )
+                    replayed += 1
+                    await consumer.commit({tp: record.offset + 1})
+                if await consumer.position(tp) >= end[tp]:
+                    pending.discard(tp)
+    finally:
+        await consumer.stop()
+        await broker.stop()
+    log.info("dead letters replayed", topic=topic, count=replayed)
+    return replayed

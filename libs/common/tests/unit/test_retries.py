@@ -1,0 +1,45 @@
+import pytest
+
+from switchboard.common.errors import PermanentError, RetryableError
+from switchboard.common.kafka import RetryPolicy, call_with_retries
+
+FAST = RetryPolicy(attempts=3, initial_backoff_s=0.001, max_backoff_s=0.002)
+
+
+async def test_retryable_errors_are_retried_until_success() -> None:
+    calls: list[int] = []
+    retried: list[BaseException] = []
+
+    async def flaky() -> str:
+        calls.append(1)
+        if len(calls) < 3:
+            raise RetryableError("db down")
+        return "ok"
+
+    assert await call_with_retries(flaky, FAST, on_retry=retried.append) == "ok"
+    assert len(calls) == 3
+    assert len(retried) == 2
+
+
+async def test_retries_are_bounded_and_the_last_error_is_raised() -> None:
+    calls: list[int] = []
+
+    async def down() -> None:
+        calls.append(1)
+        raise RetryableError(f"attempt {len(calls)}")
+
+    with pytest.raises(RetryableError, match="attempt 3"):
+        await call_with_retries(down, FAST)
+    assert len(calls) == 3
+
+
+async def test_permanent_errors_are_not_retried() -> None:
+    calls: list[int] = []
+
+    async def bad() -> None:
+        calls.append(1)
+        raise PermanentError("bad payload")
+
+    with pytest.raises(PermanentError):
+        await call_with_retries(bad, FAST)
+    assert len(calls) == 1
