@@ -1,0 +1,74 @@
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from litestar import Litestar, get
+from litestar.di import Provide
+from litestar.testing import TestClient
+from pydantic import SecretStr
+
+from switchboard.common.auth import (
+    AuthNotConfiguredError,
+    AuthSettings,
+    issue_token,
+    tenant_jwt_auth,
+    tenant_of,
+)
+from switchboard.common.http import health_routes
+
+KEY = "k" * 32
+
+
+@get("/v1/whoami", sync_to_thread=False)
+def whoami(tenant: str) -> dict[str, Any]:
+    return {"tenant": tenant}
+
+
+def client(settings: AuthSettings) -> TestClient:  # type: ignore[type-arg]
+    auth = tenant_jwt_auth(settings)
+    app = Litestar(
+        route_handlers=[whoami, *health_routes({})],
+        on_app_init=[auth.on_app_init],
+        dependencies={"tenant": Provide(tenant_of, sync_to_thread=False)},
+    )
+    return TestClient(app)
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_tenant_comes_from_the_token() -> None:
+    with client(AuthSettings(jwt_key=SecretStr(KEY))) as c:
+        response = c.get("/v1/whoami", headers=bearer(issue_token(KEY, "acme")))
+        assert response.status_code == 200
+        assert response.json() == {"tenant": "acme"}
+
+
+def test_missing_forged_expired_and_tenantless_tokens_are_401() -> None:
+    with client(AuthSettings(jwt_key=SecretStr(KEY))) as c:
+        assert c.get("/v1/whoami").status_code == 401
+        forged = issue_token("x" * 32, "acme")
+        assert c.get("/v1/whoami", headers=bearer(forged)).status_code == 401
+        expired = issue_token(KEY, "acme", ttl=timedelta(seconds=-60))
+        assert c.get("/v1/whoami", headers=bearer(expired)).status_code == 401
+        assert c.get("/v1/whoami", headers=bearer(issue_token(KEY, ""))).status_code == 401
+
+
+def test_audience_is_enforced_when_configured() -> None:
+    settings = AuthSettings(jwt_key=SecretStr(KEY), jwt_audience="switchboard-api")
+    with client(settings) as c:
+        good = issue_token(KEY, "acme", audience="switchboard-api")
+        assert c.get("/v1/whoami", headers=bearer(good)).status_code == 200
+        other = issue_token(KEY, "acme", audience="other")
+        assert c.get("/v1/whoami", headers=bearer(other)).status_code == 401
+
+
+def test_health_stays_open() -> None:
+    with client(AuthSettings(jwt_key=SecretStr(KEY))) as c:
+        assert c.get("/health").status_code == 200
+
+
+def test_refuses_to_start_without_a_key() -> None:
+    with pytest.raises(AuthNotConfiguredError):
+        tenant_jwt_auth(AuthSettings())
