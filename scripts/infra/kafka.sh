@@ -7,8 +7,10 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 COMPONENT=kafka
 
-KAFKA_DIR="$LOCAL_DIR/kafka"
-LIBS="$KAFKA_DIR/libs"
+# Jars are shared; data, config, log and pid live in the instance dir, so a test can run a
+# second broker of its own (SWITCHBOARD_KAFKA_INSTANCE_DIR + other ports) and stop it at will.
+LIBS="$LOCAL_DIR/kafka/libs"
+KAFKA_DIR="${SWITCHBOARD_KAFKA_INSTANCE_DIR:-$LOCAL_DIR/kafka}"
 POM="$INFRA_DIR/kafka/pom.xml"
 DATA="$KAFKA_DIR/data"
 CLUSTER_ID_FILE="$KAFKA_DIR/cluster-id"

@@ -1,6 +1,12 @@
-"""Ingress test fixtures: settings with a known Twilio account and an in-memory publisher."""
+"""Ingress test fixtures: settings with one source per provider, a fake Kafka side, signers."""
 
-from collections.abc import Iterator
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 import pytest
@@ -8,41 +14,57 @@ from litestar.testing import TestClient
 from pydantic import SecretStr
 
 from switchboard.common.errors import PublishError
+from switchboard.common.events import Event, KafkaRecord, decode
 from switchboard.common.testing import twilio_signature
 from switchboard.ingress.app import create_app
-from switchboard.ingress.events import Outgoing
 from switchboard.ingress.settings import (
+    ElevenLabsSettings,
     HttpSettings,
     IngressSettings,
+    SignedSource,
+    SpoolSettings,
     TwilioAccount,
     TwilioSettings,
+    VapiSettings,
+    WhatsAppSettings,
 )
 
+SAMPLES = Path(__file__).parent / "samples"
 ACCOUNT = "AC00000000000000000000000000000001"
 TOKEN = "token-current"
 OLD_TOKEN = "token-previous"
 BASE = "https://hooks.example.test"
+WA_SECRET = "meta-app-secret"
+WA_VERIFY = "verify-me"
+VAPI_SECRET = "vapi-secret"
+EL_SECRET = "wsec_elevenlabs"
 
 
-class InMemoryPublisher:
-    """Records what would have been published; ``fail`` makes the broker look down."""
+class FakeKafka:
+    """The Kafka side of delivery: records what was acked; ``down`` makes it refuse."""
 
     def __init__(self) -> None:
-        self.published: list[Outgoing] = []
-        self.fail = False
+        self.published: list[tuple[str, KafkaRecord]] = []
+        self.down = False
 
-    async def publish(self, outgoing: Outgoing) -> None:
-        if self.fail:
+    @property
+    def connected(self) -> bool:
+        return not self.down
+
+    async def publish_all(
+        self, records: Sequence[tuple[str, KafkaRecord]], *, timeout_s: float
+    ) -> None:
+        if self.down:
             raise PublishError("broker down (fake)")
-        self.published.append(outgoing)
+        self.published.extend(records)
 
-    async def is_ready(self) -> bool:
-        return not self.fail
+    def events(self) -> list[tuple[str, bytes | None, Event]]:
+        return [(t, r.key, decode(r.headers, r.value)) for t, r in self.published]
 
 
-def ingress_settings(**overrides: object) -> IngressSettings:
+def make_settings(tmp_path: Path, **http: Any) -> IngressSettings:
     return IngressSettings(
-        http=HttpSettings(public_base_url=BASE),  # type: ignore[arg-type]
+        http=HttpSettings(public_base_url=BASE, **http),  # type: ignore[arg-type]
         twilio=TwilioSettings(
             accounts={
                 ACCOUNT: TwilioAccount(
@@ -50,59 +72,123 @@ def ingress_settings(**overrides: object) -> IngressSettings:
                 )
             }
         ),
-        **overrides,  # type: ignore[arg-type]
+        whatsapp=WhatsAppSettings(
+            apps=[
+                SignedSource(
+                    secrets=[SecretStr("old-app-secret"), SecretStr(WA_SECRET)], tenant="acme-wa"
+                )
+            ],
+            verify_tokens=[SecretStr(WA_VERIFY)],
+        ),
+        vapi=VapiSettings(
+            sources=[SignedSource(secrets=[SecretStr(VAPI_SECRET)], tenant="acme-vapi")]
+        ),
+        elevenlabs=ElevenLabsSettings(
+            sources=[SignedSource(secrets=[SecretStr(EL_SECRET)], tenant="acme-el")]
+        ),
+        spool=SpoolSettings(directory=tmp_path / "spool", drain_retry_s=0.05),
     )
 
 
-def status_params(**overrides: str) -> dict[str, str]:
-    params = {
-        "AccountSid": ACCOUNT,
-        "CallSid": "CA0123456789abcdef0123456789abcdef",
-        "CallStatus": "completed",
-        "CallDuration": "42",
-        "SequenceNumber": "3",
-        "Direction": "outbound-api",
-        "From": "+15005550006",
-        "To": "+14155550100",
-        "Timestamp": "Mon, 23 Nov 2026 13:00:00 +0000",
-        "CallbackSource": "call-progress-events",
-    }
-    params.update(overrides)
-    return params
-
-
-def signed_form(
-    path: str, params: dict[str, str], token: str = TOKEN, base: str = BASE
-) -> tuple[bytes, dict[str, str]]:
-    """Body and headers of a Twilio-signed form POST to ``base + path``."""
-    return urlencode(params).encode(), {
-        "content-type": "application/x-www-form-urlencoded",
-        "x-twilio-signature": twilio_signature(base + path, params, token),
-    }
-
-
-@pytest.fixture
-def publisher() -> InMemoryPublisher:
-    return InMemoryPublisher()
-
-
-@pytest.fixture
-def client(publisher: InMemoryPublisher) -> Iterator[TestClient]:  # type: ignore[type-arg]
-    with TestClient(app=create_app(ingress_settings(), publisher=publisher)) as c:
-        yield c
-
-
-class Twilio:
-    """What a test needs to play Twilio against the ingress."""
+class Sign:
+    """Sign requests the way each provider does."""
 
     account = ACCOUNT
     token = TOKEN
     old_token = OLD_TOKEN
     base = BASE
-    status_params = staticmethod(status_params)
-    signed_form = staticmethod(signed_form)
+    wa_verify = WA_VERIFY
+
+    @staticmethod
+    def twilio(
+        path: str, params: dict[str, str], token: str = TOKEN, base: str = BASE
+    ) -> tuple[bytes, dict[str, str]]:
+        return urlencode(params).encode(), {
+            "content-type": "application/x-www-form-urlencoded",
+            "x-twilio-signature": twilio_signature(base + path, params, token),
+        }
+
+    @staticmethod
+    def whatsapp(payload: Any, secret: str = WA_SECRET) -> tuple[bytes, dict[str, str]]:
+        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        return body, {"content-type": "application/json", "x-hub-signature-256": f"sha256={digest}"}
+
+    @staticmethod
+    def vapi(payload: Any, secret: str = VAPI_SECRET) -> tuple[bytes, dict[str, str]]:
+        return json.dumps(payload).encode(), {
+            "content-type": "application/json",
+            "x-vapi-secret": secret,
+        }
+
+    @staticmethod
+    def elevenlabs(
+        payload: Any, secret: str = EL_SECRET, at: float | None = None
+    ) -> tuple[bytes, dict[str, str]]:
+        body = json.dumps(payload).encode()
+        t = str(int(time.time() if at is None else at))
+        v0 = hmac.new(secret.encode(), t.encode() + b"." + body, hashlib.sha256).hexdigest()
+        return body, {"content-type": "application/json", "elevenlabs-signature": f"t={t},v0={v0}"}
+
+    @staticmethod
+    def call_status(**overrides: str) -> dict[str, str]:
+        params = {
+            "AccountSid": ACCOUNT,
+            "CallSid": "CA0123456789abcdef0123456789abcdef",
+            "CallStatus": "completed",
+            "CallDuration": "42",
+            "SequenceNumber": "3",
+            "Direction": "outbound-api",
+            "From": "+15005550006",
+            "To": "+14155550100",
+            "Timestamp": "Mon, 23 Nov 2026 13:00:00 +0000",
+            "CallbackSource": "call-progress-events",
+        }
+        params.update(overrides)
+        return params
+
+    @staticmethod
+    def sample(name: str) -> Any:
+        return json.loads((SAMPLES / name).read_text())
 
 
 @pytest.fixture
-def twilio() -> type[Twilio]:
-    return Twilio
+def sign() -> type[Sign]:
+    return Sign
+
+
+@pytest.fixture
+def kafka() -> FakeKafka:
+    return FakeKafka()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> IngressSettings:
+    return make_settings(tmp_path)
+
+
+@pytest.fixture
+def client(settings: IngressSettings, kafka: FakeKafka) -> Iterator[TestClient]:  # type: ignore[type-arg]
+    with TestClient(app=create_app(settings, publisher=kafka)) as c:
+        yield c
+
+
+@pytest.fixture
+def make_client(tmp_path: Path, kafka: FakeKafka):
+    """A client over settings with other HTTP options (limits)."""
+
+    def build(**http: Any) -> TestClient:  # type: ignore[type-arg]
+        return TestClient(app=create_app(make_settings(tmp_path, **http), publisher=kafka))
+
+    return build
+
+
+@pytest.fixture(scope="session")
+def settings_for():
+    """``settings_for(tmp_dir, **http)``: test settings for a longer-lived app."""
+    return make_settings
+
+
+@pytest.fixture(scope="session")
+def signer() -> type[Sign]:
+    return Sign

@@ -2,6 +2,8 @@
 
 ``/health`` says the process is alive; ``/ready`` runs the service's checks (broker connected,
 database reachable) and answers 503 naming the failing ones, so an orchestrator stops routing.
+A failing *degraded* check keeps 200 but reports ``degraded`` (e.g. the ingress spooling while
+Kafka is away: it still accepts webhooks durably).
 """
 
 import asyncio
@@ -26,9 +28,14 @@ async def _run_check(check: ReadinessCheck) -> bool:
 
 
 def health_routes(
-    checks: Mapping[str, ReadinessCheck], registry: CollectorRegistry = REGISTRY
+    checks: Mapping[str, ReadinessCheck],
+    registry: CollectorRegistry = REGISTRY,
+    *,
+    degraded_checks: Mapping[str, ReadinessCheck] | None = None,
 ) -> list[HTTPRouteHandler]:
     """``/health``, ``/ready`` and ``/metrics`` handlers for ``checks``."""
+    soft = dict(degraded_checks or {})
+    everything = {**checks, **soft}
 
     @get("/health", include_in_schema=False, sync_to_thread=False)
     def health() -> dict[str, str]:
@@ -36,14 +43,12 @@ def health_routes(
 
     @get("/ready", include_in_schema=False)
     async def ready() -> Response[dict[str, Any]]:
-        results = dict(
-            zip(
-                checks, await asyncio.gather(*(_run_check(c) for c in checks.values())), strict=True
-            )
-        )
-        ok = all(results.values())
+        outcomes = await asyncio.gather(*(_run_check(c) for c in everything.values()))
+        results = dict(zip(everything, outcomes, strict=True))
+        ok = all(results[name] for name in checks)
+        status = "not ready" if not ok else "ready" if all(results.values()) else "degraded"
         return Response(
-            {"status": "ready" if ok else "not ready", "checks": results},
+            {"status": status, "checks": results},
             status_code=HTTP_200_OK if ok else HTTP_503_SERVICE_UNAVAILABLE,
         )
 

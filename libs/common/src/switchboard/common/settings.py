@@ -64,6 +64,15 @@ class LogSettings(BaseModel):
     """JSON lines (production); false gives coloured console output for humans."""
 
 
+class TelemetrySettings(BaseModel):
+    """OpenTelemetry tracing."""
+
+    otlp_endpoint: str | None = None
+    """OTLP/HTTP traces endpoint (e.g. ``http://otel-collector:4318/v1/traces``); unset:
+    spans are still made (their ids travel in Kafka headers) but not exported."""
+    sample_ratio: float = 1.0
+
+
 class CommonSettings(BaseSettings):
     """Settings every service reads."""
 
@@ -80,3 +89,4 @@ class CommonSettings(BaseSettings):
     mongo: MongoSettings = Field(default_factory=MongoSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
     log: LogSettings = Field(default_factory=LogSettings)
+    telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)

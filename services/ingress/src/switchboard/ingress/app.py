@@ -2,46 +2,115 @@
 
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
-from litestar import Litestar
-from litestar.config.cors import CORSConfig
+import structlog
+from litestar import Litestar, Request, Response
 from litestar.di import Provide
+from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi import OpenAPIConfig
+from litestar.stores.base import Store
+from litestar.stores.redis import RedisStore
 
 from switchboard.common.http import health_routes
 from switchboard.common.logging import configure_logging
-from switchboard.ingress.publish import EventPublisher, KafkaPublisher
+from switchboard.common.middleware import request_context, response_headers
+from switchboard.common.telemetry import configure_tracing
+from switchboard.ingress.delivery import Delivery, RecordPublisher
+from switchboard.ingress.errors import WebhookRejected
+from switchboard.ingress.metrics import WEBHOOKS
+from switchboard.ingress.publish import KafkaPublisher
 from switchboard.ingress.settings import IngressSettings, get_settings
-from switchboard.ingress.webhooks import TwilioWebhooks
+from switchboard.ingress.spool import Spool
+from switchboard.ingress.webhooks import ALL as WEBHOOK_CONTROLLERS
+
+log = structlog.get_logger(__name__)
+OPEN_PATHS = ["/health", "/ready", "/metrics", "/schema"]
 
 
-def create_app(settings: IngressSettings, publisher: EventPublisher | None = None) -> Litestar:
-    """The ingress ASGI app; without ``publisher`` it publishes to the configured Kafka."""
+def _rejected(request: Request[Any, Any, Any], exc: WebhookRejected) -> Response[dict[str, Any]]:
+    """Every rejection answers the same shape and is counted by route and reason."""
+    route = request.scope.get("path_template", request.scope["path"])
+    WEBHOOKS.labels(route, f"rejected_{exc.reason}").inc()
+    log.info(
+        "webhook rejected",
+        route=route,
+        reason=exc.reason,
+        status=exc.status_code,
+        detail=exc.detail,
+    )
+    return Response(
+        {"status_code": exc.status_code, "reason": exc.reason, "detail": exc.detail},
+        status_code=exc.status_code,
+        headers=exc.headers or {},
+    )
+
+
+def create_app(settings: IngressSettings, publisher: RecordPublisher | None = None) -> Litestar:
+    """The ingress ASGI app. Without ``publisher`` it publishes to the configured Kafka."""
     kafka = KafkaPublisher(settings.kafka) if publisher is None else None
-    active: EventPublisher = kafka if kafka is not None else publisher  # type: ignore[assignment]
+    records: RecordPublisher = kafka if kafka is not None else publisher  # type: ignore[assignment]
+    spool = Spool(settings.spool.directory, settings.spool.max_events)
+    delivery = Delivery(
+        records,
+        spool,
+        deadline_s=settings.spool.publish_deadline_s,
+        drain_batch=settings.spool.drain_batch,
+        drain_retry_s=settings.spool.drain_retry_s,
+    )
 
     @contextlib.asynccontextmanager
-    async def kafka_lifespan(_: Litestar) -> AsyncIterator[None]:
-        if kafka is None:
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        await spool.open()
+        log.info("spool open", path=str(spool.path), depth=spool.depth)
+        async with contextlib.AsyncExitStack() as stack:
+            if kafka is not None:
+                await stack.enter_async_context(kafka.running())
+            await stack.enter_async_context(delivery.draining())
             yield
-            return
-        async with kafka.running():
-            yield
+        await spool.close()
 
+    async def spool_ready() -> bool:
+        return spool.path is not None and spool.depth < settings.spool.max_events
+
+    rate_limit = (
+        RateLimitConfig(
+            rate_limit=("second", settings.http.rate_limit_per_second), exclude=OPEN_PATHS
+        )
+        if settings.http.rate_limit_per_second > 0
+        else None
+    )
+    stores: dict[str, Store] = (
+        {"rate_limit": RedisStore.with_client(url=settings.redis.url.get_secret_value())}
+        if settings.http.rate_limit_store == "redis"
+        else {}
+    )
     return Litestar(
-        route_handlers=[TwilioWebhooks, *health_routes({"kafka": active.is_ready})],
+        route_handlers=[
+            *WEBHOOK_CONTROLLERS,
+            *health_routes({"spool": spool_ready}, degraded_checks={"kafka": delivery.kafka_ok}),
+        ],
         dependencies={
             "settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False),
-            "publisher": Provide(lambda: active, use_cache=True, sync_to_thread=False),
+            "delivery": Provide(lambda: delivery, use_cache=True, sync_to_thread=False),
         },
-        lifespan=[kafka_lifespan],
-        cors_config=CORSConfig(allow_origins=[]),
-        openapi_config=OpenAPIConfig(title="Switchboard ingress", version="0.1.0"),
+        lifespan=[lifespan],
+        middleware=[request_context, *([rate_limit.middleware] if rate_limit else [])],
+        before_send=[response_headers],
+        exception_handlers={WebhookRejected: _rejected},
+        request_max_body_size=settings.http.max_body_bytes,
+        stores=stores,
+        openapi_config=OpenAPIConfig(
+            title="Switchboard ingress",
+            version="0.1.0",
+            description="Verified provider webhooks → typed CloudEvents on Kafka.",
+        ),
     )
 
 
 def app_from_env() -> Litestar:
-    """Factory for uvicorn: settings from the environment, logging configured."""
+    """Factory for uvicorn: settings from the environment, logging and tracing configured."""
     settings = get_settings()
     configure_logging(settings.log, settings.service_name)
+    configure_tracing(settings.telemetry, settings.service_name)
     return create_app(settings)

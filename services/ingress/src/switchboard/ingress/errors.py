@@ -9,6 +9,7 @@ WebhookRejected
 
 from litestar.exceptions import HTTPException
 from litestar.status_codes import (
+    HTTP_400_BAD_REQUEST,
     HTTP_403_FORBIDDEN,
     HTTP_415_UNSUPPORTED_MEDIA_TYPE,
     HTTP_422_UNPROCESSABLE_ENTITY,
@@ -30,6 +31,11 @@ class SignatureInvalid(WebhookRejected):
 class UnsupportedMedia(WebhookRejected):
     status_code = HTTP_415_UNSUPPORTED_MEDIA_TYPE
     reason = "content_type"
+
+
+class PayloadUnreadable(WebhookRejected):
+    status_code = HTTP_400_BAD_REQUEST
+    reason = "unreadable"
 
 
 class PayloadInvalid(WebhookRejected):

@@ -1,14 +1,24 @@
 """Prometheus metrics of the ingress."""
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 WEBHOOKS = Counter(
     "switchboard_ingress_webhooks_total",
-    "Webhooks by route and outcome (published, or rejected with a reason).",
+    "Webhooks by route and outcome (published, spooled, ignored, or rejected_<reason>).",
     ["route", "outcome"],
 )
-PUBLISH_SECONDS = Histogram(
-    "switchboard_ingress_publish_seconds",
-    "Time from verified webhook to broker ack.",
-    ["topic"],
+LATENCY = Histogram(
+    "switchboard_ingress_request_seconds",
+    "Webhook handling time, verification to answer.",
+    ["route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+DELIVERIES = Counter(
+    "switchboard_ingress_events_total",
+    "Events made durable: published to Kafka directly, spooled, or drained from the spool.",
+    ["outcome"],
+)
+SPOOL_DEPTH = Gauge("switchboard_ingress_spool_depth", "Events waiting in the local spool.")
+SPOOL_AGE = Gauge(
+    "switchboard_ingress_spool_oldest_age_seconds", "Age of the oldest event in the spool."
 )

@@ -1,52 +1,54 @@
-"""Publishing events: a Protocol the routes depend on and its Kafka adapter."""
+"""The Kafka side of publishing: one idempotent acks=all producer, connected in the
+background so the ingress starts (and spools) while Kafka is still coming up."""
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
-from typing import Protocol
+from collections.abc import AsyncIterator, Sequence
 
 import structlog
 from aiokafka.errors import KafkaError
 from faststream.kafka import KafkaBroker
 
-from switchboard.common.events import encode
+from switchboard.common.errors import PublishError
+from switchboard.common.events import KafkaRecord
 from switchboard.common.kafka import create_broker, publish_record
 from switchboard.common.settings import KafkaSettings
-from switchboard.ingress.events import Outgoing
 
 log = structlog.get_logger(__name__)
 RECONNECT_DELAY_S = 1.0
-
-
-class EventPublisher(Protocol):
-    """Publishes an event and returns only once it is durable; raises PublishError otherwise."""
-
-    async def publish(self, outgoing: Outgoing) -> None: ...
-
-    async def is_ready(self) -> bool: ...
+STOP_TIMEOUT_S = 5.0
 
 
 class KafkaPublisher:
-    """Publishes through an idempotent acks=all producer; connects in the background."""
+    """Publishes encoded records and waits for the broker's ack."""
 
     def __init__(self, settings: KafkaSettings) -> None:
         self._settings = settings
         self._broker: KafkaBroker = create_broker(settings)
         self._connected = asyncio.Event()
 
-    async def publish(self, outgoing: Outgoing) -> None:
-        await publish_record(
-            self._broker,
-            outgoing.topic,
-            encode(outgoing.event, outgoing.key),
-            timeout_s=self._settings.publish_timeout_s,
-        )
-
-    async def is_ready(self) -> bool:
+    @property
+    def connected(self) -> bool:
         return self._connected.is_set()
 
+    async def publish_all(
+        self, records: Sequence[tuple[str, KafkaRecord]], *, timeout_s: float
+    ) -> None:
+        """Publish every record concurrently; PublishError unless all were acked in time."""
+        if not self._connected.is_set():
+            raise PublishError("producer not connected")
+        results = await asyncio.gather(
+            *(
+                publish_record(self._broker, topic, record, timeout_s=timeout_s)
+                for topic, record in records
+            ),
+            return_exceptions=True,
+        )
+        failures = [r for r in results if isinstance(r, BaseException)]
+        if failures:
+            raise PublishError(f"{len(failures)} of {len(records)} not acked: {failures[0]}")
+
     async def _connect_forever(self) -> None:
-        # The ingress must start (and answer /health) even while Kafka is still coming up.
         while True:
             try:
                 await self._broker.connect()
@@ -60,7 +62,7 @@ class KafkaPublisher:
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator["KafkaPublisher"]:
-        """Connect on enter (in the background), flush and close on exit."""
+        """Connect in the background on enter; flush and close on exit."""
         task = asyncio.create_task(self._connect_forever())
         try:
             yield self
@@ -68,4 +70,9 @@ class KafkaPublisher:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-            await self._broker.stop()
+            # A flush waits forever for an absent broker. Giving up loses nothing: whatever
+            # was not acked in time is in the spool, which keeps it for the next start.
+            try:
+                await asyncio.wait_for(self._broker.stop(), timeout=STOP_TIMEOUT_S)
+            except TimeoutError:
+                log.warning("kafka producer did not flush in time; unacked events stay spooled")

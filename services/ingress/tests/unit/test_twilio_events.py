@@ -1,9 +1,8 @@
 import pytest
 
 from switchboard.common.events import CallStatus, CallStatusChanged
-from switchboard.common.topics import CALL_EVENTS
 from switchboard.ingress.errors import PayloadInvalid
-from switchboard.ingress.events import twilio_call_status
+from switchboard.ingress.events.twilio import voice_status
 from switchboard.ingress.verify import FormParams
 
 
@@ -19,38 +18,35 @@ def form(**fields: str) -> FormParams:
     return FormParams.from_pairs(base.items())
 
 
-def test_maps_twilio_status_to_call_status_event_keyed_by_call_sid() -> None:
-    out = twilio_call_status(form(CallDuration="7", CallStatus="completed"), tenant="acme")
-    assert out.topic == CALL_EVENTS
-    assert out.key == "CA1"
-    assert out.event.tenant == "acme"
+def test_maps_status_callback_keyed_by_call_sid() -> None:
+    out = voice_status(form(CallDuration="7", CallStatus="completed"), tenant="acme")
+    assert (out.topic, out.key, out.event.tenant) == ("call.events", "CA1", "acme")
     assert isinstance(out.event.data, CallStatusChanged)
     assert out.event.data.status is CallStatus.COMPLETED
     assert out.event.data.duration_s == 7
-    assert out.event.data.sequence_number == 1
     assert out.event.data.occurred_at.isoformat() == "2026-11-23T13:00:00+00:00"
-    assert out.event.data.raw["CallSid"] == "CA1"
 
 
-def test_same_callback_gives_same_event_id_and_other_status_another() -> None:
-    a = twilio_call_status(form(), tenant="acme").event.id
-    assert a == twilio_call_status(form(), tenant="acme").event.id
-    assert a != twilio_call_status(form(CallStatus="in-progress"), tenant="acme").event.id
-    assert a != twilio_call_status(form(SequenceNumber="2"), tenant="acme").event.id
+def test_same_callback_same_id_other_status_or_sequence_other_id() -> None:
+    a = voice_status(form(), tenant="acme").event.id
+    assert a == voice_status(form(), tenant="acme").event.id
+    assert a != voice_status(form(CallStatus="in-progress"), tenant="acme").event.id
+    assert a != voice_status(form(SequenceNumber="2"), tenant="acme").event.id
 
 
 @pytest.mark.parametrize(
     ("fields", "reason"),
     [
-        ({"CallStatus": ""}, "required"),
+        ({"CallStatus": ""}, "CallStatus"),
         ({"CallStatus": "exploded"}, "status"),
         ({"SequenceNumber": "-x"}, "sequence_number"),
         ({"CallDuration": "abc"}, "duration_s"),
+        ({"CallSid": ""}, "CallSid"),
     ],
 )
 def test_invalid_payload_names_the_reason(fields: dict[str, str], reason: str) -> None:
     with pytest.raises(PayloadInvalid) as info:
-        twilio_call_status(form(**fields), tenant="acme")
+        voice_status(form(**fields), tenant="acme")
     assert reason in str(info.value.detail)
 
 
@@ -58,5 +54,4 @@ def test_repeated_fields_are_kept_in_raw() -> None:
     params = FormParams.from_pairs(
         [("CallSid", "CA1"), ("CallStatus", "ringing"), ("X", "1"), ("X", "2")]
     )
-    out = twilio_call_status(params, tenant="acme")
-    assert out.event.data.raw["X"] == ["1", "2"]  # type: ignore[attr-defined]
+    assert voice_status(params, tenant="acme").event.data.raw["X"] == ["1", "2"]  # type: ignore[attr-defined]

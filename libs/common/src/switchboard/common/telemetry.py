@@ -1,0 +1,43 @@
+"""OpenTelemetry tracing: one tracer provider per process; trace context travels from the
+webhook's span into the Kafka message headers (``traceparent``) and on into consumers."""
+
+from collections.abc import Mapping
+
+from opentelemetry import context, propagate, trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import ParentBasedTraceIdRatio
+
+from switchboard.common.settings import TelemetrySettings
+
+_configured = False
+
+
+def configure_tracing(settings: TelemetrySettings, service: str) -> None:
+    """Install the SDK tracer provider (once per process); export when an endpoint is set."""
+    global _configured
+    if _configured:
+        return
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": f"switchboard-{service}"}),
+        sampler=ParentBasedTraceIdRatio(settings.sample_ratio),
+    )
+    if settings.otlp_endpoint:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(settings.otlp_endpoint)))
+    trace.set_tracer_provider(provider)
+    _configured = True
+
+
+def inject_headers() -> dict[str, str]:
+    """The current trace context as W3C headers (``traceparent``, ``tracestate``)."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier
+
+
+def extract_context(headers: Mapping[str, str]) -> context.Context:
+    """The trace context carried by incoming headers."""
+    return propagate.extract(dict(headers))

@@ -1,0 +1,137 @@
+"""Durable acceptance: a webhook is answered 2xx only once all its events are durable —
+acked by Kafka, or written to the fsync'd spool when Kafka is down or slower than the deadline.
+
+While the spool holds anything, new events go to the spool too, so they drain behind the older
+ones in order. A background task drains the spool to Kafka and deletes only what was acked.
+"""
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
+from typing import Literal, Protocol
+
+import structlog
+
+from switchboard.common.errors import PublishError
+from switchboard.common.events import KafkaRecord, encode
+from switchboard.common.telemetry import inject_headers
+from switchboard.ingress.events import Outgoing
+from switchboard.ingress.metrics import DELIVERIES, SPOOL_AGE, SPOOL_DEPTH
+from switchboard.ingress.spool import Spool
+
+log = structlog.get_logger(__name__)
+Outcome = Literal["published", "spooled"]
+
+
+class RecordPublisher(Protocol):
+    """The Kafka side (KafkaPublisher in production, a fake in tests)."""
+
+    @property
+    def connected(self) -> bool: ...
+
+    async def publish_all(
+        self, records: Sequence[tuple[str, KafkaRecord]], *, timeout_s: float
+    ) -> None: ...
+
+
+class Delivery:
+    """Publish-or-spool for whole requests (all events of a request or none)."""
+
+    def __init__(
+        self,
+        publisher: RecordPublisher,
+        spool: Spool,
+        *,
+        deadline_s: float,
+        drain_batch: int,
+        drain_retry_s: float,
+    ) -> None:
+        self._publisher = publisher
+        self._spool = spool
+        self._deadline_s = deadline_s
+        self._drain_batch = drain_batch
+        self._drain_retry_s = drain_retry_s
+        self._wake = asyncio.Event()
+
+    async def deliver(self, outgoing: Sequence[Outgoing]) -> Outcome:
+        """Make every event durable; raises SpoolUnavailable when that is impossible."""
+        trace_headers = inject_headers()  # the request's span continues in every consumer
+        records = [
+            (o.topic, encode(replace(o.event, trace_headers=trace_headers), o.key))
+            for o in outgoing
+        ]
+        if not records:
+            return "published"
+        if self._spool.depth == 0 and self._publisher.connected:
+            try:
+                await self._publisher.publish_all(records, timeout_s=self._deadline_s)
+            except PublishError as exc:
+                log.warning("publish failed; spooling", error=str(exc), events=len(records))
+            else:
+                DELIVERIES.labels("published").inc(len(records))
+                return "published"
+        # Some may have been acked before the failure: they get published again with the
+        # same event ids, which consumers drop.
+        await self._spool.append(records)
+        DELIVERIES.labels("spooled").inc(len(records))
+        self._observe()
+        self._wake.set()
+        return "spooled"
+
+    @property
+    def degraded(self) -> bool:
+        """True while events wait in the spool or Kafka is not connected."""
+        return self._spool.depth > 0 or not self._publisher.connected
+
+    async def kafka_ok(self) -> bool:
+        """Readiness (degraded) check: Kafka takes events directly, nothing is spooled."""
+        return not self.degraded
+
+    def _observe(self) -> None:
+        SPOOL_DEPTH.set(self._spool.depth)
+        SPOOL_AGE.set(self._spool.oldest_age_s())
+
+    async def drain_once(self) -> int:
+        """Publish the oldest batch from the spool; returns how many left it."""
+        batch = await self._spool.peek(self._drain_batch)
+        if not batch:
+            return 0
+        if not self._publisher.connected:
+            raise PublishError("producer not connected")
+        await self._publisher.publish_all(
+            [(s.topic, s.record) for s in batch], timeout_s=max(self._deadline_s, 5.0)
+        )
+        await self._spool.delete_through(batch[-1].seq)
+        DELIVERIES.labels("drained").inc(len(batch))
+        self._observe()
+        return len(batch)
+
+    async def _drain_forever(self) -> None:
+        while True:
+            try:
+                while await self.drain_once():
+                    pass
+            except PublishError as exc:
+                log.info("spool drain waiting for kafka", depth=self._spool.depth, error=str(exc))
+                self._observe()
+                await asyncio.sleep(self._drain_retry_s)
+                continue
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                # Wake up on new spooled events, and now and then to refresh the age gauge.
+                await asyncio.wait_for(self._wake.wait(), timeout=self._drain_retry_s * 5)
+
+    @contextlib.asynccontextmanager
+    async def draining(self) -> AsyncIterator["Delivery"]:
+        """Run the drainer for the lifetime of the app."""
+        self._observe()
+        if self._spool.depth:
+            log.info("spool has events from an earlier run", depth=self._spool.depth)
+        task = asyncio.create_task(self._drain_forever())
+        try:
+            yield self
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

@@ -1,0 +1,90 @@
+"""What every webhook route does the same way: read the body, check its media type, work out
+the URL the provider signed, and make the events durable before answering."""
+
+import json
+from collections.abc import Sequence
+from ipaddress import ip_address
+from typing import Any
+from urllib.parse import parse_qsl
+
+from litestar import Request
+from litestar.datastructures import State
+
+from switchboard.ingress.delivery import Delivery
+from switchboard.ingress.errors import BrokerUnavailable, PayloadUnreadable, UnsupportedMedia
+from switchboard.ingress.events import Outgoing
+from switchboard.ingress.metrics import WEBHOOKS
+from switchboard.ingress.settings import HttpSettings
+from switchboard.ingress.spool import SpoolUnavailable
+from switchboard.ingress.verify import FormParams
+
+AnyRequest = Request[Any, Any, State]
+FORM = "application/x-www-form-urlencoded"
+JSON = "application/json"
+
+
+def media_type(request: AnyRequest) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+async def read_body(request: AnyRequest, expected: str) -> bytes:
+    """The raw body, after checking the Content-Type (415 otherwise)."""
+    got = media_type(request)
+    if got != expected:
+        raise UnsupportedMedia(detail=f"expected {expected}, got {got or 'no content type'}")
+    return await request.body()
+
+
+def parse_form(body: bytes) -> FormParams:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PayloadUnreadable(detail="form body is not UTF-8") from exc
+    return FormParams.from_pairs(parse_qsl(text, keep_blank_values=True))
+
+
+def parse_json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise PayloadUnreadable(detail=f"body is not JSON: {exc}") from exc
+
+
+def signed_url(http: HttpSettings, request: AnyRequest) -> str:
+    """The URL the provider called, as it signed it.
+
+    From the configured public base URL, or from X-Forwarded-Proto/Host when the peer is a
+    trusted proxy. The path and the raw query string are used exactly as received.
+    """
+    base = str(http.public_base_url).rstrip("/")
+    peer = request.client.host if request.client else None
+    if peer and http.trusted_proxies and _trusted(peer, http):
+        proto = request.headers.get("x-forwarded-proto")
+        host = request.headers.get("x-forwarded-host")
+        if proto and host:
+            base = f"{proto.split(',')[0].strip()}://{host.split(',')[0].strip()}"
+    query = request.scope.get("query_string", b"")
+    url = base + request.scope["path"]
+    return f"{url}?{query.decode('latin-1')}" if query else url
+
+
+def _trusted(peer: str, http: HttpSettings) -> bool:
+    try:
+        address = ip_address(peer)
+    except ValueError:
+        return False
+    return any(address in net for net in http.trusted_proxies)
+
+
+async def accept(route: str, delivery: Delivery, outgoing: Sequence[Outgoing]) -> None:
+    """Make every event durable (Kafka ack or spool) or raise 503; count the outcome."""
+    if not outgoing:
+        WEBHOOKS.labels(route, "ignored").inc()
+        return
+    try:
+        outcome = await delivery.deliver(outgoing)
+    except SpoolUnavailable as exc:
+        raise BrokerUnavailable(
+            detail="events could not be made durable; retry later", headers={"Retry-After": "5"}
+        ) from exc
+    WEBHOOKS.labels(route, outcome).inc()

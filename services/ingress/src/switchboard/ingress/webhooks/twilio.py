@@ -1,0 +1,86 @@
+"""Twilio voice and messaging callbacks: form-encoded, signed with X-Twilio-Signature."""
+
+from collections.abc import Callable
+
+from litestar import Controller, Response, post
+from litestar.di import NamedDependency
+from litestar.params import SkipValidation
+from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
+
+from switchboard.ingress.delivery import Delivery
+from switchboard.ingress.errors import SignatureInvalid
+from switchboard.ingress.events import Outgoing, twilio
+from switchboard.ingress.settings import IngressSettings
+from switchboard.ingress.verify import FormParams, twilio_signature_ok
+from switchboard.ingress.webhooks.common import (
+    FORM,
+    AnyRequest,
+    accept,
+    parse_form,
+    read_body,
+    signed_url,
+)
+
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+
+
+async def _verified(request: AnyRequest, settings: IngressSettings) -> tuple[FormParams, str]:
+    """The form fields and the tenant of the account that signed them (403 otherwise)."""
+    params = parse_form(await read_body(request, FORM))
+    account = settings.twilio.accounts.get(params.first("AccountSid") or "")
+    signature = request.headers.get("x-twilio-signature")
+    if account is None or not twilio_signature_ok(
+        signed_url(settings.http, request), params, signature, account.auth_tokens
+    ):
+        raise SignatureInvalid(detail="X-Twilio-Signature does not verify")
+    return params, account.tenant
+
+
+async def _handle(
+    route: str,
+    request: AnyRequest,
+    settings: IngressSettings,
+    delivery: Delivery,
+    to_event: Callable[[FormParams, str], Outgoing],
+) -> None:
+    params, tenant = await _verified(request, settings)
+    await accept(route, delivery, [to_event(params, tenant)])
+
+
+class TwilioWebhooks(Controller):
+    """Twilio callbacks. Twilio retries only on connection failure unless the callback URL
+    carries connection overrides (see docs/operations/twilio-retries.md)."""
+
+    path = "/webhooks/twilio"
+    tags = ("twilio",)
+
+    @post("/voice/status", status_code=HTTP_204_NO_CONTENT, summary="Call status / AMD callback")
+    async def voice_status(
+        self,
+        request: AnyRequest,
+        settings: SkipValidation[NamedDependency[IngressSettings]],
+        delivery: SkipValidation[NamedDependency[Delivery]],
+    ) -> None:
+        """A call status (or async AMD) callback → ``call.events`` keyed by CallSid; 204."""
+        await _handle("twilio.voice.status", request, settings, delivery, twilio.voice_status)
+
+    @post("/messaging", status_code=HTTP_200_OK, summary="Inbound SMS/MMS")
+    async def messaging(
+        self,
+        request: AnyRequest,
+        settings: SkipValidation[NamedDependency[IngressSettings]],
+        delivery: SkipValidation[NamedDependency[Delivery]],
+    ) -> Response[str]:
+        """An inbound message → ``message.inbound``; answers empty TwiML (no auto-reply)."""
+        await _handle("twilio.messaging", request, settings, delivery, twilio.inbound_sms)
+        return Response(EMPTY_TWIML, media_type="text/xml", status_code=HTTP_200_OK)
+
+    @post("/messaging/status", status_code=HTTP_204_NO_CONTENT, summary="SMS delivery status")
+    async def messaging_status(
+        self,
+        request: AnyRequest,
+        settings: SkipValidation[NamedDependency[IngressSettings]],
+        delivery: SkipValidation[NamedDependency[Delivery]],
+    ) -> None:
+        """A delivery status of a sent message → ``message.status``; 204."""
+        await _handle("twilio.messaging.status", request, settings, delivery, twilio.sms_status)

@@ -1,0 +1,57 @@
+"""WhatsApp Cloud API: the subscription check (GET) and signed notifications (POST)."""
+
+from typing import Annotated
+
+from litestar import Controller, Response, get, post
+from litestar.di import NamedDependency
+from litestar.params import Parameter, SkipValidation
+from litestar.status_codes import HTTP_200_OK
+
+from switchboard.ingress.delivery import Delivery
+from switchboard.ingress.errors import SignatureInvalid
+from switchboard.ingress.events import whatsapp
+from switchboard.ingress.settings import IngressSettings
+from switchboard.ingress.verify import hub_signature_ok, shared_secret_ok
+from switchboard.ingress.webhooks.common import JSON, AnyRequest, accept, parse_json, read_body
+
+
+class WhatsAppWebhooks(Controller):
+    """Meta retries failed deliveries for days, so a batch is accepted whole or not at all."""
+
+    path = "/webhooks/whatsapp"
+    tags = ("whatsapp",)
+
+    @get("/", summary="Meta subscription verification", sync_to_thread=False)
+    def verify(
+        self,
+        settings: SkipValidation[NamedDependency[IngressSettings]],
+        mode: Annotated[str | None, Parameter(query="hub.mode")] = None,
+        token: Annotated[str | None, Parameter(query="hub.verify_token")] = None,
+        challenge: Annotated[str | None, Parameter(query="hub.challenge")] = None,
+    ) -> Response[str]:
+        """Echo ``hub.challenge`` when the verify token matches; 403 otherwise."""
+        if (
+            mode != "subscribe"
+            or not challenge
+            or not shared_secret_ok(token, settings.whatsapp.verify_tokens)
+        ):
+            raise SignatureInvalid(detail="hub.verify_token does not match")
+        return Response(challenge, media_type="text/plain", status_code=HTTP_200_OK)
+
+    @post("/", status_code=HTTP_200_OK, summary="Messages and statuses")
+    async def notify(
+        self,
+        request: AnyRequest,
+        settings: SkipValidation[NamedDependency[IngressSettings]],
+        delivery: SkipValidation[NamedDependency[Delivery]],
+    ) -> None:
+        """One event per message/status: inbound → ``message.inbound``, statuses →
+        ``message.status``, keyed by conversation; all durable before the 200."""
+        body = await read_body(request, JSON)
+        header = request.headers.get("x-hub-signature-256")
+        app = next(
+            (a for a in settings.whatsapp.apps if hub_signature_ok(body, header, a.secrets)), None
+        )
+        if app is None:
+            raise SignatureInvalid(detail="X-Hub-Signature-256 does not verify")
+        await accept("whatsapp", delivery, whatsapp.notification(parse_json(body), app.tenant))

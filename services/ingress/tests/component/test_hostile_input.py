@@ -1,0 +1,165 @@
+"""No input makes the ingress answer 500 or publish anything it did not verify."""
+
+import json
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+ROUTES = [
+    "/webhooks/twilio/voice/status",
+    "/webhooks/twilio/messaging",
+    "/webhooks/twilio/messaging/status",
+    "/webhooks/whatsapp",
+    "/webhooks/vapi",
+    "/webhooks/elevenlabs",
+]
+
+
+def test_wrong_content_type_is_415(client, kafka, sign) -> None:
+    body, headers = sign.twilio(ROUTES[0], sign.call_status())
+    headers["content-type"] = "application/json"
+    assert client.post(ROUTES[0], content=body, headers=headers).status_code == 415
+    body, headers = sign.whatsapp({"object": "whatsapp_business_account", "entry": []})
+    headers["content-type"] = "text/plain"
+    assert client.post(ROUTES[3], content=body, headers=headers).status_code == 415
+    assert kafka.published == []
+
+
+def test_body_over_the_limit_is_413(make_client, kafka, sign) -> None:
+    with make_client(max_body_bytes=1024) as client:
+        big = {"object": "whatsapp_business_account", "entry": [], "pad": "x" * 4096}
+        body, headers = sign.whatsapp(big)
+        assert client.post(ROUTES[3], content=body, headers=headers).status_code == 413
+    assert kafka.published == []
+
+
+def test_rate_limit_per_ip_is_429(make_client, sign) -> None:
+    with make_client(rate_limit_per_second=3) as client:
+        codes = [
+            client.post(
+                ROUTES[4], content=b"{}", headers={"content-type": "application/json"}
+            ).status_code
+            for _ in range(6)
+        ]
+    assert codes[:3] == [403, 403, 403]
+    assert 429 in codes[3:]
+
+
+def test_security_headers_and_request_id_on_every_answer(client, sign) -> None:
+    given_id = "req-123"
+    for response in (
+        client.get("/health", headers={"x-request-id": given_id}),
+        client.get("/nope"),
+        client.post(ROUTES[4], content=b"{}", headers={"content-type": "application/json"}),
+    ):
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["x-frame-options"] == "DENY"
+        assert "default-src 'none'" in response.headers["content-security-policy"]
+        assert response.headers["x-request-id"]
+    assert (
+        client.get("/health", headers={"x-request-id": given_id}).headers["x-request-id"]
+        == given_id
+    )
+
+
+def test_cors_is_closed(client) -> None:
+    response = client.options(
+        "/webhooks/vapi",
+        headers={"origin": "https://evil.test", "access-control-request-method": "POST"},
+    )
+    assert "access-control-allow-origin" not in response.headers
+
+
+def test_openapi_lists_every_route(client) -> None:
+    paths = client.get("/schema/openapi.json").json()["paths"]
+    for route in ROUTES:
+        assert route in paths or route + "/" in paths or route.rstrip("/") in paths
+
+
+bodies = st.one_of(
+    st.binary(max_size=300),
+    st.dictionaries(st.text(max_size=10), st.text(max_size=20), max_size=5).map(
+        lambda d: json.dumps(d).encode()
+    ),
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+        lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=5), c, max_size=3),
+        max_leaves=10,
+    ).map(lambda v: json.dumps(v).encode()),
+)
+content_types = st.sampled_from(
+    [
+        "application/json",
+        "application/x-www-form-urlencoded",
+        "text/plain",
+        "",
+        "application/json; charset=utf-8",
+    ]
+)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    route=st.sampled_from(ROUTES),
+    body=bodies,
+    content_type=content_types,
+    signature=st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=40),
+)
+def test_no_input_gives_5xx_or_publishes_unverified(
+    client, kafka, route, body, content_type, signature
+) -> None:
+    headers = {
+        "content-type": content_type,
+        "x-twilio-signature": signature,
+        "x-hub-signature-256": signature,
+        "x-vapi-secret": signature,
+        "elevenlabs-signature": signature,
+    }
+    response = client.post(route, content=body, headers=headers)
+    assert response.status_code < 500, response.text
+    assert response.status_code in (400, 403, 413, 415, 422)
+    assert kafka.published == []
+
+
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    payload=st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+        lambda c: (
+            st.lists(c, max_size=3)
+            | st.dictionaries(
+                st.sampled_from(
+                    [
+                        "object",
+                        "entry",
+                        "changes",
+                        "field",
+                        "value",
+                        "metadata",
+                        "messages",
+                        "statuses",
+                        "id",
+                        "from",
+                        "type",
+                        "text",
+                        "body",
+                        "phone_number_id",
+                        "status",
+                        "recipient_id",
+                        "timestamp",
+                    ]
+                ),
+                c,
+                max_size=4,
+            )
+        ),
+        max_leaves=25,
+    )
+)
+def test_signed_but_arbitrary_whatsapp_json_never_5xx(client, sign, payload) -> None:
+    body, headers = sign.whatsapp(payload)
+    assert client.post(ROUTES[3], content=body, headers=headers).status_code in (200, 400, 422)
