@@ -54,7 +54,7 @@ class Spool:
     def __init__(self, directory: Path, max_events: int) -> None:
         self._directory = directory
         self._max_events = max_events
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spool")
+        self._executor: ThreadPoolExecutor | None = None
         self._db: sqlite3.Connection | None = None
         self._lock_file: IO[bytes] | None = None
         self.path: Path | None = None
@@ -62,9 +62,13 @@ class Spool:
         self._oldest: float | None = None
 
     async def _run(self, fn: Callable[[], T]) -> T:
+        if self._executor is None:
+            raise SpoolUnavailable("spool is not open")
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
 
     async def open(self) -> None:
+        """Claim a spool file (one private thread does all SQLite work from here on)."""
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spool")
         await self._run(self._open)
 
     def _open(self) -> None:
@@ -170,7 +174,9 @@ class Spool:
 
     async def close(self) -> None:
         await self._run(self._close)
-        self._executor.shutdown(wait=True)
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
 
     def _close(self) -> None:
         if self._db is not None:

@@ -1,0 +1,61 @@
+"""Schemathesis over the ingress's own OpenAPI document: no generated request gets a 5xx,
+and nothing unverified is published."""
+
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import schemathesis
+from hypothesis import HealthCheck, settings
+from pydantic import SecretStr
+from schemathesis.checks import not_a_server_error
+
+from switchboard.common.events import KafkaRecord
+from switchboard.ingress.app import create_app
+from switchboard.ingress.settings import (
+    IngressSettings,
+    SignedSource,
+    SpoolSettings,
+    TwilioAccount,
+    TwilioSettings,
+    WhatsAppSettings,
+)
+
+
+class RecordingKafka:
+    def __init__(self) -> None:
+        self.published: list[tuple[str, KafkaRecord]] = []
+
+    @property
+    def connected(self) -> bool:
+        return True
+
+    async def publish_all(
+        self, records: Sequence[tuple[str, KafkaRecord]], *, timeout_s: float
+    ) -> None:
+        self.published.extend(records)
+
+
+KAFKA = RecordingKafka()
+APP = create_app(
+    IngressSettings(
+        twilio=TwilioSettings(
+            accounts={"AC1": TwilioAccount(auth_tokens=[SecretStr("t")], tenant="x")}
+        ),
+        whatsapp=WhatsAppSettings(
+            apps=[SignedSource(secrets=[SecretStr("s")], tenant="x")],
+            verify_tokens=[SecretStr("v")],
+        ),
+        spool=SpoolSettings(directory=Path(tempfile.mkdtemp(prefix="fuzz-spool-"))),
+        http={"rate_limit_per_second": 0},  # type: ignore[arg-type]
+    ),
+    publisher=KAFKA,
+)
+schema = schemathesis.openapi.from_asgi("/schema/openapi.json", APP)
+
+
+@schema.parametrize()
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+def test_no_generated_request_is_a_server_error(case: schemathesis.Case) -> None:
+    case.call_and_validate(checks=[not_a_server_error])
+    assert KAFKA.published == []
