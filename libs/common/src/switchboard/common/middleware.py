@@ -36,6 +36,7 @@ REQUEST_SECONDS = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
 )
 _tracer = trace.get_tracer("switchboard.http")
+_READ_HEADERS: Final = frozenset({REQUEST_ID_HEADER.encode(), b"traceparent", b"tracestate"})
 
 
 def request_context(app: ASGIApp) -> ASGIApp:
@@ -45,7 +46,12 @@ def request_context(app: ASGIApp) -> ASGIApp:
         if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        # Only the few headers we read are decoded (this runs on every request).
+        headers = {
+            k.decode("latin-1"): v.decode("latin-1")
+            for k, v in scope["headers"]
+            if k in _READ_HEADERS
+        }
         request_id = _request_id(scope, headers.get(REQUEST_ID_HEADER))
         status = 500
         started = time.perf_counter()

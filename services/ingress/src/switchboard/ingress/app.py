@@ -6,7 +6,7 @@ from typing import Any
 
 import structlog
 from litestar import Litestar, Request, Response
-from litestar.di import Provide
+from litestar.datastructures import State
 from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.stores.base import Store
@@ -23,6 +23,7 @@ from switchboard.ingress.publish import KafkaPublisher
 from switchboard.ingress.settings import IngressSettings, get_settings
 from switchboard.ingress.spool import Spool
 from switchboard.ingress.webhooks import ALL as WEBHOOK_CONTROLLERS
+from switchboard.ingress.webhooks.common import Wiring
 
 log = structlog.get_logger(__name__)
 OPEN_PATHS = ["/health", "/ready", "/metrics", "/schema"]
@@ -90,10 +91,7 @@ def create_app(settings: IngressSettings, publisher: RecordPublisher | None = No
             *WEBHOOK_CONTROLLERS,
             *health_routes({"spool": spool_ready}, degraded_checks={"kafka": delivery.kafka_ok}),
         ],
-        dependencies={
-            "settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False),
-            "delivery": Provide(lambda: delivery, use_cache=True, sync_to_thread=False),
-        },
+        state=State({"wiring": Wiring(settings=settings, delivery=delivery)}),
         lifespan=[lifespan],
         middleware=[request_context, *([rate_limit.middleware] if rate_limit else [])],
         before_send=[response_headers],

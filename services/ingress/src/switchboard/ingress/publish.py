@@ -6,12 +6,12 @@ import contextlib
 from collections.abc import AsyncIterator, Sequence
 
 import structlog
+from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
-from faststream.kafka import KafkaBroker
 
 from switchboard.common.errors import PublishError
 from switchboard.common.events import KafkaRecord
-from switchboard.common.kafka import create_broker, publish_record
+from switchboard.common.kafka import create_producer, send_records
 from switchboard.common.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)
@@ -20,43 +20,35 @@ STOP_TIMEOUT_S = 5.0
 
 
 class KafkaPublisher:
-    """Publishes encoded records and waits for the broker's ack."""
+    """Publishes encoded records and waits for the broker's acks."""
 
     def __init__(self, settings: KafkaSettings) -> None:
         self._settings = settings
-        self._broker: KafkaBroker = create_broker(settings)
-        self._connected = asyncio.Event()
+        self._producer: AIOKafkaProducer | None = None
 
     @property
     def connected(self) -> bool:
-        return self._connected.is_set()
+        return self._producer is not None
 
     async def publish_all(
         self, records: Sequence[tuple[str, KafkaRecord]], *, timeout_s: float
     ) -> None:
-        """Publish every record concurrently; PublishError unless all were acked in time."""
-        if not self._connected.is_set():
+        """PublishError unless every record was acked within ``timeout_s``."""
+        if self._producer is None:
             raise PublishError("producer not connected")
-        results = await asyncio.gather(
-            *(
-                publish_record(self._broker, topic, record, timeout_s=timeout_s)
-                for topic, record in records
-            ),
-            return_exceptions=True,
-        )
-        failures = [r for r in results if isinstance(r, BaseException)]
-        if failures:
-            raise PublishError(f"{len(failures)} of {len(records)} not acked: {failures[0]}")
+        await send_records(self._producer, records, timeout_s=timeout_s)
 
     async def _connect_forever(self) -> None:
         while True:
+            producer = create_producer(self._settings)
             try:
-                await self._broker.connect()
+                await producer.start()
             except (KafkaError, OSError) as exc:
                 log.warning("kafka connect failed; retrying", error=repr(exc))
+                await producer.stop()
                 await asyncio.sleep(RECONNECT_DELAY_S)
             else:
-                self._connected.set()
+                self._producer = producer
                 log.info("kafka producer connected")
                 return
 
@@ -70,9 +62,11 @@ class KafkaPublisher:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-            # A flush waits forever for an absent broker. Giving up loses nothing: whatever
-            # was not acked in time is in the spool, which keeps it for the next start.
-            try:
-                await asyncio.wait_for(self._broker.stop(), timeout=STOP_TIMEOUT_S)
-            except TimeoutError:
-                log.warning("kafka producer did not flush in time; unacked events stay spooled")
+            if self._producer is not None:
+                producer, self._producer = self._producer, None
+                # A flush waits forever for an absent broker. Giving up loses nothing: what
+                # was not acked in time is in the spool, which keeps it for the next start.
+                try:
+                    await asyncio.wait_for(producer.stop(), timeout=STOP_TIMEOUT_S)
+                except TimeoutError:
+                    log.warning("kafka producer did not flush in time; unacked events spooled")

@@ -1,6 +1,12 @@
 """Kafka wiring: the broker factory, topic creation, acknowledged publishing, dead letters."""
 
-from switchboard.common.kafka.broker import create_broker, ensure_topics, publish_record
+from switchboard.common.kafka.broker import (
+    create_broker,
+    create_producer,
+    ensure_topics,
+    publish_record,
+    send_records,
+)
 from switchboard.common.kafka.dlq import (
     DeadLetters,
     RetryPolicy,
@@ -14,8 +20,10 @@ __all__ = [
     "RetryPolicy",
     "call_with_retries",
     "create_broker",
+    "create_producer",
     "ensure_topics",
     "handle_or_dead_letter",
     "publish_record",
     "replay_dead_letters",
+    "send_records",
 ]

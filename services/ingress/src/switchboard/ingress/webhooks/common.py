@@ -3,8 +3,9 @@ the URL the provider signed, and make the events durable before answering."""
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from ipaddress import ip_address
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qsl
 
 from litestar import Request
@@ -14,11 +15,26 @@ from switchboard.ingress.delivery import Delivery
 from switchboard.ingress.errors import BrokerUnavailable, PayloadUnreadable, UnsupportedMedia
 from switchboard.ingress.events import Outgoing
 from switchboard.ingress.metrics import WEBHOOKS
-from switchboard.ingress.settings import HttpSettings
+from switchboard.ingress.settings import HttpSettings, IngressSettings
 from switchboard.ingress.spool import SpoolUnavailable
 from switchboard.ingress.verify import FormParams
 
 AnyRequest = Request[Any, Any, State]
+
+
+@dataclass(frozen=True, slots=True)
+class Wiring:
+    """What the routes need, kept in the app state (cheaper than per-request DI on the hot
+    path, where Litestar resolves dependencies through a task group)."""
+
+    settings: IngressSettings
+    delivery: Delivery
+
+
+def wiring(request: AnyRequest) -> Wiring:
+    return cast(Wiring, request.app.state.wiring)
+
+
 FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"
 

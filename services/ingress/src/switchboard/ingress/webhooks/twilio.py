@@ -3,11 +3,8 @@
 from collections.abc import Callable
 
 from litestar import Controller, Response, post
-from litestar.di import NamedDependency
-from litestar.params import SkipValidation
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 
-from switchboard.ingress.delivery import Delivery
 from switchboard.ingress.errors import SignatureInvalid
 from switchboard.ingress.events import Outgoing, twilio
 from switchboard.ingress.settings import IngressSettings
@@ -19,6 +16,7 @@ from switchboard.ingress.webhooks.common import (
     parse_form,
     read_body,
     signed_url,
+    wiring,
 )
 
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
@@ -37,14 +35,11 @@ async def _verified(request: AnyRequest, settings: IngressSettings) -> tuple[For
 
 
 async def _handle(
-    route: str,
-    request: AnyRequest,
-    settings: IngressSettings,
-    delivery: Delivery,
-    to_event: Callable[[FormParams, str], Outgoing],
+    route: str, request: AnyRequest, to_event: Callable[[FormParams, str], Outgoing]
 ) -> None:
-    params, tenant = await _verified(request, settings)
-    await accept(route, delivery, [to_event(params, tenant)])
+    wired = wiring(request)
+    params, tenant = await _verified(request, wired.settings)
+    await accept(route, wired.delivery, [to_event(params, tenant)])
 
 
 class TwilioWebhooks(Controller):
@@ -58,29 +53,23 @@ class TwilioWebhooks(Controller):
     async def voice_status(
         self,
         request: AnyRequest,
-        settings: SkipValidation[NamedDependency[IngressSettings]],
-        delivery: SkipValidation[NamedDependency[Delivery]],
     ) -> None:
         """A call status (or async AMD) callback → ``call.events`` keyed by CallSid; 204."""
-        await _handle("twilio.voice.status", request, settings, delivery, twilio.voice_status)
+        await _handle("twilio.voice.status", request, twilio.voice_status)
 
     @post("/messaging", status_code=HTTP_200_OK, summary="Inbound SMS/MMS")
     async def messaging(
         self,
         request: AnyRequest,
-        settings: SkipValidation[NamedDependency[IngressSettings]],
-        delivery: SkipValidation[NamedDependency[Delivery]],
     ) -> Response[str]:
         """An inbound message → ``message.inbound``; answers empty TwiML (no auto-reply)."""
-        await _handle("twilio.messaging", request, settings, delivery, twilio.inbound_sms)
+        await _handle("twilio.messaging", request, twilio.inbound_sms)
         return Response(EMPTY_TWIML, media_type="text/xml", status_code=HTTP_200_OK)
 
     @post("/messaging/status", status_code=HTTP_204_NO_CONTENT, summary="SMS delivery status")
     async def messaging_status(
         self,
         request: AnyRequest,
-        settings: SkipValidation[NamedDependency[IngressSettings]],
-        delivery: SkipValidation[NamedDependency[Delivery]],
     ) -> None:
         """A delivery status of a sent message → ``message.status``; 204."""
-        await _handle("twilio.messaging.status", request, settings, delivery, twilio.sms_status)
+        await _handle("twilio.messaging.status", request, twilio.sms_status)

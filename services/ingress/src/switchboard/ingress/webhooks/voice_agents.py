@@ -3,11 +3,8 @@
 import time
 
 from litestar import Controller, post
-from litestar.di import NamedDependency
-from litestar.params import SkipValidation
 from litestar.status_codes import HTTP_200_OK
 
-from switchboard.ingress.delivery import Delivery
 from switchboard.ingress.errors import SignatureInvalid
 from switchboard.ingress.events import elevenlabs, vapi
 from switchboard.ingress.settings import IngressSettings, SignedSource
@@ -16,7 +13,14 @@ from switchboard.ingress.verify import (
     shared_secret_ok,
     timestamped_hmac_ok,
 )
-from switchboard.ingress.webhooks.common import JSON, AnyRequest, accept, parse_json, read_body
+from switchboard.ingress.webhooks.common import (
+    JSON,
+    AnyRequest,
+    accept,
+    parse_json,
+    read_body,
+    wiring,
+)
 
 
 def _vapi_source(request: AnyRequest, body: bytes, settings: IngressSettings) -> SignedSource:
@@ -50,11 +54,10 @@ class VapiWebhooks(Controller):
     async def server_message(
         self,
         request: AnyRequest,
-        settings: SkipValidation[NamedDependency[IngressSettings]],
-        delivery: SkipValidation[NamedDependency[Delivery]],
     ) -> dict[str, str]:
         """status-update and end-of-call-report → ``call.events`` keyed by the Vapi call id;
         other message types are acknowledged and not published."""
+        settings, delivery = wiring(request).settings, wiring(request).delivery
         body = await read_body(request, JSON)
         source = _vapi_source(request, body, settings)
         outgoing = vapi.server_message(parse_json(body), source.tenant)
@@ -70,11 +73,10 @@ class ElevenLabsWebhooks(Controller):
     async def post_call(
         self,
         request: AnyRequest,
-        settings: SkipValidation[NamedDependency[IngressSettings]],
-        delivery: SkipValidation[NamedDependency[Delivery]],
     ) -> dict[str, str]:
         """post_call_transcription / call_initiation_failure → ``call.events`` as a call
         report keyed by conversation id; post_call_audio is acknowledged, not published."""
+        settings, delivery = wiring(request).settings, wiring(request).delivery
         body = await read_body(request, JSON)
         t, v0 = parse_elevenlabs_header(request.headers.get("elevenlabs-signature"))
         cfg = settings.elevenlabs

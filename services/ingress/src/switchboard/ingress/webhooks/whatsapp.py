@@ -3,16 +3,20 @@
 from typing import Annotated
 
 from litestar import Controller, Response, get, post
-from litestar.di import NamedDependency
-from litestar.params import Parameter, SkipValidation
+from litestar.params import Parameter
 from litestar.status_codes import HTTP_200_OK
 
-from switchboard.ingress.delivery import Delivery
 from switchboard.ingress.errors import SignatureInvalid
 from switchboard.ingress.events import whatsapp
-from switchboard.ingress.settings import IngressSettings
 from switchboard.ingress.verify import hub_signature_ok, shared_secret_ok
-from switchboard.ingress.webhooks.common import JSON, AnyRequest, accept, parse_json, read_body
+from switchboard.ingress.webhooks.common import (
+    JSON,
+    AnyRequest,
+    accept,
+    parse_json,
+    read_body,
+    wiring,
+)
 
 
 class WhatsAppWebhooks(Controller):
@@ -24,11 +28,12 @@ class WhatsAppWebhooks(Controller):
     @get("/", summary="Meta subscription verification", sync_to_thread=False)
     def verify(
         self,
-        settings: SkipValidation[NamedDependency[IngressSettings]],
+        request: AnyRequest,
         mode: Annotated[str | None, Parameter(query="hub.mode")] = None,
         token: Annotated[str | None, Parameter(query="hub.verify_token")] = None,
         challenge: Annotated[str | None, Parameter(query="hub.challenge")] = None,
     ) -> Response[str]:
+        settings = wiring(request).settings
         """Echo ``hub.challenge`` when the verify token matches; 403 otherwise."""
         if (
             mode != "subscribe"
@@ -42,11 +47,10 @@ class WhatsAppWebhooks(Controller):
     async def notify(
         self,
         request: AnyRequest,
-        settings: SkipValidation[NamedDependency[IngressSettings]],
-        delivery: SkipValidation[NamedDependency[Delivery]],
     ) -> None:
         """One event per message/status: inbound → ``message.inbound``, statuses →
         ``message.status``, keyed by conversation; all durable before the 200."""
+        settings, delivery = wiring(request).settings, wiring(request).delivery
         body = await read_body(request, JSON)
         header = request.headers.get("x-hub-signature-256")
         app = next(
