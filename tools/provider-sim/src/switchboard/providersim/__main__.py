@@ -1,0 +1,72 @@
+"""``switchboard-provider-sim serve|demo``."""
+
+import asyncio
+
+import typer
+import uvicorn
+from rich.console import Console
+
+from switchboard.providersim.demo import DemoOptions, run_demo
+from switchboard.providersim.settings import LOCAL_ACCOUNT, LOCAL_TOKEN, get_settings
+
+cli = typer.Typer(
+    help="Offline Twilio / WhatsApp / Vapi / ElevenLabs / OpenAI simulator.", no_args_is_help=True
+)
+
+
+@cli.command()
+def serve() -> None:
+    """Serve the simulator (host and port from SWITCHBOARD_SIM__HOST / __PORT)."""
+    sim = get_settings().sim
+    uvicorn.run(
+        "switchboard.providersim.app:app_from_env",
+        factory=True,
+        host=sim.host,
+        port=sim.port,
+        log_config=None,
+        access_log=False,
+    )
+
+
+@cli.command()
+def demo(
+    calls: int = typer.Option(1000, help="Calls to create (each sends 2-4 status callbacks)."),
+    ingress_url: str = typer.Option("http://127.0.0.1:8000", help="The running ingress."),
+    sim_url: str | None = typer.Option(None, help="A running simulator (default: in-process)."),
+    account_sid: str = typer.Option(LOCAL_ACCOUNT, help="Twilio account the ingress knows."),
+    auth_token: str = typer.Option(LOCAL_TOKEN, help="That account's auth token."),
+    database: str = typer.Option("history", help="History's PostgreSQL database."),
+    duplicate_rate: float = typer.Option(0.1, help="Share of callbacks sent twice."),
+    out_of_order_rate: float = typer.Option(0.1, help="Share of calls delivered shuffled."),
+    time_scale: float = typer.Option(0.01, help="Simulated seconds → real seconds."),
+    timeout_s: float = typer.Option(300.0, help="Give up after this many seconds."),
+) -> None:
+    """Signed call-status webhooks through ingress → Kafka → history, with a live progress bar."""
+    options = DemoOptions(
+        calls=calls,
+        ingress_url=ingress_url,
+        sim_url=sim_url,
+        account_sid=account_sid,
+        auth_token=auth_token,
+        database=database,
+        duplicate_rate=duplicate_rate,
+        out_of_order_rate=out_of_order_rate,
+        time_scale=time_scale,
+        timeout_s=timeout_s,
+    )
+    ok = asyncio.run(run_demo(options, get_settings().postgres, Console()))
+    raise typer.Exit(0 if ok else 1)
+
+
+@cli.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo("switchboard-provider-sim 0.1.0")
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""Composition root: ``create_app(settings)`` builds one simulator (state, engines, routes)."""
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import httpx
+from litestar import Litestar
+from prometheus_client import CollectorRegistry
+
+from switchboard.common.http import health_routes
+from switchboard.common.logging import configure_logging
+from switchboard.providersim.control import CONTROLLERS
+from switchboard.providersim.deps import dependencies
+from switchboard.providersim.openai_api import OpenAIApi
+from switchboard.providersim.settings import SimSettings, get_settings
+from switchboard.providersim.state import SimState
+from switchboard.providersim.twilio_api import TwilioApi
+from switchboard.providersim.twilio_calls import CallEngine
+from switchboard.providersim.twilio_messages import MessageEngine
+from switchboard.providersim.voice_agents import VoiceAgents
+from switchboard.providersim.voice_agents_api import VoiceAgentApi
+from switchboard.providersim.webhooks import WebhookSender
+from switchboard.providersim.whatsapp import WhatsAppCloud
+from switchboard.providersim.whatsapp_api import WhatsAppApi
+
+
+async def _always_ready() -> bool:
+    return True
+
+
+def create_app(
+    settings: SimSettings, transport: httpx.AsyncBaseTransport | None = None
+) -> Litestar:
+    """The simulator's ASGI app; ``transport`` replaces the network for outbound webhooks."""
+    state = SimState(settings.sim)
+    client = httpx.AsyncClient(
+        transport=transport,
+        limits=httpx.Limits(
+            max_connections=settings.sim.max_connections,
+            max_keepalive_connections=settings.sim.max_connections,
+        ),
+        follow_redirects=False,
+    )
+    sender = WebhookSender(state, client)
+    calls = CallEngine(state, sender)
+    whatsapp = WhatsAppCloud(state, sender)
+    voice = VoiceAgents(state, sender)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await state.cancel_tasks()
+            await client.aclose()
+
+    app = Litestar(
+        route_handlers=[
+            TwilioApi,
+            OpenAIApi,
+            WhatsAppApi,
+            VoiceAgentApi,
+            *CONTROLLERS,
+            *health_routes({"sim": _always_ready}, registry=CollectorRegistry()),
+        ],
+        dependencies=dependencies(
+            sim=state,
+            calls=calls,
+            messages=MessageEngine(state, sender),
+            whatsapp=whatsapp,
+            voice=voice,
+        ),
+        lifespan=[lifespan],
+    )
+    app.state.sim = state
+    return app
+
+
+def app_from_env() -> Litestar:
+    """Factory for uvicorn: settings from the environment, logging configured."""
+    settings = get_settings()
+    configure_logging(settings.log, settings.service_name)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per webhook otherwise
+    return create_app(settings)

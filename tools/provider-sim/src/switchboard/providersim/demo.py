@@ -1,0 +1,250 @@
+"""``switchboard-provider-sim demo``: thousands of signed call callbacks through the real stack.
+
+Creates calls through the simulator's Twilio REST API with ``StatusCallback`` = the ingress,
+lets their lifecycles run (with duplicate and out-of-order delivery switched on), and shows
+live progress: callbacks acknowledged by the ingress and calls stored by history (its
+PostgreSQL ``calls`` table). Ends with a summary: distinct events sent vs stored (must match),
+webhook latency p50/p99, duplicates dropped. Exit status 1 when history does not match.
+"""
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import asyncpg
+import httpx
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from switchboard.common.settings import PostgresSettings
+from switchboard.providersim.app import create_app
+from switchboard.providersim.server import ThreadServer
+from switchboard.providersim.settings import LOCAL_ACCOUNT, LOCAL_TOKEN, SimSettings
+from switchboard.providersim.state import TERMINAL_CALL_STATUSES
+from switchboard.providersim.webhooks import FORM
+
+INGRESS_PATH = "/webhooks/twilio/voice/status"
+ALL_EVENTS = ("initiated", "ringing", "answered", "completed")
+CALLBACKS_PER_OUTCOME = {"completed": 4, "busy": 3, "no-answer": 3, "failed": 2}
+POLL_S = 0.25
+DISTINCT_SENT = "twilio.call.status.distinct"
+CREATE_CONCURRENCY = 20
+
+
+@dataclass(frozen=True, slots=True)
+class DemoOptions:
+    """What the demo runs against and how hard."""
+
+    calls: int = 1000
+    ingress_url: str = "http://127.0.0.1:8000"
+    sim_url: str | None = None
+    """An already running simulator; ``None`` starts one in this process."""
+    account_sid: str = LOCAL_ACCOUNT
+    auth_token: str = LOCAL_TOKEN
+    database: str = "history"
+    duplicate_rate: float = 0.1
+    out_of_order_rate: float = 0.1
+    time_scale: float = 0.01
+    cps: float = 20.0
+    """Calls per second; each sends ~3.6 callbacks, so 20 CPS ≈ 70 webhooks/s."""
+    timeout_s: float = 300.0
+
+
+@dataclass(slots=True)
+class Progressed:
+    acknowledged: int = 0
+    stored_calls: int = 0
+    settled: int = 0
+
+
+@contextlib.asynccontextmanager
+async def _simulator(options: DemoOptions) -> AsyncIterator[str]:
+    """The simulator's URL: the given one, or one served from a thread of this process."""
+    if options.sim_url:
+        yield options.sim_url.rstrip("/")
+        return
+    server = await asyncio.to_thread(ThreadServer(create_app(SimSettings())).start)
+    try:
+        yield server.url
+    finally:
+        await asyncio.to_thread(server.stop)
+
+
+async def _create_calls(
+    sim: httpx.AsyncClient, options: DemoOptions, run_id: str
+) -> list[dict[str, Any]]:
+    semaphore = asyncio.Semaphore(CREATE_CONCURRENCY)
+    path = f"/2010-04-01/Accounts/{options.account_sid}/Calls.json"
+    callback = options.ingress_url.rstrip("/") + INGRESS_PATH
+
+    async def one(i: int) -> dict[str, Any]:
+        form = [
+            ("To", f"+1555{i:07d}"),
+            ("From", "+15005550006"),
+            ("Url", f"http://demo.invalid/{run_id}"),
+            ("StatusCallback", callback),
+            *(("StatusCallbackEvent", e) for e in ALL_EVENTS),
+        ]
+        async with semaphore:
+            response = await sim.post(path, content=urlencode(form), headers={"Content-Type": FORM})
+        response.raise_for_status()
+        return dict(response.json())
+
+    return list(await asyncio.gather(*(one(i) for i in range(options.calls))))
+
+
+async def _history_counts(
+    pool: asyncpg.Pool, sids: list[str], expected: dict[str, str]
+) -> tuple[int, int, int]:
+    """(calls stored, calls in their final state, events stored) for the demo's calls."""
+    async with pool.acquire() as conn:
+        rows = await conn.fetch("SELECT call_id, status FROM calls WHERE call_id = ANY($1)", sids)
+        events = await conn.fetchval(
+            "SELECT count(*) FROM call_events WHERE call_id = ANY($1)", sids
+        )
+    if expected:
+        settled = sum(1 for r in rows if expected.get(r["call_id"]) == r["status"])
+    else:  # calls still running: count those history already shows ended
+        settled = sum(1 for r in rows if r["status"] in TERMINAL_CALL_STATUSES)
+    return len(rows), settled, int(events)
+
+
+async def run_demo(options: DemoOptions, postgres: PostgresSettings, console: Console) -> bool:
+    """Run the scenario; ``True`` when history holds exactly the simulator's calls and events."""
+    run_id = uuid.uuid4().hex[:8]
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per webhook otherwise
+    pool = await asyncpg.create_pool(postgres.dsn(options.database), min_size=1, max_size=2)
+    try:
+        async with (
+            _simulator(options) as sim_url,
+            httpx.AsyncClient(
+                base_url=sim_url, auth=(options.account_sid, options.auth_token), timeout=30
+            ) as sim,
+        ):
+            reset = await sim.post(
+                "/_sim/reset",
+                json={
+                    "time_scale": options.time_scale,
+                    "twilio_accounts": {
+                        options.account_sid: {
+                            "auth_token": options.auth_token,
+                            "cps": options.cps,
+                            "queue_size": max(100, options.calls),
+                            "max_concurrent_calls": max(1000, options.calls),
+                        }
+                    },
+                    "faults": {
+                        "duplicate_rate": options.duplicate_rate,
+                        "out_of_order_rate": options.out_of_order_rate,
+                    },
+                },
+            )
+            reset.raise_for_status()
+            console.print(
+                f"[bold]demo {run_id}[/]: {options.calls} calls via {sim_url} → "
+                f"{options.ingress_url} → Kafka → history ({options.database})"
+            )
+            started = time.monotonic()
+            created = await _create_calls(sim, options, run_id)
+            sids = [c["sid"] for c in created]
+            plans = {c["sid"]: c for c in (await sim.get("/_sim/calls")).json()}
+            expected_events = sum(CALLBACKS_PER_OUTCOME[plans[s]["plan"]["outcome"]] for s in sids)
+            ok, stats, stored = await _watch(sim, pool, sids, expected_events, options, console)
+            elapsed = time.monotonic() - started
+    finally:
+        await pool.close()
+    _summary(console, options, stats, stored, expected_events, elapsed)
+    return ok
+
+
+async def _watch(
+    sim: httpx.AsyncClient,
+    pool: asyncpg.Pool,
+    sids: list[str],
+    expected_events: int,
+    options: DemoOptions,
+    console: Console,
+) -> tuple[bool, dict[str, Any], tuple[int, int, int]]:
+    columns = (
+        TextColumn("{task.description:<28}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    deadline = time.monotonic() + options.timeout_s
+    expected: dict[str, str] = {}
+    with Progress(*columns, console=console) as progress:
+        sent_bar = progress.add_task("callbacks sent (distinct)", total=expected_events)
+        ack_bar = progress.add_task("acknowledged by ingress", total=expected_events)
+        stored_bar = progress.add_task("events stored in history", total=expected_events)
+        calls_bar = progress.add_task("calls in final state", total=len(sids))
+        while True:
+            stats = (await sim.get("/_sim/stats")).json()
+            idle = stats["pending_tasks"] == 0
+            if idle and not expected:  # every call has ended: its final state is known
+                calls = (await sim.get("/_sim/calls")).json()
+                expected.update({c["sid"]: c["status"] for c in calls})
+            counters = stats["counters"]
+            stored = await _history_counts(pool, sids, expected)
+            distinct_sent = int(counters.get(DISTINCT_SENT, 0))
+            progress.update(sent_bar, completed=min(expected_events, distinct_sent))
+            progress.update(
+                ack_bar,
+                completed=counters.get("twilio.call.status.acknowledged.distinct", 0),
+            )
+            progress.update(stored_bar, completed=stored[2])
+            progress.update(calls_bar, completed=stored[1])
+            done = idle and stored[1] == len(sids) and stored[2] == expected_events
+            if done or time.monotonic() > deadline:
+                return done, stats, stored
+            await asyncio.sleep(POLL_S)
+
+
+def _summary(
+    console: Console,
+    options: DemoOptions,
+    stats: dict[str, Any],
+    stored: tuple[int, int, int],
+    expected_events: int,
+    elapsed: float,
+) -> None:
+    counters = stats["counters"]
+    latency = stats["webhook_latency_ms"]
+    acknowledged = counters.get("twilio.call.status.acknowledged", 0)
+    table = Table(title="provider-sim demo")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    rows = [
+        ("calls created", str(options.calls)),
+        ("distinct status events sent", str(expected_events)),
+        ("events stored in history", str(stored[2])),
+        ("calls stored / in final state", f"{stored[0]} / {stored[1]}"),
+        ("webhook deliveries (incl. duplicates)", str(counters.get("twilio.call.status.sent", 0))),
+        ("acknowledged (2xx)", str(acknowledged)),
+        ("duplicates sent", str(counters.get("webhook.duplicated", 0))),
+        ("duplicates dropped by history", str(max(0, acknowledged - stored[2]))),
+        ("calls delivered out of order", str(counters.get("webhook.reordered", 0))),
+        ("failed deliveries", str(counters.get("webhook.failed", 0))),
+        ("webhook latency p50 / p99 (ms)", f"{_ms(latency['p50'])} / {_ms(latency['p99'])}"),
+        ("elapsed (s)", f"{elapsed:.1f}"),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    console.print(table)
+    verdict = stored[2] == expected_events and stored[1] == options.calls
+    console.print(
+        "[green]events sent == events stored[/]"
+        if verdict
+        else "[red]MISMATCH: history does not hold exactly the simulator's events[/]"
+    )
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"

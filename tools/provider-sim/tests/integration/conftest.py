@@ -1,0 +1,160 @@
+"""Real processes for the end-to-end tests: the simulator, the ingress and the history worker.
+
+``Service`` is a copy of the helper in ``tests/e2e/test_walking_skeleton.py`` (kept here until
+it moves to ``switchboard.common.testing``).
+"""
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+
+from switchboard.common.settings import PostgresSettings
+from switchboard.common.testing import unique
+
+READY_TIMEOUT_S = 120
+ACCOUNT = "AC" + "e2e51".ljust(32, "0")
+TOKEN = "sim-e2e-token"
+INGRESS_PATH = "/webhooks/twilio/voice/status"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Service:
+    def __init__(
+        self, name: str, args: list[str], env: dict[str, str], port: int, logdir: Path
+    ) -> None:
+        self.name, self.port = name, port
+        self.log_path = logdir / f"{name}.log"
+        self._log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", *args],
+            env={**os.environ, **env},
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"{self.name} exited:\n{self.log_path.read_text()[-4000:]}")
+            try:
+                if httpx.get(self.url + "/ready", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        raise AssertionError(f"{self.name} not ready:\n{self.log_path.read_text()[-4000:]}")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self._log.close()
+
+
+class Stack:
+    """The three processes and what a test needs to know about them."""
+
+    account = ACCOUNT
+    token = TOKEN
+    ingress_path = INGRESS_PATH
+
+    def __init__(self, sim: Service, ingress: Service, history: Service, database: str) -> None:
+        self.sim, self.ingress, self.history, self.database = sim, ingress, history, database
+
+
+def drop_database(pg: PostgresSettings, database: str) -> None:
+    """Drop the test's database (in a thread: this may run while an event loop exists)."""
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(pg.dsn("postgres"))
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    worker = threading.Thread(target=asyncio.run, args=(drop(),))
+    worker.start()
+    worker.join(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def stack(
+    tmp_path_factory: pytest.TempPathFactory, pg_settings: PostgresSettings
+) -> Iterator[Stack]:
+    logdir = tmp_path_factory.mktemp("sim-e2e-logs")
+    database = unique("history_sim")
+    sim_port, ingress_port, history_port = free_port(), free_port(), free_port()
+    common = {"SWITCHBOARD_LOG__LEVEL": "INFO"}
+    sim = Service(
+        "provider-sim",
+        ["switchboard.providersim", "serve"],
+        {
+            **common,
+            "SWITCHBOARD_SIM__PORT": str(sim_port),
+            "SWITCHBOARD_SIM__TIME_SCALE": "0.01",
+            "SWITCHBOARD_SIM__SEED": "7",
+            "SWITCHBOARD_SIM__TWILIO_ACCOUNTS": json.dumps(
+                {ACCOUNT: {"auth_token": TOKEN, "cps": 100, "queue_size": 1000}}
+            ),
+        },
+        sim_port,
+        logdir,
+    )
+    ingress = Service(
+        "ingress",
+        ["switchboard.ingress", "serve"],
+        {
+            **common,
+            "SWITCHBOARD_HTTP__PORT": str(ingress_port),
+            "SWITCHBOARD_HTTP__PUBLIC_BASE_URL": f"http://127.0.0.1:{ingress_port}",
+            "SWITCHBOARD_TWILIO__ACCOUNTS": json.dumps(
+                {ACCOUNT: {"auth_tokens": [TOKEN], "tenant": "sim-e2e"}}
+            ),
+        },
+        ingress_port,
+        logdir,
+    )
+    history = Service(
+        "history",
+        ["switchboard.history", "worker"],
+        {
+            **common,
+            "SWITCHBOARD_HTTP__PORT": str(history_port),
+            "SWITCHBOARD_DATABASE": database,
+            "SWITCHBOARD_CONSUMER__GROUP_ID": unique("history-sim"),
+        },
+        history_port,
+        logdir,
+    )
+    services = [sim, ingress, history]
+    try:
+        for service in services:
+            service.wait_ready()
+        yield Stack(sim, ingress, history, database)
+    finally:
+        for service in services:
+            service.stop()
+        drop_database(pg_settings, database)

@@ -1,0 +1,32 @@
+"""The ``demo`` scenario end to end (small): every distinct event sent is stored once."""
+
+import io
+
+import pytest
+from rich.console import Console
+
+from switchboard.common.settings import PostgresSettings
+from switchboard.providersim.demo import DemoOptions, run_demo
+
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+
+
+async def test_demo_ends_with_events_sent_equal_to_events_stored(
+    stack, pg_settings: PostgresSettings
+) -> None:
+    out = io.StringIO()
+    options = DemoOptions(
+        calls=60,
+        ingress_url=stack.ingress.url,
+        account_sid=stack.account,
+        auth_token=stack.token,
+        database=stack.database,
+        duplicate_rate=0.3,
+        out_of_order_rate=0.3,
+        timeout_s=120,
+    )
+    ok = await run_demo(options, pg_settings, Console(file=out, width=120))
+    report = out.getvalue()
+    assert ok, report
+    assert "events sent == events stored" in report
+    assert "p50 / p99" in report
