@@ -6,7 +6,7 @@ INFRA := scripts/infra/infra.sh
 PYTEST_ARGS ?=
 
 .PHONY: help install up down infra-up infra-down infra-status services-up services-down \
-        status test test-unit lint format migrate
+        status test test-unit lint format migrate demo sim bench-ingress vegeta
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -65,3 +65,15 @@ lint: install ## ruff (lint + format check) and mypy --strict
 format: install ## Apply ruff's fixes and formatting
 	.venv/bin/ruff check --fix .
 	.venv/bin/ruff format .
+
+demo: up ## Offline demo: simulated Twilio calls → ingress → Kafka → history, live progress + summary
+	.venv/bin/switchboard-provider-sim demo $(DEMO_ARGS)
+
+sim: install ## Run the provider simulator on :8010 (SWITCHBOARD_SIM__PORT)
+	.venv/bin/switchboard-provider-sim serve
+
+vegeta: ## Install the vegeta load generator (Go module) into .local/bin
+	@test -x .local/bin/vegeta || GOBIN=$(CURDIR)/.local/bin go install github.com/tsenart/vegeta/v12@v12.13.0
+
+bench-ingress: install infra-up vegeta ## Ingress webhooks/s vs bare Litestar and aiokafka ceilings → docs/benchmarks.md
+	.venv/bin/python services/ingress/bench/ingress_bench.py
