@@ -6,7 +6,7 @@ INFRA := scripts/infra/infra.sh
 PYTEST_ARGS ?=
 
 .PHONY: help install up down infra-up infra-down infra-status services-up services-down \
-        status test test-unit lint format migrate demo sim bench-ingress vegeta
+        status test test-unit lint format migrate demo sim bench-ingress vegeta docs
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -77,3 +77,6 @@ vegeta: ## Install the vegeta load generator (Go module) into .local/bin
 
 bench-ingress: install infra-up vegeta ## Ingress webhooks/s vs bare Litestar and aiokafka ceilings → docs/benchmarks.md
 	.venv/bin/python services/ingress/bench/ingress_bench.py
+
+docs: install ## Regenerate the event JSON Schemas in docs/events/ from the models
+	.venv/bin/python -m switchboard.common.events.schemas docs/events
