@@ -5,14 +5,8 @@ twice leaves one row; a forged one gets 403 and leaves nothing, in the database 
 """
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import urlencode
 
 import asyncpg
@@ -21,8 +15,10 @@ import pytest
 
 from switchboard.common.settings import KafkaSettings, PostgresSettings
 from switchboard.common.testing import (
+    ServiceProcess,
     end_offsets,
     eventually,
+    free_port,
     read_records,
     twilio_signature,
     unique,
@@ -37,50 +33,7 @@ PATH = "/webhooks/twilio/voice/status"
 READY_TIMEOUT_S = 120
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Service:
-    def __init__(
-        self, name: str, args: list[str], env: dict[str, str], port: int, logdir: Path
-    ) -> None:
-        self.name, self.port = name, port
-        self.log_path = logdir / f"{name}.log"
-        self._log = self.log_path.open("wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", *args],
-            env={**os.environ, **env},
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def wait_ready(self) -> None:
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"{self.name} exited:\n{self.log_path.read_text()[-4000:]}")
-            try:
-                if httpx.get(self.url + "/ready", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        raise AssertionError(f"{self.name} not ready:\n{self.log_path.read_text()[-4000:]}")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self._log.close()
+Service = ServiceProcess
 
 
 @pytest.fixture(scope="module")

@@ -1,26 +1,18 @@
 """Real processes for the end-to-end tests: the simulator, the ingress and the history worker.
 
-``Service`` is a copy of the helper in ``tests/e2e/test_walking_skeleton.py`` (kept here until
-it moves to ``switchboard.common.testing``).
+Processes are ``switchboard.common.testing.ServiceProcess``.
 """
 
 import asyncio
 import json
-import os
-import socket
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import asyncpg
-import httpx
 import pytest
 
 from switchboard.common.settings import PostgresSettings
-from switchboard.common.testing import unique
+from switchboard.common.testing import ServiceProcess, free_port, unique
 
 READY_TIMEOUT_S = 120
 ACCOUNT = "AC" + "e2e51".ljust(32, "0")
@@ -28,50 +20,7 @@ TOKEN = "sim-e2e-token"
 INGRESS_PATH = "/webhooks/twilio/voice/status"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Service:
-    def __init__(
-        self, name: str, args: list[str], env: dict[str, str], port: int, logdir: Path
-    ) -> None:
-        self.name, self.port = name, port
-        self.log_path = logdir / f"{name}.log"
-        self._log = self.log_path.open("wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", *args],
-            env={**os.environ, **env},
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def wait_ready(self) -> None:
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"{self.name} exited:\n{self.log_path.read_text()[-4000:]}")
-            try:
-                if httpx.get(self.url + "/ready", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        raise AssertionError(f"{self.name} not ready:\n{self.log_path.read_text()[-4000:]}")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self._log.close()
+Service = ServiceProcess
 
 
 class Stack:
