@@ -4,6 +4,7 @@ A signed Twilio status callback sent over HTTP appears as a row; the same callba
 twice leaves one row; a forged one gets 403 and leaves nothing, in the database or on Kafka.
 """
 
+import asyncio
 import json
 import uuid
 from collections.abc import Iterator
@@ -19,11 +20,17 @@ from switchboard.common.testing import (
     end_offsets,
     eventually,
     free_port,
+    fresh_group,
     read_records,
     twilio_signature,
     unique,
 )
-from switchboard.common.topics import CALL_EVENTS
+from switchboard.common.topics import (
+    CALL_EVENTS,
+    MESSAGE_INBOUND,
+    MESSAGE_OUTBOUND,
+    MESSAGE_STATUS,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -33,6 +40,7 @@ PATH = "/webhooks/twilio/voice/status"
 READY_TIMEOUT_S = 120
 
 
+HISTORY_TOPICS = (CALL_EVENTS, MESSAGE_INBOUND, MESSAGE_STATUS, MESSAGE_OUTBOUND)
 Service = ServiceProcess
 
 
@@ -63,7 +71,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object
             **common,
             "SWITCHBOARD_HTTP__PORT": str(history_port),
             "SWITCHBOARD_DATABASE": database,
-            "SWITCHBOARD_CONSUMER__GROUP_ID": unique("history-e2e"),
+            # Start at the topics' ends: earlier tests and benches wrote plenty.
+            "SWITCHBOARD_CONSUMER__GROUP_ID": asyncio.run(
+                fresh_group(KafkaSettings(), "history-e2e", HISTORY_TOPICS)
+            ),
         },
         history_port,
         logdir,

@@ -15,6 +15,8 @@ from aiokafka import AIOKafkaProducer
 
 from switchboard.common.events import CallStatus, CallStatusChanged, Event, encode, event_id
 
+TOPIC = "bench.kafka-ceiling"  # not call.events: consumers should not replay bench traffic
+
 
 def record(n: int) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
     sid = f"CA{uuid.uuid4().hex}"
@@ -48,7 +50,7 @@ async def main(bootstrap: str, concurrency: int, seconds: float) -> None:
         i = offset
         while time.perf_counter() < deadline:
             key, value, headers = records[i % len(records)]
-            await producer.send_and_wait("call.events", value, key=key, headers=headers)
+            await producer.send_and_wait(TOPIC, value, key=key, headers=headers)
             sent += 1
             i += concurrency
 

@@ -165,3 +165,29 @@ class ServiceProcess:
             self.proc.kill()
             self.proc.wait(timeout=10)
         self._log.close()
+
+
+async def start_group_at_end(settings: KafkaSettings, group: str, topics: Sequence[str]) -> None:
+    """Commit ``group``'s offsets at the topics' current ends, so a consumer started later in
+    that group reads only what comes next (not everything earlier tests and benches wrote)."""
+    assignments = [tp for topic in topics for tp in await partitions(settings, topic)]
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers, group_id=group, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        consumer.assign(assignments)
+        ends = await consumer.end_offsets(assignments)
+        await consumer.commit(dict(ends))
+    finally:
+        await consumer.stop()
+
+
+async def fresh_group(settings: KafkaSettings, prefix: str, topics: Sequence[str]) -> str:
+    """A new consumer group id whose offsets already stand at the ends of ``topics``."""
+    from switchboard.common.kafka.broker import ensure_topics
+
+    group = unique(prefix)
+    await ensure_topics(settings, topics)
+    await start_group_at_end(settings, group, topics)
+    return group
