@@ -11,7 +11,6 @@ import uuid
 from typing import Final
 
 import structlog
-from litestar.datastructures import MutableScopeHeaders
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from opentelemetry import trace
@@ -36,6 +35,7 @@ REQUEST_SECONDS = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
 )
 _tracer = trace.get_tracer("switchboard.http")
+_REQUEST_ID_BYTES: Final = REQUEST_ID_HEADER.encode()
 _READ_HEADERS: Final = frozenset({REQUEST_ID_HEADER.encode(), b"traceparent", b"tracestate"})
 
 
@@ -103,8 +103,15 @@ async def response_headers(message: Message, scope: Scope) -> None:
     """Before-send hook: security headers and the request id on every answer."""
     if message["type"] != "http.response.start":
         return
-    headers = MutableScopeHeaders.from_message(message)
-    for name, value in SECURITY_HEADERS:
-        headers[name.decode()] = value.decode()
-    given = dict(scope.get("headers", ())).get(REQUEST_ID_HEADER.encode())
-    headers[REQUEST_ID_HEADER] = _request_id(scope, given.decode("latin-1") if given else None)
+    given = None
+    for name, value in scope.get("headers", ()):
+        if name == _REQUEST_ID_BYTES:
+            given = value.decode("latin-1")
+            break
+    request_id = _request_id(scope, given).encode()
+    # Raw (name, value) pairs appended as they are: this runs for every answer.
+    message["headers"] = [
+        *message.get("headers", ()),
+        *SECURITY_HEADERS,
+        (_REQUEST_ID_BYTES, request_id),
+    ]
