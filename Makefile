@@ -6,7 +6,7 @@ INFRA := scripts/infra/infra.sh
 PYTEST_ARGS ?=
 
 .PHONY: help install up down infra-up infra-down infra-status services-up services-down \
-        status test test-unit lint format migrate demo sim bench-ingress vegeta docs
+        status test test-unit lint format migrate demo sim bench-ingress bench-history vegeta docs token
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -80,3 +80,10 @@ bench-ingress: install infra-up vegeta ## Ingress webhooks/s vs bare Litestar an
 
 docs: install ## Regenerate the event JSON Schemas in docs/events/ from the models
 	.venv/bin/python -m switchboard.common.events.schemas docs/events
+
+bench-history: install infra-up ## History: events stored/s vs raw COPY; GET /v1/calls p95 over millions of rows
+	.venv/bin/python services/history/bench/history_bench.py
+
+token: install ## Print a local API bearer token: make token TENANT=local
+	@set -a; source scripts/local.env; set +a; .venv/bin/python -c \
+	  'import os; from switchboard.common.auth import issue_token; print(issue_token(os.environ["SWITCHBOARD_AUTH__JWT_KEY"], "$(or $(TENANT),local)"))'

@@ -17,6 +17,7 @@ set -a; source "$root/scripts/local.env"; set +a
 SERVICES=(
   "ingress|switchboard.ingress serve|${SWITCHBOARD_INGRESS_PORT:-8000}"
   "history|switchboard.history worker|${SWITCHBOARD_HISTORY_PORT:-8001}"
+  "history-api|switchboard.history api|${SWITCHBOARD_HISTORY_API_PORT:-8004}"
 )
 
 alive() { [[ -f "$run/$1.pid" ]] && kill -0 "$(cat "$run/$1.pid")" 2>/dev/null; }
@@ -37,7 +38,7 @@ start() {
     IFS='|' read -r name cmd port <<<"$spec"
     if alive "$name"; then echo "$name: already running"; continue; fi
     # shellcheck disable=SC2086 # cmd is "module subcommand"
-    SWITCHBOARD_HTTP__PORT="$port" \
+    SWITCHBOARD_HTTP__PORT="$port" SWITCHBOARD_API__PORT="$port" \
     SWITCHBOARD_HTTP__PUBLIC_BASE_URL="${SWITCHBOARD_HTTP__PUBLIC_BASE_URL:-http://127.0.0.1:$port}" \
       nohup "$py" -m $cmd >>"$logs/$name.log" 2>&1 &
     echo $! >"$run/$name.pid"

@@ -86,6 +86,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object
     finally:
         ingress.stop()
         history.stop()
+        asyncio.run(_drop_database(PostgresSettings(), database))
+
+
+async def _drop_database(pg: PostgresSettings, name: str) -> None:
+    conn = await asyncpg.connect(pg.dsn("postgres"))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
 
 
 def callback(ingress: Service, params: dict[str, str], token: str = TOKEN) -> httpx.Response:

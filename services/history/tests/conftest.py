@@ -1,43 +1,86 @@
-"""History test fixtures: an in-memory CallStore and event builders."""
+"""History test fixtures: in-memory fakes of the Protocols and event builders."""
 
+from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
-from switchboard.common.events import CallStatus, CallStatusChanged, Event, event_id
-from switchboard.history.models import CallEventRecord, status_rank
+from switchboard.common.events import (
+    CallMachineDetected,
+    CallPlaced,
+    CallPlaceFailed,
+    CallReport,
+    CallStatus,
+    CallStatusChanged,
+    Event,
+    MessageDeliveryStatus,
+    MessageReceived,
+    MessageSent,
+    MessageStatusChanged,
+    event_id,
+)
+from switchboard.history.messages import MessageRow, merge_message
+from switchboard.history.models import CallFact, CallRow, fold_call
+
+T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+LIFECYCLE = (("initiated", 0), ("ringing", 1), ("in-progress", 2), ("completed", 3))
 
 
-class InMemoryCallStore:
-    """The same convergence rule as the PostgreSQL adapter, over dicts."""
+class InMemoryStore:
+    """The same rules as the PostgreSQL adapter, over dicts."""
 
-    def __init__(self) -> None:
-        self.events: dict[str, CallEventRecord] = {}
-        self.calls: dict[str, CallEventRecord] = {}
+    def __init__(self, fail_on: set[str] | None = None) -> None:
+        self.events: dict[str, CallFact] = {}
+        self.by_call: dict[str, list[CallFact]] = defaultdict(list)
+        self.calls: dict[str, CallRow] = {}
+        self.messages: dict[str, MessageRow] = {}
+        self.fail_on = fail_on or set()
+        self.batches = 0
 
-    async def record_call_events(self, records: Sequence[CallEventRecord]) -> int:
+    def _check(self, ids: Sequence[str]) -> None:
+        from switchboard.history.errors import StoreRejectedError
+
+        bad = self.fail_on & set(ids)
+        if bad:
+            raise StoreRejectedError(f"refused {sorted(bad)}")
+
+    async def record_call_facts(self, facts: Sequence[CallFact]) -> int:
+        self._check([f.event_id for f in facts])
+        self.batches += 1
         new = 0
-        for r in records:
-            if r.event_id in self.events:
+        for f in facts:
+            if f.event_id in self.events:
                 continue
-            self.events[r.event_id] = r
+            self.events[f.event_id] = f
+            self.by_call[f.call_id].append(f)
             new += 1
-            current = self.calls.get(r.call.call_id)
-            if current is None or precedence(r) > precedence(current):
-                self.calls[r.call.call_id] = r
+            self.calls[f.call_id] = fold_call(self.by_call[f.call_id])
         return new
+
+    async def record_messages(self, rows: Sequence[MessageRow]) -> int:
+        self._check([r.message_id for r in rows])
+        self.batches += 1
+        for r in rows:
+            known = self.messages.get(r.message_id)
+            self.messages[r.message_id] = r if known is None else merge_message(known, r)
+        return len({r.message_id for r in rows})
 
     async def is_ready(self) -> bool:
         return True
 
 
-def precedence(r: CallEventRecord) -> tuple[int, int, str]:
-    seq = r.call.sequence_number if r.call.sequence_number is not None else -1
-    return (status_rank(r.call.status), seq, r.call.status.value)
+class FakeDeadLetters:
+    def __init__(self) -> None:
+        self.sent: list[tuple[Any, BaseException, int]] = []
+
+    async def send(self, record: Any, error: BaseException, attempts: int) -> None:
+        self.sent.append((record, error, attempts))
 
 
-T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+def _event(data: Any, eid: str, tenant: str | None, subject: str | None = None) -> Event:
+    return Event(id=eid, source="/test", data=data, subject=subject, tenant=tenant)
 
 
 def call_event(
@@ -46,31 +89,157 @@ def call_event(
     call_id: str = "CA1",
     tenant: str | None = "acme",
     duration: int | None = None,
+    at: datetime | None = None,
+    **extra: Any,
 ) -> Event:
     data = CallStatusChanged(
         provider="twilio",
         call_id=call_id,
+        account_id="AC1",
         status=CallStatus(status),
         sequence_number=seq,
         duration_s=duration,
-        occurred_at=T0 + timedelta(seconds=seq or 0),
+        occurred_at=at or T0 + timedelta(seconds=seq or 0),
         from_number="+1500",
+        **extra,
     )
-    return Event(
-        id=event_id("twilio", call_id, status, seq if seq is not None else ""),
-        source="/test",
-        data=data,
-        subject=call_id,
-        tenant=tenant,
-    )
+    eid = event_id("twilio", call_id, status, seq if seq is not None else "")
+    return _event(data, eid, tenant, call_id)
 
 
-LIFECYCLE = (("initiated", 0), ("ringing", 1), ("in-progress", 2), ("completed", 3))
+def amd_event(call_id: str = "CA1", answered_by: str = "human", tenant: str = "acme") -> Event:
+    data = CallMachineDetected(
+        provider="twilio",
+        call_id=call_id,
+        answered_by=answered_by,
+        occurred_at=T0 + timedelta(seconds=5),
+    )
+    return _event(data, event_id("amd", call_id, answered_by), tenant, call_id)
+
+
+def report_event(
+    call_id: str = "vapi-1", telephony: str | None = "CA1", tenant: str = "acme"
+) -> Event:
+    data = CallReport(
+        provider="vapi",
+        call_id=call_id,
+        telephony_call_id=telephony,
+        status=CallStatus.COMPLETED,
+        ended_reason="customer-ended-call",
+        duration_s=31,
+        cost=0.25,
+        summary="booked a table",
+        transcript="hi",
+        occurred_at=T0 + timedelta(seconds=40),
+    )
+    return _event(data, event_id("vapi", call_id, "report"), tenant, call_id)
+
+
+def placed_event(call_id: str = "CA1", tenant: str = "acme", campaign: str = "camp-1") -> Event:
+    data = CallPlaced(
+        call_id=call_id,
+        account_id="AC1",
+        campaign_id=campaign,
+        contact_id="contact-1",
+        attempt_id=f"att-{call_id}",
+        attempt_number=1,
+        from_number="+1500",
+        to_number="+1600",
+        occurred_at=T0 - timedelta(seconds=1),
+    )
+    return _event(data, event_id("placed", call_id), tenant, call_id)
+
+
+def place_failed_event(attempt: str = "att-9", tenant: str = "acme") -> Event:
+    data = CallPlaceFailed(
+        campaign_id="camp-1",
+        contact_id="contact-9",
+        attempt_id=attempt,
+        attempt_number=2,
+        to_number="+1700",
+        error_code="21215",
+        error_message="geo permissions",
+        retryable=False,
+        occurred_at=T0,
+    )
+    return _event(data, event_id("place_failed", attempt), tenant)
+
+
+def inbound_event(
+    message_id: str = "wamid.1", contact: str = "+1555", tenant: str | None = "acme", **kw: Any
+) -> Event:
+    data = MessageReceived(
+        channel="whatsapp",
+        provider="meta",
+        message_id=message_id,
+        business_channel_id="PN1",
+        contact=contact,
+        contact_name=kw.pop("contact_name", "Ann"),
+        text=kw.pop("text", "hello"),
+        received_at=kw.pop("at", T0),
+        **kw,
+    )
+    return _event(data, event_id("in", message_id), tenant)
+
+
+def sent_event(
+    message_id: str = "wamid.out1", contact: str = "+1555", tenant: str = "acme"
+) -> Event:
+    data = MessageSent(
+        channel="whatsapp",
+        provider="meta",
+        message_id=message_id,
+        in_reply_to="wamid.1",
+        business_id="biz-1",
+        business_channel_id="PN1",
+        contact=contact,
+        text="hi there",
+        model="gpt-test",
+        prompt_tokens=10,
+        completion_tokens=5,
+        cost_usd=0.001,
+        sent_at=T0 + timedelta(seconds=2),
+    )
+    return _event(data, event_id("out", message_id), tenant)
+
+
+def status_event(
+    status: str, message_id: str = "wamid.out1", contact: str = "+1555", tenant: str = "acme"
+) -> Event:
+    s = MessageDeliveryStatus(status)
+    offset = {"queued": 1, "sending": 2, "sent": 3, "delivered": 4, "read": 5}.get(status, 6)
+    data = MessageStatusChanged(
+        channel="whatsapp",
+        provider="meta",
+        message_id=message_id,
+        business_channel_id="PN1",
+        contact=contact,
+        status=s,
+        error_code="131026" if s is MessageDeliveryStatus.FAILED else None,
+        occurred_at=T0 + timedelta(seconds=10 + offset),
+    )
+    return _event(data, event_id("st", message_id, status), tenant)
+
+
+class Builders:
+    call = staticmethod(call_event)
+    amd = staticmethod(amd_event)
+    report = staticmethod(report_event)
+    placed = staticmethod(placed_event)
+    place_failed = staticmethod(place_failed_event)
+    inbound = staticmethod(inbound_event)
+    sent = staticmethod(sent_event)
+    status = staticmethod(status_event)
 
 
 @pytest.fixture
-def store() -> InMemoryCallStore:
-    return InMemoryCallStore()
+def store() -> InMemoryStore:
+    return InMemoryStore()
+
+
+@pytest.fixture
+def ev() -> type[Builders]:
+    return Builders
 
 
 @pytest.fixture
@@ -81,3 +250,47 @@ def make_event():
 @pytest.fixture
 def lifecycle():
     return LIFECYCLE
+
+
+@pytest.fixture
+def store_factory():
+    return InMemoryStore
+
+
+@pytest.fixture
+def dead_letters() -> FakeDeadLetters:
+    return FakeDeadLetters()
+
+
+def kafka_record(event: Event | None, topic: str = "call.events", offset: int = 0, **raw: Any):
+    """A ConsumerRecord as aiokafka hands it over (``raw`` overrides headers/value)."""
+    from aiokafka import ConsumerRecord
+
+    from switchboard.common.events import encode
+
+    if event is not None:
+        encoded = encode(event, event.subject)
+        headers = list(encoded.headers.items())
+        value, key = encoded.value, encoded.key
+    else:
+        headers, value, key = [], b"", None
+    headers = raw.get("headers", headers)
+    value = raw.get("value", value)
+    return ConsumerRecord(
+        topic=topic,
+        partition=0,
+        offset=offset,
+        timestamp=0,
+        timestamp_type=0,
+        key=key,
+        value=value,
+        checksum=None,
+        serialized_key_size=len(key or b""),
+        serialized_value_size=len(value),
+        headers=headers,
+    )
+
+
+@pytest.fixture
+def make_record():
+    return kafka_record

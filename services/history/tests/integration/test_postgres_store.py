@@ -1,76 +1,187 @@
-"""PostgresCallStore and migrations against the real PostgreSQL."""
+"""PostgresStore, its convergence and its partitions against the real PostgreSQL."""
 
 import asyncio
-import random
-from collections.abc import AsyncIterator
+import itertools
+import uuid
+from datetime import timedelta
 
-import asyncpg
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from switchboard.common.settings import PostgresSettings
-from switchboard.common.testing import unique
-from switchboard.history.adapters.postgres import PostgresCallStore, create_pool
-from switchboard.history.migrate import migrate
-from switchboard.history.models import to_record
+from switchboard.history.adapters.partitions import PartitionManager
+from switchboard.history.adapters.postgres import PostgresStore, create_pool
+from switchboard.history.messages import merge_message, to_message
+from switchboard.history.models import CallRow, fold_call, to_fact
+from switchboard.history.settings import RetentionSettings
 
 pytestmark = pytest.mark.integration
+ROW_COLUMNS = ", ".join(f for f in CallRow.__dataclass_fields__)
 
 
-@pytest.fixture
-async def database(pg_settings: PostgresSettings) -> AsyncIterator[str]:
-    name = unique("history_test")
-    applied = await asyncio.to_thread(migrate, pg_settings, name)
-    assert applied >= 1
-    assert await asyncio.to_thread(migrate, pg_settings, name) == 0  # idempotent
-    yield name
-    conn = await asyncpg.connect(pg_settings.dsn("postgres"))
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
+def facts(events):
+    return [to_fact(e, "dflt") for e in events]
 
 
-@pytest.fixture
-async def pool(pg_settings: PostgresSettings, database: str):
-    p = await create_pool(pg_settings.dsn(database), 1, 4)
-    yield p
-    await p.close()
+async def call_row(pool, call_id: str) -> CallRow | None:
+    async with pool.acquire() as conn:
+        r = await conn.fetchrow(f"SELECT {ROW_COLUMNS} FROM calls WHERE call_id = $1", call_id)  # noqa: S608
+    return CallRow(**dict(r)) if r else None
 
 
-def records(events):
-    return [to_record(e, "dflt") for e in events]
-
-
-async def test_duplicates_leave_one_event_and_one_call(pool, make_event) -> None:
-    store = PostgresCallStore(pool)
-    event = make_event("ringing", 1)
-    assert await store.record_call_events(records([event, event])) == 1
-    assert await store.record_call_events(records([event])) == 0
+async def test_duplicates_leave_one_event_and_one_call(pg_store, pool, ev) -> None:
+    event = ev.call("ringing", 1)
+    assert await pg_store.record_call_facts(facts([event, event])) == 1
+    assert await pg_store.record_call_facts(facts([event])) == 0
     async with pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM call_events") == 1
         assert await conn.fetchval("SELECT count(*) FROM calls") == 1
+        assert await conn.fetchval("SELECT count(*) FROM call_index") == 1
 
 
-async def test_out_of_order_batches_converge_to_the_final_state(pool, make_event, lifecycle):
-    store = PostgresCallStore(pool)
-    events = [
-        make_event(s, q, call_id=f"CA-{i}", duration=30 if s == "completed" else None)
-        for i in range(6)
-        for s, q in lifecycle
+async def test_every_kind_of_call_event_lands_on_one_row(pg_store, pool, ev) -> None:
+    events = [ev.placed(), ev.call("ringing", 1), ev.amd(), ev.report(), ev.call("completed", 3)]
+    for e in reversed(events):
+        await pg_store.record_call_facts(facts([e]))
+    await pg_store.record_call_facts(facts([ev.place_failed("att-7")]))
+    row = await call_row(pool, "CA1")
+    assert row == fold_call(facts(events))
+    assert (row.status, row.campaign_id, row.answered_by, row.cost, row.agent_call_id) == (
+        "completed",
+        "camp-1",
+        "human",
+        0.25,
+        "vapi-1",
+    )
+    failed = await call_row(pool, "attempt:att-7")
+    assert (failed.status, failed.error_message) == ("failed", "geo permissions")
+
+
+def example_events(ev, call_id: str):
+    return [
+        ev.placed(call_id=call_id),
+        *(ev.call(s, i, call_id=call_id) for i, s in enumerate(["initiated", "ringing"])),
+        ev.call("in-progress", 2, call_id=call_id, direction="outbound-api"),
+        ev.call("completed", 3, call_id=call_id, duration=40),
+        ev.call("no-answer", 3, call_id=call_id),
+        ev.call("completed", None, call_id=call_id, duration=41),
+        ev.amd(call_id=call_id),
+        ev.report(call_id=f"v-{call_id}", telephony=call_id),
     ]
-    rng = random.Random(7)
-    shuffled = events + events[:5]  # with duplicates
-    rng.shuffle(shuffled)
-    for i in range(0, len(shuffled), 4):
-        await store.record_call_events(records(shuffled[i : i + 4]))
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+def test_any_permutation_with_duplicates_converges_in_postgres(
+    ev, data, pg_settings, database, clock
+) -> None:
+    """The real store, batch boundaries anywhere, ends in the pure rule's row."""
+    call_id = "CA" + uuid.uuid4().hex
+    pool_events = example_events(ev, call_id)
+    chosen = data.draw(st.lists(st.sampled_from(pool_events), min_size=1, unique_by=lambda e: e.id))
+    dupes = data.draw(st.lists(st.sampled_from(chosen), max_size=5))
+    order = data.draw(st.permutations(chosen + dupes))
+    cuts = sorted(data.draw(st.sets(st.integers(1, max(1, len(order) - 1)), max_size=4)))
+
+    async def run() -> None:
+        pool = await create_pool(pg_settings.dsn(database), 1, 2)
+        try:
+            store = PostgresStore(pool, PartitionManager(pool, RetentionSettings(), clock))
+            bounds = [0, *cuts, len(order)]
+            for lo, hi in itertools.pairwise(bounds):
+                await store.record_call_facts(facts(order[lo:hi]))
+            assert await call_row(pool, call_id) == fold_call(facts(chosen))
+            async with pool.acquire() as conn:
+                n = await conn.fetchval(
+                    "SELECT count(*) FROM call_events WHERE call_id = $1", call_id
+                )
+            assert n == len(chosen)
+        finally:
+            await pool.close()
+
+    asyncio.run(run())
+
+
+async def test_concurrent_writers_of_one_call_converge(pg_store, pool, ev) -> None:
+    events = example_events(ev, "CA-race")
+    await asyncio.gather(*(pg_store.record_call_facts(facts([e])) for e in events))
+    assert await call_row(pool, "CA-race") == fold_call(facts(events))
+
+
+async def test_messages_converge_whatever_the_order(pg_store, pool, ev) -> None:
+    events = [
+        ev.inbound(),
+        ev.sent(),
+        ev.status("delivered"),
+        ev.status("read"),
+        ev.status("sent"),
+    ]
+    for order in (events, list(reversed(events)), events[2:] + events[:2]):
+        await pg_store.record_messages([to_message(e, "dflt") for e in order[:2]])
+        await pg_store.record_messages([to_message(e, "dflt") for e in order[2:]])
+    expected = to_message(events[1], "dflt")
+    for e in events[2:]:
+        expected = merge_message(expected, to_message(e, "dflt"))
     async with pool.acquire() as conn:
-        rows = await conn.fetch(
-            "SELECT status, sequence_number, duration_s, tenant_id, "
-            "from_number FROM calls ORDER BY call_id"
-        )
-    assert len(rows) == 6
-    assert {tuple(r) for r in rows} == {("completed", 3, 30, "acme", "+1500")}
+        out = await conn.fetchrow("SELECT * FROM messages WHERE message_id = 'wamid.out1'")
+        conversations = await conn.fetch("SELECT * FROM conversations")
+        count = await conn.fetchval("SELECT count(*) FROM messages")
+    assert count == 2
+    assert (out["status"], out["text"], out["model"], out["in_reply_to"]) == (
+        "read",
+        "hi there",
+        "gpt-test",
+        "wamid.1",
+    )
+    assert out["status_at"] == expected.status_at
+    assert [(c["conversation_id"], c["contact_name"]) for c in conversations] == [
+        ("PN1:+1555", "Ann")
+    ]
 
 
-async def test_store_reports_ready(pool) -> None:
-    assert await PostgresCallStore(pool).is_ready()
+async def test_events_past_retention_are_skipped_and_old_days_get_a_partition(
+    pg_store, pool, clock, ev
+) -> None:
+    clock.advance(days=30)
+    assert await pg_store.record_call_facts(facts([ev.call("ringing", 1)])) == 1  # 30 days old
+    clock.advance(days=70)
+    assert await pg_store.record_call_facts(facts([ev.call("completed", 2)])) == 0
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM call_events") == 1
+
+
+async def test_retention_drops_old_partitions_and_creates_the_coming_ones(
+    pg_store, partitions, pool, clock, ev
+) -> None:
+    await pg_store.record_call_facts(facts([ev.call("ringing", 1, call_id="CA-old")]))
+    await pg_store.record_messages([to_message(ev.inbound(), "dflt")])
+    first = await partitions.maintain()
+    assert first.created >= 3 * 3 and first.dropped == 0
+    clock.advance(days=91)
+    await pg_store.record_call_facts(facts([ev.call("ringing", 1, call_id="CA-new", at=clock.now)]))
+    result = await partitions.maintain()
+    # days 11-01 (the data) and 11-02 (created ahead), for calls, call_events, messages
+    assert result.dropped == 6
+    async with pool.acquire() as conn:
+        assert [r["call_id"] for r in await conn.fetch("SELECT call_id FROM calls")] == ["CA-new"]
+        assert await conn.fetchval("SELECT count(*) FROM call_events") == 1
+        assert await conn.fetchval("SELECT count(*) FROM call_index") == 1
+        assert await conn.fetchval("SELECT count(*) FROM messages") == 0
+        assert await conn.fetchval("SELECT count(*) FROM conversations") == 0
+        names = {
+            r["relname"]
+            for r in await conn.fetch("SELECT relname FROM pg_class WHERE relname LIKE 'calls_p%'")
+        }
+    today = clock.now.date()
+    assert {f"calls_p{today + timedelta(n):%Y%m%d}" for n in range(3)} <= names
+    assert "calls_p20261101" not in names and "calls_p20261102" not in names
+    assert "calls_p20261103" in names  # 90 days before today: still kept
+    assert (await partitions.maintain()).dropped == 0  # idempotent
+
+
+async def test_store_reports_ready(pg_store) -> None:
+    assert await pg_store.is_ready()

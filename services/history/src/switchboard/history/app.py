@@ -1,25 +1,58 @@
-"""Composition root: the worker (Kafka → PostgreSQL) with its health/metrics endpoints."""
+"""Composition root: the worker (Kafka → PostgreSQL, partition upkeep, reconciler) and the
+query API. Each factory builds its own clients; tests pass fakes or a clock."""
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
+import httpx
+import structlog
 from litestar import Litestar
+from litestar.config.cors import CORSConfig
+from litestar.di import NamedDependency, Provide
+from litestar.openapi import OpenAPIConfig
 
+from switchboard.common.auth import tenant_jwt_auth, tenant_of
+from switchboard.common.events import Event, encode
 from switchboard.common.http import health_routes
-from switchboard.common.kafka import create_broker, ensure_topics
+from switchboard.common.kafka import DeadLetters, create_broker, ensure_topics, publish_record
 from switchboard.common.logging import configure_logging
-from switchboard.common.topics import CALL_EVENTS
-from switchboard.history.adapters.postgres import PostgresCallStore, create_pool
-from switchboard.history.consumers import create_router
+from switchboard.common.topics import CALL_EVENTS, dlq
+from switchboard.history.adapters.partitions import Clock, PartitionManager, utcnow
+from switchboard.history.adapters.postgres import PostgresStore, create_pool
+from switchboard.history.adapters.providers import ProviderClient
+from switchboard.history.adapters.queries import READ_SERVER_SETTINGS, PostgresHistoryReader
+from switchboard.history.api import ROUTES, PageLimits, bad_query, call_filters, store_unavailable
+from switchboard.history.consumers import TOPICS, BatchProcessor, create_router
+from switchboard.history.errors import BadQueryError, StoreUnavailableError
 from switchboard.history.migrate import migrate
+from switchboard.history.reconciler import Reconciler
+from switchboard.history.repository import HistoryReader, TenantHistory
 from switchboard.history.settings import HistorySettings, get_settings
 
+log = structlog.get_logger(__name__)
 
-def create_worker(settings: HistorySettings) -> Litestar:
-    """The worker: consumes events into PostgreSQL; serves /health, /ready, /metrics."""
+
+async def _every(interval_s: float, what: str, fn: Callable[[], Awaitable[object]]) -> None:
+    """Run ``fn`` now and then every ``interval_s``; a failed round is logged, not fatal."""
+    while True:
+        try:
+            await fn()
+        except Exception:  # a background round must not kill the worker
+            log.exception("background round failed", task=what)
+        await asyncio.sleep(interval_s)
+
+
+def create_worker(
+    settings: HistorySettings,
+    *,
+    clock: Clock = utcnow,
+    provider_transport: httpx.AsyncBaseTransport | None = None,
+) -> Litestar:
+    """The worker: consumes events into PostgreSQL, keeps partitions, reconciles open calls;
+    serves /health, /ready (PostgreSQL and Kafka), /metrics."""
     broker = create_broker(settings.kafka)
-    state: dict[str, PostgresCallStore] = {}
+    state: dict[str, PostgresStore] = {}
 
     async def store_ready() -> bool:
         return "store" in state and await state["store"].is_ready()
@@ -27,23 +60,46 @@ def create_worker(settings: HistorySettings) -> Litestar:
     async def broker_ready() -> bool:
         return await broker.ping(timeout=1.0)
 
+    async def publish(event: Event, key: str) -> None:
+        timeout = settings.kafka.publish_timeout_s
+        await publish_record(broker, CALL_EVENTS, encode(event, key), timeout_s=timeout)
+
     @contextlib.asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         await asyncio.to_thread(migrate, settings.postgres, settings.database)
-        await ensure_topics(settings.kafka, [CALL_EVENTS])
-        pool = await create_pool(
-            settings.postgres.dsn(settings.database),
-            settings.postgres.min_pool,
-            settings.postgres.max_pool,
-        )
-        store = PostgresCallStore(pool)
+        await ensure_topics(settings.kafka, [*TOPICS, *(dlq(t) for t in TOPICS)])
+        pg = settings.postgres
+        pool = await create_pool(pg.dsn(settings.database), pg.min_pool, pg.max_pool)
+        partitions = PartitionManager(pool, settings.retention, clock)
+        await partitions.maintain()
+        store = PostgresStore(pool, partitions)
         state["store"] = store
-        broker.include_router(create_router(store, settings))
+        dead = DeadLetters(broker, settings.consumer.group_id)
+        broker.include_router(create_router(BatchProcessor(store, settings, dead), settings))
+        http = httpx.AsyncClient(transport=provider_transport)
+        tasks = [
+            asyncio.create_task(
+                _every(settings.retention.interval_s, "partitions", partitions.maintain)
+            )
+        ]
         await broker.start()
+        if settings.reconcile.enabled:
+            reconciler = Reconciler(
+                store, ProviderClient(settings.reconcile, http), publish, settings.reconcile, clock
+            )
+            tasks.append(
+                asyncio.create_task(
+                    _every(settings.reconcile.interval_s, "reconcile", reconciler.run_once)
+                )
+            )
         try:
             yield
         finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             await broker.stop()  # stop consuming, finish in-flight, commit
+            await http.aclose()
             await pool.close()
 
     return Litestar(
@@ -52,8 +108,59 @@ def create_worker(settings: HistorySettings) -> Litestar:
     )
 
 
+def create_api(settings: HistorySettings, reader: HistoryReader | None = None) -> Litestar:
+    """The query API; without ``reader`` it reads the configured PostgreSQL."""
+    auth = tenant_jwt_auth(settings.auth)
+    limits = PageLimits(settings.api.default_limit, settings.api.max_limit)
+    state: dict[str, HistoryReader] = {} if reader is None else {"reader": reader}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        if reader is not None:
+            yield
+            return
+        pg = settings.postgres
+        pool = await create_pool(
+            pg.dsn(settings.database), pg.min_pool, pg.max_pool, READ_SERVER_SETTINGS
+        )
+        state["reader"] = PostgresHistoryReader(pool)
+        try:
+            yield
+        finally:
+            await pool.close()
+
+    async def reader_ready() -> bool:
+        return "reader" in state and await state["reader"].is_ready()
+
+    def history_for(tenant: NamedDependency[str]) -> TenantHistory:
+        # The one place a request's data scope is chosen: the token's tenant, nothing else.
+        return state["reader"].for_tenant(tenant)
+
+    return Litestar(
+        route_handlers=[*ROUTES, *health_routes({"postgres": reader_ready})],
+        dependencies={
+            "tenant": Provide(tenant_of, sync_to_thread=False),
+            "history": Provide(history_for, sync_to_thread=False),
+            "filters": Provide(call_filters, sync_to_thread=False),
+            "page_limits": Provide(lambda: limits, sync_to_thread=False),
+        },
+        exception_handlers={BadQueryError: bad_query, StoreUnavailableError: store_unavailable},
+        on_app_init=[auth.on_app_init],
+        lifespan=[lifespan],
+        cors_config=CORSConfig(allow_origins=[]),
+        openapi_config=OpenAPIConfig(title="Switchboard history", version="0.1.0"),
+    )
+
+
 def worker_from_env() -> Litestar:
     """Factory for uvicorn: settings from the environment, logging configured."""
     settings = get_settings()
     configure_logging(settings.log, f"{settings.service_name}-worker")
     return create_worker(settings)
+
+
+def api_from_env() -> Litestar:
+    """Factory for uvicorn: settings from the environment, logging configured."""
+    settings = get_settings()
+    configure_logging(settings.log, f"{settings.service_name}-api")
+    return create_api(settings)

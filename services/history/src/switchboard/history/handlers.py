@@ -1,21 +1,59 @@
-"""One async function per kind of input: decode → rules → store."""
+"""One async function per kind of input: events → records (pure rules) → store."""
 
 from collections.abc import Sequence
 
 import structlog
+from prometheus_client import Counter
 
 from switchboard.common.events import Event
-from switchboard.history.models import to_record
-from switchboard.history.repository import CallStore
+from switchboard.history.messages import to_message
+from switchboard.history.models import to_fact
+from switchboard.history.repository import HistoryStore
 
 log = structlog.get_logger(__name__)
+STORED = Counter(
+    "switchboard_history_events_total",
+    "Events received by the history worker, by kind and outcome.",
+    ["kind", "outcome"],
+)
 
 
-async def handle_call_events(events: Sequence[Event], store: CallStore, default_tenant: str) -> int:
+async def handle_call_events(
+    events: Sequence[Event], store: HistoryStore, default_tenant: str
+) -> int:
     """Store a batch of ``call.events``; returns the number of events not seen before."""
-    records = [r for r in (to_record(e, default_tenant) for e in events) if r is not None]
-    if not records:
+    facts = []
+    for event in events:
+        fact = to_fact(event, default_tenant)
+        if fact is None:
+            STORED.labels("call", "skipped").inc()
+            log.warning("event type not stored from call.events", type=event.type, id=event.id)
+        else:
+            facts.append(fact)
+    if not facts:
         return 0
-    stored = await store.record_call_events(records)
+    stored = await store.record_call_facts(facts)
+    STORED.labels("call", "new").inc(stored)
+    STORED.labels("call", "seen_or_expired").inc(len(facts) - stored)
     log.info("call events stored", received=len(events), new=stored)
+    return stored
+
+
+async def handle_message_events(
+    events: Sequence[Event], store: HistoryStore, default_tenant: str
+) -> int:
+    """Store a batch from ``message.*``; returns the number of messages touched."""
+    rows = []
+    for event in events:
+        row = to_message(event, default_tenant)
+        if row is None:
+            STORED.labels("message", "skipped").inc()
+            log.warning("event type not stored from message topics", type=event.type, id=event.id)
+        else:
+            rows.append(row)
+    if not rows:
+        return 0
+    stored = await store.record_messages(rows)
+    STORED.labels("message", "stored").inc(len(rows))
+    log.info("message events stored", received=len(events), messages=stored)
     return stored

@@ -1,14 +1,29 @@
-"""Records and the convergence rule for call status. No I/O.
+"""Call records and the convergence rule. No I/O.
 
-Status callbacks arrive late, twice and out of order. A call converges by keeping the
-event with the highest *precedence* ``(rank, sequence number, status)``: any order of the
-same events ends in the same row, and a terminal status never reverts to a live one.
+Status callbacks arrive late, twice and out of order, from several sources (Twilio status and
+AMD callbacks, voice-agent reports, the dialer). A call's row is a pure function of the *set*
+of its events (:func:`fold_call`): duplicates collapse by event id, and the events are applied
+in an order computed from their content, never from their arrival. So any permutation, with
+any duplicates, of the same events gives the same row. The status is the one of the event of
+highest precedence ``(rank, sequence number, status, time, id)``; every terminal status
+outranks every live one, so a terminal state never reverts.
 """
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from switchboard.common.events import CallStatus, CallStatusChanged, Event
+from switchboard.common.events import (
+    CallMachineDetected,
+    CallPlaced,
+    CallPlaceFailed,
+    CallReport,
+    CallStatus,
+    CallStatusChanged,
+    Event,
+    EventData,
+)
 
 _RANK: dict[CallStatus, int] = {
     CallStatus.QUEUED: 0,
@@ -17,38 +32,203 @@ _RANK: dict[CallStatus, int] = {
     CallStatus.IN_PROGRESS: 3,
 }
 TERMINAL_RANK = 4
+CALL_DATA = (CallStatusChanged, CallMachineDetected, CallReport, CallPlaced, CallPlaceFailed)
+# Later kinds overwrite the shared fields of earlier ones: the telephony leg's own status
+# callback knows numbers and duration best; AMD knows who answered.
+_KIND_ORDER: dict[type[EventData], int] = {
+    CallPlaced: 0,
+    CallPlaceFailed: 0,
+    CallReport: 1,
+    CallStatusChanged: 2,
+    CallMachineDetected: 3,
+}
+
+
+_ALL_RANKS: dict[str, int] = {
+    s.value: TERMINAL_RANK if s.is_terminal else _RANK[s] for s in CallStatus
+}
 
 
 def status_rank(status: CallStatus) -> int:
     """Live statuses rank by progress; every terminal status outranks them all."""
-    return TERMINAL_RANK if status.is_terminal else _RANK[status]
+    return _ALL_RANKS[status.value]
 
 
 @dataclass(frozen=True, slots=True)
-class CallEventRecord:
-    """One call event as stored: the timeline row and the input to the calls upsert."""
+class CallFact:
+    """One event about one call, as stored in ``call_events``."""
 
     event_id: str
     tenant_id: str
-    event_type: str
-    call: CallStatusChanged
+    call_id: str
+    data: EventData
+    # Derived once from ``data`` (the fold compares them many times).
+    status: CallStatus | None = field(init=False, compare=False)
+    sequence_number: int | None = field(init=False, compare=False)
+    occurred_at: datetime = field(init=False, compare=False)
+    _precedence: tuple[int, int, str, datetime, str] = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        d = self.data
+        status: CallStatus | None = None
+        if isinstance(d, CallStatusChanged | CallReport):
+            status = d.status
+        elif isinstance(d, CallPlaced):
+            status = CallStatus.QUEUED
+        elif isinstance(d, CallPlaceFailed):
+            status = CallStatus.FAILED
+        seq = d.sequence_number if isinstance(d, CallStatusChanged) else None
+        at: datetime = d.occurred_at  # type: ignore[attr-defined]
+        rank = status_rank(status) if status is not None else -1
+        precedence = (rank, seq if seq is not None else -1, status or "", at, self.event_id)
+        object.__setattr__(self, "status", status)
+        object.__setattr__(self, "sequence_number", seq)
+        object.__setattr__(self, "occurred_at", at)
+        object.__setattr__(self, "_precedence", precedence)
 
     @property
-    def rank(self) -> int:
-        return status_rank(self.call.status)
+    def event_type(self) -> str:
+        return self.data.event_type
 
-    @property
-    def occurred_at(self) -> datetime:
-        return self.call.occurred_at
+    def precedence(self) -> tuple[int, int, str, datetime, str]:
+        """Order of status facts: the greatest one decides the call's status."""
+        return self._precedence
 
 
-def to_record(event: Event, default_tenant: str) -> CallEventRecord | None:
-    """The record for a call event; ``None`` for event types history does not store."""
-    if not isinstance(event.data, CallStatusChanged):
+def call_key(data: EventData) -> str | None:
+    """The call row an event belongs to; ``None`` for data that is not about a call."""
+    if isinstance(data, CallReport):
+        # A voice-agent report describes the telephony call when the platform names it.
+        return data.telephony_call_id or data.call_id
+    if isinstance(data, CallStatusChanged | CallMachineDetected | CallPlaced):
+        return data.call_id
+    if isinstance(data, CallPlaceFailed):
+        return f"attempt:{data.attempt_id}"  # no provider call exists; the attempt is the call
+    return None
+
+
+def to_fact(event: Event, default_tenant: str) -> CallFact | None:
+    """The fact for a call event; ``None`` for event types history does not store as calls."""
+    key = call_key(event.data)
+    if key is None:
         return None
-    return CallEventRecord(
-        event_id=event.id,
-        tenant_id=event.tenant or default_tenant,
-        event_type=event.type,
-        call=event.data,
+    return CallFact(
+        event_id=event.id, tenant_id=event.tenant or default_tenant, call_id=key, data=event.data
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CallRow:
+    """The converged state of one call (the ``calls`` row without its partition key)."""
+
+    call_id: str
+    tenant_id: str
+    provider: str
+    status: str
+    status_rank: int
+    first_event_at: datetime
+    last_event_at: datetime
+    event_count: int
+    sequence_number: int | None = None
+    account_id: str | None = None
+    direction: str | None = None
+    from_number: str | None = None
+    to_number: str | None = None
+    duration_s: int | None = None
+    answered_by: str | None = None
+    campaign_id: str | None = None
+    contact_id: str | None = None
+    attempt_id: str | None = None
+    attempt_number: int | None = None
+    agent_id: str | None = None
+    agent_call_id: str | None = None
+    cost: float | None = None
+    ended_reason: str | None = None
+    summary: str | None = None
+    transcript: str | None = None
+    recording_url: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    ended_at: datetime | None = None
+
+
+def _fields_of(data: EventData) -> dict[str, Any]:
+    """The call columns an event knows (``None`` = does not know)."""
+    d = data
+    if isinstance(d, CallStatusChanged):
+        return {
+            "provider": d.provider,
+            "account_id": d.account_id,
+            "direction": d.direction,
+            "from_number": d.from_number,
+            "to_number": d.to_number,
+            "duration_s": d.duration_s,
+            "answered_by": d.answered_by,
+        }
+    if isinstance(d, CallMachineDetected):
+        return {"provider": d.provider, "account_id": d.account_id, "answered_by": d.answered_by}
+    if isinstance(d, CallReport):
+        return {
+            "provider": d.provider,
+            "agent_id": d.agent_id,
+            "agent_call_id": d.call_id,
+            "duration_s": d.duration_s,
+            "cost": d.cost,
+            "ended_reason": d.ended_reason,
+            "summary": d.summary,
+            "transcript": d.transcript,
+            "recording_url": d.recording_url,
+            "to_number": d.customer_number,
+        }
+    if isinstance(d, CallPlaced | CallPlaceFailed):
+        fields: dict[str, Any] = {
+            "provider": d.provider,
+            "campaign_id": d.campaign_id,
+            "contact_id": d.contact_id,
+            "attempt_id": d.attempt_id,
+            "attempt_number": d.attempt_number,
+            "from_number": d.from_number,
+            "to_number": d.to_number,
+        }
+        if isinstance(d, CallPlaced):
+            fields["account_id"] = d.account_id
+        else:
+            fields["error_code"] = d.error_code
+            fields["error_message"] = d.error_message
+        return fields
+    return {}
+
+
+def _apply_order(fact: CallFact) -> tuple[int, tuple[int, int, str, datetime, str]]:
+    return (_KIND_ORDER.get(type(fact.data), 9), fact.precedence())
+
+
+def fold_call(facts: Iterable[CallFact]) -> CallRow:
+    """The row for a call from all its facts (at least one). Independent of their order."""
+    unique = {f.event_id: f for f in facts}
+    if not unique:
+        raise ValueError("a call needs at least one event")
+    ordered = sorted(unique.values(), key=_apply_order)
+    first = min(ordered, key=lambda f: (f.occurred_at, f.event_id))
+    columns: dict[str, Any] = {"provider": "unknown", "status": "unknown", "status_rank": -1}
+    for fact in ordered:
+        for name, value in _fields_of(fact.data).items():
+            if value is not None:
+                columns[name] = value
+    status_facts = [f for f in ordered if f.status is not None]
+    if status_facts:
+        winner = max(status_facts, key=CallFact.precedence)
+        status = winner.status
+        assert status is not None  # every status fact has one
+        columns["status"] = status.value
+        columns["status_rank"] = status_rank(status)
+        columns["sequence_number"] = winner.sequence_number
+        columns["ended_at"] = winner.occurred_at if status.is_terminal else None
+    return CallRow(
+        call_id=first.call_id,
+        tenant_id=first.tenant_id,
+        first_event_at=first.occurred_at,
+        last_event_at=max(f.occurred_at for f in ordered),
+        event_count=len(unique),
+        **columns,
     )

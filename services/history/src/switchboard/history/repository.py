@@ -1,16 +1,61 @@
-"""What the handlers need from storage."""
+"""What the handlers and the API need from storage (one real adapter, one fake each)."""
 
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
+from typing import Protocol, runtime_checkable
 
-from switchboard.history.models import CallEventRecord
+from switchboard.history.messages import MessageRow
+from switchboard.history.models import CallFact
+from switchboard.history.schemas import (
+    CallDetail,
+    CallFilters,
+    CallPage,
+    ConversationPage,
+    MessagePage,
+    Stats,
+)
 
 
-class CallStore(Protocol):
-    """Stores call events idempotently: a known event id changes nothing."""
+class HistoryStore(Protocol):
+    """Stores events idempotently: a known event id changes nothing."""
 
-    async def record_call_events(self, records: Sequence[CallEventRecord]) -> int:
-        """Store ``records`` in one transaction; return how many were new."""
+    async def record_call_facts(self, facts: Sequence[CallFact]) -> int:
+        """Store ``facts`` in one transaction; return how many were new."""
         ...
+
+    async def record_messages(self, rows: Sequence[MessageRow]) -> int:
+        """Merge ``rows`` in one transaction; return how many messages were touched."""
+        ...
+
+    async def is_ready(self) -> bool: ...
+
+
+@runtime_checkable  # Litestar checks injected dependencies against the annotation
+class TenantHistory(Protocol):
+    """The read side, already bound to one tenant: nothing of another tenant is reachable."""
+
+    async def list_calls(
+        self, filters: CallFilters, limit: int, cursor: str | None
+    ) -> CallPage: ...
+
+    async def get_call(self, call_id: str) -> CallDetail | None: ...
+
+    def export_calls(self, filters: CallFilters) -> AsyncIterator[Sequence[object]]: ...
+
+    async def list_conversations(
+        self, since: datetime | None, until: datetime | None, limit: int, cursor: str | None
+    ) -> ConversationPage: ...
+
+    async def list_messages(
+        self, conversation_id: str, limit: int, cursor: str | None
+    ) -> MessagePage | None: ...
+
+    async def stats(self, filters: CallFilters) -> Stats: ...
+
+
+class HistoryReader(Protocol):
+    """Gives the read side of one tenant; the only way the API reaches the data."""
+
+    def for_tenant(self, tenant: str) -> TenantHistory: ...
 
     async def is_ready(self) -> bool: ...

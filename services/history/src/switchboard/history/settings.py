@@ -2,17 +2,30 @@
 
 from functools import lru_cache
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 
+from switchboard.common.auth import AuthSettings
+from switchboard.common.kafka import RetryPolicy
 from switchboard.common.settings import CommonSettings
 from switchboard.common.topics import Groups
 
 
 class HistoryHttpSettings(BaseModel):
-    """Where the history processes listen."""
+    """Where the worker serves /health, /ready and /metrics."""
 
     host: str = "127.0.0.1"
     port: int = 8001
+
+
+class ApiSettings(BaseModel):
+    """The query API process."""
+
+    host: str = "127.0.0.1"
+    port: int = 8004
+    default_limit: int = 50
+    """Page size when the request names none."""
+    max_limit: int = 500
+    """Largest page a request may ask for."""
 
 
 class ConsumerSettings(BaseModel):
@@ -24,6 +37,38 @@ class ConsumerSettings(BaseModel):
     max_records: int = 500
     """Largest batch written in one transaction."""
     batch_timeout_ms: int = 200
+    retry_pause_s: float = 1.0
+    """Pause before a batch that failed with a retryable error is read again."""
+
+
+class RetentionSettings(BaseModel):
+    """Daily partitions: how many days are kept, how many are created ahead."""
+
+    days: int = Field(default=90, ge=1)
+    """Partitions whose whole day is older than this many days are dropped."""
+    ahead_days: int = Field(default=3, ge=1)
+    """Partitions created ahead of today."""
+    interval_s: float = 3600.0
+    """How often the worker creates and drops partitions."""
+
+
+class ReconcileSettings(BaseModel):
+    """The reconciler: fetches the end of calls that never reported one."""
+
+    enabled: bool = True
+    interval_s: float = 60.0
+    grace_s: float = 900.0
+    """A call silent for this long without a terminal status is looked up."""
+    lookback_days: int = 3
+    """Only calls first seen this recently are looked up (bounds the scan)."""
+    batch_limit: int = 100
+    """Calls looked up per round."""
+    timeout_s: float = 10.0
+    twilio_base_url: str = "https://api.twilio.com"
+    twilio_accounts: dict[str, SecretStr] = Field(default_factory=dict)
+    """JSON ``{"AC…": "auth token"}``: the credentials of the Calls fetch, per account."""
+    vapi_base_url: str = "https://api.vapi.ai"
+    vapi_api_key: SecretStr = SecretStr("")
 
 
 class HistorySettings(CommonSettings):
@@ -34,7 +79,12 @@ class HistorySettings(CommonSettings):
     default_tenant: str = "default"
     """Tenant for events that carry no ``ce_tenant``."""
     http: HistoryHttpSettings = Field(default_factory=HistoryHttpSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
     consumer: ConsumerSettings = Field(default_factory=ConsumerSettings)
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    reconcile: ReconcileSettings = Field(default_factory=ReconcileSettings)
 
 
 @lru_cache(maxsize=1)

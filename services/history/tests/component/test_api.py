@@ -1,0 +1,104 @@
+"""The API factory with a fake reader: auth, tenant binding, error mapping (no database)."""
+
+from datetime import UTC, datetime
+
+import jwt
+import pytest
+from litestar.testing import AsyncTestClient
+
+from switchboard.common.auth import AuthNotConfiguredError, AuthSettings, issue_token
+from switchboard.history.app import create_api
+from switchboard.history.errors import StoreUnavailableError
+from switchboard.history.schemas import CallPage
+from switchboard.history.settings import ApiSettings, HistorySettings
+
+KEY = "component-signing-key-long-enough-for-hs256"
+
+
+class FakeTenantHistory:
+    def __init__(self, tenant, log, down):
+        self.tenant, self.log, self.down = tenant, log, down
+
+    async def list_calls(self, filters, limit, cursor):
+        if self.down:
+            raise StoreUnavailableError("database down")
+        self.log.append((self.tenant, filters, limit, cursor))
+        return CallPage(items=[], next_cursor=None)
+
+    async def get_call(self, call_id):
+        return None
+
+    async def export_calls(self, filters):
+        yield ("CA1", "twilio", "completed", None, None, None, datetime(2026, 1, 1, tzinfo=UTC))
+
+    async def list_conversations(self, since, until, limit, cursor): ...
+
+    async def list_messages(self, conversation_id, limit, cursor):
+        return None
+
+    async def stats(self, filters): ...
+
+
+class FakeReader:
+    def __init__(self, down=False):
+        self.log, self.down = [], down
+
+    def for_tenant(self, tenant):
+        return FakeTenantHistory(tenant, self.log, self.down)
+
+    async def is_ready(self):
+        return not self.down
+
+
+def settings():
+    return HistorySettings(
+        auth=AuthSettings(jwt_key=KEY), api=ApiSettings(default_limit=7, max_limit=9)
+    )
+
+
+def bearer(token):
+    return {"authorization": f"Bearer {token}"}
+
+
+async def test_the_reader_is_bound_to_the_tokens_tenant_only() -> None:
+    reader = FakeReader()
+    async with AsyncTestClient(create_api(settings(), reader=reader)) as client:
+        r = await client.get(
+            "/v1/calls", headers=bearer(issue_token(KEY, "acme")), params={"tenant": "globex"}
+        )
+        assert r.status_code == 200
+        assert r.json() == {"items": [], "next_cursor": None}
+        r = await client.get(
+            "/v1/calls", headers=bearer(issue_token(KEY, "acme")), params={"limit": 10}
+        )
+        assert r.status_code == 400 and "at most 9" in r.json()["detail"]
+    [(tenant, _, limit, cursor)] = reader.log
+    assert (tenant, limit, cursor) == ("acme", 7, None)
+
+
+async def test_tokens_without_a_tenant_or_expired_are_refused() -> None:
+    no_tenant = jwt.encode({"sub": "x", "exp": 4_000_000_000}, KEY, algorithm="HS256")
+    expired = jwt.encode({"sub": "x", "tenant": "acme", "exp": 1}, KEY, algorithm="HS256")
+    async with AsyncTestClient(create_api(settings(), reader=FakeReader())) as client:
+        for token in (no_tenant, expired):
+            assert (await client.get("/v1/calls", headers=bearer(token))).status_code == 401
+
+
+async def test_a_database_outage_is_a_503_and_not_ready() -> None:
+    async with AsyncTestClient(create_api(settings(), reader=FakeReader(down=True))) as client:
+        r = await client.get("/v1/calls", headers=bearer(issue_token(KEY, "acme")))
+        assert (r.status_code, r.headers["retry-after"]) == (503, "5")
+        assert (await client.get("/ready")).status_code == 503
+
+
+async def test_csv_has_a_header_and_iso_times() -> None:
+    async with AsyncTestClient(create_api(settings(), reader=FakeReader())) as client:
+        r = await client.get("/v1/calls/export.csv", headers=bearer(issue_token(KEY, "acme")))
+    lines = r.text.splitlines()
+    assert lines[0].startswith("call_id,provider,status")
+    assert lines[1] == "CA1,twilio,completed,,,,2026-01-01T00:00:00+00:00"
+
+
+def test_the_api_refuses_to_start_without_a_key() -> None:
+    with pytest.raises(AuthNotConfiguredError):
+        create_api(HistorySettings(), reader=FakeReader())

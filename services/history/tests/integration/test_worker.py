@@ -1,0 +1,182 @@
+"""The worker over the real Kafka and PostgreSQL: consume, store, reconcile, dead-letter."""
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import httpx
+import pytest
+from litestar.testing import AsyncTestClient
+from pydantic import SecretStr
+from typer.testing import CliRunner
+
+from switchboard.common.events import encode
+from switchboard.common.kafka import (
+    DeadLetters,
+    RetryPolicy,
+    create_broker,
+    ensure_topics,
+    publish_record,
+    replay_dead_letters,
+)
+from switchboard.common.testing import (
+    end_offsets,
+    eventually,
+    fresh_group,
+    read_records,
+    unique,
+)
+from switchboard.common.topics import CALL_EVENTS, MESSAGE_INBOUND, dlq
+from switchboard.history.__main__ import cli
+from switchboard.history.app import create_worker
+from switchboard.history.consumers import TOPICS, BatchProcessor
+from switchboard.history.handlers import handle_message_events
+from switchboard.history.models import to_fact
+from switchboard.history.settings import (
+    ConsumerSettings,
+    HistorySettings,
+    ReconcileSettings,
+    RetentionSettings,
+)
+
+pytestmark = pytest.mark.integration
+FAST = RetryPolicy(attempts=2, initial_backoff_s=0.01, max_backoff_s=0.02)
+
+
+def twilio(call_id: str) -> httpx.MockTransport:
+    """Twilio's Calls fetch: ``call_id`` has completed; every other call is unknown."""
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.path == f"/2010-04-01/Accounts/AC1/Calls/{call_id}.json":
+            return httpx.Response(200, json={"status": "completed", "duration": "33"})
+        return httpx.Response(404)
+
+    return httpx.MockTransport(handle)
+
+
+async def fetch(pg_settings, database, sql, *args):
+    conn = await asyncpg.connect(pg_settings.dsn(database))
+    try:
+        return await conn.fetch(sql, *args)
+    finally:
+        await conn.close()
+
+
+async def test_worker_stores_events_and_reconciles_a_silent_call(
+    pg_settings, kafka_settings, database, ev
+) -> None:
+    call_id, message_id = "CA" + uuid.uuid4().hex, "wamid." + uuid.uuid4().hex
+    now = datetime.now(UTC)
+    # the group starts at the topics' ends: other runs leave plenty on the shared topics
+    group = await fresh_group(kafka_settings, "history-it", TOPICS)
+    settings = HistorySettings(
+        postgres=pg_settings,
+        kafka=kafka_settings,
+        database=database,
+        consumer=ConsumerSettings(group_id=group, batch_timeout_ms=50),
+        retention=RetentionSettings(interval_s=3600),
+        reconcile=ReconcileSettings(
+            grace_s=0,
+            interval_s=0.5,
+            lookback_days=30,
+            twilio_base_url="http://twilio.test",
+            twilio_accounts={"AC1": SecretStr("tok")},
+        ),
+    )
+    app = create_worker(settings, provider_transport=twilio(call_id))
+    broker = create_broker(kafka_settings)
+    await broker.connect()
+    try:
+        async with AsyncTestClient(app) as client:
+            ringing = ev.call("ringing", 1, call_id=call_id, at=now - timedelta(minutes=5))
+            inbound = ev.inbound(message_id, at=now)
+            for topic, event in ((CALL_EVENTS, ringing), (MESSAGE_INBOUND, inbound)):
+                record = encode(event, event.subject or "conv")
+                await publish_record(broker, topic, record, timeout_s=10)
+
+            async def status():
+                rows = await fetch(
+                    pg_settings, database, "SELECT status FROM calls WHERE call_id=$1", call_id
+                )
+                return rows[0]["status"] if rows else None
+
+            # ringing is stored, then the reconciler asks "Twilio" and the end flows back in
+            await eventually(lambda: _is(status(), "completed"), timeout_s=90)
+            rows = await fetch(
+                pg_settings,
+                database,
+                "SELECT status, data->'raw' AS raw FROM call_events WHERE call_id=$1 "
+                "ORDER BY occurred_at",
+                call_id,
+            )
+            assert [r["status"] for r in rows] == ["ringing", "completed"]
+            assert '"reconciled"' in rows[1]["raw"]
+            messages = await fetch(
+                pg_settings, database, "SELECT text FROM messages WHERE message_id=$1", message_id
+            )
+            assert [m["text"] for m in messages] == ["hello"]
+            ready = await client.get("/ready")
+            assert ready.status_code == 200, ready.text
+            assert ready.json()["checks"] == {"postgres": True, "kafka": True}
+    finally:
+        await broker.stop()
+
+
+async def _is(value, expected) -> bool:
+    return (await value) == expected
+
+
+async def test_a_bad_record_goes_to_the_dlq_alone_and_is_replayed(
+    pg_store, pool, kafka_settings, ev, make_record
+) -> None:
+    topic = unique("history.it.inbound")
+    await ensure_topics(kafka_settings, [topic, dlq(topic)], partitions=1)
+    broker = create_broker(kafka_settings)
+    await broker.connect()
+    group = unique("history-dlq")
+    settings = HistorySettings(consumer=ConsumerSettings(group_id=group))
+    try:
+        poison = ev.inbound("wamid.poison", text="nul \x00 inside")  # PostgreSQL refuses NUL
+        records = [
+            make_record(ev.inbound("wamid.a"), topic=topic, offset=0),
+            make_record(poison, topic=topic, offset=1),
+            make_record(ev.inbound("wamid.b"), topic=topic, offset=2),
+        ]
+        processor = BatchProcessor(pg_store, settings, DeadLetters(broker, group), policy=FAST)
+        await processor.process(records, handle_message_events)
+    finally:
+        await broker.stop()
+    async with pool.acquire() as conn:
+        stored = await conn.fetch("SELECT message_id FROM messages ORDER BY 1")
+    assert [r["message_id"] for r in stored] == ["wamid.a", "wamid.b"]
+    [letter] = await read_records(kafka_settings, dlq(topic), {}, until=lambda r: len(r) >= 1)
+    headers = dict(letter.headers)
+    assert headers["x-dlq-error-type"] == b"StoreRejectedError"
+    assert headers["x-dlq-original-offset"] == b"1"
+    assert headers["ce_id"] == poison.id.encode()
+
+    start = await end_offsets(kafka_settings, topic)
+    assert await replay_dead_letters(kafka_settings, topic, group=group) == 1
+    [replayed] = await read_records(kafka_settings, topic, start, until=lambda r: len(r) >= 1)
+    assert replayed.value == letter.value
+    assert not any(k.startswith("x-dlq") for k, _ in replayed.headers)
+
+
+def test_replay_cli_accepts_only_the_topics_history_consumes() -> None:
+    result = CliRunner().invoke(cli, ["replay-dlq", "--topic", "dial.commands"])
+    assert result.exit_code != 0
+    assert "history consumes" in result.output
+
+
+async def test_open_calls_are_found_after_the_grace_period(pg_store, clock, ev) -> None:
+    events = [ev.call("ringing", 1, call_id="CA-open"), ev.call("completed", 2, call_id="CA-done")]
+    await pg_store.record_call_facts([to_fact(e, "dflt") for e in events])
+    t0 = ev.call("ringing", 1).data.occurred_at
+    found = await pg_store.open_calls(t0 + timedelta(minutes=1), t0 - timedelta(days=1), 10)
+    assert [c.call_id for c in found] == ["CA-open"]
+    after = (found[0].last_event_at, found[0].call_id)
+    assert (
+        await pg_store.open_calls(t0 + timedelta(minutes=1), t0 - timedelta(days=1), 10, after)
+        == []
+    )
+    assert await pg_store.open_calls(t0, t0 - timedelta(days=1), 10) == []  # not silent long

@@ -1,0 +1,149 @@
+"""Reconciler with the providers faked at the HTTP level (httpx.MockTransport)."""
+
+import base64
+import json
+from datetime import UTC, datetime
+
+import httpx
+from pydantic import SecretStr
+
+from switchboard.common.events import CallStatusChanged
+from switchboard.history.adapters.providers import ProviderClient
+from switchboard.history.reconciler import OpenCall, Reconciler
+from switchboard.history.settings import ReconcileSettings
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+SETTINGS = ReconcileSettings(
+    twilio_base_url="http://twilio.test",
+    twilio_accounts={"AC1": SecretStr("tok")},
+    vapi_base_url="http://vapi.test/",
+    vapi_api_key=SecretStr("vkey"),
+)
+
+
+class FakeOpenCalls:
+    def __init__(self, calls):
+        self.calls = calls
+        self.asked = None
+
+    async def open_calls(self, silent_since, seen_after, limit, after=None):
+        self.asked = (silent_since, seen_after, limit, after)
+        return self.calls
+
+
+def provider(requests):
+    def handle(request: httpx.Request) -> httpx.Response:
+        requests.append(request)
+        path = request.url.path
+        if path == "/2010-04-01/Accounts/AC1/Calls/CA-done.json":
+            return httpx.Response(
+                200,
+                json={
+                    "sid": "CA-done",
+                    "status": "completed",
+                    "duration": "42",
+                    "direction": "outbound-api",
+                    "from": "+1500",
+                    "to": "+1600",
+                    "answered_by": None,
+                    "end_time": "Mon, 23 Nov 2026 11:00:00 +0000",
+                },
+            )
+        if path == "/2010-04-01/Accounts/AC1/Calls/CA-live.json":
+            return httpx.Response(200, json={"status": "in-progress"})
+        if path == "/2010-04-01/Accounts/AC1/Calls/CA-flaky.json":
+            return httpx.Response(503)
+        if path == "/call/v-1":
+            return httpx.Response(
+                200,
+                json={
+                    "id": "v-1",
+                    "status": "ended",
+                    "endedReason": "customer-did-not-answer",
+                    "startedAt": "2026-11-23T10:00:00Z",
+                    "endedAt": "2026-11-23T10:00:30Z",
+                },
+            )
+        return httpx.Response(404)
+
+    return httpx.MockTransport(handle)
+
+
+async def run(calls):
+    requests, published = [], []
+
+    async def publish(event, key):
+        published.append((event, key))
+
+    finder = FakeOpenCalls(calls)
+    async with httpx.AsyncClient(transport=provider(requests)) as http:
+        rec = Reconciler(finder, ProviderClient(SETTINGS, http), publish, SETTINGS, lambda: NOW)
+        count = await rec.run_once()
+    return count, published, requests, finder
+
+
+def open_call(call_id, provider="twilio", account="AC1"):
+    return OpenCall(call_id, "acme", provider, account, "in-progress", NOW)
+
+
+async def test_a_finished_twilio_call_gets_its_final_status_event() -> None:
+    count, published, requests, finder = await run([open_call("CA-done")])
+    assert count == 1
+    [(event, key)] = published
+    assert key == "CA-done" and event.tenant == "acme"
+    data = event.data
+    assert isinstance(data, CallStatusChanged)
+    assert (data.status.value, data.duration_s, data.to_number) == ("completed", 42, "+1600")
+    assert data.occurred_at == datetime(2026, 11, 23, 11, 0, tzinfo=UTC)
+    auth = requests[0].headers["authorization"]
+    assert auth == "Basic " + base64.b64encode(b"AC1:tok").decode()
+    assert finder.asked[2] == SETTINGS.batch_limit
+
+
+async def test_the_event_id_is_deterministic() -> None:
+    _, first, _, _ = await run([open_call("CA-done")])
+    _, again, _, _ = await run([open_call("CA-done")])
+    assert first[0][0].id == again[0][0].id
+
+
+async def test_live_unknown_failing_or_unauthorised_calls_emit_nothing() -> None:
+    calls = [
+        open_call("CA-live"),
+        open_call("CA-gone"),
+        open_call("CA-flaky"),
+        open_call("CA-other", account="AC-unknown"),
+        open_call("el-1", provider="elevenlabs"),
+    ]
+    count, published, requests, _ = await run(calls)
+    assert (count, published) == (0, [])
+    assert len(requests) == 3  # no request without credentials or a lookup API
+
+
+async def test_a_vapi_call_maps_its_ended_reason() -> None:
+    count, published, requests, _ = await run([open_call("v-1", provider="vapi", account=None)])
+    assert count == 1
+    data = published[0][0].data
+    assert (data.provider, data.status.value, data.duration_s) == ("vapi", "no-answer", 30)
+    assert requests[0].headers["authorization"] == "Bearer vkey"
+    assert str(requests[0].url) == "http://vapi.test/call/v-1"
+    assert json.loads(published[0][0].data.model_dump_json())["raw"] == {"reconciled": "true"}
+
+
+async def test_rounds_move_past_calls_the_provider_cannot_resolve() -> None:
+    settings = SETTINGS.model_copy(update={"batch_limit": 2})
+    calls = [open_call("CA-gone"), open_call("CA-other", account="AC-unknown")]
+    finder = FakeOpenCalls(calls)
+
+    async def publish(event, key):
+        raise AssertionError("nothing to publish")
+
+    async with httpx.AsyncClient(transport=provider([])) as http:
+        rec = Reconciler(finder, ProviderClient(settings, http), publish, settings, lambda: NOW)
+        await rec.run_once()
+        assert finder.asked[3] is None
+        await rec.run_once()  # a full page: the next round starts after its last call
+        assert finder.asked[3] == (NOW, "CA-other")
+        finder.calls = calls[:1]
+        await rec.run_once()
+        await rec.run_once()  # a short page: back to the start
+        assert finder.asked[3] is None
