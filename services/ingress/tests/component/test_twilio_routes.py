@@ -134,3 +134,46 @@ def test_kafka_down_spools_and_still_answers_204(client, kafka, sign) -> None:
     assert ready.status_code == 200
     assert ready.json()["status"] == "degraded"
     assert "switchboard_ingress_spool_depth 1.0" in client.get("/metrics").text
+
+
+def test_forwarded_host_is_believed_only_from_trusted_proxies(make_client, kafka, sign) -> None:
+    proxied = "https://public.example.org"
+    body, headers = sign.twilio(VOICE, sign.call_status(), base=proxied)
+    headers.update({"x-forwarded-proto": "https", "x-forwarded-host": "public.example.org"})
+    # The test client's peer is "testclient": not an address, so never trusted...
+    with make_client(trusted_proxies=["0.0.0.0/0"]) as client:
+        assert client.post(VOICE, content=body, headers=headers).status_code == 403
+    assert kafka.published == []
+
+
+def test_forwarded_headers_from_a_trusted_proxy_rebuild_the_signed_url(settings) -> None:
+    from litestar import Request
+
+    from switchboard.ingress.webhooks.common import signed_url
+
+    def request(peer: str) -> Request:  # type: ignore[type-arg]
+        return Request(
+            {
+                "type": "http",
+                "method": "POST",
+                "path": VOICE,
+                "query_string": b"a=1",
+                "client": (peer, 1234),
+                "app": None,
+                "headers": [
+                    (b"x-forwarded-proto", b"https"),
+                    (b"x-forwarded-host", b"public.example.org"),
+                ],
+            }
+        )
+
+    from ipaddress import ip_network
+
+    trusting = settings.http.model_copy(update={"trusted_proxies": [ip_network("10.0.0.0/8")]})
+    assert signed_url(trusting, request("10.1.2.3")) == (
+        "https://public.example.org" + VOICE + "?a=1"
+    )
+    assert signed_url(trusting, request("192.0.2.9")).startswith(
+        "https://hooks.example.test" + VOICE
+    )
+    assert signed_url(settings.http, request("10.1.2.3")).startswith("https://hooks.example.test")
