@@ -43,3 +43,16 @@ async def test_permanent_errors_are_not_retried() -> None:
     with pytest.raises(PermanentError):
         await call_with_retries(bad, FAST)
     assert len(calls) == 1
+
+
+async def test_a_lambda_returning_a_coroutine_is_awaited_and_retried() -> None:
+    calls: list[int] = []
+
+    async def flaky(n: int) -> int:
+        calls.append(n)
+        if len(calls) < 2:
+            raise RetryableError("once")
+        return n * 2
+
+    assert await call_with_retries(lambda: flaky(21), FAST) == 42
+    assert calls == [21, 21]
