@@ -6,7 +6,7 @@ INFRA := scripts/infra/infra.sh
 PYTEST_ARGS ?=
 
 .PHONY: help install up down infra-up infra-down infra-status services-up services-down \
-        status test test-unit lint format migrate demo sim bench-ingress bench-history vegeta docs token
+        status test test-unit lint format migrate demo sim bench-ingress bench-history bench-dialer vegeta docs token
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -44,6 +44,7 @@ infra-status: ## Is each local server running?
 
 migrate: ## Apply database migrations of every service
 	.venv/bin/python -m switchboard.history migrate
+	.venv/bin/python -m switchboard.dialer migrate
 
 services-up: ## Start the services in the background (logs in .local/log)
 	scripts/services.sh start
@@ -85,5 +86,8 @@ bench-history: install infra-up ## History: events stored/s vs raw COPY; GET /v1
 	.venv/bin/python services/history/bench/history_bench.py
 
 token: install ## Print a local API bearer token: make token TENANT=local
-	@set -a; source scripts/local.env; set +a; .venv/bin/python -c \
+	@set -a; source scripts/local/common.env; set +a; .venv/bin/python -c \
 	  'import os; from switchboard.common.auth import issue_token; print(issue_token(os.environ["SWITCHBOARD_AUTH__JWT_KEY"], "$(or $(TENANT),local)"))'
+
+bench-dialer: install infra-up ## Dialer: 300k upload vs raw COPY, achieved vs configured calls/s, peak in-flight vs cap
+	.venv/bin/python services/dialer/bench/dialer_bench.py

@@ -9,15 +9,19 @@ logs="$local_dir/log"
 py="$root/.venv/bin/python"
 mkdir -p "$run" "$logs"
 
-# Local defaults for `make up`; anything already in the environment wins.
-# shellcheck source=scripts/local.env
-set -a; source "$root/scripts/local.env"; set +a
+# Local defaults for `make up`: scripts/local/common.env for all, scripts/local/<name>.env for
+# one service (sections such as TWILIO__ACCOUNTS differ per service); the environment wins.
+# shellcheck source=scripts/local/common.env
+set -a; source "$root/scripts/local/common.env"; set +a
 
-# name | module and command | port variable
+# name | module and command | port (given as HTTP__PORT, API__PORT and SIM__PORT: each reads one)
 SERVICES=(
+  "provider-sim|switchboard.providersim serve|${SWITCHBOARD_SIM_PORT:-8010}"
   "ingress|switchboard.ingress serve|${SWITCHBOARD_INGRESS_PORT:-8000}"
   "history|switchboard.history worker|${SWITCHBOARD_HISTORY_PORT:-8001}"
   "history-api|switchboard.history api|${SWITCHBOARD_HISTORY_API_PORT:-8004}"
+  "dialer|switchboard.dialer worker|${SWITCHBOARD_DIALER_PORT:-8005}"
+  "dialer-api|switchboard.dialer api|${SWITCHBOARD_DIALER_API_PORT:-8002}"
 )
 
 alive() { [[ -f "$run/$1.pid" ]] && kill -0 "$(cat "$run/$1.pid")" 2>/dev/null; }
@@ -37,16 +41,23 @@ start() {
   for spec in "${SERVICES[@]}"; do
     IFS='|' read -r name cmd port <<<"$spec"
     if alive "$name"; then echo "$name: already running"; continue; fi
-    # shellcheck disable=SC2086 # cmd is "module subcommand"
-    SWITCHBOARD_HTTP__PORT="$port" SWITCHBOARD_API__PORT="$port" \
-    SWITCHBOARD_HTTP__PUBLIC_BASE_URL="${SWITCHBOARD_HTTP__PUBLIC_BASE_URL:-http://127.0.0.1:$port}" \
+    (
+      if [[ -f "$root/scripts/local/$name.env" && -z "${SWITCHBOARD_NO_LOCAL_ENV:-}" ]]; then
+        # shellcheck disable=SC1090
+        set -a; source "$root/scripts/local/$name.env"; set +a
+      fi
+      export SWITCHBOARD_HTTP__PORT="$port" SWITCHBOARD_API__PORT="$port" \
+        SWITCHBOARD_SIM__PORT="$port"
+      export SWITCHBOARD_HTTP__PUBLIC_BASE_URL="${SWITCHBOARD_HTTP__PUBLIC_BASE_URL:-http://127.0.0.1:$port}"
+      # shellcheck disable=SC2086 # cmd is "module subcommand"
       nohup "$py" -m $cmd >>"$logs/$name.log" 2>&1 &
-    echo $! >"$run/$name.pid"
+      echo $! >"$run/$name.pid"
+    )
   done
   for spec in "${SERVICES[@]}"; do
     IFS='|' read -r name _ port <<<"$spec"
     wait_health "$name" "$port"
-    printf '%-8s http://127.0.0.1:%s  (/health /ready /metrics; log %s)\n' \
+    printf '%-13s http://127.0.0.1:%s  (/health /ready /metrics; log %s)\n' \
       "$name" "$port" "$logs/$name.log"
   done
 }

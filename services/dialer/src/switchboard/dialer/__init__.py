@@ -1,1 +1,1 @@
-"""Switchboard dialer service (not built yet; see its README)."""
+"""Switchboard dialer: outbound call campaigns paced under carrier limits."""

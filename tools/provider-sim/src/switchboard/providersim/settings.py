@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from switchboard.common.settings import CommonSettings
 
 LOCAL_ACCOUNT = "AC00000000000000000000000000000000"
-LOCAL_TOKEN = "local-dev-token"  # noqa: S105 - the documented local-only account of scripts/local.env
+LOCAL_TOKEN = "local-dev-token"  # noqa: S105 - the documented local-only account of scripts/local/common.env
 
 
 class TwilioAccountConfig(BaseModel):

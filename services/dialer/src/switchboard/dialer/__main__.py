@@ -1,0 +1,55 @@
+"""``switchboard-dialer api|worker|migrate``."""
+
+import typer
+import uvicorn
+
+from switchboard.common.logging import configure_logging
+from switchboard.dialer.migrate import migrate as apply_migrations
+from switchboard.dialer.settings import get_settings
+
+cli = typer.Typer(help="Switchboard dialer: outbound call campaigns.", no_args_is_help=True)
+
+
+@cli.command()
+def api() -> None:
+    """Serve the campaigns API (SWITCHBOARD_API__HOST / __PORT, default 8002)."""
+    http = get_settings().api
+    uvicorn.run(
+        "switchboard.dialer.app:api_from_env",
+        factory=True,
+        host=http.host,
+        port=http.port,
+        log_config=None,
+        access_log=False,
+    )
+
+
+@cli.command()
+def worker() -> None:
+    """Dial: claim, pace, place, record; health on SWITCHBOARD_HTTP__PORT (default 8005)."""
+    http = get_settings().http
+    uvicorn.run(
+        "switchboard.dialer.app:worker_from_env",
+        factory=True,
+        host=http.host,
+        port=http.port,
+        log_config=None,
+        access_log=False,
+    )
+
+
+@cli.command()
+def migrate() -> None:
+    """Create the database if needed and apply pending migrations."""
+    settings = get_settings()
+    configure_logging(settings.log, f"{settings.service_name}-migrate")
+    count = apply_migrations(settings.postgres, settings.database)
+    typer.echo(f"applied {count} migration(s)")
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,196 @@
+"""Places calls through the official ``twilio`` SDK (its aiohttp client), against Twilio or
+any server speaking its REST API (the provider simulator). Its errors become ours here.
+
+Placement errors say what the provider did, because that decides whether a contact may be
+dialed again:
+
+    PlaceError
+     ├── Throttled      429 / 20429: the request was not processed; slow down and resend
+     ├── NotPlaced      a 4xx refusal: no call exists (``capacity`` for 10004/22005)
+     └── PlaceUnknown   timeout, connection error, 5xx: a call may exist; ask the provider
+"""
+
+import asyncio
+import logging
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+import aiohttp
+from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.http.response import Response
+from twilio.rest import Client
+
+from switchboard.dialer.errors import ProviderUnavailable
+from switchboard.dialer.repository import ProviderCall
+from switchboard.dialer.settings import TwilioSettings
+
+TWILIO_API: Final = "https://api.twilio.com"
+TOO_MANY_REQUESTS: Final = 20429
+CAPACITY_CODES: Final = frozenset({10004, 22005})
+STATUS_EVENTS: Final = ["initiated", "ringing", "answered", "completed"]
+CLOCK_SKEW: Final = timedelta(seconds=60)
+
+
+class PlaceError(Exception):
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class Throttled(PlaceError):
+    """The provider did not process the request (HTTP 429 / 20429)."""
+
+
+class NotPlaced(PlaceError):
+    """The provider refused: no call was created."""
+
+    def __init__(self, message: str, code: str | None = None, *, capacity: bool = False) -> None:
+        super().__init__(message, code)
+        self.capacity = capacity
+
+
+class PlaceUnknown(PlaceError):
+    """We cannot tell whether the provider created the call."""
+
+
+class _BaseUrlHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
+    """The SDK's aiohttp client with Twilio's host swapped for a configured base URL."""
+
+    def __init__(self, base_url: str, timeout_s: float) -> None:
+        super().__init__(pool_connections=False, timeout=None)
+        self._base = base_url.rstrip("/")
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self.session = aiohttp.ClientSession(
+            timeout=self._timeout, connector=aiohttp.TCPConnector(limit=0)
+        )
+
+    async def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Response:
+        if url.startswith(TWILIO_API):
+            url = self._base + url[len(TWILIO_API) :]
+        kwargs["timeout"] = None  # the session's ClientTimeout applies
+        return await super().request(method, url, *args, **kwargs)
+
+
+def status_callback_url(ingress: str, overrides: str) -> str:
+    url = f"{ingress.rstrip('/')}/webhooks/twilio/voice/status"
+    return f"{url}#{overrides}" if overrides else url
+
+
+class TwilioCallPlacer:
+    """:class:`~switchboard.dialer.repository.CallPlacer` over the Twilio SDK.
+
+    Create it inside a running event loop (aiohttp) and ``await close()`` at the end.
+    """
+
+    def __init__(self, settings: TwilioSettings, ingress_public_url: str) -> None:
+        # The SDK logs every request and its headers at INFO: costly at 200 calls/s, and noisy.
+        logging.getLogger("twilio").setLevel(logging.WARNING)
+        self._settings = settings
+        self._http = _BaseUrlHttpClient(str(settings.api_base_url), settings.request_timeout_s)
+        self._clients = {
+            sid: Client(
+                username=sid,
+                password=account.auth_token.get_secret_value(),
+                account_sid=sid,
+                http_client=self._http,
+            )
+            for sid, account in settings.accounts.items()
+        }
+        self._status_callback = status_callback_url(ingress_public_url, settings.callback_overrides)
+        amd_url = f"{ingress_public_url.rstrip('/')}{settings.amd_callback_path}"
+        self._amd_callback = (
+            f"{amd_url}#{settings.callback_overrides}" if settings.callback_overrides else amd_url
+        )
+
+    def _client(self, account_sid: str) -> Client:
+        try:
+            return self._clients[account_sid]
+        except KeyError:
+            raise NotPlaced(f"account {account_sid} is not configured") from None
+
+    async def place(
+        self,
+        account_sid: str,
+        *,
+        to: str,
+        from_: str,
+        twiml: str | None,
+        url: str | None,
+        amd: bool,
+        amd_message_end: bool,
+    ) -> str:
+        extra: dict[str, Any] = {}
+        if twiml is not None:
+            extra["twiml"] = twiml
+        else:
+            extra["url"] = url
+        if amd:
+            extra.update(
+                machine_detection="DetectMessageEnd" if amd_message_end else "Enable",
+                async_amd="true",
+                async_amd_status_callback=self._amd_callback,
+                async_amd_status_callback_method="POST",
+            )
+        try:
+            call = await self._client(account_sid).calls.create_async(
+                to=to,
+                from_=from_,
+                status_callback=self._status_callback,
+                status_callback_event=STATUS_EVENTS,
+                status_callback_method="POST",
+                timeout=self._settings.call_timeout_s,
+                time_limit=self._settings.call_time_limit_s,
+                **extra,
+            )
+        except TwilioRestException as exc:
+            raise _placement_error(exc) from exc
+        except (TwilioException, aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise PlaceUnknown(f"create call: {exc!r}") from exc
+        if not call.sid:
+            raise PlaceUnknown("create call: the answer had no sid")
+        return str(call.sid)
+
+    async def calls_to(
+        self, account_sid: str, *, to: str, from_: str, since: datetime
+    ) -> list[ProviderCall]:
+        try:
+            calls = await self._client(account_sid).calls.list_async(
+                to=to, from_=from_, start_time_after=since - CLOCK_SKEW, limit=50
+            )
+        except (TwilioException, aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise ProviderUnavailable(f"list calls: {exc!r}") from exc
+        return [
+            ProviderCall(
+                sid=str(c.sid),
+                to=str(c.to),
+                from_=str(c._from),
+                status=str(c.status),
+                created_at=c.date_created,
+            )
+            for c in calls
+            if c.date_created is None or c.date_created >= since - CLOCK_SKEW
+        ]
+
+    async def hang_up(self, account_sid: str, call_sid: str) -> None:
+        try:
+            await self._client(account_sid).calls(call_sid).update_async(status="completed")
+        except TwilioRestException:
+            return  # already over
+        except (TwilioException, aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise ProviderUnavailable(f"hang up: {exc!r}") from exc
+
+    async def close(self) -> None:
+        await asyncio.shield(self._http.close())
+
+
+def _placement_error(exc: TwilioRestException) -> PlaceError:
+    code = exc.code
+    message = f"{exc.status} {code}: {exc.msg}"
+    if code == TOO_MANY_REQUESTS or (exc.status == 429 and code not in CAPACITY_CODES):
+        return Throttled(message, str(code or 429))
+    if code in CAPACITY_CODES:
+        return NotPlaced(message, str(code), capacity=True)
+    if 400 <= exc.status < 500:
+        return NotPlaced(message, str(code) if code else str(exc.status))
+    return PlaceUnknown(message, str(code) if code else str(exc.status))

@@ -1,0 +1,226 @@
+"""Composition root: ``create_api`` (campaigns API) and ``create_worker`` (dial loop,
+recovery, outbox relay, consumers, /health /ready /metrics)."""
+
+import asyncio
+import contextlib
+import multiprocessing
+import os
+import socket
+from collections.abc import AsyncIterator
+from concurrent.futures import Executor, ProcessPoolExecutor
+from typing import Any
+
+import redis.asyncio as aioredis
+from litestar import Litestar, MediaType, Request, Response
+from litestar.config.cors import CORSConfig
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.status_codes import (
+    HTTP_404_NOT_FOUND,
+    HTTP_409_CONFLICT,
+    HTTP_422_UNPROCESSABLE_ENTITY,
+    HTTP_503_SERVICE_UNAVAILABLE,
+)
+
+from switchboard.common.auth import tenant_jwt_auth, tenant_of
+from switchboard.common.http import health_routes
+from switchboard.common.kafka import create_broker, ensure_topics
+from switchboard.common.logging import configure_logging
+from switchboard.common.topics import CALL_EVENTS, DIAL_COMMANDS, MESSAGE_INBOUND, dlq
+from switchboard.dialer.adapters.postgres import PostgresCampaignStore, create_pool
+from switchboard.dialer.adapters.postgres_dialing import PostgresDialingStore
+from switchboard.dialer.adapters.redis_pacer import RedisPacer
+from switchboard.dialer.adapters.twilio import TwilioCallPlacer
+from switchboard.dialer.api import CampaignController, DncController
+from switchboard.dialer.consumers import create_router
+from switchboard.dialer.dialing import Clock, Dialer
+from switchboard.dialer.errors import (
+    CampaignNotFound,
+    InvalidCampaign,
+    InvalidTransition,
+    StoreUnavailable,
+)
+from switchboard.dialer.migrate import migrate
+from switchboard.dialer.models import utcnow
+from switchboard.dialer.outbox import run_relay
+from switchboard.dialer.phones import normalize_rows
+from switchboard.dialer.repository import CallPlacer
+from switchboard.dialer.settings import DialerSettings, get_settings
+
+TOPICS = (CALL_EVENTS, MESSAGE_INBOUND, DIAL_COMMANDS, dlq(CALL_EVENTS), dlq(MESSAGE_INBOUND))
+
+
+def _problem(status: int) -> Any:
+    def handler(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+        headers = {"Retry-After": "1"} if status == HTTP_503_SERVICE_UNAVAILABLE else None
+        return Response(
+            {"status_code": status, "detail": str(exc)},
+            status_code=status,
+            media_type=MediaType.JSON,
+            headers=headers,
+        )
+
+    return handler
+
+
+def redis_client(settings: DialerSettings) -> "aioredis.Redis":
+    """A client whose pool waits for a free connection instead of failing when busy."""
+    pool = aioredis.BlockingConnectionPool.from_url(
+        settings.redis.url.get_secret_value(),
+        max_connections=settings.redis_max_connections,
+        timeout=settings.twilio.request_timeout_s,
+    )
+    return aioredis.Redis(connection_pool=pool)
+
+
+def create_api(settings: DialerSettings, *, clock: Clock = utcnow) -> Litestar:
+    """The campaigns API (JWT with a ``tenant`` claim)."""
+    auth = tenant_jwt_auth(settings.auth)
+    state: dict[str, Any] = {}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        await asyncio.to_thread(migrate, settings.postgres, settings.database)
+        pg = settings.postgres
+        pool = await create_pool(pg.dsn(settings.database), pg.min_pool, pg.max_pool)
+        state["store"] = PostgresCampaignStore(pool)
+        executor: Executor | None = None
+        if settings.upload_processes > 0:
+            executor = ProcessPoolExecutor(
+                settings.upload_processes, mp_context=multiprocessing.get_context("spawn")
+            )
+            # Warm the processes up (imports, phonenumbers metadata) before the first upload.
+            loop = asyncio.get_running_loop()
+            await asyncio.gather(
+                *(
+                    loop.run_in_executor(
+                        executor, normalize_rows, [(1, "+12125550100", None, None)], None
+                    )
+                    for _ in range(settings.upload_processes)
+                )
+            )
+        state["executor"] = executor
+        try:
+            yield
+        finally:
+            if executor is not None:
+                executor.shutdown(cancel_futures=True)
+            await pool.close()
+
+    async def store_ready() -> bool:
+        return "store" in state and bool(await state["store"].is_ready())
+
+    return Litestar(
+        route_handlers=[
+            CampaignController,
+            DncController,
+            *health_routes({"postgres": store_ready}),
+        ],
+        dependencies={
+            "tenant": Provide(tenant_of, sync_to_thread=False),
+            "store": Provide(lambda: state["store"], sync_to_thread=False),
+            "executor": Provide(lambda: state["executor"], sync_to_thread=False),
+            "settings": Provide(lambda: settings, sync_to_thread=False),
+            "clock": Provide(lambda: clock, sync_to_thread=False),
+        },
+        exception_handlers={
+            CampaignNotFound: _problem(HTTP_404_NOT_FOUND),
+            InvalidTransition: _problem(HTTP_409_CONFLICT),
+            InvalidCampaign: _problem(HTTP_422_UNPROCESSABLE_ENTITY),
+            StoreUnavailable: _problem(HTTP_503_SERVICE_UNAVAILABLE),
+        },
+        on_app_init=[auth.on_app_init],
+        lifespan=[lifespan],
+        cors_config=CORSConfig(allow_origins=[]),
+        openapi_config=OpenAPIConfig(title="Switchboard dialer", version="0.1.0"),
+    )
+
+
+def create_worker(
+    settings: DialerSettings,
+    *,
+    placer: CallPlacer | None = None,
+    clock: Clock = utcnow,
+) -> Litestar:
+    """A worker: dial loop, recovery, outbox relay and consumers; /health /ready /metrics."""
+    broker = create_broker(settings.kafka)
+    worker_id = settings.worker.worker_id or f"{socket.gethostname()}-{os.getpid()}"
+    state: dict[str, Any] = {}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        await asyncio.to_thread(migrate, settings.postgres, settings.database)
+        await ensure_topics(settings.kafka, TOPICS)
+        pg = settings.postgres
+        pool = await create_pool(pg.dsn(settings.database), pg.min_pool, pg.max_pool)
+        redis = redis_client(settings)
+        owned_placer = None
+        if placer is None:
+            owned_placer = TwilioCallPlacer(settings.twilio, str(settings.ingress_public_url))
+        active = placer or owned_placer
+        assert active is not None
+        store = PostgresDialingStore(pool)
+        state["store"] = store
+        pacer = RedisPacer(
+            redis,
+            settings.redis_prefix,
+            claim_lease_s=settings.worker.claim_lease_s,
+            placed_lease_s=settings.twilio.call_time_limit_s + settings.worker.slot_margin_s,
+            throttle_backoff_s=settings.worker.throttle_backoff_s,
+            throttle_recover_s=settings.worker.throttle_recover_s,
+            tolerance_s=settings.worker.pacing_tolerance_s,
+        )
+        dialer = Dialer(settings, store, pacer, active, clock=clock, worker_id=worker_id)
+        commands_group = f"{settings.consumer.commands_group_prefix}-{worker_id}"
+        broker.include_router(
+            create_router(
+                settings, broker, store, pacer, active, clock, dialer.wake, commands_group
+            )
+        )
+        await broker.start()
+        tasks = [
+            asyncio.create_task(dialer.run()),
+            asyncio.create_task(dialer.run_recovery()),
+            asyncio.create_task(
+                run_relay(
+                    store,
+                    broker,
+                    settings.kafka.publish_timeout_s,
+                    settings.worker.relay_interval_s,
+                )
+            ),
+        ]
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await broker.stop()
+            if owned_placer is not None:
+                await owned_placer.close()
+            await redis.aclose()
+            await pool.close()
+
+    async def store_ready() -> bool:
+        return "store" in state and bool(await state["store"].is_ready())
+
+    async def broker_ready() -> bool:
+        return bool(await broker.ping(timeout=1.0))
+
+    return Litestar(
+        route_handlers=health_routes({"postgres": store_ready, "kafka": broker_ready}),
+        lifespan=[lifespan],
+    )
+
+
+def api_from_env() -> Litestar:
+    settings = get_settings()
+    configure_logging(settings.log, f"{settings.service_name}-api")
+    return create_api(settings)
+
+
+def worker_from_env() -> Litestar:
+    settings = get_settings()
+    configure_logging(settings.log, f"{settings.service_name}-worker")
+    return create_worker(settings)

@@ -1,0 +1,65 @@
+"""One async function per input: call outcomes, AMD verdicts, opt-outs, commands."""
+
+from collections.abc import Callable, Iterable
+from datetime import datetime
+
+import structlog
+
+from switchboard.common.events import (
+    CallMachineDetected,
+    CallStatusChanged,
+    DialCommand,
+    Event,
+    MessageReceived,
+)
+from switchboard.dialer.adapters.postgres_dialing import PostgresDialingStore
+from switchboard.dialer.models import is_machine, is_opt_out
+from switchboard.dialer.phones import normalize
+from switchboard.dialer.repository import CallPlacer, Pacer
+
+log = structlog.get_logger(__name__)
+
+
+async def handle_call_event(
+    event: Event,
+    store: PostgresDialingStore,
+    pacer: Pacer,
+    placer: CallPlacer,
+    now: datetime,
+) -> None:
+    """Terminal statuses end attempts and free their slots; AMD may hang up a machine."""
+    data = event.data
+    if isinstance(data, CallStatusChanged):
+        if not data.status.is_terminal and not data.answered_by:
+            return  # progress only: nothing to decide
+        slot = await store.apply_call_status(data.call_id, data.status.value, data.answered_by, now)
+        if slot is not None:
+            await pacer.release_slots(slot.account_sid, slot.campaign_id, [slot.attempt_id])
+    elif isinstance(data, CallMachineDetected):
+        verdict = await store.record_machine(data.call_id, data.answered_by)
+        hang_up = verdict is not None and verdict.on_machine in ("hangup", "retry")
+        if verdict is not None and hang_up and is_machine(data.answered_by):
+            await placer.hang_up(verdict.slot.account_sid, data.call_id)
+            log.info("machine answered; hung up", sid=data.call_id)
+
+
+async def handle_message(
+    event: Event, store: PostgresDialingStore, keywords: Iterable[str], default_tenant: str
+) -> bool:
+    """An opt-out keyword puts the sender on the tenant's do-not-call list at once."""
+    data = event.data
+    if not isinstance(data, MessageReceived) or not is_opt_out(data.text, keywords):
+        return False
+    contact = data.contact if data.contact.startswith("+") else f"+{data.contact}"
+    phone = normalize(contact) or contact
+    tenant = event.tenant or default_tenant
+    added = await store.add_dnc(tenant, phone, f"opt-out via {data.channel}: {data.text}")
+    log.info("opt-out", tenant=tenant, new=added)
+    return True
+
+
+def handle_command(event: Event, wake: Callable[[], None]) -> None:
+    """Commands are already applied in PostgreSQL by the API; this replica reacts now."""
+    if isinstance(event.data, DialCommand):
+        log.info("dial command", campaign=event.data.campaign_id, action=event.data.action)
+        wake()

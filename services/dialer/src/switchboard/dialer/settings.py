@@ -1,0 +1,157 @@
+"""Dialer settings (``SWITCHBOARD_`` env vars; nested with ``__``)."""
+
+from datetime import time
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import AnyHttpUrl, BaseModel, Field, SecretStr
+
+from switchboard.common.auth import AuthSettings
+from switchboard.common.settings import CommonSettings
+from switchboard.common.topics import Groups
+
+
+class ApiHttpSettings(BaseModel):
+    """Where the campaigns API listens."""
+
+    host: str = "127.0.0.1"
+    port: int = 8002
+
+
+class WorkerHttpSettings(BaseModel):
+    """Where a worker serves /health, /ready and /metrics."""
+
+    host: str = "127.0.0.1"
+    port: int = 8005
+
+
+class TwilioAccount(BaseModel):
+    """A provider account the dialer places calls with, and its limits."""
+
+    auth_token: SecretStr
+    cps: float = Field(default=1.0, gt=0)
+    """The account's calls per second; campaign rates are capped by it."""
+    max_concurrent: int = Field(default=100, ge=1)
+    """The account's live-call limit; campaign caps are capped by it."""
+    tenants: list[str] = Field(default_factory=list)
+    """Tenants allowed to use this account (empty: every tenant)."""
+
+
+class TwilioSettings(BaseModel):
+    """How calls are placed."""
+
+    api_base_url: AnyHttpUrl = AnyHttpUrl("https://api.twilio.com")
+    """Twilio REST base; point it at the provider simulator locally."""
+    accounts: dict[str, TwilioAccount] = Field(default_factory=dict)
+    """AccountSid → account: ``{"AC…": {"auth_token": "…", "cps": 50, "max_concurrent": 500}}``."""
+    default_account: str | None = None
+    """Account of campaigns that name none (default: the only configured one)."""
+    request_timeout_s: float = 10.0
+    """Longest wait for one REST request; must stay well below ``worker.claim_lease_s``."""
+    callback_overrides: str = "rc=3&rp=all"
+    """Connection-override fragment on the StatusCallback URL so 5xx answers are retried."""
+    amd_callback_path: str = "/webhooks/twilio/voice/status"
+    """Ingress route of asynchronous AMD results (the ingress takes them with the statuses)."""
+    call_timeout_s: int = 30
+    """Ring time before no-answer (Twilio ``Timeout``)."""
+    call_time_limit_s: int = 3600
+    """Longest call (Twilio ``TimeLimit``); an in-flight slot's lease is this plus a margin."""
+
+
+class WindowSettings(BaseModel):
+    """The widest calling window any campaign may use (each contact's local time)."""
+
+    start: time = time(8, 0)
+    end: time = time(21, 0)
+
+
+class WorkerSettings(BaseModel):
+    """How a worker claims, paces and recovers."""
+
+    worker_id: str | None = None
+    """Name in attempt rows (default: host name + pid)."""
+    claim_lease_s: float = 30.0
+    """A claimed attempt not placed within this is resolved by asking the provider."""
+    slot_margin_s: float = 600.0
+    """Added to ``twilio.call_time_limit_s`` for the lease of a placed call's in-flight slot."""
+    batch_window_s: float = 0.1
+    """Each claim takes about this many seconds' worth of calls (at the campaign's rate)."""
+    max_batch: int = 50
+    pacing_tolerance_s: float = 0.05
+    """A late worker may catch up on missed pacing slots this far back (0: strict spacing)."""
+    max_pending_placements: int = 2000
+    """Claimed calls waiting for their pacing slot or the provider, per worker."""
+    idle_poll_s: float = 0.5
+    """Pause when no campaign has a due contact (commands wake the worker earlier)."""
+    full_poll_s: float = 0.02
+    """Pause when the concurrency cap is reached."""
+    recovery_interval_s: float = 2.0
+    relay_interval_s: float = 0.05
+    throttle_backoff_s: float = 1.0
+    """Provider 429 (20429): the account's bucket stops for this long and runs at half rate."""
+    throttle_recover_s: float = 10.0
+    retry_not_placed_s: float = 5.0
+    """Delay before retrying a contact the provider refused for capacity (10004, 22005)."""
+
+
+class ConsumerSettings(BaseModel):
+    """How the worker reads Kafka."""
+
+    group_id: str = Groups.DIALER
+    """Shared group for call.events and message.inbound (outcomes, opt-outs)."""
+    auto_offset_reset: Literal["earliest", "latest"] = "earliest"
+    """Where the shared group starts when it has no committed offset yet."""
+    commands_group_prefix: str = "dialer-commands"
+    """Each replica reads dial.commands in a group of its own: ``<prefix>-<worker id>``."""
+
+
+class DialerSettings(CommonSettings):
+    """Everything the dialer reads."""
+
+    service_name: str = "dialer"
+    database: str = "dialer"
+    api: ApiHttpSettings = Field(default_factory=ApiHttpSettings)
+    http: WorkerHttpSettings = Field(default_factory=WorkerHttpSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    twilio: TwilioSettings = Field(default_factory=TwilioSettings)
+    window: WindowSettings = Field(default_factory=WindowSettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    consumer: ConsumerSettings = Field(default_factory=ConsumerSettings)
+    ingress_public_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8000")
+    """The ingress as providers reach it; status callbacks go to its Twilio routes."""
+    redis_prefix: str = "dialer"
+    """Prefix of every Redis key (pacing buckets, in-flight slots)."""
+    redis_max_connections: int = 64
+    """Redis connections per worker; callers wait for a free one."""
+    upload_processes: int = 2
+    """Processes that validate uploaded phone numbers (phonenumbers is CPU-bound)."""
+    max_rejections_listed: int = 100
+    """Rejected CSV rows listed in an upload's answer (all are counted by reason)."""
+    opt_out_keywords: list[str] = Field(
+        default_factory=lambda: [
+            "STOP",
+            "STOPALL",
+            "UNSUBSCRIBE",
+            "CANCEL",
+            "END",
+            "QUIT",
+            "OPTOUT",
+            "OPT OUT",
+            "REVOKE",
+        ]
+    )
+
+    def account_for(self, account_sid: str | None) -> tuple[str, TwilioAccount] | None:
+        """The named account, or the default one."""
+        sid = account_sid or self.twilio.default_account
+        if sid is None and len(self.twilio.accounts) == 1:
+            sid = next(iter(self.twilio.accounts))
+        if sid is None or sid not in self.twilio.accounts:
+            return None
+        return sid, self.twilio.accounts[sid]
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> DialerSettings:
+    """Settings from the environment, read once per process."""
+    return DialerSettings()
