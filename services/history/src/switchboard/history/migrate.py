@@ -1,34 +1,9 @@
-"""Schema migrations with yoyo (plain SQL files in ``migrations/``, applied under a lock)."""
+"""The history schema: ``migrations/*.sql`` applied by the shared yoyo runner."""
 
-from importlib.resources import files
-
-import psycopg
-import structlog
-from psycopg import sql
-from yoyo import get_backend, read_migrations
-
+from switchboard.common import migrations
 from switchboard.common.settings import PostgresSettings
-
-log = structlog.get_logger(__name__)
-
-
-def _ensure_database(pg: PostgresSettings, database: str) -> None:
-    """Create the service's database when the server does not have it yet."""
-    with psycopg.connect(pg.dsn("postgres"), autocommit=True) as conn:
-        query = "SELECT 1 FROM pg_database WHERE datname = %s"
-        exists = conn.execute(query, (database,)).fetchone()
-        if not exists:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
-            log.info("database created", database=database)
 
 
 def migrate(pg: PostgresSettings, database: str) -> int:
-    """Apply pending migrations; returns how many were applied. Safe to run concurrently."""
-    _ensure_database(pg, database)
-    backend = get_backend(pg.dsn(database).replace("postgresql://", "postgresql+psycopg://", 1))
-    migrations = read_migrations(str(files("switchboard.history") / "migrations"))
-    with backend.lock():
-        pending = backend.to_apply(migrations)
-        backend.apply_migrations(pending)
-    log.info("migrations applied", count=len(pending), database=database)
-    return len(pending)
+    """Create ``database`` if needed and apply pending migrations; returns how many."""
+    return migrations.migrate(pg, database, "switchboard.history")

@@ -86,6 +86,7 @@ async def call_with_retries(
         before_sleep=before_sleep,
         reraise=True,
     )
+
     async def attempt() -> T:
         # tenacity awaits only coroutine *functions*: a lambda returning a coroutine would be
         # called and its coroutine dropped, so every callable is wrapped in one.
