@@ -1,8 +1,8 @@
 """``switchboard-dialer api|worker|migrate``."""
 
 import typer
-import uvicorn
 
+from switchboard.common.cli import run_app
 from switchboard.common.logging import configure_logging
 from switchboard.dialer.migrate import migrate as apply_migrations
 from switchboard.dialer.settings import get_settings
@@ -14,28 +14,14 @@ cli = typer.Typer(help="Switchboard dialer: outbound call campaigns.", no_args_i
 def api() -> None:
     """Serve the campaigns API (SWITCHBOARD_API__HOST / __PORT, default 8002)."""
     http = get_settings().api
-    uvicorn.run(
-        "switchboard.dialer.app:api_from_env",
-        factory=True,
-        host=http.host,
-        port=http.port,
-        log_config=None,
-        access_log=False,
-    )
+    run_app("switchboard.dialer.app:api_from_env", host=http.host, port=http.port)
 
 
 @cli.command()
 def worker() -> None:
     """Dial: claim, pace, place, record; health on SWITCHBOARD_HTTP__PORT (default 8005)."""
     http = get_settings().http
-    uvicorn.run(
-        "switchboard.dialer.app:worker_from_env",
-        factory=True,
-        host=http.host,
-        port=http.port,
-        log_config=None,
-        access_log=False,
-    )
+    run_app("switchboard.dialer.app:worker_from_env", host=http.host, port=http.port)
 
 
 @cli.command()

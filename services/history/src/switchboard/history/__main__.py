@@ -3,8 +3,8 @@
 import asyncio
 
 import typer
-import uvicorn
 
+from switchboard.common.cli import run_app
 from switchboard.common.kafka import replay_dead_letters
 from switchboard.common.logging import configure_logging
 from switchboard.common.topics import CALL_EVENTS
@@ -19,27 +19,14 @@ cli = typer.Typer(help="Switchboard call history.", no_args_is_help=True)
 def worker() -> None:
     """Consume call and message events into PostgreSQL (health on SWITCHBOARD_HTTP__PORT)."""
     http = get_settings().http
-    uvicorn.run(
-        "switchboard.history.app:worker_from_env",
-        factory=True,
-        host=http.host,
-        port=http.port,
-        log_config=None,
-        access_log=False,
-    )
+    run_app("switchboard.history.app:worker_from_env", host=http.host, port=http.port)
 
 
 @cli.command()
 def api() -> None:
     """Serve the query API (SWITCHBOARD_API__HOST / SWITCHBOARD_API__PORT, default 8004)."""
     settings = get_settings().api
-    uvicorn.run(
-        "switchboard.history.app:api_from_env",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-    )
+    run_app("switchboard.history.app:api_from_env", host=settings.host, port=settings.port)
 
 
 @cli.command()

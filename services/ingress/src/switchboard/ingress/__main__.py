@@ -1,8 +1,8 @@
 """``switchboard-ingress serve``: run the ingress under uvicorn."""
 
 import typer
-import uvicorn
 
+from switchboard.common.cli import run_app
 from switchboard.ingress.settings import get_settings
 
 cli = typer.Typer(
@@ -14,14 +14,8 @@ cli = typer.Typer(
 def serve() -> None:
     """Serve the webhooks (host, port and workers from SWITCHBOARD_HTTP__*)."""
     http = get_settings().http
-    uvicorn.run(
-        "switchboard.ingress.app:app_from_env",
-        factory=True,
-        host=http.host,
-        port=http.port,
-        workers=http.workers,
-        log_config=None,
-        access_log=False,
+    run_app(
+        "switchboard.ingress.app:app_from_env", host=http.host, port=http.port, workers=http.workers
     )
 
 

@@ -3,9 +3,9 @@
 import asyncio
 
 import typer
-import uvicorn
 from rich.console import Console
 
+from switchboard.common.cli import run_app
 from switchboard.providersim.demo import DemoOptions, run_demo
 from switchboard.providersim.settings import LOCAL_ACCOUNT, LOCAL_TOKEN, get_settings
 
@@ -18,14 +18,7 @@ cli = typer.Typer(
 def serve() -> None:
     """Serve the simulator (host and port from SWITCHBOARD_SIM__HOST / __PORT)."""
     sim = get_settings().sim
-    uvicorn.run(
-        "switchboard.providersim.app:app_from_env",
-        factory=True,
-        host=sim.host,
-        port=sim.port,
-        log_config=None,
-        access_log=False,
-    )
+    run_app("switchboard.providersim.app:app_from_env", host=sim.host, port=sim.port)
 
 
 @cli.command()
