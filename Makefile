@@ -6,7 +6,7 @@ INFRA := scripts/infra/infra.sh
 PYTEST_ARGS ?=
 
 .PHONY: help install up down infra-up infra-down infra-status services-up services-down \
-        status test test-unit lint format migrate demo sim bench-ingress bench-history bench-dialer vegeta docs token
+        status test test-unit lint format migrate demo sim bench-ingress bench-history bench-dialer bench-ai vegeta docs token
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -91,3 +91,6 @@ token: install ## Print a local API bearer token: make token TENANT=local
 
 bench-dialer: install infra-up ## Dialer: 300k upload vs raw COPY, achieved vs configured calls/s, peak in-flight vs cap
 	.venv/bin/python services/dialer/bench/dialer_bench.py
+
+bench-ai: install infra-up ## AI: per-message overhead without model latency, business-cache hit rate
+	.venv/bin/python services/ai/bench/ai_bench.py --businesses 1000 --messages 300 --concurrency 4

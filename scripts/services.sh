@@ -14,7 +14,7 @@ mkdir -p "$run" "$logs"
 # shellcheck source=scripts/local/common.env
 set -a; source "$root/scripts/local/common.env"; set +a
 
-# name | module and command | port (given as HTTP__PORT, API__PORT and SIM__PORT: each reads one)
+# name | module and command | port (given under every port variable the services read)
 SERVICES=(
   "provider-sim|switchboard.providersim serve|${SWITCHBOARD_SIM_PORT:-8010}"
   "ingress|switchboard.ingress serve|${SWITCHBOARD_INGRESS_PORT:-8000}"
@@ -22,6 +22,8 @@ SERVICES=(
   "history-api|switchboard.history api|${SWITCHBOARD_HISTORY_API_PORT:-8004}"
   "dialer|switchboard.dialer worker|${SWITCHBOARD_DIALER_PORT:-8005}"
   "dialer-api|switchboard.dialer api|${SWITCHBOARD_DIALER_API_PORT:-8002}"
+  "ai|switchboard.ai worker|${SWITCHBOARD_AI_PORT:-8003}"
+  "ai-api|switchboard.ai api|${SWITCHBOARD_AI_API_PORT:-8006}"
 )
 
 alive() { [[ -f "$run/$1.pid" ]] && kill -0 "$(cat "$run/$1.pid")" 2>/dev/null; }
@@ -47,7 +49,8 @@ start() {
         set -a; source "$root/scripts/local/$name.env"; set +a
       fi
       export SWITCHBOARD_HTTP__PORT="$port" SWITCHBOARD_API__PORT="$port" \
-        SWITCHBOARD_SIM__PORT="$port"
+        SWITCHBOARD_SIM__PORT="$port" SWITCHBOARD_HTTP__API_PORT="$port" \
+        SWITCHBOARD_HTTP__WORKER_PORT="$port"
       export SWITCHBOARD_HTTP__PUBLIC_BASE_URL="${SWITCHBOARD_HTTP__PUBLIC_BASE_URL:-http://127.0.0.1:$port}"
       # shellcheck disable=SC2086 # cmd is "module subcommand"
       nohup "$py" -m $cmd >>"$logs/$name.log" 2>&1 &

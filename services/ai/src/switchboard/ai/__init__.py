@@ -1,1 +1,1 @@
-"""Switchboard ai service (not built yet; see its README)."""
+"""Switchboard AI replies: per-business OpenAI answers to WhatsApp and SMS, never twice."""

@@ -1,0 +1,1 @@
+"""Real adapters: MongoDB, Redis, OpenAI, WhatsApp Cloud API, Twilio, Kafka."""

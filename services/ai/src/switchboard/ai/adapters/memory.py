@@ -1,0 +1,108 @@
+"""Conversation memory: every turn durable in MongoDB, the recent ones mirrored in Redis.
+
+MongoDB keeps one document per turn (``_id`` = message id, so re-appending changes nothing)
+and one per conversation (``_id`` = conversation key). Redis keeps the last turns of each
+conversation as a list, so a reply reads its memory without a query: FerretDB v1 answers
+only ``_id`` lookups without scanning a collection. A conversation missing from Redis but
+known to MongoDB (Redis restarted, key expired) is rebuilt from MongoDB once.
+"""
+
+import contextlib
+import json
+from collections.abc import Sequence
+from datetime import datetime
+
+from pymongo.errors import DuplicateKeyError
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from switchboard.ai.adapters.mongo import CONVERSATIONS, Database, translated
+from switchboard.ai.adapters.mongo_replies import MongoConversations
+from switchboard.ai.errors import StoreUnavailable
+from switchboard.ai.models import StoredMessage
+
+
+def _encode(m: StoredMessage) -> str:
+    return json.dumps(
+        {"id": m.id, "b": m.business_id, "r": m.role, "c": m.content, "at": m.at.isoformat()}
+    )
+
+
+def _decode(conversation: str, raw: bytes) -> StoredMessage:
+    d = json.loads(raw)
+    return StoredMessage(
+        d["id"], conversation, d["b"], d["r"], d["c"], datetime.fromisoformat(d["at"])
+    )
+
+
+class ConversationMemory:
+    """:class:`~switchboard.ai.repository.ConversationStore` over MongoDB + a Redis mirror."""
+
+    def __init__(
+        self,
+        db: Database,
+        redis: "Redis",
+        *,
+        keep: int,
+        ttl_s: int,
+        prefix: str = "switchboard:ai:memory",
+    ) -> None:
+        self._turns = MongoConversations(db)
+        self._conversations = db[CONVERSATIONS]
+        self._redis = redis
+        self._keep = keep
+        self._ttl_s = ttl_s
+        self._prefix = prefix
+
+    def _key(self, conversation: str) -> str:
+        return f"{self._prefix}:{conversation}"
+
+    async def recent(self, conversation: str, limit: int) -> list[StoredMessage]:
+        if limit <= 0:
+            return []
+        key = self._key(conversation)
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.exists(key)
+                pipe.lrange(key, -limit, -1)
+                exists, raw = await pipe.execute()
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(f"reading memory failed: {exc!r}") from exc
+        if exists:
+            return [_decode(conversation, r) for r in raw]
+        with translated("looking up a conversation"):
+            known = await self._conversations.find_one({"_id": conversation})
+        if known is None:
+            return []  # a new conversation
+        turns = await self._turns.recent(conversation, self._keep)
+        await self._push(conversation, turns)
+        return turns[-limit:]
+
+    async def append(self, messages: Sequence[StoredMessage]) -> None:
+        if not messages:
+            return
+        conversation = messages[0].conversation
+        try:
+            mirrored = bool(await self._redis.exists(self._key(conversation)))
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(f"reading memory failed: {exc!r}") from exc
+        if not mirrored:  # a Redis list means MongoDB knows the conversation: one write less
+            with translated("recording a conversation"), contextlib.suppress(DuplicateKeyError):
+                await self._conversations.insert_one(
+                    {"_id": conversation, "business_id": messages[0].business_id}
+                )
+        new = await self._turns.insert_new(messages)
+        await self._push(conversation, new)
+
+    async def _push(self, conversation: str, turns: Sequence[StoredMessage]) -> None:
+        if not turns:
+            return
+        key = self._key(conversation)
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.rpush(key, *(_encode(t) for t in turns))
+                pipe.ltrim(key, -self._keep, -1)
+                pipe.expire(key, self._ttl_s)
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(f"writing memory failed: {exc!r}") from exc

@@ -1,0 +1,79 @@
+"""MongoDB wiring shared by the stores: client, collections, indexes, error translation.
+
+Works on FerretDB v1 and MongoDB 7 alike. What FerretDB v1 (SQLite backend) does *not* give,
+measured here, and so nothing relies on:
+
+- unique *multikey* indexes are not enforced → channel ids get a collection keyed by ``_id``;
+- conditional updates are not atomic (``update_one``/``find_one_and_update`` with a filter on
+  ``state``: two concurrent callers both "win"; concurrent ``$inc`` loses increments) → every
+  exclusive step is an **insert with a unique ``_id``** (the one operation both servers make
+  atomic), and counters are insert-only rows summed on read;
+- ``$group`` computes only its first accumulator → one ``$sum`` per aggregation.
+
+No transactions, no TTL indexes, no change streams.
+"""
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any, Final
+
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError, PyMongoError
+
+from switchboard.ai.errors import StoreUnavailable
+from switchboard.common.settings import MongoSettings
+
+Doc = dict[str, Any]
+Database = AsyncDatabase[Doc]
+
+BUSINESSES: Final = "businesses"
+CHANNELS: Final = "business_channels"
+REPLIES: Final = "replies"
+MESSAGES: Final = "conversation_messages"
+CONVERSATIONS: Final = "conversations"
+USAGE: Final = "usage_events"
+USAGE_MONTHS: Final = "usage_months"
+DOCUMENTS: Final = "knowledge_documents"
+CHUNKS: Final = "knowledge_chunks"
+KNOWLEDGE_VERSIONS: Final = "knowledge_versions"
+
+
+def create_client(settings: MongoSettings, **kwargs: Any) -> AsyncMongoClient[Doc]:
+    """A client whose datetimes come back timezone-aware (UTC)."""
+    return AsyncMongoClient(
+        settings.url.get_secret_value(), tz_aware=True, serverSelectionTimeoutMS=5000, **kwargs
+    )
+
+
+@contextlib.contextmanager
+def translated(action: str) -> Iterator[None]:
+    """Driver errors (other than duplicate keys, which callers handle) → StoreUnavailable."""
+    try:
+        yield
+    except DuplicateKeyError:
+        raise
+    except PyMongoError as exc:
+        raise StoreUnavailable(f"{action} failed: {exc!r}") from exc
+
+
+async def ensure_indexes(db: Database) -> None:
+    """Create the indexes the lookups need (idempotent)."""
+    with translated("creating indexes"):
+        await db[BUSINESSES].create_index([("tenant", ASCENDING), ("name", ASCENDING)])
+        await db[CHANNELS].create_index([("business_id", ASCENDING)])
+        await db[MESSAGES].create_index([("conversation", ASCENDING), ("at", DESCENDING)])
+        await db[USAGE].create_index([("tenant", ASCENDING), ("day", ASCENDING)])
+        await db[USAGE].create_index([("business_id", ASCENDING), ("month", ASCENDING)])
+        await db[DOCUMENTS].create_index([("status", ASCENDING)])
+        await db[DOCUMENTS].create_index([("business_id", ASCENDING), ("doc_id", ASCENDING)])
+        await db[CHUNKS].create_index(
+            [("business_id", ASCENDING), ("doc_id", ASCENDING), ("hash", ASCENDING)], unique=True
+        )
+        await db[CHUNKS].create_index([("business_id", ASCENDING), ("hash", ASCENDING)])
+
+
+async def ping(db: Database) -> bool:
+    with translated("ping"):
+        await db.command("ping")
+    return True

@@ -1,0 +1,138 @@
+"""Businesses and the channel ids routed to them. Tokens are stored sealed, never in clear."""
+
+import dataclasses
+from typing import Any
+
+from bson import Binary
+from pymongo.errors import DuplicateKeyError
+
+from switchboard.ai.adapters.mongo import BUSINESSES, CHANNELS, Database, Doc, translated
+from switchboard.ai.errors import ChannelTaken
+from switchboard.ai.models import Business, SealedToken
+
+_TOKEN_FIELDS = ("whatsapp_token", "twilio_token")
+_TUPLE_FIELDS = ("whatsapp_phone_number_ids", "twilio_numbers")
+
+
+def _sealed_to_doc(token: SealedToken | None) -> Doc | None:
+    if token is None:
+        return None
+    return {"kid": token.kid, "nonce": Binary(token.nonce), "ct": Binary(token.ciphertext)}
+
+
+def _sealed_from_doc(doc: Doc | None) -> SealedToken | None:
+    if not doc:
+        return None
+    return SealedToken(kid=doc["kid"], nonce=bytes(doc["nonce"]), ciphertext=bytes(doc["ct"]))
+
+
+def business_to_doc(b: Business) -> Doc:
+    doc: dict[str, Any] = {f.name: getattr(b, f.name) for f in dataclasses.fields(b)}
+    doc["_id"] = doc.pop("id")
+    for name in _TUPLE_FIELDS:
+        doc[name] = list(doc[name])
+    for name in _TOKEN_FIELDS:
+        doc[name] = _sealed_to_doc(doc[name])
+    return doc
+
+
+def business_from_doc(doc: Doc) -> Business:
+    known = {f.name for f in dataclasses.fields(Business)}
+    values = {k: v for k, v in doc.items() if k in known}
+    values["id"] = doc["_id"]
+    for name in _TUPLE_FIELDS:
+        values[name] = tuple(doc.get(name) or ())
+    for name in _TOKEN_FIELDS:
+        values[name] = _sealed_from_doc(doc.get(name))
+    return Business(**values)
+
+
+class VersionConflict(Exception):
+    """The business changed between read and write; the caller reads again."""
+
+
+class MongoBusinesses:
+    """CRUD for the admin API and the channel lookup for the worker."""
+
+    def __init__(self, db: Database) -> None:
+        self._businesses = db[BUSINESSES]
+        self._channels = db[CHANNELS]
+
+    async def by_channel(self, channel_id: str) -> Business | None:
+        with translated("channel lookup"):
+            route = await self._channels.find_one({"_id": channel_id})
+            if route is None:
+                return None
+            doc = await self._businesses.find_one({"_id": route["business_id"]})
+        if doc is None:
+            return None
+        business = business_from_doc(doc)
+        # A claim left by an interrupted update is not a route.
+        return business if channel_id in business.channel_ids else None
+
+    async def _claim_channels(self, business: Business, channel_ids: list[str]) -> None:
+        claimed: list[str] = []
+        try:
+            for channel_id in channel_ids:
+                with translated("claiming a channel"):
+                    await self._channels.insert_one(
+                        {"_id": channel_id, "business_id": business.id, "tenant": business.tenant}
+                    )
+                claimed.append(channel_id)
+        except DuplicateKeyError as exc:
+            await self._release(business.id, claimed)
+            raise ChannelTaken(channel_id) from exc
+
+    async def _release(self, business_id: str, channel_ids: list[str]) -> None:
+        if channel_ids:
+            with translated("releasing channels"):
+                await self._channels.delete_many(
+                    {"_id": {"$in": channel_ids}, "business_id": business_id}
+                )
+
+    async def create(self, business: Business) -> None:
+        """Claim its channel ids (unique) then insert it; ChannelTaken if one is in use."""
+        await self._claim_channels(business, list(business.channel_ids))
+        with translated("creating a business"):
+            await self._businesses.insert_one(business_to_doc(business))
+
+    async def get(self, tenant: str, business_id: str) -> Business | None:
+        with translated("reading a business"):
+            doc = await self._businesses.find_one({"_id": business_id, "tenant": tenant})
+        return business_from_doc(doc) if doc else None
+
+    async def list_for(self, tenant: str) -> list[Business]:
+        with translated("listing businesses"):
+            docs = await self._businesses.find({"tenant": tenant}).sort("name").to_list(None)
+        return [business_from_doc(d) for d in docs]
+
+    async def all(self) -> list[Business]:
+        with translated("listing businesses"):
+            docs = await self._businesses.find({}).to_list(None)
+        return [business_from_doc(d) for d in docs]
+
+    async def replace(self, old: Business, new: Business) -> None:
+        """Write ``new`` if the stored version is still ``old``'s; channels follow."""
+        added = [c for c in new.channel_ids if c not in old.channel_ids]
+        removed = [c for c in old.channel_ids if c not in new.channel_ids]
+        await self._claim_channels(new, added)
+        doc = business_to_doc(dataclasses.replace(new, version=old.version + 1))
+        with translated("updating a business"):
+            result = await self._businesses.replace_one(
+                {"_id": old.id, "tenant": old.tenant, "version": old.version}, doc
+            )
+        if result.matched_count == 0:
+            await self._release(new.id, added)
+            raise VersionConflict(old.id)
+        await self._release(old.id, removed)
+
+    async def delete(self, tenant: str, business_id: str) -> bool:
+        with translated("deleting a business"):
+            result = await self._businesses.delete_one({"_id": business_id, "tenant": tenant})
+            if result.deleted_count:
+                await self._channels.delete_many({"business_id": business_id})
+        return bool(result.deleted_count)
+
+    async def raw(self, business_id: str) -> Doc | None:
+        """The stored document as is (tests read it to prove tokens are sealed)."""
+        return await self._businesses.find_one({"_id": business_id})

@@ -1,0 +1,61 @@
+"""Monthly spend per business: a Redis counter in front of MongoDB's ``usage_months``.
+
+Every message of a business with a spend limit reads it, so it lives in Redis: loaded from
+MongoDB (one ``_id`` lookup) when the key is missing, then increased atomically
+(``INCRBYFLOAT``, only while the key exists) by every counted reply, on every replica.
+"""
+
+from datetime import date
+from typing import Final
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from switchboard.ai.adapters.mongo_replies import MongoUsage
+from switchboard.ai.errors import StoreUnavailable
+from switchboard.ai.models import Business, Reply
+
+KEY_TTL_S: Final = 40 * 24 * 3600
+_INCR_IF_EXISTS: Final = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return redis.call('INCRBYFLOAT', KEYS[1], ARGV[1])
+end
+return false
+"""
+
+
+class RedisSpend:
+    """:class:`~switchboard.ai.repository.UsageStore` with the month's spend cached in Redis."""
+
+    def __init__(self, usage: MongoUsage, redis: "Redis", prefix: str = "switchboard:ai:spend"):
+        self._usage = usage
+        self._redis = redis
+        self._prefix = prefix
+        self._incr = redis.register_script(_INCR_IF_EXISTS)
+
+    def _key(self, business_id: str, month: str) -> str:
+        return f"{self._prefix}:{business_id}:{month}"
+
+    async def add(self, business: Business, day: date, reply: Reply, *, counted_key: str) -> None:
+        if not await self._usage.add(business, day, reply, counted_key=counted_key):
+            return  # counted before: the Redis sum has it too
+        if reply.cost_usd:
+            try:
+                await self._incr(
+                    keys=[self._key(business.id, day.isoformat()[:7])], args=[reply.cost_usd]
+                )
+            except (RedisError, OSError) as exc:
+                raise StoreUnavailable(f"counting spend failed: {exc!r}") from exc
+
+    async def month_cost(self, business_id: str, month: str) -> float:
+        key = self._key(business_id, month)
+        try:
+            cached = await self._redis.get(key)
+            if cached is not None:
+                return float(cached)
+            total = await self._usage.month_cost(business_id, month)
+            # NX: a concurrent reader may have set it already (and increments since).
+            await self._redis.set(key, repr(total), ex=KEY_TTL_S, nx=True)
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(f"reading spend failed: {exc!r}") from exc
+        return total

@@ -1,0 +1,145 @@
+"""Admin use cases behind the API: businesses with sealed tokens, knowledge, usage, key rotation."""
+
+import dataclasses
+import hashlib
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+
+from switchboard.ai.adapters.mongo_businesses import MongoBusinesses, VersionConflict
+from switchboard.ai.adapters.mongo_knowledge import KnowledgeDocument, MongoKnowledge
+from switchboard.ai.adapters.mongo_replies import MongoUsage
+from switchboard.ai.cache import token_context
+from switchboard.ai.crypto import TokenCipher
+from switchboard.ai.models import Business
+from switchboard.ai.schemas import BusinessCreate, BusinessSettingsFields, BusinessUpdate, UsageOut
+
+log = structlog.get_logger(__name__)
+_TOKEN_INPUTS = {"whatsapp_access_token": "whatsapp", "twilio_auth_token": "twilio"}
+_MAX_CONFLICT_RETRIES = 5
+
+
+class NotFound(LookupError):
+    """No such business (or document) for this tenant."""
+
+
+class DocumentTooLarge(ValueError):
+    """A knowledge document above ``knowledge.max_document_chars``."""
+
+
+@dataclass(slots=True)
+class AdminService:
+    businesses: MongoBusinesses
+    knowledge: MongoKnowledge
+    usage: MongoUsage
+    cipher: TokenCipher
+    default_model: str
+    max_document_chars: int = 200_000
+    now: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+    def _apply(self, business: Business, fields: BusinessSettingsFields) -> Business:
+        changes: dict[str, Any] = {}
+        for name, value in fields.model_dump(exclude_unset=True).items():
+            if name in _TOKEN_INPUTS:
+                if value is not None:
+                    kind = _TOKEN_INPUTS[name]
+                    sealed = self.cipher.seal(value, token_context(business.id, kind))
+                    changes[f"{kind}_token"] = sealed
+            elif name in ("whatsapp_phone_number_ids", "twilio_numbers"):
+                changes[name] = tuple(dict.fromkeys(value or ()))
+            elif value is not None or name in ("fallback_text", "twilio_account_sid"):
+                changes[name] = value
+        return dataclasses.replace(business, **changes)
+
+    async def create(self, tenant: str, data: BusinessCreate) -> Business:
+        blank = Business(
+            id=uuid.uuid4().hex, tenant=tenant, name=data.name, model=self.default_model
+        )
+        business = self._apply(blank, data)
+        await self.businesses.create(business)
+        log.info("business created", business_id=business.id, tenant=tenant)
+        return business
+
+    async def get(self, tenant: str, business_id: str) -> Business:
+        business = await self.businesses.get(tenant, business_id)
+        if business is None:
+            raise NotFound(business_id)
+        return business
+
+    async def update(self, tenant: str, business_id: str, data: BusinessUpdate) -> Business:
+        for _ in range(_MAX_CONFLICT_RETRIES):
+            current = await self.get(tenant, business_id)
+            updated = self._apply(current, data)
+            try:
+                await self.businesses.replace(current, updated)
+            except VersionConflict:
+                continue
+            return dataclasses.replace(updated, version=current.version + 1)
+        raise VersionConflict(business_id)
+
+    async def delete(self, tenant: str, business_id: str) -> None:
+        if not await self.businesses.delete(tenant, business_id):
+            raise NotFound(business_id)
+        await self.knowledge.delete_business(business_id)
+
+    async def put_document(
+        self, tenant: str, business_id: str, doc_id: str, title: str, content: str
+    ) -> KnowledgeDocument:
+        if len(content) > self.max_document_chars:
+            raise DocumentTooLarge(f"document longer than {self.max_document_chars} characters")
+        await self.get(tenant, business_id)
+        digest = hashlib.sha256(content.encode()).hexdigest()
+        return await self.knowledge.put_document(
+            tenant, business_id, doc_id, title, content, digest, self.now()
+        )
+
+    async def documents(self, tenant: str, business_id: str) -> list[KnowledgeDocument]:
+        await self.get(tenant, business_id)
+        return await self.knowledge.documents(tenant, business_id)
+
+    async def delete_document(self, tenant: str, business_id: str, doc_id: str) -> None:
+        await self.get(tenant, business_id)
+        if not await self.knowledge.delete_document(tenant, business_id, doc_id):
+            raise NotFound(doc_id)
+
+    async def usage_daily(
+        self, tenant: str, business_id: str | None, start: str | None, end: str | None
+    ) -> list[UsageOut]:
+        rows = await self.usage.daily(tenant, business_id, start, end)
+        return [
+            UsageOut(
+                business_id=r["business_id"],
+                day=r["day"],
+                prompt_tokens=int(r.get("prompt_tokens", 0)),
+                completion_tokens=int(r.get("completion_tokens", 0)),
+                replies=int(r.get("replies", 0)),
+                fallbacks=int(r.get("fallbacks", 0)),
+                cost_usd=round(float(r.get("cost_usd", 0.0)), 8),
+            )
+            for r in rows
+        ]
+
+
+async def rotate_keys(businesses: MongoBusinesses, cipher: TokenCipher) -> int:
+    """Re-encrypt every token not under the current key; returns how many businesses changed."""
+    rotated = 0
+    for business in await businesses.all():
+        changes: dict[str, Any] = {}
+        for kind in ("whatsapp", "twilio"):
+            sealed = getattr(business, f"{kind}_token")
+            if sealed is not None and cipher.needs_rotation(sealed):
+                changes[f"{kind}_token"] = cipher.rotate(sealed, token_context(business.id, kind))
+        if not changes:
+            continue
+        try:
+            await businesses.replace(business, dataclasses.replace(business, **changes))
+        except VersionConflict:
+            log.warning("business changed during rotation; run rotate-keys again", id=business.id)
+            continue
+        rotated += 1
+    log.info("keys rotated", businesses=rotated, current_key_id=cipher.current_key_id)
+    return rotated

@@ -1,0 +1,268 @@
+"""Composition root: the admin API and the worker, each a Litestar app built from settings.
+
+Tests and the benchmark pass fakes for the model, embedder, sender or publisher; everything
+not passed is the real adapter.
+"""
+
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from faststream.kafka import KafkaBroker
+from litestar import Litestar
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from redis.asyncio import Redis
+from twilio.http.async_http_client import AsyncTwilioHttpClient
+
+from switchboard.ai.adapters.kafka import KafkaOutbound
+from switchboard.ai.adapters.memory import ConversationMemory
+from switchboard.ai.adapters.mongo import Database, create_client, ensure_indexes, ping
+from switchboard.ai.adapters.mongo_businesses import MongoBusinesses
+from switchboard.ai.adapters.mongo_knowledge import MongoKnowledge
+from switchboard.ai.adapters.mongo_replies import MongoLedger, MongoUsage
+from switchboard.ai.adapters.openai_client import OpenAIEmbedder, OpenAIModel, create_openai
+from switchboard.ai.adapters.redis_limits import RedisRateLimiter
+from switchboard.ai.adapters.redis_spend import RedisSpend
+from switchboard.ai.adapters.senders import ChannelSender, TwilioSender, WhatsAppSender
+from switchboard.ai.admin import AdminService
+from switchboard.ai.api import BusinessController, UsageController
+from switchboard.ai.breaker import BreakerState, CircuitBreaker
+from switchboard.ai.cache import BusinessCache
+from switchboard.ai.consumers import create_router
+from switchboard.ai.crypto import TokenCipher
+from switchboard.ai.handlers import ReplyPipeline, handle_inbound
+from switchboard.ai.knowledge import EmbeddingJob
+from switchboard.ai.metrics import BREAKER_STATE
+from switchboard.ai.repository import Embedder, ModelClient, OutboundPublisher, Sender
+from switchboard.ai.retrieval import Retriever
+from switchboard.ai.settings import AiSettings, get_settings
+from switchboard.common.auth import tenant_jwt_auth, tenant_of
+from switchboard.common.events import Event
+from switchboard.common.http import health_routes
+from switchboard.common.kafka import DeadLetters, create_broker, ensure_topics
+from switchboard.common.logging import configure_logging
+from switchboard.common.topics import dlq
+
+
+def create_cipher(settings: AiSettings) -> TokenCipher:
+    return TokenCipher(settings.crypto.keys, settings.crypto.current_key_id)
+
+
+@dataclass(slots=True)
+class Overrides:
+    """Fakes to use instead of real adapters (tests, benchmark)."""
+
+    model: ModelClient | None = None
+    embedder: Embedder | None = None
+    sender: Sender | None = None
+    publisher: OutboundPublisher | None = None
+    clock: Callable[[], float] = time.monotonic
+    """Monotonic clock of the caches and the breaker."""
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+
+@dataclass(slots=True)
+class Runtime:
+    """Everything the worker runs on, opened and closed together."""
+
+    db: Database
+    pipeline: ReplyPipeline
+    job: EmbeddingJob
+    cache: BusinessCache
+    limiter: RedisRateLimiter
+    businesses: MongoBusinesses
+    ledger: MongoLedger
+    knowledge: MongoKnowledge
+
+    async def handle(self, event: Event) -> str:
+        return await handle_inbound(event, self.pipeline)
+
+
+@contextlib.asynccontextmanager
+async def open_runtime(
+    settings: AiSettings, *, broker: KafkaBroker | None = None, overrides: Overrides | None = None
+) -> AsyncIterator[Runtime]:
+    """Connect MongoDB, Redis, the OpenAI and provider clients; build the reply pipeline."""
+    o = overrides or Overrides()
+    cipher = create_cipher(settings)
+    mongo = create_client(settings.mongo)
+    redis: Redis = Redis.from_url(settings.redis.url.get_secret_value())
+    openai_client = create_openai(settings.openai)
+    p = settings.providers
+    http = httpx.AsyncClient(
+        timeout=p.timeout_s,
+        limits=httpx.Limits(max_connections=p.max_connections),
+    )
+    twilio_http = AsyncTwilioHttpClient()
+    try:
+        db = mongo[settings.mongo.database]
+        await ensure_indexes(db)
+        businesses = MongoBusinesses(db)
+        knowledge = MongoKnowledge(db)
+        ledger = MongoLedger(db)
+        embedder = o.embedder or OpenAIEmbedder(openai_client, settings.openai.embedding_model)
+        c = settings.cache
+        cache = BusinessCache(
+            businesses,
+            cipher,
+            ttl_s=c.ttl_s,
+            max_entries=c.max_entries,
+            token_max_entries=c.token_max_entries,
+            clock=o.clock,
+        )
+        ns = settings.redis_namespace
+        limiter = RedisRateLimiter(redis, f"{ns}:rate")
+        if o.publisher is None and broker is None:
+            raise ValueError("a broker or a publisher is needed")
+        publisher = o.publisher or KafkaOutbound(
+            broker,  # type: ignore[arg-type]
+            settings.kafka.publish_timeout_s,
+            settings.consumer.outbound_topic,
+        )
+        pipeline = ReplyPipeline(
+            businesses=cache,
+            ledger=ledger,
+            conversations=ConversationMemory(
+                db, redis, keep=c.memory_turns, ttl_s=c.memory_ttl_s, prefix=f"{ns}:memory"
+            ),
+            usage=RedisSpend(MongoUsage(db), redis, f"{ns}:spend"),
+            limiter=limiter,
+            model=o.model or OpenAIModel(openai_client),
+            breaker=CircuitBreaker(
+                settings.breaker.failure_threshold,
+                settings.breaker.reset_timeout_s,
+                clock=o.clock,
+                on_change=lambda s: BREAKER_STATE.set(0 if s is BreakerState.CLOSED else 1),
+            ),
+            sender=o.sender or ChannelSender(WhatsAppSender(http, p), TwilioSender(twilio_http, p)),
+            publisher=publisher,
+            retriever=Retriever(
+                knowledge,
+                embedder,
+                k=settings.knowledge.top_k,
+                min_score=settings.knowledge.min_score,
+                ttl_s=c.knowledge_ttl_s,
+                max_entries=c.knowledge_max_entries,
+                clock=o.clock,
+            ),
+            prices=settings.prices,
+            source=settings.source,
+            now=o.now,
+        )
+        job = EmbeddingJob(
+            knowledge,
+            embedder,
+            settings.knowledge,
+            settings.openai.embedding_model,
+            settings.openai.embedding_batch,
+        )
+        yield Runtime(db, pipeline, job, cache, limiter, businesses, ledger, knowledge)
+    finally:
+        await http.aclose()
+        await twilio_http.close()
+        await openai_client.close()
+        await redis.aclose()
+        await mongo.close()
+
+
+def create_worker(settings: AiSettings, overrides: Overrides | None = None) -> Litestar:
+    """The consumer of ``message.inbound`` with /health, /ready, /metrics."""
+    create_cipher(settings)  # fail at start, not at the first message, on a bad key ring
+    broker = create_broker(settings.kafka)
+    state: dict[str, Runtime] = {}
+
+    async def mongo_ready() -> bool:
+        return "rt" in state and await ping(state["rt"].db)
+
+    async def redis_ready() -> bool:
+        return "rt" in state and await state["rt"].limiter.ping()
+
+    async def broker_ready() -> bool:
+        return await broker.ping(timeout=1.0)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        consumer = settings.consumer
+        await ensure_topics(
+            settings.kafka, [consumer.topic, consumer.outbound_topic, dlq(consumer.topic)]
+        )
+        async with open_runtime(settings, broker=broker, overrides=overrides) as rt:
+            state["rt"] = rt
+            dead_letters = DeadLetters(broker, settings.consumer.group_id)
+            broker.include_router(
+                create_router(rt.handle, dead_letters, consumer, topic=consumer.topic)
+            )
+            await broker.start()
+            try:
+                async with rt.job.running():
+                    yield
+            finally:
+                await broker.stop()  # stop consuming, finish in-flight, commit
+
+    return Litestar(
+        route_handlers=health_routes(
+            {"mongo": mongo_ready, "redis": redis_ready, "kafka": broker_ready}
+        ),
+        lifespan=[lifespan],
+    )
+
+
+def create_api(settings: AiSettings) -> Litestar:
+    """The admin API: businesses, knowledge documents, usage."""
+    auth = tenant_jwt_auth(settings.auth)
+    cipher = create_cipher(settings)
+    state: dict[str, Any] = {}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        mongo = create_client(settings.mongo)
+        try:
+            db = mongo[settings.mongo.database]
+            await ensure_indexes(db)
+            state["db"] = db
+            state["admin"] = AdminService(
+                MongoBusinesses(db),
+                MongoKnowledge(db),
+                MongoUsage(db),
+                cipher,
+                settings.openai.default_model,
+                settings.knowledge.max_document_chars,
+            )
+            yield
+        finally:
+            await mongo.close()
+
+    async def mongo_ready() -> bool:
+        return "db" in state and await ping(state["db"])
+
+    return Litestar(
+        route_handlers=[
+            BusinessController,
+            UsageController,
+            *health_routes({"mongo": mongo_ready}),
+        ],
+        dependencies={
+            "tenant": Provide(tenant_of, sync_to_thread=False),
+            "admin": Provide(lambda: state["admin"], sync_to_thread=False),
+        },
+        lifespan=[lifespan],
+        on_app_init=[auth.on_app_init],
+        openapi_config=OpenAPIConfig(title="Switchboard AI", version="0.1.0"),
+    )
+
+
+def worker_from_env() -> Litestar:
+    settings = get_settings()
+    configure_logging(settings.log, f"{settings.service_name}-worker")
+    return create_worker(settings)
+
+
+def api_from_env() -> Litestar:
+    settings = get_settings()
+    configure_logging(settings.log, f"{settings.service_name}-api")
+    return create_api(settings)

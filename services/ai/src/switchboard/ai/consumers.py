@@ -1,0 +1,87 @@
+"""The ``message.inbound`` subscriber: batches, in order per conversation, concurrent across them.
+
+Records of one batch are grouped by Kafka key (the conversation); each group runs in order,
+groups run concurrently up to ``consumer.concurrency``. Every record goes through
+``handle_or_dead_letter`` (bounded retries, then ``message.inbound.dlq``). Offsets are committed
+after the whole batch; a failure to dead-letter rewinds the batch (the ledger makes that safe).
+"""
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+
+import structlog
+from aiokafka import ConsumerRecord
+from faststream import AckPolicy
+from faststream.kafka import KafkaRouter
+from faststream.kafka.annotations import KafkaMessage
+
+from switchboard.ai.settings import ConsumerSettings
+from switchboard.common.events import Event, decode
+from switchboard.common.kafka import DeadLetters, RetryPolicy, handle_or_dead_letter
+from switchboard.common.topics import MESSAGE_INBOUND
+
+log = structlog.get_logger(__name__)
+Handler = Callable[[Event], Awaitable[object]]
+
+
+async def process_records(
+    records: list["ConsumerRecord[bytes, bytes]"],
+    handler: Handler,
+    dead_letters: DeadLetters,
+    policy: RetryPolicy,
+    *,
+    concurrency: int,
+    group: str,
+) -> None:
+    """Handle ``records``: per key in order, keys concurrently (bounded)."""
+    by_key: dict[bytes | None, list[ConsumerRecord[bytes, bytes]]] = defaultdict(list)
+    for record in records:
+        by_key[record.key].append(record)
+    slots = asyncio.Semaphore(max(concurrency, 1))
+
+    async def one(record: "ConsumerRecord[bytes, bytes]") -> None:
+        async def attempt() -> object:
+            return await handler(decode(record.headers or (), record.value or b""))
+
+        await handle_or_dead_letter(record, attempt, policy, dead_letters, group=group)
+
+    async def conversation(group_records: list["ConsumerRecord[bytes, bytes]"]) -> None:
+        async with slots:
+            for record in group_records:
+                await one(record)
+
+    await asyncio.gather(*(conversation(rs) for rs in by_key.values()))
+
+
+def create_router(
+    handler: Handler,
+    dead_letters: DeadLetters,
+    settings: ConsumerSettings,
+    topic: str = MESSAGE_INBOUND,
+) -> KafkaRouter:
+    """The AI subscriber, bound to ``handler``."""
+    router = KafkaRouter()
+
+    @router.subscriber(
+        topic,
+        group_id=settings.group_id,
+        batch=True,
+        max_records=settings.max_records,
+        batch_timeout_ms=settings.batch_timeout_ms,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+    )
+    async def on_inbound(message: KafkaMessage) -> None:
+        raw = message.raw_message
+        records = list(raw) if isinstance(raw, tuple) else [raw]
+        await process_records(
+            records,
+            handler,
+            dead_letters,
+            settings.retry,
+            concurrency=settings.concurrency,
+            group=settings.group_id,
+        )
+
+    return router

@@ -1,0 +1,47 @@
+"""Errors of the AI service, each retryable or permanent (drives retry vs dead-letter).
+
+SwitchboardError (common)
+ ├── RetryableError
+ │    ├── StoreUnavailable     MongoDB / Redis did not answer
+ │    └── SendFailed           the provider refused or failed before accepting the reply
+ └── PermanentError
+      ├── CryptoError          a token cannot be decrypted (unknown key id, tampered)
+      ├── SendRejected         the provider will never accept this reply (4xx)
+      └── SendUnknown          no answer from the provider: the reply may have gone out
+ModelUnavailable               the model failed after bounded retries (→ fallback, not retried)
+ChannelTaken                   another business already uses a channel id (API: 409)
+"""
+
+from switchboard.common.errors import PermanentError, RetryableError, SwitchboardError
+
+
+class StoreUnavailable(RetryableError):
+    """MongoDB or Redis did not answer."""
+
+
+class SendFailed(RetryableError):
+    """The provider did not accept the reply; nothing was sent, a later attempt may succeed."""
+
+
+class SendRejected(PermanentError):
+    """The provider answered that this reply can never be sent (bad number, bad token)."""
+
+
+class SendUnknown(PermanentError):
+    """The provider did not answer in time; the reply may have been delivered (never resent)."""
+
+
+class CryptoError(PermanentError):
+    """A stored token cannot be decrypted with the key ring."""
+
+
+class ModelUnavailable(SwitchboardError):
+    """The chat model failed (timeout, 5xx, breaker open); the caller sends the fallback."""
+
+
+class ChannelTaken(SwitchboardError):
+    """A channel id is already routed to another business."""
+
+    def __init__(self, channel_id: str) -> None:
+        super().__init__(f"channel {channel_id!r} belongs to another business")
+        self.channel_id = channel_id

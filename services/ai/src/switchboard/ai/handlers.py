@@ -1,0 +1,258 @@
+"""Handling one ``message.inbound`` event: claim → business → limits → model → send → publish.
+
+Never twice: the message id is claimed in the ledger before anything else, the reply is stored
+before it is sent (a redelivery reuses it instead of asking the model again), and the send is
+guarded by an atomic model_done → sending transition, so two attempts cannot both send.
+"""
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import structlog
+
+from switchboard.ai.breaker import BreakerOpen, CircuitBreaker
+from switchboard.ai.cache import BusinessCache
+from switchboard.ai.errors import ModelUnavailable, SendFailed, SendRejected
+from switchboard.ai.metrics import (
+    HANDLE_SECONDS,
+    LIMITED,
+    MESSAGES,
+    MODEL_FAILURES,
+    MODEL_SECONDS,
+    TOKENS,
+)
+from switchboard.ai.models import (
+    Business,
+    Reply,
+    ReplyRecord,
+    ReplyState,
+    RetrievedChunk,
+    StoredMessage,
+    build_prompt,
+    channel_of,
+    cost_usd,
+)
+from switchboard.ai.repository import (
+    ConversationStore,
+    ModelClient,
+    OutboundPublisher,
+    RateLimiter,
+    ReplyLedger,
+    Sender,
+    UsageStore,
+)
+from switchboard.ai.retrieval import Retriever
+from switchboard.ai.settings import Price
+from switchboard.common.events import Event, MessageReceived, MessageSent, event_id
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(slots=True)
+class ReplyPipeline:
+    """The dependencies of :func:`handle_inbound` (wired in ``app.py``, faked in tests)."""
+
+    businesses: BusinessCache
+    ledger: ReplyLedger
+    conversations: ConversationStore
+    usage: UsageStore
+    limiter: RateLimiter
+    model: ModelClient
+    breaker: CircuitBreaker
+    sender: Sender
+    publisher: OutboundPublisher
+    retriever: Retriever | None
+    prices: Mapping[str, Price]
+    source: str = "/switchboard/ai"
+    now: Callable[[], datetime] = lambda: datetime.now(UTC)
+    monotonic: Callable[[], float] = time.monotonic
+
+
+async def handle_inbound(event: Event, p: ReplyPipeline) -> str:
+    """Answer one inbound message at most once; returns the outcome (also counted in metrics)."""
+    if not isinstance(event.data, MessageReceived):
+        return "ignored"
+    started = p.monotonic()
+    outcome = await _handle(event.data, p)
+    MESSAGES.labels(outcome).inc()
+    HANDLE_SECONDS.observe(p.monotonic() - started)
+    return outcome
+
+
+async def _handle(msg: MessageReceived, p: ReplyPipeline) -> str:
+    existing = await p.ledger.claim(msg.message_id, msg.conversation, p.now())
+    if existing is not None and existing.state is ReplyState.SKIPPED:
+        return "duplicate"
+    if existing is not None and existing.state is ReplyState.SENDING:
+        # An earlier attempt stopped while the provider had the reply: it may have been
+        # delivered. Sending again could answer twice, so this one is left as it is.
+        log.warning("reply send outcome unknown; not resending", message_id=msg.message_id)
+        return "duplicate_unknown"
+    business = await p.businesses.by_channel(msg.business_channel_id)
+    if business is None or not business.active:
+        reason = "unknown_business" if business is None else "inactive_business"
+        await p.ledger.skip(msg.message_id, reason, business.id if business else None)
+        return f"skipped_{reason}"
+    if existing is not None and existing.state is ReplyState.SENT:
+        if not existing.published and existing.reply is not None:
+            await _after_send(msg, business, existing, p)  # finish what a crash interrupted
+        return "duplicate"
+    record = existing
+    if record is None or record.state is ReplyState.CLAIMED or record.reply is None:
+        reply = await _reply(msg, business, p)
+        if reply is None:
+            await p.ledger.skip(msg.message_id, "limited_silent", business.id)
+            return "limited_silent"
+        record = await p.ledger.store_reply(msg.message_id, business.id, reply)
+    return await _send(msg, business, record, p)
+
+
+async def _reply(msg: MessageReceived, business: Business, p: ReplyPipeline) -> Reply | None:
+    """The model's answer; the fallback when over a limit or the model is down (None: silence)."""
+    limit = await _over_limit(business, p)
+    if limit is not None:
+        action = "fallback" if business.fallback_text else "silent"
+        LIMITED.labels(limit, action).inc()
+        log.info("business over limit", business_id=business.id, limit=limit, action=action)
+        return Reply(text=business.fallback_text, fallback=True) if business.fallback_text else None
+    knowledge = await _knowledge(business, msg.text or "", p)
+    history = await p.conversations.recent(msg.conversation, business.memory_messages)
+    prompt = build_prompt(business.system_prompt, knowledge, history, msg.text or "")
+    started = p.monotonic()
+    try:
+        completion = await p.breaker.call(
+            lambda: p.model.complete(
+                business.model, prompt, business.temperature, business.max_tokens
+            )
+        )
+    except ModelUnavailable as exc:
+        MODEL_FAILURES.labels("breaker_open" if isinstance(exc, BreakerOpen) else "error").inc()
+        log.warning("model unavailable; fallback", business_id=business.id, error=str(exc))
+        return Reply(text=business.fallback_text, fallback=True) if business.fallback_text else None
+    MODEL_SECONDS.observe(p.monotonic() - started)
+    TOKENS.labels("in").inc(completion.prompt_tokens)
+    TOKENS.labels("out").inc(completion.completion_tokens)
+    price = p.prices.get(completion.model) or p.prices.get(business.model) or Price()
+    return Reply(
+        text=completion.text,
+        model=completion.model,
+        prompt_tokens=completion.prompt_tokens,
+        completion_tokens=completion.completion_tokens,
+        cost_usd=cost_usd(
+            completion.prompt_tokens,
+            completion.completion_tokens,
+            price.input_per_1k,
+            price.output_per_1k,
+        ),
+    )
+
+
+async def _knowledge(business: Business, text: str, p: ReplyPipeline) -> list[RetrievedChunk]:
+    """Retrieved chunks; an embedding failure answers without knowledge rather than not at all."""
+    if p.retriever is None:
+        return []
+    try:
+        return await p.retriever.retrieve(business.id, text)
+    except ModelUnavailable as exc:
+        log.warning("retrieval failed; answering without knowledge", error=str(exc))
+        return []
+
+
+async def _over_limit(business: Business, p: ReplyPipeline) -> str | None:
+    if business.monthly_spend_limit_usd > 0:
+        spent = await p.usage.month_cost(business.id, p.now().strftime("%Y-%m"))
+        if spent >= business.monthly_spend_limit_usd:
+            return "spend"
+    if business.rate_limit_per_minute > 0 and not await p.limiter.allow(
+        business.id, business.rate_limit_per_minute, p.now().timestamp()
+    ):
+        return "rate"
+    return None
+
+
+async def _send(
+    msg: MessageReceived, business: Business, record: ReplyRecord, p: ReplyPipeline
+) -> str:
+    assert record.reply is not None
+    if record.state is ReplyState.SENT or not await p.ledger.begin_send(msg.message_id):
+        return "duplicate"
+    tokens = p.businesses.tokens(business)
+    try:
+        provider_id = await p.sender.send(
+            business, tokens, msg.business_channel_id, msg.contact, record.reply.text
+        )
+    except (SendFailed, SendRejected):
+        await p.ledger.abort_send(msg.message_id)  # certainly not sent: a retry may send it
+        raise
+    sent_at = p.now()
+    if not await p.ledger.mark_sent(msg.message_id, provider_id, sent_at):
+        return "duplicate"
+    sent = ReplyRecord(
+        message_id=msg.message_id,
+        state=ReplyState.SENT,
+        reply=record.reply,
+        business_id=business.id,
+        provider_message_id=provider_id,
+        sent_at=sent_at,
+    )
+    await _after_send(msg, business, sent, p)
+    return "fallback" if record.reply.fallback else "replied"
+
+
+async def _after_send(
+    msg: MessageReceived, business: Business, record: ReplyRecord, p: ReplyPipeline
+) -> None:
+    """Memory, usage and the outbound event; each step is safe to repeat."""
+    reply = record.reply
+    assert reply is not None
+    sent_at = record.sent_at or p.now()
+    provider_id = record.provider_message_id or f"unknown:{msg.message_id}"
+    await p.conversations.append(
+        [
+            StoredMessage(
+                msg.message_id,
+                msg.conversation,
+                business.id,
+                "user",
+                msg.text or "",
+                msg.received_at,
+            ),
+            StoredMessage(
+                f"reply:{msg.message_id}",
+                msg.conversation,
+                business.id,
+                "assistant",
+                reply.text,
+                sent_at,
+            ),
+        ]
+    )
+    await p.usage.add(business, sent_at.date(), reply, counted_key=msg.message_id)
+    data = MessageSent(
+        channel=channel_of(business, msg.business_channel_id),
+        provider=msg.provider,
+        message_id=provider_id,
+        in_reply_to=msg.message_id,
+        business_id=business.id,
+        business_channel_id=msg.business_channel_id,
+        contact=msg.contact,
+        text=reply.text,
+        model=reply.model,
+        prompt_tokens=reply.prompt_tokens,
+        completion_tokens=reply.completion_tokens,
+        cost_usd=reply.cost_usd,
+        fallback=reply.fallback,
+        sent_at=sent_at,
+    )
+    event = Event(
+        id=event_id("ai-reply", msg.message_id),
+        source=p.source,
+        data=data,
+        subject=msg.conversation,
+        tenant=business.tenant,
+        time=sent_at,
+    )
+    await p.publisher.publish(event, data.conversation)
+    await p.ledger.mark_published(msg.message_id)

@@ -1,0 +1,210 @@
+"""Records and pure rules of the AI service: businesses, reply states, cost, prompts. No I/O."""
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from switchboard.common.events import Channel
+
+Role = Literal["system", "user", "assistant"]
+
+
+@dataclass(frozen=True, slots=True)
+class SealedToken:
+    """A provider token encrypted with AES-256-GCM under key ``kid``."""
+
+    kid: str
+    nonce: bytes
+    ciphertext: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Business:
+    """One business answering its customers; tokens stay sealed here."""
+
+    id: str
+    tenant: str
+    name: str
+    whatsapp_phone_number_ids: tuple[str, ...] = ()
+    twilio_numbers: tuple[str, ...] = ()
+    twilio_account_sid: str | None = None
+    system_prompt: str = "You are a helpful assistant."
+    model: str = "gpt-4o-mini"
+    temperature: float = 0.3
+    max_tokens: int = 300
+    memory_messages: int = 10
+    rate_limit_per_minute: int = 0
+    """0: unlimited."""
+    monthly_spend_limit_usd: float = 0.0
+    """0: unlimited."""
+    fallback_text: str | None = None
+    active: bool = True
+    whatsapp_token: SealedToken | None = None
+    twilio_token: SealedToken | None = None
+    version: int = 1
+
+    @property
+    def channel_ids(self) -> tuple[str, ...]:
+        return self.whatsapp_phone_number_ids + self.twilio_numbers
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderTokens:
+    """Decrypted tokens of one business (held only in the bounded token cache)."""
+
+    whatsapp_access_token: str | None = None
+    twilio_auth_token: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """The model's answer and what it cost in tokens."""
+
+    text: str
+    model: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class ReplyState(StrEnum):
+    """Life of one inbound message; transitions only move forward.
+
+    claimed → model_done (reply stored) → sending → sent; or skipped at any point before sending.
+    """
+
+    CLAIMED = "claimed"
+    MODEL_DONE = "model_done"
+    SENDING = "sending"
+    SENT = "sent"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What will be (or was) sent for one inbound message."""
+
+    text: str
+    model: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    fallback: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyRecord:
+    """The ledger entry of one inbound message (unique by message id)."""
+
+    message_id: str
+    state: ReplyState
+    reply: Reply | None = None
+    business_id: str | None = None
+    provider_message_id: str | None = None
+    sent_at: datetime | None = None
+    published: bool = False
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """One turn of a conversation as kept for memory."""
+
+    id: str
+    conversation: str
+    business_id: str
+    role: Role
+    content: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class KnowledgeChunk:
+    """A piece of a knowledge document with its embedding."""
+
+    doc_id: str
+    title: str
+    position: int
+    text: str
+    hash: str
+    vector: tuple[float, ...] = field(default=(), repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class RetrievedChunk:
+    chunk: KnowledgeChunk
+    score: float
+
+
+def cost_usd(
+    prompt_tokens: int, completion_tokens: int, input_per_1k: float, output_per_1k: float
+) -> float:
+    """What a completion costs at the given prices."""
+    return round(prompt_tokens / 1000 * input_per_1k + completion_tokens / 1000 * output_per_1k, 8)
+
+
+def channel_of(business: Business, channel_id: str) -> Channel:
+    """``whatsapp`` for a phone-number id, ``sms`` for a Twilio number."""
+    return "whatsapp" if channel_id in business.whatsapp_phone_number_ids else "sms"
+
+
+def content_hash(text: str, model: str) -> str:
+    """Chunks with the same text and embedding model share one vector."""
+    return hashlib.sha256(f"{model}\x1f{text}".encode()).hexdigest()
+
+
+def split_chunks(text: str, size: int, overlap: int) -> list[str]:
+    """Paragraph-aware chunks of at most ``size`` characters, overlapping by ``overlap``.
+
+    Paragraphs are packed together while they fit, so an edit to one paragraph changes only
+    the chunks around it and the rest keep their hashes (and their embeddings).
+    """
+    paragraphs = [p.strip() for p in text.replace("\r\n", "\n").split("\n\n") if p.strip()]
+    pieces: list[str] = []
+    for p in paragraphs:
+        if len(p) <= size:
+            pieces.append(p)
+            continue
+        step = max(size - overlap, 1)
+        pieces.extend(p[i : i + size] for i in range(0, len(p), step) if p[i : i + size].strip())
+    chunks: list[str] = []
+    current = ""
+    for piece in pieces:
+        if current and len(current) + 2 + len(piece) > size:
+            chunks.append(current)
+            current = piece
+        else:
+            current = f"{current}\n\n{piece}" if current else piece
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+KNOWLEDGE_HEADER = (
+    "Use the knowledge below when it answers the question, and cite the document in square "
+    "brackets, e.g. [Opening hours]. Say you do not know rather than invent facts."
+)
+
+
+def build_prompt(
+    system_prompt: str,
+    knowledge: list[RetrievedChunk],
+    history: list[StoredMessage],
+    text: str,
+) -> list[ChatMessage]:
+    """System prompt (+ cited knowledge), the remembered turns oldest first, then the question."""
+    system = system_prompt
+    if knowledge:
+        cited = "\n\n".join(f"[{r.chunk.title}]\n{r.chunk.text}" for r in knowledge)
+        system = f"{system_prompt}\n\n{KNOWLEDGE_HEADER}\n\n{cited}"
+    messages = [ChatMessage("system", system)]
+    messages.extend(ChatMessage(m.role, m.content) for m in history)
+    messages.append(ChatMessage("user", text))
+    return messages

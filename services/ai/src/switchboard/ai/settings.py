@@ -1,0 +1,152 @@
+"""AI service settings (``SWITCHBOARD_`` env vars; nested with ``__``)."""
+
+from functools import lru_cache
+
+from pydantic import BaseModel, Field, SecretStr
+
+from switchboard.common.auth import AuthSettings
+from switchboard.common.kafka import RetryPolicy
+from switchboard.common.settings import CommonSettings
+from switchboard.common.topics import MESSAGE_INBOUND, MESSAGE_OUTBOUND, Groups
+
+
+class AiHttpSettings(BaseModel):
+    """Where the AI processes listen."""
+
+    host: str = "127.0.0.1"
+    api_port: int = 8006
+    """The admin API (``switchboard-ai api``)."""
+    worker_port: int = 8003
+    """Health/readiness/metrics of the consumer (``switchboard-ai worker``)."""
+
+
+class CryptoSettings(BaseModel):
+    """AES-256-GCM keys for provider tokens at rest."""
+
+    keys: dict[str, SecretStr] = Field(default_factory=dict)
+    """Key ring ``{key_id: base64 of 32 random bytes}``; keep old keys until ``rotate-keys`` ran."""
+    current_key_id: str = ""
+    """The key new ciphertexts are written with; must be in ``keys``."""
+
+
+class OpenAISettings(BaseModel):
+    """The OpenAI-compatible server answers and embeddings come from."""
+
+    base_url: str = "https://api.openai.com/v1"
+    api_key: SecretStr = SecretStr("")
+    timeout_s: float = 20.0
+    """Per request, including the SDK's own retries of one attempt."""
+    max_retries: int = 2
+    """The SDK's bounded retries (429, 5xx, connection errors) before the call counts as failed."""
+    default_model: str = "gpt-4o-mini"
+    embedding_model: str = "text-embedding-3-small"
+    embedding_batch: int = 64
+    """Chunks embedded per request."""
+
+
+class BreakerSettings(BaseModel):
+    """Circuit breaker around the chat model."""
+
+    failure_threshold: int = 5
+    """Consecutive failed calls that open the breaker."""
+    reset_timeout_s: float = 30.0
+    """How long it stays open before one trial call is let through."""
+
+
+class ProviderSettings(BaseModel):
+    """Where replies are sent."""
+
+    whatsapp_graph_base: str = "https://graph.facebook.com"
+    whatsapp_version: str = "v21.0"
+    twilio_base_url: str = "https://api.twilio.com"
+    timeout_s: float = 10.0
+    max_connections: int = 100
+
+
+class CacheSettings(BaseModel):
+    """Business lookups by channel id (TTL + LRU)."""
+
+    ttl_s: float = 300.0
+    max_entries: int = 1000
+    token_max_entries: int = 1000
+    """Decrypted provider tokens, kept apart from the business cache."""
+    memory_turns: int = 200
+    """Turns per conversation mirrored in Redis (the most a business can ask to remember)."""
+    memory_ttl_s: int = 30 * 24 * 3600
+    """A conversation quiet this long leaves Redis (MongoDB keeps it; it is reloaded on use)."""
+    knowledge_ttl_s: float = 300.0
+    knowledge_max_entries: int = 200
+    """Businesses whose chunk vectors are held in memory."""
+
+
+class Price(BaseModel):
+    """USD per 1,000 tokens."""
+
+    input_per_1k: float = 0.0
+    output_per_1k: float = 0.0
+
+
+def _default_prices() -> dict[str, Price]:
+    return {
+        "gpt-4o-mini": Price(input_per_1k=0.00015, output_per_1k=0.0006),
+        "gpt-4o": Price(input_per_1k=0.0025, output_per_1k=0.01),
+    }
+
+
+class KnowledgeSettings(BaseModel):
+    """Chunking, retrieval and the embedding job."""
+
+    chunk_chars: int = 800
+    chunk_overlap: int = 100
+    top_k: int = 3
+    min_score: float = 0.0
+    """Chunks scoring below this cosine similarity are left out of the prompt."""
+    poll_interval_s: float = 2.0
+    """How often the worker's embedding job looks for changed documents."""
+    max_document_chars: int = 200_000
+
+
+class ConsumerSettings(BaseModel):
+    """How the worker reads ``message.inbound``."""
+
+    topic: str = MESSAGE_INBOUND
+    """Topic consumed (its dead letters go to ``<topic>.dlq``)."""
+    outbound_topic: str = MESSAGE_OUTBOUND
+    """Topic the ``MessageSent`` events go to."""
+    group_id: str = Groups.AI
+    max_records: int = 100
+    batch_timeout_ms: int = 100
+    concurrency: int = 32
+    """Conversations handled at once inside a batch (one conversation stays in order)."""
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+
+
+class AiSettings(CommonSettings):
+    """Everything the AI service reads."""
+
+    service_name: str = "ai"
+    http: AiHttpSettings = Field(default_factory=AiHttpSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    crypto: CryptoSettings = Field(default_factory=CryptoSettings)
+    openai: OpenAISettings = Field(default_factory=OpenAISettings)
+    breaker: BreakerSettings = Field(default_factory=BreakerSettings)
+    providers: ProviderSettings = Field(default_factory=ProviderSettings)
+    cache: CacheSettings = Field(default_factory=CacheSettings)
+    knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
+    consumer: ConsumerSettings = Field(default_factory=ConsumerSettings)
+    prices: dict[str, Price] = Field(default_factory=_default_prices)
+    """Model → price; a model missing here costs 0 (and is logged)."""
+    redis_prefix: str = ""
+    """Namespace of this service's Redis keys; empty: ``switchboard:ai:<mongo database>``."""
+    source: str = "/switchboard/ai"
+    """CloudEvents ``source`` of the events this service publishes."""
+
+    @property
+    def redis_namespace(self) -> str:
+        return self.redis_prefix or f"switchboard:ai:{self.mongo.database}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> AiSettings:
+    """Settings from the environment, read once per process."""
+    return AiSettings()

@@ -1,0 +1,249 @@
+"""In-memory implementations of the AI service's Protocols, for tests and the benchmark.
+
+Nothing here runs in production paths.
+"""
+
+import hashlib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
+from typing import Any
+
+from switchboard.ai.errors import ModelUnavailable
+from switchboard.ai.models import (
+    Business,
+    ChatMessage,
+    Completion,
+    KnowledgeChunk,
+    ProviderTokens,
+    Reply,
+    ReplyRecord,
+    ReplyState,
+    StoredMessage,
+)
+from switchboard.common.events import Event
+
+
+class FakeClock:
+    def __init__(self, t: float = 1000.0) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+    def advance(self, seconds: float) -> None:
+        self.t += seconds
+
+
+class FakeModel:
+    """Answers ``reply to: <last user text>``; ``fail`` makes it look down."""
+
+    def __init__(self) -> None:
+        self.prompts: list[list[ChatMessage]] = []
+        self.fail = False
+
+    async def complete(
+        self, model: str, messages: Sequence[ChatMessage], temperature: float, max_tokens: int
+    ) -> Completion:
+        self.prompts.append(list(messages))
+        if self.fail:
+            raise ModelUnavailable("model down (fake)")
+        return Completion(
+            text=f"reply to: {messages[-1].content}",
+            model=model,
+            prompt_tokens=sum(len(m.content.split()) for m in messages),
+            completion_tokens=5,
+        )
+
+
+WORD = re.compile(r"[a-z0-9]+")
+DIM = 256
+
+
+def bag_of_words(text: str) -> list[float]:
+    """Deterministic: texts sharing words are closer."""
+    v = [0.0] * DIM
+    for w in WORD.findall(text.lower()):
+        v[int(hashlib.sha256(w.encode()).hexdigest(), 16) % DIM] += 1.0
+    return v
+
+
+class FakeEmbedder:
+    def __init__(self) -> None:
+        self.embedded: list[str] = []
+        self.fail = False
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        if self.fail:
+            raise ModelUnavailable("embeddings down (fake)")
+        self.embedded.extend(texts)
+        return [bag_of_words(t) for t in texts]
+
+
+class Crash(Exception):
+    """Stands for the process dying mid-way."""
+
+
+@dataclass
+class Sent:
+    business_id: str
+    channel_id: str
+    to: str
+    text: str
+    tokens: ProviderTokens
+
+
+class FakeSender:
+    def __init__(self) -> None:
+        self.sent: list[Sent] = []
+        self.fail_with: list[BaseException] = []
+
+    async def send(
+        self, business: Business, tokens: ProviderTokens, channel_id: str, to: str, text: str
+    ) -> str:
+        if self.fail_with:
+            raise self.fail_with.pop(0)
+        self.sent.append(Sent(business.id, channel_id, to, text, tokens))
+        return f"wamid.out{len(self.sent)}"
+
+
+class FakePublisher:
+    def __init__(self) -> None:
+        self.published: list[tuple[Event, str]] = []
+        self.fail_with: list[BaseException] = []
+
+    async def publish(self, event: Event, key: str) -> None:
+        if self.fail_with:
+            raise self.fail_with.pop(0)
+        self.published.append((event, key))
+
+
+class InMemoryLookup:
+    def __init__(self) -> None:
+        self.businesses: dict[str, Business] = {}
+        self.calls = 0
+
+    def add(self, business: Business) -> None:
+        for c in business.channel_ids:
+            self.businesses[c] = business
+
+    async def by_channel(self, channel_id: str) -> Business | None:
+        self.calls += 1
+        return self.businesses.get(channel_id)
+
+
+class InMemoryLedger:
+    def __init__(self) -> None:
+        self.records: dict[str, ReplyRecord] = {}
+
+    async def claim(self, message_id: str, conversation: str, now: datetime) -> ReplyRecord | None:
+        if message_id in self.records:
+            return self.records[message_id]
+        self.records[message_id] = ReplyRecord(message_id, ReplyState.CLAIMED)
+        return None
+
+    async def skip(self, message_id: str, reason: str, business_id: str | None) -> None:
+        r = self.records[message_id]
+        if r.state is ReplyState.CLAIMED:
+            self.records[message_id] = replace(
+                r, state=ReplyState.SKIPPED, reason=reason, business_id=business_id
+            )
+
+    async def store_reply(self, message_id: str, business_id: str, reply: Reply) -> ReplyRecord:
+        r = self.records[message_id]
+        if r.state is ReplyState.CLAIMED:
+            r = replace(r, state=ReplyState.MODEL_DONE, reply=reply, business_id=business_id)
+            self.records[message_id] = r
+        return r
+
+    async def _move(self, message_id: str, frm: ReplyState, to: ReplyState, **extra: Any) -> bool:
+        r = self.records[message_id]
+        if r.state is not frm:
+            return False
+        self.records[message_id] = replace(r, state=to, **extra)
+        return True
+
+    async def begin_send(self, message_id: str) -> bool:
+        return await self._move(message_id, ReplyState.MODEL_DONE, ReplyState.SENDING)
+
+    async def abort_send(self, message_id: str) -> None:
+        await self._move(message_id, ReplyState.SENDING, ReplyState.MODEL_DONE)
+
+    async def mark_sent(self, message_id: str, provider_message_id: str, at: datetime) -> bool:
+        return await self._move(
+            message_id,
+            ReplyState.SENDING,
+            ReplyState.SENT,
+            provider_message_id=provider_message_id,
+            sent_at=at,
+        )
+
+    async def mark_published(self, message_id: str) -> None:
+        self.records[message_id] = replace(self.records[message_id], published=True)
+
+
+class InMemoryConversations:
+    def __init__(self) -> None:
+        self.messages: dict[str, StoredMessage] = {}
+
+    async def recent(self, conversation: str, limit: int) -> list[StoredMessage]:
+        turns = [m for m in self.messages.values() if m.conversation == conversation]
+        return turns[-limit:] if limit > 0 else []
+
+    async def append(self, messages: Sequence[StoredMessage]) -> None:
+        for m in messages:
+            self.messages.setdefault(m.id, m)
+
+
+@dataclass
+class InMemoryUsage:
+    days: dict[tuple[str, date], Reply] = field(default_factory=dict)
+    counted: set[str] = field(default_factory=set)
+    spent: dict[str, float] = field(default_factory=dict)
+
+    async def add(self, business: Business, day: date, reply: Reply, *, counted_key: str) -> None:
+        if counted_key in self.counted:
+            return
+        self.counted.add(counted_key)
+        self.spent[business.id] = self.spent.get(business.id, 0.0) + reply.cost_usd
+        old = self.days.get((business.id, day), Reply(text="", prompt_tokens=0))
+        self.days[(business.id, day)] = Reply(
+            text="",
+            prompt_tokens=old.prompt_tokens + reply.prompt_tokens,
+            completion_tokens=old.completion_tokens + reply.completion_tokens,
+            cost_usd=old.cost_usd + reply.cost_usd,
+        )
+
+    async def month_cost(self, business_id: str, month: str) -> float:
+        return self.spent.get(business_id, 0.0)
+
+
+class InMemoryLimiter:
+    def __init__(self) -> None:
+        self.counts: dict[tuple[str, int], int] = {}
+
+    async def allow(self, business_id: str, per_minute: int, now: float) -> bool:
+        key = (business_id, int(now // 60))
+        self.counts[key] = self.counts.get(key, 0) + 1
+        return self.counts[key] <= per_minute
+
+
+class InMemoryKnowledge:
+    def __init__(self) -> None:
+        self.by_business: dict[str, list[KnowledgeChunk]] = {}
+        self.versions: dict[str, str] = {}
+
+    def set(self, business_id: str, chunks: list[KnowledgeChunk]) -> None:
+        self.by_business[business_id] = chunks
+        self.versions[business_id] = self.versions.get(business_id, "") + "+"
+
+    async def chunks(self, business_id: str) -> list[KnowledgeChunk]:
+        return self.by_business.get(business_id, [])
+
+    async def version(self, business_id: str) -> str:
+        return self.versions.get(business_id, "")
+
+
+def fixed_now() -> datetime:
+    return datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

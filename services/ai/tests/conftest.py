@@ -1,0 +1,168 @@
+"""AI test fixtures: fakes wired into a reply pipeline, a key ring, event builders."""
+
+import base64
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from switchboard.ai.breaker import CircuitBreaker
+from switchboard.ai.cache import BusinessCache, token_context
+from switchboard.ai.crypto import TokenCipher
+from switchboard.ai.handlers import ReplyPipeline
+from switchboard.ai.models import Business
+from switchboard.ai.retrieval import Retriever
+from switchboard.ai.settings import Price
+from switchboard.ai.testing import (
+    FakeClock,
+    FakeEmbedder,
+    FakeModel,
+    FakePublisher,
+    FakeSender,
+    InMemoryConversations,
+    InMemoryKnowledge,
+    InMemoryLedger,
+    InMemoryLimiter,
+    InMemoryLookup,
+    InMemoryUsage,
+    fixed_now,
+)
+from switchboard.common.events import Event, MessageReceived, event_id
+
+KEY_1 = base64.b64encode(b"1" * 32).decode()
+KEY_2 = base64.b64encode(b"2" * 32).decode()
+WA_ID = "1065550001"
+SMS_NUMBER = "+15005550006"
+PRICES = {"gpt-test": Price(input_per_1k=1.0, output_per_1k=2.0)}
+
+
+def make_cipher(current: str = "k1") -> TokenCipher:
+    return TokenCipher({"k1": KEY_1, "k2": KEY_2}, current)
+
+
+def make_business(cipher: TokenCipher, **overrides: object) -> Business:
+    bid = str(overrides.pop("id", "biz1"))
+    values: dict[str, object] = {
+        "id": bid,
+        "tenant": "acme",
+        "name": "Acme Bakery",
+        "whatsapp_phone_number_ids": (WA_ID,),
+        "twilio_numbers": (SMS_NUMBER,),
+        "twilio_account_sid": "AC" + "0" * 32,
+        "system_prompt": "You are Acme Bakery's assistant.",
+        "model": "gpt-test",
+        "memory_messages": 4,
+        "fallback_text": "We will get back to you soon.",
+        "whatsapp_token": cipher.seal("wa-secret-token", token_context(bid, "whatsapp")),
+        "twilio_token": cipher.seal("tw-secret-token", token_context(bid, "twilio")),
+    }
+    values.update(overrides)
+    return Business(**values)  # type: ignore[arg-type]
+
+
+_T0 = datetime(2026, 11, 23, 11, 0, tzinfo=UTC)
+
+
+def inbound(
+    message_id: str = "wamid.in1",
+    text: str = "Do you sell bread?",
+    channel_id: str = WA_ID,
+    contact: str = "15551230001",
+    seq: int = 0,
+) -> Event:
+    data = MessageReceived(
+        channel="whatsapp" if channel_id == WA_ID else "sms",
+        provider="meta" if channel_id == WA_ID else "twilio",
+        message_id=message_id,
+        business_channel_id=channel_id,
+        contact=contact,
+        text=text,
+        received_at=_T0 + timedelta(seconds=seq),
+    )
+    return Event(id=event_id("test", message_id), source="/test", data=data, tenant="acme")
+
+
+@dataclass
+class World:
+    """A reply pipeline over fakes, and the fakes to look at."""
+
+    pipeline: ReplyPipeline
+    clock: FakeClock
+    model: FakeModel
+    embedder: FakeEmbedder
+    sender: FakeSender
+    publisher: FakePublisher
+    lookup: InMemoryLookup
+    ledger: InMemoryLedger
+    conversations: InMemoryConversations
+    usage: InMemoryUsage
+    knowledge: InMemoryKnowledge
+    cache: BusinessCache
+    breaker: CircuitBreaker
+    cipher: TokenCipher
+
+
+@pytest.fixture
+def cipher() -> TokenCipher:
+    return make_cipher()
+
+
+@pytest.fixture
+def world(cipher: TokenCipher) -> World:
+    clock = FakeClock()
+    model, embedder, sender, publisher = FakeModel(), FakeEmbedder(), FakeSender(), FakePublisher()
+    lookup, ledger = InMemoryLookup(), InMemoryLedger()
+    conversations, usage, knowledge = InMemoryConversations(), InMemoryUsage(), InMemoryKnowledge()
+    cache = BusinessCache(
+        lookup, cipher, ttl_s=300, max_entries=1000, token_max_entries=1000, clock=clock
+    )
+    breaker = CircuitBreaker(3, 30.0, clock=clock)
+    pipeline = ReplyPipeline(
+        businesses=cache,
+        ledger=ledger,
+        conversations=conversations,
+        usage=usage,
+        limiter=InMemoryLimiter(),
+        model=model,
+        breaker=breaker,
+        sender=sender,
+        publisher=publisher,
+        retriever=Retriever(
+            knowledge, embedder, k=2, min_score=0.0, ttl_s=300, max_entries=10, clock=clock
+        ),
+        prices=PRICES,
+        now=fixed_now,
+        monotonic=clock,
+    )
+    lookup.add(make_business(cipher))
+    return World(
+        pipeline,
+        clock,
+        model,
+        embedder,
+        sender,
+        publisher,
+        lookup,
+        ledger,
+        conversations,
+        usage,
+        knowledge,
+        cache,
+        breaker,
+        cipher,
+    )
+
+
+class Builders:
+    inbound = staticmethod(inbound)
+    business = staticmethod(make_business)
+    cipher = staticmethod(make_cipher)
+    wa_id = WA_ID
+    sms_number = SMS_NUMBER
+    key_1 = KEY_1
+    key_2 = KEY_2
+
+
+@pytest.fixture
+def build() -> type[Builders]:
+    return Builders

@@ -1,0 +1,117 @@
+"""The MongoDB adapters on real FerretDB: sealed tokens, channels, ledger races, usage, memory."""
+
+import asyncio
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from switchboard.ai.adapters.mongo_businesses import MongoBusinesses
+from switchboard.ai.adapters.mongo_replies import MongoConversations, MongoLedger, MongoUsage
+from switchboard.ai.admin import rotate_keys
+from switchboard.ai.cache import token_context
+from switchboard.ai.crypto import TokenCipher
+from switchboard.ai.errors import ChannelTaken
+from switchboard.ai.models import Reply, ReplyState, StoredMessage
+
+pytestmark = pytest.mark.integration
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+async def test_tokens_are_encrypted_at_rest(db, build, cipher) -> None:
+    store = MongoBusinesses(db)
+    business = build.business(cipher)
+    await store.create(business)
+    raw = await store.raw(business.id)
+    text = repr(raw)
+    assert "wa-secret-token" not in text and "tw-secret-token" not in text
+    assert raw["whatsapp_token"]["kid"] == "k1"
+    assert len(raw["whatsapp_token"]["nonce"]) == 12
+    found = await store.by_channel(build.wa_id)
+    assert found == business
+    assert cipher.open(found.whatsapp_token, token_context(business.id, "whatsapp")) == (
+        "wa-secret-token"
+    )
+
+
+async def test_channel_ids_are_unique_across_businesses(db, build, cipher) -> None:
+    store = MongoBusinesses(db)
+    await store.create(build.business(cipher, id="b1"))
+    clash = build.business(
+        cipher, id="b2", whatsapp_phone_number_ids=("free-1",), twilio_numbers=(build.sms_number,)
+    )
+    with pytest.raises(ChannelTaken):
+        await store.create(clash)
+    assert await store.by_channel("free-1") is None  # the partial claim was released
+    await store.create(
+        build.business(cipher, id="b3", whatsapp_phone_number_ids=("free-1",), twilio_numbers=())
+    )
+    assert (await store.by_channel("free-1")).id == "b3"
+
+
+async def test_key_rotation_re_encrypts_and_old_records_still_decrypt(db, build) -> None:
+    store = MongoBusinesses(db)
+    old_cipher = build.cipher("k1")
+    await store.create(build.business(old_cipher))
+    new_cipher = build.cipher("k2")  # k2 current, k1 still in the ring
+    stored = await store.by_channel(build.wa_id)
+    assert (
+        new_cipher.open(stored.twilio_token, token_context("biz1", "twilio")) == "tw-secret-token"
+    )
+    assert await rotate_keys(store, new_cipher) == 1
+    raw = await store.raw("biz1")
+    assert raw["whatsapp_token"]["kid"] == raw["twilio_token"]["kid"] == "k2"
+    only_k2 = TokenCipher({"k2": build.key_2}, "k2")
+    rotated = await store.by_channel(build.wa_id)
+    assert only_k2.open(rotated.whatsapp_token, token_context("biz1", "whatsapp")) == (
+        "wa-secret-token"
+    )
+    assert rotated.version == 2
+    assert await rotate_keys(store, new_cipher) == 0  # nothing left to do
+
+
+async def test_concurrent_claims_of_one_message_have_one_winner(db) -> None:
+    ledger = MongoLedger(db)
+    results = await asyncio.gather(*(ledger.claim("wamid.X", "c", NOW) for _ in range(8)))
+    assert sum(r is None for r in results) == 1
+    stored = await ledger.store_reply("wamid.X", "b", Reply(text="hi"))
+    assert stored.state is ReplyState.MODEL_DONE
+    second = await ledger.store_reply("wamid.X", "b", Reply(text="other"))
+    assert second.reply.text == "hi"  # the first stored reply wins
+    sends = await asyncio.gather(*(ledger.begin_send("wamid.X") for _ in range(5)))
+    assert sends.count(True) == 1
+    assert await ledger.mark_sent("wamid.X", "out-1", NOW)
+    assert not await ledger.mark_sent("wamid.X", "out-2", NOW)
+    record = await ledger.get("wamid.X")
+    assert record.provider_message_id == "out-1"
+    assert record.sent_at == NOW
+
+
+async def test_usage_counts_once_per_message_and_sums_the_month(db, build, cipher) -> None:
+    usage = MongoUsage(db)
+    business = build.business(cipher)
+    reply = Reply(text="x", model="m", prompt_tokens=10, completion_tokens=5, cost_usd=0.25)
+    await usage.add(business, date(2026, 11, 1), reply, counted_key="m1")
+    await usage.add(business, date(2026, 11, 1), reply, counted_key="m1")
+    await usage.add(business, date(2026, 11, 2), reply, counted_key="m2")
+    await usage.add(business, date(2026, 12, 1), reply, counted_key="m3")
+    assert await usage.month_cost(business.id, "2026-11") == pytest.approx(0.5)
+    rows = await usage.daily("acme", None, "2026-11-01", "2026-11-30")
+    assert [(r["day"], r["replies"], r["prompt_tokens"]) for r in rows] == [
+        ("2026-11-01", 1, 10),
+        ("2026-11-02", 1, 10),
+    ]
+    assert await usage.daily("other-tenant", None, None, None) == []
+
+
+async def test_conversation_append_is_idempotent_and_recent_is_oldest_first(db) -> None:
+    conv = MongoConversations(db)
+
+    def turn(i: int, role: str = "user") -> StoredMessage:
+        return StoredMessage(f"m{i}", "c1", "b", role, f"t{i}", NOW + timedelta(seconds=i))
+
+    await conv.append([turn(0), turn(1, "assistant")])
+    await conv.append([turn(0), turn(1, "assistant")])
+    await conv.append([turn(2), turn(3, "assistant")])
+    recent = await conv.recent("c1", 3)
+    assert [m.id for m in recent] == ["m1", "m2", "m3"]
+    assert await conv.recent("other", 3) == []

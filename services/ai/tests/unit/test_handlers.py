@@ -1,0 +1,209 @@
+"""The reply pipeline over in-memory fakes: once per message, limits, fallback, memory."""
+
+import pytest
+
+from switchboard.ai.breaker import BreakerState
+from switchboard.ai.errors import SendFailed, SendUnknown
+from switchboard.ai.handlers import handle_inbound
+from switchboard.ai.models import KnowledgeChunk, ReplyState
+from switchboard.ai.testing import bag_of_words
+from switchboard.common.events import MessageSent
+
+
+async def test_reply_is_sent_published_and_counted(world, build) -> None:
+    assert await handle_inbound(build.inbound(), world.pipeline) == "replied"
+    [sent] = world.sender.sent
+    assert sent.text == "reply to: Do you sell bread?"
+    assert sent.tokens.whatsapp_access_token == "wa-secret-token"
+    [(event, key)] = world.publisher.published
+    assert key == f"{build.wa_id}:15551230001"
+    assert isinstance(event.data, MessageSent)
+    assert event.data.in_reply_to == "wamid.in1"
+    assert event.data.message_id == "wamid.out1"
+    assert event.data.model == "gpt-test"
+    assert event.data.completion_tokens == 5
+    # prompt tokens: words in the system prompt + the question; price 1.0 / 2.0 per 1k
+    expected = event.data.prompt_tokens / 1000 * 1.0 + 5 / 1000 * 2.0
+    assert event.data.cost_usd == pytest.approx(expected)
+    assert event.tenant == "acme"
+    assert world.ledger.records["wamid.in1"].state is ReplyState.SENT
+    assert world.ledger.records["wamid.in1"].published
+    assert world.usage.spent["biz1"] == pytest.approx(expected)
+
+
+async def test_duplicate_inbound_gets_one_reply(world, build) -> None:
+    assert await handle_inbound(build.inbound(), world.pipeline) == "replied"
+    assert await handle_inbound(build.inbound(), world.pipeline) == "duplicate"
+    assert len(world.sender.sent) == 1
+    assert len(world.model.prompts) == 1
+    assert len(world.publisher.published) == 1
+
+
+async def test_crash_between_model_and_send_reuses_the_stored_reply(world, build) -> None:
+    class Crash(Exception):
+        """The process dies after the reply was stored, before the send began."""
+
+    real_begin_send = world.ledger.begin_send
+
+    async def crash_once(message_id: str) -> bool:
+        world.ledger.begin_send = real_begin_send
+        raise Crash
+
+    world.ledger.begin_send = crash_once
+    with pytest.raises(Crash):
+        await handle_inbound(build.inbound(), world.pipeline)
+    assert world.ledger.records["wamid.in1"].state is ReplyState.MODEL_DONE
+    assert world.sender.sent == []
+    world.model.fail = True  # were the model asked again, the reply would be the fallback
+    assert await handle_inbound(build.inbound(), world.pipeline) == "replied"
+    assert len(world.model.prompts) == 1
+    [sent] = world.sender.sent
+    assert sent.text == "reply to: Do you sell bread?"
+    assert await handle_inbound(build.inbound(), world.pipeline) == "duplicate"
+    assert len(world.sender.sent) == 1
+
+
+async def test_unknown_send_outcome_is_never_resent(world, build) -> None:
+    world.sender.fail_with = [SendUnknown("timeout after the request went out")]
+    with pytest.raises(SendUnknown):
+        await handle_inbound(build.inbound(), world.pipeline)
+    assert await handle_inbound(build.inbound(), world.pipeline) == "duplicate_unknown"
+    assert world.sender.sent == []
+    assert len(world.model.prompts) == 1
+
+
+async def test_definite_send_failure_is_retried_with_the_same_reply(world, build) -> None:
+    world.sender.fail_with = [SendFailed("503")]
+    with pytest.raises(SendFailed):
+        await handle_inbound(build.inbound(), world.pipeline)
+    assert world.ledger.records["wamid.in1"].state is ReplyState.MODEL_DONE
+    assert await handle_inbound(build.inbound(), world.pipeline) == "replied"
+    assert len(world.sender.sent) == 1
+    assert len(world.model.prompts) == 1
+
+
+async def test_crash_after_send_before_publish_publishes_on_redelivery(world, build) -> None:
+    world.publisher.fail_with = [RuntimeError("broker gone")]
+    with pytest.raises(RuntimeError):
+        await handle_inbound(build.inbound(), world.pipeline)
+    assert await handle_inbound(build.inbound(), world.pipeline) == "duplicate"
+    assert len(world.sender.sent) == 1
+    [(event, _)] = world.publisher.published
+    assert event.data.in_reply_to == "wamid.in1"
+    assert len(world.usage.counted) == 1
+
+
+async def test_unknown_and_inactive_business_are_recorded_and_skipped(world, build) -> None:
+    outcome = await handle_inbound(build.inbound(channel_id="999"), world.pipeline)
+    assert outcome == "skipped_unknown_business"
+    assert world.ledger.records["wamid.in1"].state is ReplyState.SKIPPED
+    world.lookup.add(
+        build.business(
+            world.cipher,
+            id="biz2",
+            whatsapp_phone_number_ids=("777",),
+            twilio_numbers=(),
+            active=False,
+        )
+    )
+    outcome = await handle_inbound(build.inbound("wamid.in2", channel_id="777"), world.pipeline)
+    assert outcome == "skipped_inactive_business"
+    assert await handle_inbound(build.inbound(channel_id="999"), world.pipeline) == "duplicate"
+    assert world.sender.sent == []
+
+
+async def test_model_down_sends_fallback_and_breaker_opens_then_closes(world, build) -> None:
+    world.model.fail = True
+    for i in range(3):
+        assert await handle_inbound(build.inbound(f"m{i}"), world.pipeline) == "fallback"
+    assert world.breaker.state is BreakerState.OPEN
+    asked = len(world.model.prompts)
+    assert await handle_inbound(build.inbound("m3"), world.pipeline) == "fallback"
+    assert len(world.model.prompts) == asked  # open: not even tried
+    assert {s.text for s in world.sender.sent} == {"We will get back to you soon."}
+    assert all(e.data.fallback for e, _ in world.publisher.published)
+    world.clock.advance(31)
+    world.model.fail = False
+    assert await handle_inbound(build.inbound("m4"), world.pipeline) == "replied"
+    assert world.breaker.state is BreakerState.CLOSED
+
+
+async def test_model_down_without_fallback_sends_nothing(world, build) -> None:
+    world.lookup.add(build.business(world.cipher, fallback_text=None))
+    world.model.fail = True
+    assert await handle_inbound(build.inbound(), world.pipeline) == "limited_silent"
+    assert world.sender.sent == []
+    assert world.ledger.records["wamid.in1"].state is ReplyState.SKIPPED
+
+
+async def test_rate_limit_sends_fallback_over_the_limit(world, build) -> None:
+    world.lookup.add(build.business(world.cipher, rate_limit_per_minute=2))
+    outcomes = [await handle_inbound(build.inbound(f"m{i}"), world.pipeline) for i in range(4)]
+    assert outcomes == ["replied", "replied", "fallback", "fallback"]
+    assert len(world.model.prompts) == 2
+
+
+async def test_spend_limit_stops_model_calls(world, build) -> None:
+    world.lookup.add(build.business(world.cipher, monthly_spend_limit_usd=0.01, fallback_text=""))
+    assert await handle_inbound(build.inbound("m1"), world.pipeline) == "replied"
+    assert world.usage.spent["biz1"] >= 0.01  # one reply costs more than the limit here
+    assert await handle_inbound(build.inbound("m2"), world.pipeline) == "limited_silent"
+    assert len(world.model.prompts) == 1
+    assert len(world.sender.sent) == 1
+
+
+async def test_conversation_memory_goes_into_the_prompt(world, build) -> None:
+    for i, text in enumerate(["My name is Ada", "I like rye", "What is my name?"]):
+        await handle_inbound(build.inbound(f"m{i}", text=text, seq=i), world.pipeline)
+    prompt = world.model.prompts[-1]
+    assert [m.role for m in prompt] == ["system", "user", "assistant", "user", "assistant", "user"]
+    assert prompt[1].content == "My name is Ada"
+    assert prompt[2].content == "reply to: My name is Ada"
+    assert prompt[-1].content == "What is my name?"
+    other = build.inbound("m9", text="hello", contact="15559999999")
+    await handle_inbound(other, world.pipeline)
+    assert [m.role for m in world.model.prompts[-1]] == ["system", "user"]
+
+
+async def test_memory_is_bounded_by_the_business_setting(world, build) -> None:
+    for i in range(6):
+        await handle_inbound(build.inbound(f"m{i}", text=f"question {i}", seq=i), world.pipeline)
+    prompt = world.model.prompts[-1]
+    assert len(prompt) == 1 + 4 + 1  # system + memory_messages=4 + the question
+
+
+async def test_retrieved_knowledge_is_cited_in_the_prompt(world, build) -> None:
+    def chunk(doc: str, title: str, text: str) -> KnowledgeChunk:
+        return KnowledgeChunk(doc, title, 0, text, doc, tuple(bag_of_words(text)))
+
+    world.knowledge.set(
+        "biz1",
+        [
+            chunk("hours", "Opening hours", "We open at 7 in the morning and close at 6 pm."),
+            chunk("bread", "Bread", "Our sourdough rye bread is baked fresh each morning."),
+            chunk("parking", "Parking", "Free parking is behind our shop."),
+        ],
+    )
+    await handle_inbound(build.inbound(text="When do you open in the morning?"), world.pipeline)
+    system = world.model.prompts[-1][0].content
+    assert "[Opening hours]" in system
+    assert system.index("[Opening hours]") < system.index("[Bread]")  # best first
+    assert "[Parking]" not in system  # k=2, and parking shares no word
+
+
+async def test_embedding_failure_answers_without_knowledge(world, build) -> None:
+    world.knowledge.set("biz1", [KnowledgeChunk("d", "Doc", 0, "x", "h", (1.0, 0.0))])
+    world.embedder.fail = True
+    assert await handle_inbound(build.inbound(), world.pipeline) == "replied"
+    assert "[Doc]" not in world.model.prompts[-1][0].content
+
+
+async def test_sms_channel_replies_with_the_twilio_token(world, build) -> None:
+    event = build.inbound("SM1", channel_id=build.sms_number, contact="+15551230002")
+    assert await handle_inbound(event, world.pipeline) == "replied"
+    [sent] = world.sender.sent
+    assert sent.channel_id == build.sms_number
+    assert sent.tokens.twilio_auth_token == "tw-secret-token"
+    [(out, _)] = world.publisher.published
+    assert out.data.channel == "sms"
+    assert out.data.provider == "twilio"
