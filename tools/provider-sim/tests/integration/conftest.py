@@ -89,6 +89,9 @@ def stack(
             "SWITCHBOARD_TWILIO__ACCOUNTS": json.dumps(
                 {ACCOUNT: {"auth_tokens": [TOKEN], "tenant": "sim-e2e"}}
             ),
+            "SWITCHBOARD_WHATSAPP__APPS": json.dumps(
+                [{"secrets": ["local-app-secret"], "tenant": "sim-e2e"}]
+            ),
         },
         ingress_port,
         logdir,

@@ -24,9 +24,12 @@ async def test_demo_ends_with_events_sent_equal_to_events_stored(
         duplicate_rate=0.3,
         out_of_order_rate=0.3,
         timeout_s=120,
+        whatsapp_messages=40,
     )
     ok = await run_demo(options, pg_settings, Console(file=out, width=120))
     report = out.getvalue()
     assert ok, report
     assert "events sent == events stored" in report
     assert "p50 / p99" in report
+    assert "whatsapp messages sent / stored" in report
+    assert "40 / 40" in report

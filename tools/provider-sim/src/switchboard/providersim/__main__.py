@@ -33,8 +33,11 @@ def demo(
     out_of_order_rate: float = typer.Option(0.1, help="Share of calls delivered shuffled."),
     time_scale: float = typer.Option(0.01, help="Simulated seconds → real seconds."),
     timeout_s: float = typer.Option(300.0, help="Give up after this many seconds."),
+    whatsapp_messages: int = typer.Option(
+        300, help="Inbound WhatsApp messages after the calls (0: none)."
+    ),
 ) -> None:
-    """Signed call-status webhooks through ingress → Kafka → history, with a live progress bar."""
+    """Signed call-status and WhatsApp webhooks through ingress → Kafka → history, live."""
     options = DemoOptions(
         calls=calls,
         ingress_url=ingress_url,
@@ -46,6 +49,7 @@ def demo(
         out_of_order_rate=out_of_order_rate,
         time_scale=time_scale,
         timeout_s=timeout_s,
+        whatsapp_messages=whatsapp_messages,
     )
     ok = asyncio.run(run_demo(options, get_settings().postgres, Console()))
     raise typer.Exit(0 if ok else 1)

@@ -31,6 +31,7 @@ from switchboard.providersim.state import TERMINAL_CALL_STATUSES
 from switchboard.providersim.webhooks import FORM
 
 INGRESS_PATH = "/webhooks/twilio/voice/status"
+WHATSAPP_PATH = "/webhooks/whatsapp"
 ALL_EVENTS = ("initiated", "ringing", "answered", "completed")
 CALLBACKS_PER_OUTCOME = {"completed": 4, "busy": 3, "no-answer": 3, "failed": 2}
 POLL_S = 0.25
@@ -55,6 +56,9 @@ class DemoOptions:
     cps: float = 20.0
     """Calls per second; each sends ~3.6 callbacks, so 20 CPS ≈ 70 webhooks/s."""
     timeout_s: float = 300.0
+    whatsapp_messages: int = 300
+    """Inbound WhatsApp messages sent (batched like Meta) after the calls; 0 skips them."""
+    whatsapp_app_secret: str = "local-app-secret"  # noqa: S105 - the local default app secret
 
 
 @dataclass(slots=True)
@@ -144,6 +148,10 @@ async def run_demo(options: DemoOptions, postgres: PostgresSettings, console: Co
                         "duplicate_rate": options.duplicate_rate,
                         "out_of_order_rate": options.out_of_order_rate,
                     },
+                    "whatsapp": {
+                        "webhook_url": options.ingress_url.rstrip("/") + WHATSAPP_PATH,
+                        "app_secret": options.whatsapp_app_secret,
+                    },
                 },
             )
             reset.raise_for_status()
@@ -157,11 +165,46 @@ async def run_demo(options: DemoOptions, postgres: PostgresSettings, console: Co
             plans = {c["sid"]: c for c in (await sim.get("/_sim/calls")).json()}
             expected_events = sum(CALLBACKS_PER_OUTCOME[plans[s]["plan"]["outcome"]] for s in sids)
             ok, stats, stored = await _watch(sim, pool, sids, expected_events, options, console)
+            messages = await _whatsapp(sim, pool, options, console)
+            stats = (await sim.get("/_sim/stats")).json()
             elapsed = time.monotonic() - started
     finally:
         await pool.close()
-    _summary(console, options, stats, stored, expected_events, elapsed)
-    return ok
+    _summary(console, options, stats, stored, expected_events, elapsed, messages)
+    return ok and messages[0] == messages[1]
+
+
+async def _whatsapp(
+    sim: httpx.AsyncClient, pool: asyncpg.Pool, options: DemoOptions, console: Console
+) -> tuple[int, int]:
+    """Signed, batched inbound WhatsApp messages through the ingress: (sent, stored)."""
+    if options.whatsapp_messages <= 0:
+        return 0, 0
+    started = await sim.post(
+        "/_sim/scenarios/whatsapp",
+        json={"count": options.whatsapp_messages, "users": 50, "rate": 0, "text": "hello"},
+    )
+    started.raise_for_status()
+    deadline = time.monotonic() + options.timeout_s
+    with Progress(console=console) as progress:
+        task = progress.add_task("whatsapp messages stored", total=options.whatsapp_messages)
+        while True:
+            inbound = (await sim.get("/_sim/messages")).json()["whatsapp_inbound"]
+            ids = [m["id"] for m in inbound]
+            async with pool.acquire() as conn:
+                stored = int(
+                    await conn.fetchval(
+                        "SELECT count(DISTINCT message_id) FROM messages"
+                        " WHERE message_id = ANY($1)",
+                        ids,
+                    )
+                )
+            progress.update(task, completed=stored)
+            if (len(ids) >= options.whatsapp_messages and stored >= len(ids)) or (
+                time.monotonic() > deadline
+            ):
+                return len(ids), stored
+            await asyncio.sleep(POLL_S)
 
 
 async def _watch(
@@ -214,6 +257,7 @@ def _summary(
     stored: tuple[int, int, int],
     expected_events: int,
     elapsed: float,
+    messages: tuple[int, int] = (0, 0),
 ) -> None:
     counters = stats["counters"]
     latency = stats["webhook_latency_ms"]
@@ -233,12 +277,15 @@ def _summary(
         ("calls delivered out of order", str(counters.get("webhook.reordered", 0))),
         ("failed deliveries", str(counters.get("webhook.failed", 0))),
         ("webhook latency p50 / p99 (ms)", f"{_ms(latency['p50'])} / {_ms(latency['p99'])}"),
+        ("whatsapp messages sent / stored", f"{messages[0]} / {messages[1]}"),
         ("elapsed (s)", f"{elapsed:.1f}"),
     ]
     for name, value in rows:
         table.add_row(name, value)
     console.print(table)
-    verdict = stored[2] == expected_events and stored[1] == options.calls
+    verdict = (
+        stored[2] == expected_events and stored[1] == options.calls and messages[0] == messages[1]
+    )
     console.print(
         "[green]events sent == events stored[/]"
         if verdict
