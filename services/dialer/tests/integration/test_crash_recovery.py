@@ -9,9 +9,8 @@ from datetime import time
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer
 
-from switchboard.common.testing import eventually, partitions, unique
+from switchboard.common.testing import eventually, fresh_group, unique
 from switchboard.common.topics import CALL_EVENTS, MESSAGE_INBOUND
 from switchboard.dialer import events
 from switchboard.dialer.adapters.postgres import PostgresCampaignStore
@@ -24,27 +23,6 @@ ACCOUNT = "AC" + uuid.uuid4().hex
 TOKEN = "crash-test-token"
 CONTACTS = 80
 MAX_ATTEMPTS = 2
-
-
-async def start_group_at_end(kafka_settings, group: str) -> None:
-    """Commit the group's offsets at today's end, so it reads only what comes next."""
-    tps = [
-        tp
-        for topic in (CALL_EVENTS, MESSAGE_INBOUND)
-        for tp in await partitions(kafka_settings, topic)
-    ]
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=kafka_settings.bootstrap_servers,
-        group_id=group,
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    try:
-        consumer.assign(tps)
-        ends = await consumer.end_offsets(tps)
-        await consumer.commit(ends)
-    finally:
-        await consumer.stop()
 
 
 @pytest.fixture
@@ -93,8 +71,7 @@ async def test_sigkill_mid_campaign_never_double_dials(
         },
         ingress_port,
     )
-    group = unique("dialer_crash")
-    await start_group_at_end(kafka_settings, group)
+    group = await fresh_group(kafka_settings, "dialer_crash", (CALL_EVENTS, MESSAGE_INBOUND))
     worker_env = {
         "SWITCHBOARD_DATABASE": database,
         "SWITCHBOARD_REDIS_PREFIX": redis_prefix,
