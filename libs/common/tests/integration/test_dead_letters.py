@@ -82,3 +82,29 @@ async def test_failures_are_dead_lettered_with_reason_and_replayed_once(
     assert dict(replayed[0].headers)["traceparent"] == b"tp"
     # the replay group remembers: nothing is sent twice
     assert await replay_dead_letters(kafka_settings, topic, group="g1", idle_timeout_s=3) == 0
+
+
+async def test_process_record_dead_letters_what_is_not_an_event(
+    kafka_settings: KafkaSettings,
+) -> None:
+    from switchboard.common.kafka import process_record
+
+    topic = unique("t.poison")
+    await ensure_topics(kafka_settings, [topic, dlq(topic)], partitions=1)
+    broker = create_broker(kafka_settings)
+    await broker.connect()
+    handled: list[object] = []
+
+    async def handler(event: object) -> None:
+        handled.append(event)
+
+    try:
+        ok = await process_record(
+            record(topic, 9, b"not json"), handler, FAST, DeadLetters(broker, group="g2")
+        )
+    finally:
+        await broker.stop()
+    assert ok is False
+    assert handled == []
+    [letter] = await read_records(kafka_settings, dlq(topic), {}, until=lambda r: len(r) >= 1)
+    assert dict(letter.headers)["x-dlq-error-type"] == b"InvalidEventError"

@@ -10,8 +10,8 @@ from faststream.kafka import KafkaBroker, KafkaRouter
 from faststream.kafka.annotations import KafkaMessage
 
 from switchboard.common.errors import InvalidEventError
-from switchboard.common.events import decode
-from switchboard.common.kafka import DeadLetters, RetryPolicy, handle_or_dead_letter
+from switchboard.common.events import Event, decode
+from switchboard.common.kafka import DeadLetters, RetryPolicy, process_record
 from switchboard.common.topics import CALL_EVENTS, DIAL_COMMANDS, MESSAGE_INBOUND
 from switchboard.dialer.adapters.postgres_dialing import PostgresDialingStore
 from switchboard.dialer.dialing import Clock
@@ -45,18 +45,11 @@ def create_router(
         ack_policy=AckPolicy.NACK_ON_ERROR,
     )
     async def on_call_event(message: KafkaMessage) -> None:
-        record = message.raw_message
-        try:
-            event = decode(record.headers, record.value)  # type: ignore[union-attr]
-        except InvalidEventError as exc:
-            log.error("invalid call event skipped", error=str(exc))
-            return
-
-        async def handle() -> None:  # a coroutine function: tenacity awaits only those
+        async def handle(event: Event) -> None:
             await handle_call_event(event, store, pacer, placer, clock())
 
-        await handle_or_dead_letter(
-            record,
+        await process_record(
+            message.raw_message,
             handle,
             policy,
             dead_letters,
@@ -70,18 +63,11 @@ def create_router(
         ack_policy=AckPolicy.NACK_ON_ERROR,
     )
     async def on_message(message: KafkaMessage) -> None:
-        record = message.raw_message
-        try:
-            event = decode(record.headers, record.value)  # type: ignore[union-attr]
-        except InvalidEventError as exc:
-            log.error("invalid message event skipped", error=str(exc))
-            return
-
-        async def handle() -> None:
+        async def handle(event: Event) -> None:
             await handle_message(event, store, settings.opt_out_keywords, DEFAULT_TENANT)
 
-        await handle_or_dead_letter(
-            record,
+        await process_record(
+            message.raw_message,
             handle,
             policy,
             dead_letters,

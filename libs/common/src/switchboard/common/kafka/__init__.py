@@ -12,6 +12,7 @@ from switchboard.common.kafka.dlq import (
     RetryPolicy,
     call_with_retries,
     handle_or_dead_letter,
+    process_record,
     replay_dead_letters,
 )
 
@@ -23,6 +24,7 @@ __all__ = [
     "create_producer",
     "ensure_topics",
     "handle_or_dead_letter",
+    "process_record",
     "publish_record",
     "replay_dead_letters",
     "send_records",

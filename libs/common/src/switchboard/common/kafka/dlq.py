@@ -28,8 +28,8 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from switchboard.common.errors import PermanentError, RetryableError
-from switchboard.common.events.envelope import KafkaRecord
+from switchboard.common.errors import InvalidEventError, PermanentError, RetryableError
+from switchboard.common.events.envelope import Event, KafkaRecord, decode
 from switchboard.common.kafka.broker import create_broker, publish_record
 from switchboard.common.settings import KafkaSettings
 from switchboard.common.topics import dlq
@@ -163,6 +163,28 @@ async def handle_or_dead_letter(
         await dead_letters.send(record, exc, 1)
         return False
     return True
+
+
+async def process_record(
+    record: "ConsumerRecord[bytes, bytes]",
+    handler: Callable[[Event], Awaitable[Any]],
+    policy: RetryPolicy,
+    dead_letters: DeadLetters,
+    *,
+    group: str = "",
+) -> bool:
+    """Decode ``record`` and run ``handler`` on the event with retries; a record that is not a
+    valid event, or that keeps failing, goes to ``<topic>.dlq``. True when handled."""
+    try:
+        event = decode(record.headers or (), record.value or b"")
+    except InvalidEventError as exc:
+        await dead_letters.send(record, exc, 1)
+        return False
+
+    async def handle() -> None:
+        await handler(event)
+
+    return await handle_or_dead_letter(record, handle, policy, dead_letters, group=group)
 
 
 def original_headers(headers: Mapping[str, bytes]) -> dict[str, bytes]:
