@@ -30,7 +30,9 @@ alive() { [[ -f "$run/$1.pid" ]] && kill -0 "$(cat "$run/$1.pid")" 2>/dev/null; 
 
 wait_health() {
   local name=$1 port=$2 deadline=$((SECONDS + 120))
-  until curl -fsS "http://127.0.0.1:$port/health" >/dev/null 2>&1; do
+  # Python rather than curl: the interpreter is there on every machine this runs on.
+  until "$py" -c "import sys, urllib.request as u; u.urlopen(sys.argv[1], timeout=2)" \
+      "http://127.0.0.1:$port/health" >/dev/null 2>&1; do
     if ! alive "$name"; then
       echo "$name exited; last log lines:" >&2; tail -n 40 "$logs/$name.log" >&2; return 1
     fi
