@@ -1,6 +1,9 @@
+import uuid
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from switchboard.common.errors import InvalidEventError
 from switchboard.common.events import CallStatus, CallStatusChanged, Event, decode, encode, event_id
@@ -87,3 +90,11 @@ def test_terminal_statuses() -> None:
     assert CallStatus.COMPLETED.is_terminal
     assert CallStatus.NO_ANSWER.is_terminal
     assert not CallStatus.IN_PROGRESS.is_terminal
+
+
+@given(parts=st.lists(st.one_of(st.text(max_size=20), st.integers()), max_size=5))
+def test_event_id_is_the_uuid5_of_the_joined_parts(parts: list[object]) -> None:
+    from switchboard.common.events.envelope import EVENT_ID_NAMESPACE
+
+    name = "\x1f".join(str(p) for p in parts)
+    assert event_id(*parts) == str(uuid.uuid5(EVENT_ID_NAMESPACE, name))
