@@ -6,7 +6,7 @@ INFRA := scripts/infra/infra.sh
 PYTEST_ARGS ?=
 
 .PHONY: help install up down infra-up infra-down infra-status services-up services-down \
-        status test test-unit lint format migrate demo sim bench-ingress bench-history bench-dialer bench-ai vegeta docs token
+        status test test-unit lint format migrate demo sim bench-ingress bench-history bench-dialer bench-ai vegeta docs token images test-deploy
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -94,3 +94,16 @@ bench-dialer: install infra-up ## Dialer: 300k upload vs raw COPY, achieved vs c
 
 bench-ai: install infra-up ## AI: per-message overhead without model latency, business-cache hit rate
 	.venv/bin/python services/ai/bench/ai_bench.py --businesses 1000 --messages 300 --concurrency 4
+
+IMAGE_TAG ?= dev
+IMAGES := ingress:services/ingress history:services/history dialer:services/dialer ai:services/ai provider-sim:tools/provider-sim
+
+images: ## Build the service images from the repo root (needs a Docker engine; skipped without one)
+	@if docker info >/dev/null 2>&1; then \
+	  for spec in $(IMAGES); do \
+	    docker build -f $${spec#*:}/Dockerfile -t switchboard-$${spec%%:*}:$(IMAGE_TAG) . || exit 1; \
+	  done; \
+	else echo "images: no Docker engine answers (docker info failed); nothing built"; fi
+
+test-deploy: install ## Offline checks of the Dockerfiles, compose and k8s manifests
+	.venv/bin/python -m pytest tests/deploy -q -p no:cacheprovider

@@ -1,0 +1,24 @@
+#!/bin/sh
+# Create every topic of deploy/topics.yaml (idempotent). Runs in compose's one-shot topic-init
+# container (the apache/kafka image has sh and awk but no Python), and in tests with
+# KAFKA_TOPICS_BIN=echo to check that it reads the table exactly as PyYAML does.
+set -eu
+TABLE="${TOPICS_TABLE:-/deploy/topics.yaml}"
+BOOTSTRAP="${KAFKA_BOOTSTRAP:-kafka:9092}"
+BIN="${KAFKA_TOPICS_BIN:-/opt/kafka/bin/kafka-topics.sh}"
+RF="${REPLICATION_FACTOR:-$(awk -F': *' '/^replication_factor:/ {split($2, v, " "); print v[1]}' "$TABLE")}"
+
+# Lines look like `  call.events: {partitions: 24, retention_hours: 168}`.
+awk '
+  /^topics:/ { in_topics = 1; next }
+  /^[^ #]/ { in_topics = 0 }
+  in_topics && /^  [a-z]/ {
+    name = $1; sub(":", "", name)
+    match($0, /partitions: *[0-9]+/); p = substr($0, RSTART, RLENGTH); gsub(/[^0-9]/, "", p)
+    match($0, /retention_hours: *[0-9]+/); r = substr($0, RSTART, RLENGTH); gsub(/[^0-9]/, "", r)
+    printf "%s %s %.0f\n", name, p, r * 3600000
+  }
+' "$TABLE" | while read -r name partitions retention_ms; do
+  "$BIN" --bootstrap-server "$BOOTSTRAP" --create --if-not-exists --topic "$name" \
+    --partitions "$partitions" --replication-factor "$RF" --config "retention.ms=$retention_ms"
+done
