@@ -1,6 +1,19 @@
-"""What every service's CLI does the same way: serve an app factory under uvicorn."""
+"""What every service process does the same way: set up logging and tracing, and serve an
+app factory under uvicorn."""
 
 import uvicorn
+
+from switchboard.common.logging import configure_logging
+from switchboard.common.settings import CommonSettings
+from switchboard.common.telemetry import configure_tracing
+
+
+def configure_process(settings: CommonSettings, role: str = "") -> None:
+    """Logging (named ``<service>-<role>``) and tracing for this process; every app factory
+    calls it, so each service's spans continue the trace carried in Kafka headers."""
+    name = f"{settings.service_name}-{role}" if role else settings.service_name
+    configure_logging(settings.log, name)
+    configure_tracing(settings.telemetry, settings.service_name)
 
 
 def run_app(factory: str, *, host: str, port: int, workers: int = 1) -> None:

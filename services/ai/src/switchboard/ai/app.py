@@ -42,10 +42,10 @@ from switchboard.ai.repository import Embedder, ModelClient, OutboundPublisher, 
 from switchboard.ai.retrieval import Retriever
 from switchboard.ai.settings import AiSettings, get_settings
 from switchboard.common.auth import tenant_jwt_auth, tenant_of
+from switchboard.common.cli import configure_process
 from switchboard.common.events import Event
 from switchboard.common.http import health_routes
 from switchboard.common.kafka import DeadLetters, create_broker, ensure_topics
-from switchboard.common.logging import configure_logging
 from switchboard.common.topics import dlq
 
 
@@ -258,11 +258,11 @@ def create_api(settings: AiSettings) -> Litestar:
 
 def worker_from_env() -> Litestar:
     settings = get_settings()
-    configure_logging(settings.log, f"{settings.service_name}-worker")
+    configure_process(settings, "worker")
     return create_worker(settings)
 
 
 def api_from_env() -> Litestar:
     settings = get_settings()
-    configure_logging(settings.log, f"{settings.service_name}-api")
+    configure_process(settings, "api")
     return create_api(settings)

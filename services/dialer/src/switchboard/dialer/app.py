@@ -23,9 +23,9 @@ from litestar.status_codes import (
 )
 
 from switchboard.common.auth import tenant_jwt_auth, tenant_of
+from switchboard.common.cli import configure_process
 from switchboard.common.http import health_routes
 from switchboard.common.kafka import create_broker, ensure_topics
-from switchboard.common.logging import configure_logging
 from switchboard.common.topics import CALL_EVENTS, DIAL_COMMANDS, MESSAGE_INBOUND, dlq
 from switchboard.dialer.adapters.postgres import PostgresCampaignStore, create_pool
 from switchboard.dialer.adapters.postgres_dialing import PostgresDialingStore
@@ -216,11 +216,11 @@ def create_worker(
 
 def api_from_env() -> Litestar:
     settings = get_settings()
-    configure_logging(settings.log, f"{settings.service_name}-api")
+    configure_process(settings, "api")
     return create_api(settings)
 
 
 def worker_from_env() -> Litestar:
     settings = get_settings()
-    configure_logging(settings.log, f"{settings.service_name}-worker")
+    configure_process(settings, "worker")
     return create_worker(settings)

@@ -13,10 +13,10 @@ from litestar.di import NamedDependency, Provide
 from litestar.openapi import OpenAPIConfig
 
 from switchboard.common.auth import tenant_jwt_auth, tenant_of
+from switchboard.common.cli import configure_process
 from switchboard.common.events import Event, encode
 from switchboard.common.http import health_routes
 from switchboard.common.kafka import DeadLetters, create_broker, ensure_topics, publish_record
-from switchboard.common.logging import configure_logging
 from switchboard.common.topics import CALL_EVENTS, dlq
 from switchboard.history.adapters.partitions import Clock, PartitionManager, utcnow
 from switchboard.history.adapters.postgres import PostgresStore, create_pool
@@ -153,14 +153,14 @@ def create_api(settings: HistorySettings, reader: HistoryReader | None = None) -
 
 
 def worker_from_env() -> Litestar:
-    """Factory for uvicorn: settings from the environment, logging configured."""
+    """Factory for uvicorn: settings from the environment, logging and tracing configured."""
     settings = get_settings()
-    configure_logging(settings.log, f"{settings.service_name}-worker")
+    configure_process(settings, "worker")
     return create_worker(settings)
 
 
 def api_from_env() -> Litestar:
-    """Factory for uvicorn: settings from the environment, logging configured."""
+    """Factory for uvicorn: settings from the environment, logging and tracing configured."""
     settings = get_settings()
-    configure_logging(settings.log, f"{settings.service_name}-api")
+    configure_process(settings, "api")
     return create_api(settings)

@@ -12,10 +12,9 @@ from litestar.openapi import OpenAPIConfig
 from litestar.stores.base import Store
 from litestar.stores.redis import RedisStore
 
+from switchboard.common.cli import configure_process
 from switchboard.common.http import health_routes
-from switchboard.common.logging import configure_logging
 from switchboard.common.middleware import request_context, response_headers
-from switchboard.common.telemetry import configure_tracing
 from switchboard.ingress.delivery import Delivery, RecordPublisher
 from switchboard.ingress.errors import WebhookRejected
 from switchboard.ingress.metrics import WEBHOOKS
@@ -109,6 +108,5 @@ def create_app(settings: IngressSettings, publisher: RecordPublisher | None = No
 def app_from_env() -> Litestar:
     """Factory for uvicorn: settings from the environment, logging and tracing configured."""
     settings = get_settings()
-    configure_logging(settings.log, settings.service_name)
-    configure_tracing(settings.telemetry, settings.service_name)
+    configure_process(settings)
     return create_app(settings)

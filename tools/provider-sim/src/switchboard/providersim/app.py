@@ -8,8 +8,8 @@ import httpx
 from litestar import Litestar
 from prometheus_client import CollectorRegistry
 
+from switchboard.common.cli import configure_process
 from switchboard.common.http import health_routes
-from switchboard.common.logging import configure_logging
 from switchboard.providersim.control import CONTROLLERS
 from switchboard.providersim.deps import dependencies
 from switchboard.providersim.openai_api import OpenAIApi
@@ -78,8 +78,8 @@ def create_app(
 
 
 def app_from_env() -> Litestar:
-    """Factory for uvicorn: settings from the environment, logging configured."""
+    """Factory for uvicorn: settings from the environment, logging and tracing configured."""
     settings = get_settings()
-    configure_logging(settings.log, settings.service_name)
+    configure_process(settings)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per webhook otherwise
     return create_app(settings)
