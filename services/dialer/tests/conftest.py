@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 from pydantic import SecretStr
 
 from switchboard.common.settings import PostgresSettings
-from switchboard.common.testing import unique
+from switchboard.common.testing import ServiceProcess, free_port, unique
 from switchboard.dialer.adapters.twilio import NotPlaced, PlaceUnknown, Throttled
 from switchboard.dialer.repository import ProviderCall
 from switchboard.dialer.settings import (
@@ -70,8 +70,15 @@ class FakePlacer:
             raise PlaceUnknown("answer lost (fake)")
         return sid
 
-    def end(self, sid: str) -> None:
+    def end(self, sid: str, status: str = "completed", answered_by: str | None = None) -> None:
         self.live.discard(sid)
+        if (call := self.calls.get(sid)) is not None:
+            self.calls[sid] = ProviderCall(
+                sid, call.to, call.from_, status, call.created_at, answered_by
+            )
+
+    async def fetch(self, account_sid, call_sid) -> ProviderCall:
+        return self.calls[call_sid]
 
     async def calls_to(self, account_sid, *, to, from_, since) -> list[ProviderCall]:
         return [c for c in self.calls.values() if c.to == to and c.from_ == from_]
@@ -182,81 +189,13 @@ def make_settings():
     return dialer_settings
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Service:
-    """A service process of the workspace, its output in a log file."""
-
-    def __init__(self, name: str, args: list[str], env: dict[str, str], port: int, logdir) -> None:
-        import os
-        import subprocess
-        import sys
-
-        self.name, self.port = name, port
-        self.log_path = logdir / f"{name}.log"
-        self._log = self.log_path.open("wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", *args],
-            env={**os.environ, **env},
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def wait_ready(self, path: str = "/ready", timeout_s: float = 90) -> None:
-        import httpx
-
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
-        async with httpx.AsyncClient() as client:
-            while loop.time() < deadline:
-                if self.proc.poll() is not None:
-                    raise AssertionError(f"{self.name} exited:\n{self.tail()}")
-                try:
-                    if (await client.get(self.url + path, timeout=2)).status_code == 200:
-                        return
-                except httpx.HTTPError:
-                    pass
-                await asyncio.sleep(0.3)
-        raise AssertionError(f"{self.name} not ready:\n{self.tail()}")
-
-    def tail(self) -> str:
-        return self.log_path.read_text(errors="replace")[-4000:]
-
-    def kill(self) -> None:
-        """SIGKILL: no shutdown code runs."""
-        self.proc.kill()
-        self.proc.wait(timeout=30)
-
-    def stop(self) -> None:
-        import subprocess
-
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=30)
-        self._log.close()
-
-
 @pytest.fixture
 def services(tmp_path):
     """Start services with ``services(name, args, env, port)``; all stopped at the end."""
-    started: list[Service] = []
+    started: list[ServiceProcess] = []
 
-    def start(name: str, args: list[str], env: dict[str, str], port: int) -> Service:
-        svc = Service(name, args, env, port, tmp_path)
+    def start(name: str, args: list[str], env: dict[str, str], port: int) -> ServiceProcess:
+        svc = ServiceProcess(name, args, env, port, tmp_path)
         started.append(svc)
         return svc
 

@@ -1,7 +1,9 @@
 """A worker is SIGKILLed mid-campaign against the provider simulator (real ingress, Kafka,
 PostgreSQL, Redis); a second worker finishes the campaign. Counted on the provider's side,
-every contact was called exactly as often as its outcomes require."""
+every contact was called exactly as often as its outcomes require. A share of the calls'
+final callbacks is lost on the way: those calls are settled by asking the provider."""
 
+import asyncio
 import json
 import uuid
 from collections import defaultdict
@@ -55,6 +57,7 @@ async def test_sigkill_mid_campaign_never_double_dials(
             "SWITCHBOARD_SIM__OUTCOMES__RING_S": "[1, 4]",
             "SWITCHBOARD_SIM__OUTCOMES__TALK_MEAN_S": "20",
             "SWITCHBOARD_SIM__OUTCOMES__TALK_MAX_S": "40",
+            "SWITCHBOARD_SIM__FAULTS__DROP_FINAL_RATE": "0.2",
         },
         sim_port,
     )
@@ -84,12 +87,14 @@ async def test_sigkill_mid_campaign_never_double_dials(
         "SWITCHBOARD_TWILIO__REQUEST_TIMEOUT_S": "2",
         "SWITCHBOARD_WORKER__CLAIM_LEASE_S": "6",
         "SWITCHBOARD_WORKER__RECOVERY_INTERVAL_S": "0.5",
+        "SWITCHBOARD_WORKER__STATUS_CHECK_AFTER_S": "5",
+        "SWITCHBOARD_WORKER__STATUS_RECHECK_S": "2",
         "SWITCHBOARD_WORKER__IDLE_POLL_S": "0.2",
         "SWITCHBOARD_WINDOW__START": "00:00",
         "SWITCHBOARD_WINDOW__END": "23:59:59",
     }
-    await sim.wait_ready("/health")
-    await ingress.wait_ready()
+    await asyncio.to_thread(sim.wait_ready, "/health")
+    await asyncio.to_thread(ingress.wait_ready)
 
     store = PostgresCampaignStore(pool)
     cfg = CampaignConfig(
@@ -117,7 +122,7 @@ async def test_sigkill_mid_campaign_never_double_dials(
         return services(f"worker-{name}", ["switchboard.dialer", "worker"], env, p)
 
     first = worker("a")
-    await first.wait_ready()
+    await asyncio.to_thread(first.wait_ready)
     await store.apply_command(
         "acme", campaign.id, "start", events.command(campaign.id, "acme", "start", None, _now())
     )
@@ -135,7 +140,7 @@ async def test_sigkill_mid_campaign_never_double_dials(
         )
         assert in_flight > 0  # the crash left calls for the second worker to settle
         second = worker("b")
-        await second.wait_ready()
+        await asyncio.to_thread(second.wait_ready)
 
         async def all_done() -> bool:
             n = await pool.fetchval(
@@ -166,12 +171,12 @@ async def test_sigkill_mid_campaign_never_double_dials(
         campaign.id,
     )
     assert placed == len(calls)
-    dict(
-        await pool.fetch(
-            "SELECT state, count(*) FROM attempts WHERE campaign_id = $1 GROUP BY state",
-            campaign.id,
-        )
+    states = await pool.fetch(
+        "SELECT DISTINCT state FROM attempts WHERE campaign_id = $1", campaign.id
     )
+    assert {r["state"] for r in states} <= {"ended", "not_placed", "abandoned"}
+    dropped = [c for c in calls if c["plan"]["drop_final"]]
+    assert dropped  # some final callbacks were lost, and still every contact was settled
 
 
 def _now():

@@ -69,7 +69,7 @@ class Env:
         """The provider ends a call, then its terminal event is handled."""
         from switchboard.common.events import CallStatus, CallStatusChanged, Event
 
-        self.placer.end(sid)
+        self.placer.end(sid, status, answered_by)
         data = CallStatusChanged(
             provider="twilio",
             call_id=sid,
@@ -315,3 +315,32 @@ async def test_an_early_terminal_event_is_applied_when_the_sid_is_recorded(env) 
     state, attempts, outcome = (await env.contacts(c))["+12125550001"]
     assert (state, attempts, outcome) == ("pending", 1, "no-answer")
     assert await env.pacer.in_flight(ACCOUNT, c.id) == 0
+
+
+async def test_a_lost_final_callback_is_settled_from_the_provider(env, clock) -> None:
+    c = await env.campaign(["+12125550001", "+12125550002"], max_attempts=2)
+    dialer = env.dialer()
+    await env.settle([dialer], lambda: _placed(env, 2))
+    first, second = sorted(env.placer.calls)
+    env.placer.end(first, "completed", "machine_end_beep")  # its final callback never comes
+    assert await dialer.reconcile_once() == 0  # not overdue yet
+    clock.advance(env.settings.worker.status_check_after_s + 1)
+    assert await dialer.reconcile_once() == 1  # the ended call; the live one is left
+    contacts = await env.contacts(c)
+    assert contacts[env.placer.calls[first].to][1:] == (1, "machine")  # AnsweredBy kept
+    assert contacts[env.placer.calls[second].to] == ("dialing", 1, None)
+    assert await env.pacer.in_flight(ACCOUNT, c.id) == 1
+    assert await dialer.reconcile_once() == 0  # the live one waits for its recheck
+    env.placer.end(second, "busy")
+    clock.advance(env.settings.worker.status_recheck_s + 1)
+    assert await dialer.reconcile_once() == 1
+    assert (await env.contacts(c))[env.placer.calls[second].to] == ("pending", 1, "busy")
+    assert await env.pacer.in_flight(ACCOUNT, c.id) == 0
+    # a late callback for an already settled call changes nothing
+    await env.end_call(second, "busy")
+    assert (await env.contacts(c))[env.placer.calls[second].to] == ("pending", 1, "busy")
+
+
+async def _placed(env: Env, n: int) -> bool:
+    placed = await env.pool.fetchval("SELECT count(*) FROM attempts WHERE state = 'placed'")
+    return bool(placed >= n)

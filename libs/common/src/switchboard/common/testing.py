@@ -157,7 +157,15 @@ class ServiceProcess:
             time.sleep(0.5)
         raise AssertionError(f"{self.name} not ready:\n{self.log_tail()}")
 
+    def kill(self) -> None:
+        """SIGKILL: none of the service's shutdown code runs."""
+        self.proc.kill()
+        self.proc.wait(timeout=30)
+
     def stop(self) -> None:
+        if self.proc.poll() is not None:
+            self._log.close()
+            return
         self.proc.terminate()
         try:
             self.proc.wait(timeout=30)

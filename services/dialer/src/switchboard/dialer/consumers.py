@@ -1,6 +1,6 @@
-"""Kafka subscribers. ``call.events`` and ``message.inbound`` are read by the shared group
-(every event handled once, bounded retries then ``<topic>.dlq``); ``dial.commands`` by a
-group per replica, so every replica hears every command."""
+"""Kafka subscribers. ``call.events`` and ``message.inbound`` are read by one consumer in the
+shared group (every event handled once, bounded retries then ``<topic>.dlq``);
+``dial.commands`` by a group per replica, so every replica hears every command."""
 
 from collections.abc import Callable
 
@@ -38,41 +38,27 @@ def create_router(
     dead_letters = DeadLetters(broker, group)
     policy = RetryPolicy()
 
+    async def on_call_event(event: Event) -> None:
+        await handle_call_event(event, store, pacer, placer, clock())
+
+    async def on_message(event: Event) -> None:
+        await handle_message(event, store, settings.opt_out_keywords, DEFAULT_TENANT)
+
+    handlers = {CALL_EVENTS: on_call_event, MESSAGE_INBOUND: on_message}
+
+    # One subscriber (one consumer) for both topics: two consumers in one group would make
+    # every start or stop of either rebalance both.
     @router.subscriber(
         CALL_EVENTS,
-        group_id=group,
-        auto_offset_reset=settings.consumer.auto_offset_reset,
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-    )
-    async def on_call_event(message: KafkaMessage) -> None:
-        async def handle(event: Event) -> None:
-            await handle_call_event(event, store, pacer, placer, clock())
-
-        await process_record(
-            message.raw_message,
-            handle,
-            policy,
-            dead_letters,
-            group=group,
-        )
-
-    @router.subscriber(
         MESSAGE_INBOUND,
         group_id=group,
         auto_offset_reset=settings.consumer.auto_offset_reset,
         ack_policy=AckPolicy.NACK_ON_ERROR,
     )
-    async def on_message(message: KafkaMessage) -> None:
-        async def handle(event: Event) -> None:
-            await handle_message(event, store, settings.opt_out_keywords, DEFAULT_TENANT)
-
-        await process_record(
-            message.raw_message,
-            handle,
-            policy,
-            dead_letters,
-            group=group,
-        )
+    async def on_record(message: KafkaMessage) -> None:
+        record = message.raw_message
+        handle = handlers[record.topic]  # type: ignore[union-attr]
+        await process_record(record, handle, policy, dead_letters, group=group)
 
     @router.subscriber(
         DIAL_COMMANDS,

@@ -7,6 +7,8 @@ Never dialing twice rests on three rules:
    so once the lease has expired no request for it can still be on its way;
 3. an expired claim is resolved by listing the provider's calls to that number since the
    claim: found → recorded as placed; not found → the attempt never happened.
+
+A placed call whose final callback never came is settled the same way: by asking the provider.
 """
 
 import asyncio
@@ -26,7 +28,8 @@ from switchboard.common.errors import RetryableError
 from switchboard.dialer import events
 from switchboard.dialer.adapters.postgres_dialing import PostgresDialingStore
 from switchboard.dialer.adapters.twilio import NotPlaced, PlaceUnknown, Throttled
-from switchboard.dialer.models import callable_keys, render_twiml, utcnow
+from switchboard.dialer.errors import ProviderUnavailable
+from switchboard.dialer.models import callable_keys, outcome_of, render_twiml, utcnow
 from switchboard.dialer.repository import CallPlacer, Campaign, Claimed, Pacer
 from switchboard.dialer.settings import DialerSettings
 
@@ -42,6 +45,11 @@ RECORD_RETRIES: Final = 5
 PLACED = Counter("switchboard_dialer_calls_placed_total", "Calls the provider accepted.")
 PLACE_ERRORS = Counter(
     "switchboard_dialer_place_errors_total", "Placement errors by kind.", ["kind"]
+)
+RECONCILED = Counter(
+    "switchboard_dialer_calls_reconciled_total",
+    "Calls whose lost final status was fetched from the provider, by status.",
+    ["status"],
 )
 PENDING = Gauge("switchboard_dialer_pending_placements", "Claimed calls not yet sent.")
 
@@ -266,8 +274,9 @@ class Dialer:
         )
         now = self._clock()
         message = events.placed(claim, sid, account_sid, tenant, now)
+        check_at = now + timedelta(seconds=self._s.worker.status_check_after_s)
         result = await self._retrying(
-            lambda: self._store.record_placed(claim.attempt_id, sid, now, message)
+            lambda: self._store.record_placed(claim.attempt_id, sid, now, message, check_at)
         )
         if result == "ended":
             await self._pacer.release_slots(account_sid, claim.campaign_id, [claim.attempt_id])
@@ -336,10 +345,36 @@ class Dialer:
                 return c.tenant_id
         return await self._store.tenant_of(campaign_id)
 
+    async def reconcile_once(self, limit: int = 100) -> int:
+        """Placed calls whose final status is overdue (a lost callback) are looked up at the
+        provider; an ended one is applied as if its event had arrived. How many ended."""
+        recheck = timedelta(seconds=self._s.worker.status_recheck_s)
+        ended = 0
+        for account_sid, sid in await self._store.take_unsettled(self._clock(), recheck, limit):
+            try:
+                call = await self._placer.fetch(account_sid, sid)
+            except ProviderUnavailable as exc:
+                log.warning("overdue call lookup failed; will retry", sid=sid, error=str(exc))
+                continue
+            if outcome_of(call.status, call.answered_by) is None:
+                continue  # still live at the provider: looked up again after ``recheck``
+            slot = await self._store.apply_call_status(
+                sid, call.status, call.answered_by, self._clock()
+            )
+            if slot is not None:
+                await self._pacer.release_slots(
+                    slot.account_sid, slot.campaign_id, [slot.attempt_id]
+                )
+                RECONCILED.labels(call.status).inc()
+                ended += 1
+                log.info("final status reconciled from the provider", sid=sid, status=call.status)
+        return ended
+
     async def run_recovery(self) -> None:
         while True:
             try:
                 await self.recover_once()
+                await self.reconcile_once()
                 await self._store.purge(self._clock())
             except RetryableError as exc:
                 log.warning("recovery failed; retrying", error=str(exc))

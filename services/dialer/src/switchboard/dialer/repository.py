@@ -64,6 +64,7 @@ class ProviderCall:
     from_: str
     status: str
     created_at: datetime | None
+    answered_by: str | None = None
 
 
 @dataclass(slots=True)
@@ -100,6 +101,10 @@ class CallPlacer(Protocol):
         self, account_sid: str, *, to: str, from_: str, since: datetime
     ) -> list[ProviderCall]:
         """Calls to ``to`` from ``from_`` created at or after ``since``."""
+        ...
+
+    async def fetch(self, account_sid: str, call_sid: str) -> ProviderCall:
+        """The call as the provider knows it now."""
         ...
 
     async def hang_up(self, account_sid: str, call_sid: str) -> None: ...

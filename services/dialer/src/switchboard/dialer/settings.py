@@ -86,6 +86,10 @@ class WorkerSettings(BaseModel):
     full_poll_s: float = 0.02
     """Pause when the concurrency cap is reached."""
     recovery_interval_s: float = 2.0
+    status_check_after_s: float = 900.0
+    """A placed call with no final status after this is looked up at the provider (its
+    final callback may have been lost); still live there → looked up again later."""
+    status_recheck_s: float = 300.0
     relay_interval_s: float = 0.05
     throttle_backoff_s: float = 1.0
     """Provider 429 (20429): the account's bucket stops for this long and runs at half rate."""

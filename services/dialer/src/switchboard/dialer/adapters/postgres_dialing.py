@@ -175,19 +175,26 @@ class PostgresDialingStore:
 
     # -- placement results ------------------------------------------------------------------
     async def record_placed(
-        self, attempt_id: UUID, call_sid: str, now: datetime, message: OutboxMessage
+        self,
+        attempt_id: UUID,
+        call_sid: str,
+        now: datetime,
+        message: OutboxMessage,
+        check_at: datetime,
     ) -> str:
         """The provider accepted the call: the CallSid and the outbox row in one transaction.
         A terminal event that arrived before is applied now. Returns ``placed``, ``ended``
-        (already over: free its slot) or ``lost`` (the claim was no longer live)."""
+        (already over: free its slot) or ``lost`` (the claim was no longer live).
+        ``check_at``: when to ask the provider if no final status has arrived by then."""
         with translate("record placed"):
             async with self._pool.acquire() as conn, conn.transaction():
                 updated = await conn.fetchval(
-                    "UPDATE attempts SET state = 'placed', call_sid = $2, placed_at = $3 "
-                    "WHERE id = $1 AND state = 'claimed' RETURNING id",
+                    "UPDATE attempts SET state = 'placed', call_sid = $2, placed_at = $3, "
+                    "lease_until = $4 WHERE id = $1 AND state = 'claimed' RETURNING id",
                     attempt_id,
                     call_sid,
                     now,
+                    check_at,
                 )
                 if updated is None:
                     log.error(
@@ -291,6 +298,23 @@ class PostgresDialingStore:
             )
             for r in rows
         ]
+
+    async def take_unsettled(
+        self, now: datetime, recheck: timedelta, limit: int
+    ) -> list[tuple[str, str]]:
+        """Placed calls whose final status is overdue, as (account, CallSid); each is
+        pushed ``recheck`` ahead so one replica looks it up at a time."""
+        with translate("take unsettled calls"):
+            rows = await self._pool.fetch(
+                "UPDATE attempts a SET lease_until = $2 FROM campaigns c "
+                "WHERE c.id = a.campaign_id AND a.id IN (SELECT id FROM attempts "
+                "WHERE state = 'placed' AND lease_until <= $1 ORDER BY lease_until LIMIT $3 "
+                "FOR UPDATE SKIP LOCKED) RETURNING c.account_sid, a.call_sid",
+                now,
+                now + recheck,
+                limit,
+            )
+        return [(r["account_sid"], r["call_sid"]) for r in rows]
 
     async def abandon(self, attempt_id: UUID, now: datetime) -> None:
         """The provider has no call for this claim: it never happened; the contact is due."""

@@ -161,16 +161,17 @@ class TwilioCallPlacer:
         except (TwilioException, aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise ProviderUnavailable(f"list calls: {exc!r}") from exc
         return [
-            ProviderCall(
-                sid=str(c.sid),
-                to=str(c.to),
-                from_=str(c._from),
-                status=str(c.status),
-                created_at=c.date_created,
-            )
+            _provider_call(c)
             for c in calls
             if c.date_created is None or c.date_created >= since - CLOCK_SKEW
         ]
+
+    async def fetch(self, account_sid: str, call_sid: str) -> ProviderCall:
+        try:
+            call = await self._client(account_sid).calls(call_sid).fetch_async()
+        except (TwilioException, aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise ProviderUnavailable(f"fetch call: {exc!r}") from exc
+        return _provider_call(call)
 
     async def hang_up(self, account_sid: str, call_sid: str) -> None:
         try:
@@ -182,6 +183,17 @@ class TwilioCallPlacer:
 
     async def close(self) -> None:
         await asyncio.shield(self._http.close())
+
+
+def _provider_call(call: Any) -> ProviderCall:
+    return ProviderCall(
+        sid=str(call.sid),
+        to=str(call.to),
+        from_=str(call._from),
+        status=str(call.status),
+        created_at=call.date_created,
+        answered_by=call.answered_by,
+    )
 
 
 def _placement_error(exc: TwilioRestException) -> PlaceError:
