@@ -67,8 +67,9 @@ format: install ## Apply ruff's fixes and formatting
 	.venv/bin/ruff check --fix .
 	.venv/bin/ruff format .
 
-demo: up ## Offline demo: simulated Twilio calls → ingress → Kafka → history, live progress + summary
-	.venv/bin/switchboard-provider-sim demo $(DEMO_ARGS)
+demo: up ## Offline demo: calls and WhatsApp → ingress → Kafka → history, then a dialer campaign; live progress + summary
+	@set -a; source scripts/local/common.env; set +a; \
+	  .venv/bin/switchboard-provider-sim demo --sim-url http://127.0.0.1:$${SWITCHBOARD_SIM_PORT:-8010} $(DEMO_ARGS)
 
 sim: install ## Run the provider simulator on :8010 (SWITCHBOARD_SIM__PORT)
 	.venv/bin/switchboard-provider-sim serve

@@ -344,3 +344,69 @@ async def test_a_lost_final_callback_is_settled_from_the_provider(env, clock) ->
 async def _placed(env: Env, n: int) -> bool:
     placed = await env.pool.fetchval("SELECT count(*) FROM attempts WHERE state = 'placed'")
     return bool(placed >= n)
+
+
+def _status(sid: str, status: str, provider: str = "twilio"):
+    from switchboard.common.events import CallStatus, CallStatusChanged, Event
+
+    data = CallStatusChanged(
+        provider=provider, call_id=sid, status=CallStatus(status), occurred_at=_utc()
+    )
+    return Event(id=str(uuid.uuid4()), source="/t", data=data)
+
+
+def _utc():
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)
+
+
+async def test_a_batch_settles_the_dialers_calls_and_keeps_unknown_endings(env, clock) -> None:
+    from switchboard.dialer.handlers import handle_call_events
+
+    c = await env.campaign(["+12125550001", "+12125550002"], max_attempts=2)
+    dialer = env.dialer()
+    await env.settle([dialer], lambda: _placed(env, 2))
+    first, second = sorted(env.placer.calls)
+    batch = [
+        _status(first, "ringing"),
+        _status(first, "busy"),
+        _status("CA" + "f" * 32, "completed"),  # another system's Twilio call
+        _status("vapi-call-1", "completed", provider="vapi"),  # not a Twilio call
+    ]
+    await handle_call_events(batch, env.store, env.pacer, env.placer, clock())
+    contacts = await env.contacts(c)
+    assert contacts[env.placer.calls[first].to] == ("pending", 1, "busy")
+    assert contacts[env.placer.calls[second].to] == ("dialing", 1, None)
+    kept = await env.pool.fetch("SELECT call_sid, status FROM early_call_events")
+    assert [(r["call_sid"], r["status"]) for r in kept] == [("CA" + "f" * 32, "completed")]
+    assert await env.pacer.in_flight(ACCOUNT, c.id) == 1
+
+
+async def test_an_ending_kept_while_its_sid_was_being_recorded_is_applied(env, clock) -> None:
+    from switchboard.dialer.handlers import handle_call_events
+
+    c = await env.campaign(["+12125550001"])
+    dialer = env.dialer()
+    await env.settle([dialer], lambda: _placed(env, 1))
+    [sid] = env.placer.calls
+
+    class RecordedMeanwhile:
+        """The first lookup runs before the sid's commit; the re-check after it."""
+
+        def __init__(self, store) -> None:
+            self._store, self._calls = store, 0
+
+        def __getattr__(self, name):
+            return getattr(self._store, name)
+
+        async def known_calls(self, sids):
+            self._calls += 1
+            return set() if self._calls == 1 else await self._store.known_calls(sids)
+
+    await handle_call_events(
+        [_status(sid, "no-answer")], RecordedMeanwhile(env.store), env.pacer, env.placer, clock()
+    )
+    assert (await env.contacts(c))[env.placer.calls[sid].to] == ("pending", 1, "no-answer")
+    assert await env.pool.fetchval("SELECT count(*) FROM early_call_events") == 0
+    assert await env.pacer.in_flight(ACCOUNT, c.id) == 0

@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from twilio.request_validator import RequestValidator
 
+from switchboard.common.events import Event, encode
 from switchboard.common.settings import KafkaSettings
 
 
@@ -201,3 +202,33 @@ async def fresh_group(settings: KafkaSettings, prefix: str, topics: Sequence[str
     await ensure_topics(settings, topics)
     await start_group_at_end(settings, group, topics)
     return group
+
+
+def consumer_record(
+    event: Event | None,
+    topic: str = "call.events",
+    offset: int = 0,
+    *,
+    headers: list[tuple[str, bytes]] | None = None,
+    value: bytes | None = None,
+) -> "ConsumerRecord[bytes, bytes]":
+    """A ConsumerRecord as aiokafka hands it over (``headers``/``value`` override the event's)."""
+    if event is not None:
+        encoded = encode(event, event.subject)
+        own_headers, own_value, key = list(encoded.headers.items()), encoded.value, encoded.key
+    else:
+        own_headers, own_value, key = [], b"", None
+    value = own_value if value is None else value
+    return ConsumerRecord(
+        topic=topic,
+        partition=0,
+        offset=offset,
+        timestamp=0,
+        timestamp_type=0,
+        key=key,
+        value=value,
+        checksum=None,
+        serialized_key_size=len(key or b""),
+        serialized_value_size=len(value),
+        headers=own_headers if headers is None else headers,
+    )

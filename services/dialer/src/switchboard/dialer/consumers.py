@@ -1,8 +1,9 @@
-"""Kafka subscribers. ``call.events`` and ``message.inbound`` are read by one consumer in the
-shared group (every event handled once, bounded retries then ``<topic>.dlq``);
+"""Kafka subscribers. ``call.events`` and ``message.inbound`` are read in batches by one
+consumer in the shared group (every event handled once, bounded retries then
+``<topic>.dlq``; offsets committed after the batch);
 ``dial.commands`` by a group per replica, so every replica hears every command."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import structlog
 from faststream import AckPolicy
@@ -11,11 +12,11 @@ from faststream.kafka.annotations import KafkaMessage
 
 from switchboard.common.errors import InvalidEventError
 from switchboard.common.events import Event, decode
-from switchboard.common.kafka import DeadLetters, RetryPolicy, process_record
+from switchboard.common.kafka import BatchProcessor, DeadLetters, RetryPolicy, Route, records_of
 from switchboard.common.topics import CALL_EVENTS, DIAL_COMMANDS, MESSAGE_INBOUND
 from switchboard.dialer.adapters.postgres_dialing import PostgresDialingStore
 from switchboard.dialer.dialing import Clock
-from switchboard.dialer.handlers import handle_call_event, handle_command, handle_message
+from switchboard.dialer.handlers import handle_call_events, handle_command, handle_messages
 from switchboard.dialer.repository import CallPlacer, Pacer
 from switchboard.dialer.settings import DialerSettings
 
@@ -34,31 +35,37 @@ def create_router(
     commands_group: str,
 ) -> KafkaRouter:
     router = KafkaRouter()
-    group = settings.consumer.group_id
-    dead_letters = DeadLetters(broker, group)
-    policy = RetryPolicy()
+    c = settings.consumer
+    processor = BatchProcessor(
+        DeadLetters(broker, c.group_id),
+        RetryPolicy(),
+        group=c.group_id,
+        retry_pause_s=c.retry_pause_s,
+    )
 
-    async def on_call_event(event: Event) -> None:
-        await handle_call_event(event, store, pacer, placer, clock())
+    async def on_call_events(batch: Sequence[Event]) -> None:
+        await handle_call_events(batch, store, pacer, placer, clock())
 
-    async def on_message(event: Event) -> None:
-        await handle_message(event, store, settings.opt_out_keywords, DEFAULT_TENANT)
+    async def on_messages(batch: Sequence[Event]) -> None:
+        await handle_messages(batch, store, settings.opt_out_keywords, DEFAULT_TENANT)
 
-    handlers = {CALL_EVENTS: on_call_event, MESSAGE_INBOUND: on_message}
+    routes: list[Route] = [({CALL_EVENTS}, on_call_events), ({MESSAGE_INBOUND}, on_messages)]
 
-    # One subscriber (one consumer) for both topics: two consumers in one group would make
-    # every start or stop of either rebalance both.
+    # One batch subscriber (one consumer) for both topics: two consumers in one group would
+    # make every start or stop of either rebalance both; batches keep up with call.events,
+    # which carries every call's progress, not only the dialer's.
     @router.subscriber(
         CALL_EVENTS,
         MESSAGE_INBOUND,
-        group_id=group,
-        auto_offset_reset=settings.consumer.auto_offset_reset,
+        group_id=c.group_id,
+        batch=True,
+        max_records=c.max_records,
+        batch_timeout_ms=c.batch_timeout_ms,
+        auto_offset_reset=c.auto_offset_reset,
         ack_policy=AckPolicy.NACK_ON_ERROR,
     )
-    async def on_record(message: KafkaMessage) -> None:
-        record = message.raw_message
-        handle = handlers[record.topic]  # type: ignore[union-attr]
-        await process_record(record, handle, policy, dead_letters, group=group)
+    async def on_records(message: KafkaMessage) -> None:
+        await processor.process_routes(records_of(message), routes)
 
     @router.subscriber(
         DIAL_COMMANDS,

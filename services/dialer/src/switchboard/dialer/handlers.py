@@ -1,6 +1,7 @@
-"""One async function per input: call outcomes, AMD verdicts, opt-outs, commands."""
+"""One async function per input: call outcomes, AMD verdicts, opt-outs, commands (and the
+batch forms the consumer calls)."""
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 
 import structlog
@@ -13,7 +14,7 @@ from switchboard.common.events import (
     MessageReceived,
 )
 from switchboard.dialer.adapters.postgres_dialing import PostgresDialingStore
-from switchboard.dialer.models import is_machine, is_opt_out
+from switchboard.dialer.models import is_machine, is_opt_out, outcome_of
 from switchboard.dialer.phones import normalize
 from switchboard.dialer.repository import CallPlacer, Pacer
 
@@ -41,6 +42,57 @@ async def handle_call_event(
         if verdict is not None and hang_up and is_machine(data.answered_by):
             await placer.hang_up(verdict.slot.account_sid, data.call_id)
             log.info("machine answered; hung up", sid=data.call_id)
+
+
+def _decides(event: Event) -> CallStatusChanged | CallMachineDetected | None:
+    """The call data of events the dialer acts on: terminal statuses and AMD verdicts."""
+    data = event.data
+    if isinstance(data, CallMachineDetected):
+        return data
+    if isinstance(data, CallStatusChanged) and (data.status.is_terminal or data.answered_by):
+        return data
+    return None
+
+
+async def handle_call_events(
+    events: Sequence[Event],
+    store: PostgresDialingStore,
+    pacer: Pacer,
+    placer: CallPlacer,
+    now: datetime,
+) -> None:
+    """A batch from ``call.events``: most are not the dialer's calls, so one query picks the
+    dialer's; terminal Twilio statuses of unknown sids are kept in one insert, in case their
+    sid is being recorded right now."""
+    relevant = [(e, d) for e in events if (d := _decides(e)) is not None]
+    if not relevant:
+        return
+    known = await store.known_calls({d.call_id for _, d in relevant})
+    early: dict[str, tuple[str, str, str | None]] = {}
+    for event, data in relevant:
+        if data.call_id in known:
+            await handle_call_event(event, store, pacer, placer, now)
+        elif (
+            isinstance(data, CallStatusChanged)
+            and data.provider == "twilio"
+            and outcome_of(data.status.value, data.answered_by) is not None
+        ):
+            early.setdefault(data.call_id, (data.call_id, data.status.value, data.answered_by))
+    if not early:
+        return
+    await store.keep_early(list(early.values()))
+    # A sid recorded between the lookup and the insert did not see the kept event: apply it.
+    for sid in await store.known_calls(early):
+        slot = await store.apply_early(sid, now)
+        if slot is not None:
+            await pacer.release_slots(slot.account_sid, slot.campaign_id, [slot.attempt_id])
+
+
+async def handle_messages(
+    events: Sequence[Event], store: PostgresDialingStore, keywords: Iterable[str], tenant: str
+) -> None:
+    for event in events:
+        await handle_message(event, store, keywords, tenant)
 
 
 async def handle_message(

@@ -105,6 +105,11 @@ class ConsumerSettings(BaseModel):
     """Shared group for call.events and message.inbound (outcomes, opt-outs)."""
     auto_offset_reset: Literal["earliest", "latest"] = "earliest"
     """Where the shared group starts when it has no committed offset yet."""
+    max_records: int = 500
+    """Largest batch of call.events / message.inbound records handled at once."""
+    batch_timeout_ms: int = 100
+    retry_pause_s: float = 1.0
+    """Pause before a batch that failed with a retryable error is read again."""
     commands_group_prefix: str = "dialer-commands"
     """Each replica reads dial.commands in a group of its own: ``<prefix>-<worker id>``."""
 

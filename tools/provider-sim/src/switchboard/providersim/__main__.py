@@ -7,6 +7,7 @@ from rich.console import Console
 
 from switchboard.common.cli import run_app
 from switchboard.providersim.demo import DemoOptions, run_demo
+from switchboard.providersim.demo_campaign import CampaignDemo
 from switchboard.providersim.settings import LOCAL_ACCOUNT, LOCAL_TOKEN, get_settings
 
 cli = typer.Typer(
@@ -36,6 +37,13 @@ def demo(
     whatsapp_messages: int = typer.Option(
         300, help="Inbound WhatsApp messages after the calls (0: none)."
     ),
+    dialer_url: str = typer.Option("http://127.0.0.1:8002", help="The running dialer API."),
+    campaign_contacts: int = typer.Option(
+        40, help="Contacts of a dialer campaign run last (0: none; needs --sim-url)."
+    ),
+    jwt_key: str = typer.Option(
+        "", envvar="SWITCHBOARD_AUTH__JWT_KEY", help="Key that signs the dialer API token."
+    ),
 ) -> None:
     """Signed call-status and WhatsApp webhooks through ingress → Kafka → history, live."""
     options = DemoOptions(
@@ -50,6 +58,9 @@ def demo(
         time_scale=time_scale,
         timeout_s=timeout_s,
         whatsapp_messages=whatsapp_messages,
+        campaign=CampaignDemo(dialer_url, jwt_key, contacts=campaign_contacts)
+        if campaign_contacts > 0 and sim_url and jwt_key
+        else None,
     )
     ok = asyncio.run(run_demo(options, get_settings().postgres, Console()))
     raise typer.Exit(0 if ok else 1)

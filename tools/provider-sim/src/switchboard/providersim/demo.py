@@ -25,6 +25,7 @@ from rich.table import Table
 
 from switchboard.common.settings import PostgresSettings
 from switchboard.providersim.app import create_app
+from switchboard.providersim.demo_campaign import CampaignDemo, campaign_table, run_campaign
 from switchboard.providersim.server import ThreadServer
 from switchboard.providersim.settings import LOCAL_ACCOUNT, LOCAL_TOKEN, SimSettings
 from switchboard.providersim.state import TERMINAL_CALL_STATUSES
@@ -59,6 +60,8 @@ class DemoOptions:
     whatsapp_messages: int = 300
     """Inbound WhatsApp messages sent (batched like Meta) after the calls; 0 skips them."""
     whatsapp_app_secret: str = "local-app-secret"  # noqa: S105 - the local default app secret
+    campaign: CampaignDemo | None = None
+    """A dialer campaign after the messages (needs the simulator the dialer calls)."""
 
 
 @dataclass(slots=True)
@@ -132,29 +135,7 @@ async def run_demo(options: DemoOptions, postgres: PostgresSettings, console: Co
                 base_url=sim_url, auth=(options.account_sid, options.auth_token), timeout=30
             ) as sim,
         ):
-            reset = await sim.post(
-                "/_sim/reset",
-                json={
-                    "time_scale": options.time_scale,
-                    "twilio_accounts": {
-                        options.account_sid: {
-                            "auth_token": options.auth_token,
-                            "cps": options.cps,
-                            "queue_size": max(100, options.calls),
-                            "max_concurrent_calls": max(1000, options.calls),
-                        }
-                    },
-                    "faults": {
-                        "duplicate_rate": options.duplicate_rate,
-                        "out_of_order_rate": options.out_of_order_rate,
-                    },
-                    "whatsapp": {
-                        "webhook_url": options.ingress_url.rstrip("/") + WHATSAPP_PATH,
-                        "app_secret": options.whatsapp_app_secret,
-                    },
-                },
-            )
-            reset.raise_for_status()
+            (await sim.post("/_sim/reset", json=_sim_config(options))).raise_for_status()
             console.print(
                 f"[bold]demo {run_id}[/]: {options.calls} calls via {sim_url} → "
                 f"{options.ingress_url} → Kafka → history ({options.database})"
@@ -168,10 +149,47 @@ async def run_demo(options: DemoOptions, postgres: PostgresSettings, console: Co
             messages = await _whatsapp(sim, pool, options, console)
             stats = (await sim.get("/_sim/stats")).json()
             elapsed = time.monotonic() - started
+            _summary(console, options, stats, stored, expected_events, elapsed, messages)
+            ok = ok and messages[0] == messages[1]
+            if options.campaign is not None:
+                # A clean slate, so the simulator's peak-live and breach counters are the
+                # campaign's own.
+                config = {**_sim_config(options), "time_scale": options.campaign.time_scale}
+                (await sim.post("/_sim/reset", json=config)).raise_for_status()
+                result = await run_campaign(options.campaign, sim, pool, console)
+                console.print(campaign_table(result, options.campaign))
+                console.print(
+                    "[green]campaign done: every contact settled, no limit breached, "
+                    "every call stored[/]"
+                    if result.ok
+                    else "[red]campaign MISMATCH[/]"
+                )
+                ok = ok and result.ok
     finally:
         await pool.close()
-    _summary(console, options, stats, stored, expected_events, elapsed, messages)
-    return ok and messages[0] == messages[1]
+    return ok
+
+
+def _sim_config(options: DemoOptions) -> dict[str, Any]:
+    return {
+        "time_scale": options.time_scale,
+        "twilio_accounts": {
+            options.account_sid: {
+                "auth_token": options.auth_token,
+                "cps": options.cps,
+                "queue_size": max(100, options.calls),
+                "max_concurrent_calls": max(1000, options.calls),
+            }
+        },
+        "faults": {
+            "duplicate_rate": options.duplicate_rate,
+            "out_of_order_rate": options.out_of_order_rate,
+        },
+        "whatsapp": {
+            "webhook_url": options.ingress_url.rstrip("/") + WHATSAPP_PATH,
+            "app_secret": options.whatsapp_app_secret,
+        },
+    }
 
 
 async def _whatsapp(

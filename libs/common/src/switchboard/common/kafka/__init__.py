@@ -1,5 +1,6 @@
 """Kafka wiring: the broker factory, topic creation, acknowledged publishing, dead letters."""
 
+from switchboard.common.kafka.batch import BatchHandler, BatchProcessor, Route, records_of
 from switchboard.common.kafka.broker import (
     create_broker,
     create_producer,
@@ -9,6 +10,7 @@ from switchboard.common.kafka.broker import (
 )
 from switchboard.common.kafka.dlq import (
     DeadLetters,
+    DeadLetterSink,
     RetryPolicy,
     call_with_retries,
     handle_or_dead_letter,
@@ -17,8 +19,12 @@ from switchboard.common.kafka.dlq import (
 )
 
 __all__ = [
+    "BatchHandler",
+    "BatchProcessor",
+    "DeadLetterSink",
     "DeadLetters",
     "RetryPolicy",
+    "Route",
     "call_with_retries",
     "create_broker",
     "create_producer",
@@ -26,6 +32,7 @@ __all__ = [
     "handle_or_dead_letter",
     "process_record",
     "publish_record",
+    "records_of",
     "replay_dead_letters",
     "send_records",
 ]

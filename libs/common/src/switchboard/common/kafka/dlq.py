@@ -13,7 +13,7 @@ retries ``RetryableError`` with exponential backoff and jitter (tenacity) up to
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, Final, TypeVar
+from typing import Any, Final, Protocol, TypeVar
 
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -95,6 +95,14 @@ async def call_with_retries(
     return await retrying(attempt)
 
 
+class DeadLetterSink(Protocol):
+    """Where records that cannot be handled go (``DeadLetters``, or a fake in tests)."""
+
+    async def send(
+        self, record: "ConsumerRecord[bytes, bytes]", error: BaseException, attempts: int
+    ) -> None: ...
+
+
 class DeadLetters:
     """Publishes failed records to ``<topic>.dlq`` through an acks=all producer."""
 
@@ -142,7 +150,7 @@ async def handle_or_dead_letter(
     record: "ConsumerRecord[bytes, bytes]",
     fn: Callable[[], Awaitable[Any]],
     policy: RetryPolicy,
-    dead_letters: DeadLetters,
+    dead_letters: DeadLetterSink,
     *,
     group: str = "",
 ) -> bool:
@@ -169,7 +177,7 @@ async def process_record(
     record: "ConsumerRecord[bytes, bytes]",
     handler: Callable[[Event], Awaitable[Any]],
     policy: RetryPolicy,
-    dead_letters: DeadLetters,
+    dead_letters: DeadLetterSink,
     *,
     group: str = "",
 ) -> bool:

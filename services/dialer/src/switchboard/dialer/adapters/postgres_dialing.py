@@ -2,7 +2,7 @@
 crash recovery and the outbox relay."""
 
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -407,6 +407,40 @@ class PostgresDialingStore:
                 now,
             )
         return SlotRef(row["id"], row["campaign_id"], row["account_sid"])
+
+    async def known_calls(self, call_sids: Collection[str]) -> set[str]:
+        """Which of these CallSids are the dialer's calls (most events on call.events are not)."""
+        with translate("known calls"):
+            rows = await self._pool.fetch(
+                "SELECT call_sid FROM attempts WHERE call_sid = ANY($1::text[])", list(call_sids)
+            )
+        return {r["call_sid"] for r in rows}
+
+    async def keep_early(self, events: Sequence[tuple[str, str, str | None]]) -> None:
+        """Terminal (sid, status, answered_by) of calls not recorded (yet): applied when
+        their sid is recorded (a crash between the provider's answer and our commit)."""
+        with translate("keep early call events"):
+            await self._pool.execute(
+                "INSERT INTO early_call_events (call_sid, status, answered_by) "
+                "SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) "
+                "ON CONFLICT (call_sid) DO NOTHING",
+                [e[0] for e in events],
+                [e[1] for e in events],
+                [e[2] for e in events],
+            )
+
+    async def apply_early(self, call_sid: str, now: datetime) -> SlotRef | None:
+        """Apply a kept early event whose sid has been recorded since."""
+        with translate("apply early call event"):
+            async with self._pool.acquire() as conn, conn.transaction():
+                early = await conn.fetchrow(
+                    "DELETE FROM early_call_events WHERE call_sid = $1 "
+                    "RETURNING status, answered_by",
+                    call_sid,
+                )
+                if early is None:
+                    return None
+                return await self._apply(conn, call_sid, early["status"], early["answered_by"], now)
 
     async def record_machine(self, call_sid: str, answered_by: str) -> MachineVerdict | None:
         """Remember AMD's verdict on a live call; what the campaign does on a machine."""

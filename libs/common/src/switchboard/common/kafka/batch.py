@@ -1,0 +1,121 @@
+"""Batch consumption: a FastStream batch of records → decoded events → one handler call per
+group of topics. Offsets are committed only after the whole batch was handled (subscribe
+with ``AckPolicy.NACK_ON_ERROR``: an exception rewinds the batch so it is read again).
+
+A batch is tried whole, with bounded retries. A retryable failure that outlasts them (a
+datastore is down) fails the batch: nothing is committed and it is read again after a pause,
+so an outage never fills the dead-letter topic. A permanent failure means some record is bad:
+the batch is then handled record by record with ``handle_or_dead_letter``, so only the bad
+records go to ``<topic>.dlq`` and the rest are handled.
+"""
+
+import asyncio
+import functools
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from typing import Any, TypeAlias
+
+import structlog
+from aiokafka import ConsumerRecord
+from faststream.kafka.annotations import KafkaMessage
+
+from switchboard.common.errors import InvalidEventError, RetryableError
+from switchboard.common.events import EVENT_TYPES, Event, decode
+from switchboard.common.kafka.dlq import (
+    DeadLetterSink,
+    RetryPolicy,
+    call_with_retries,
+    handle_or_dead_letter,
+)
+
+log = structlog.get_logger(__name__)
+
+Record: TypeAlias = "ConsumerRecord[bytes, bytes]"
+BatchHandler = Callable[[Sequence[Event]], Awaitable[Any]]
+Route = tuple[Collection[str], BatchHandler]
+"""Topics whose records one handler takes, together, in one call."""
+
+
+def records_of(message: KafkaMessage) -> list[Record]:
+    """The records of a FastStream message (a batch subscriber's, or a single one's)."""
+    raw = message.raw_message
+    return list(raw) if isinstance(raw, tuple) else [raw]
+
+
+class BatchProcessor:
+    """Decodes a batch, handles it whole, and on a permanent failure isolates the bad records."""
+
+    def __init__(
+        self,
+        dead_letters: DeadLetterSink,
+        policy: RetryPolicy,
+        *,
+        group: str,
+        retry_pause_s: float = 1.0,
+    ) -> None:
+        self._dead = dead_letters
+        self._policy = policy
+        self._group = group
+        self._pause_s = retry_pause_s
+
+    async def process_routes(self, records: Sequence[Record], routes: Sequence[Route]) -> None:
+        """Each route's records to its handler, in the routes' order. A retryable failure of
+        any part re-reads the whole batch (after a pause), so handlers must be idempotent."""
+        try:
+            for topics, handler in routes:
+                part = [r for r in records if r.topic in topics]
+                if part:
+                    await self.process(part, handler)
+        except RetryableError:
+            log.exception("batch failed; it will be read again")
+            await asyncio.sleep(self._pause_s)  # no hot loop while a datastore is down
+            raise
+
+    async def process(self, records: Sequence[Record], handler: BatchHandler) -> None:
+        decoded, invalid = decode_records(records)
+        if decoded:
+            await self._handle(decoded, handler)
+        for record, error in invalid:  # known type, invalid data: retrying cannot fix it
+            await self._dead.send(record, error, 1)
+
+    async def _handle(self, decoded: list[tuple[Record, Event]], handler: BatchHandler) -> None:
+        events = [e for _, e in decoded]
+        try:
+            await call_with_retries(functools.partial(handler, events), self._policy)
+            return
+        except RetryableError:
+            raise  # the whole batch is read again: an outage, not a bad record
+        except Exception as exc:  # noqa: BLE001 - some record is bad: find which one(s)
+            log.warning("batch failed permanently; handling record by record", error=repr(exc))
+        for record, event in decoded:
+            await handle_or_dead_letter(
+                record,
+                functools.partial(handler, [event]),
+                self._policy,
+                self._dead,
+                group=self._group,
+            )
+
+
+def decode_records(
+    records: Sequence[Record],
+) -> tuple[list[tuple[Record, Event]], list[tuple[Record, InvalidEventError]]]:
+    """(decoded, invalid); records of an event type this version does not know are skipped."""
+    decoded = []
+    invalid = []
+    for record in records:
+        headers = dict(record.headers or ())
+        ce_type = headers.get("ce_type", b"").decode(errors="replace")
+        if ce_type not in EVENT_TYPES:
+            log.warning(
+                "unknown event type skipped",
+                topic=record.topic,
+                type=ce_type,
+                partition=record.partition,
+                offset=record.offset,
+            )
+            continue
+        try:
+            decoded.append((record, decode(record.headers or (), record.value or b"")))
+        except InvalidEventError as exc:
+            invalid.append((record, exc))
+    return decoded, invalid
