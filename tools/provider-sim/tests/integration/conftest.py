@@ -23,6 +23,7 @@ from switchboard.common.topics import (
 READY_TIMEOUT_S = 120
 ACCOUNT = "AC" + "e2e51".ljust(32, "0")
 TOKEN = "sim-e2e-token"
+TENANT = "sim-e2e"
 INGRESS_PATH = "/webhooks/twilio/voice/status"
 
 
@@ -35,6 +36,7 @@ class Stack:
 
     account = ACCOUNT
     token = TOKEN
+    tenant = TENANT
     ingress_path = INGRESS_PATH
 
     def __init__(self, sim: Service, ingress: Service, history: Service, database: str) -> None:
@@ -87,10 +89,10 @@ def stack(
             "SWITCHBOARD_HTTP__PORT": str(ingress_port),
             "SWITCHBOARD_HTTP__PUBLIC_BASE_URL": f"http://127.0.0.1:{ingress_port}",
             "SWITCHBOARD_TWILIO__ACCOUNTS": json.dumps(
-                {ACCOUNT: {"auth_tokens": [TOKEN], "tenant": "sim-e2e"}}
+                {ACCOUNT: {"auth_tokens": [TOKEN], "tenant": TENANT}}
             ),
             "SWITCHBOARD_WHATSAPP__APPS": json.dumps(
-                [{"secrets": ["local-app-secret"], "tenant": "sim-e2e"}]
+                [{"secrets": ["local-app-secret"], "tenant": TENANT}]
             ),
         },
         ingress_port,
