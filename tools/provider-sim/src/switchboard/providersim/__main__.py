@@ -8,6 +8,7 @@ from rich.console import Console
 from switchboard.common.cli import run_app
 from switchboard.providersim.demo import DemoOptions, run_demo
 from switchboard.providersim.demo_campaign import CampaignDemo
+from switchboard.providersim.demo_conversation import ConversationDemo
 from switchboard.providersim.settings import LOCAL_ACCOUNT, LOCAL_TOKEN, get_settings
 
 cli = typer.Typer(
@@ -37,6 +38,10 @@ def demo(
     whatsapp_messages: int = typer.Option(
         300, help="Inbound WhatsApp messages after the calls (0: none)."
     ),
+    ai_url: str = typer.Option("http://127.0.0.1:8006", help="The running AI admin API."),
+    conversation: bool = typer.Option(
+        True, help="An AI-answered WhatsApp conversation (needs --sim-url and a JWT key)."
+    ),
     dialer_url: str = typer.Option("http://127.0.0.1:8002", help="The running dialer API."),
     campaign_contacts: int = typer.Option(
         40, help="Contacts of a dialer campaign run last (0: none; needs --sim-url)."
@@ -45,7 +50,8 @@ def demo(
         "", envvar="SWITCHBOARD_AUTH__JWT_KEY", help="Key that signs the dialer API token."
     ),
 ) -> None:
-    """Signed call-status and WhatsApp webhooks through ingress → Kafka → history, live."""
+    """Signed call-status and WhatsApp webhooks through ingress → Kafka → history, an
+    AI-answered WhatsApp conversation, then a dialer campaign; live progress and summaries."""
     options = DemoOptions(
         calls=calls,
         ingress_url=ingress_url,
@@ -58,6 +64,9 @@ def demo(
         time_scale=time_scale,
         timeout_s=timeout_s,
         whatsapp_messages=whatsapp_messages,
+        conversation=ConversationDemo(ai_url, jwt_key)
+        if conversation and sim_url and jwt_key
+        else None,
         campaign=CampaignDemo(dialer_url, jwt_key, contacts=campaign_contacts)
         if campaign_contacts > 0 and sim_url and jwt_key
         else None,

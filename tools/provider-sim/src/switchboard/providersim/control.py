@@ -28,6 +28,8 @@ class WhatsAppScenario(BaseModel):
     phone_number_id: str | None = None
     """Default: the first configured number."""
     text: str = "Hello from a simulated user"
+    numbered: bool = True
+    """Append `` #<n>`` to each text (distinct messages); false sends ``text`` as it is."""
 
 
 class VoiceScenario(BaseModel):
@@ -197,7 +199,9 @@ class Scenarios(Controller):
         self, data: JSONBody[WhatsAppScenario], sim: SimDep, whatsapp: WhatsAppDep
     ) -> dict[str, Any]:
         number = data.phone_number_id or next(iter(sim.config.whatsapp.phone_numbers))
-        run = whatsapp.inbound_scenario(number, data.count, data.users, data.rate, data.text)
+        run = whatsapp.inbound_scenario(
+            number, data.count, data.users, data.rate, data.text, numbered=data.numbered
+        )
         return start_scenario(sim, "whatsapp", run)
 
     @post("/{provider:str}", status_code=202)

@@ -26,6 +26,11 @@ from rich.table import Table
 from switchboard.common.settings import PostgresSettings
 from switchboard.providersim.app import create_app
 from switchboard.providersim.demo_campaign import CampaignDemo, campaign_table, run_campaign
+from switchboard.providersim.demo_conversation import (
+    ConversationDemo,
+    conversation_table,
+    run_conversation,
+)
 from switchboard.providersim.server import ThreadServer
 from switchboard.providersim.settings import LOCAL_ACCOUNT, LOCAL_TOKEN, SimSettings
 from switchboard.providersim.state import TERMINAL_CALL_STATUSES
@@ -60,6 +65,8 @@ class DemoOptions:
     whatsapp_messages: int = 300
     """Inbound WhatsApp messages sent (batched like Meta) after the calls; 0 skips them."""
     whatsapp_app_secret: str = "local-app-secret"  # noqa: S105 - the local default app secret
+    conversation: ConversationDemo | None = None
+    """An AI-answered WhatsApp conversation after the messages (needs the AI service)."""
     campaign: CampaignDemo | None = None
     """A dialer campaign after the messages (needs the simulator the dialer calls)."""
 
@@ -151,6 +158,10 @@ async def run_demo(options: DemoOptions, postgres: PostgresSettings, console: Co
             elapsed = time.monotonic() - started
             _summary(console, options, stats, stored, expected_events, elapsed, messages)
             ok = ok and messages[0] == messages[1]
+            if options.conversation is not None:
+                talk = await run_conversation(options.conversation, sim, console)
+                console.print(conversation_table(talk))
+                ok = ok and talk.ok
             if options.campaign is not None:
                 # A clean slate, so the simulator's peak-live and breach counters are the
                 # campaign's own.

@@ -105,7 +105,14 @@ class WhatsAppCloud:
         await self.post("whatsapp.messages", payload, ",".join(m["id"] for m in messages))
 
     async def inbound_scenario(
-        self, phone_number_id: str, count: int, users: int, rate: float, text: str
+        self,
+        phone_number_id: str,
+        count: int,
+        users: int,
+        rate: float,
+        text: str,
+        *,
+        numbered: bool = True,
     ) -> None:
         """``count`` messages from ``users`` simulated users at ``rate`` messages per second."""
         rng = self._state.rng
@@ -116,7 +123,8 @@ class WhatsAppCloud:
             for i in range(sent, sent + size):
                 wa_id = f"1555{(i % users):07d}"
                 name = f"Sim User {i % users}"
-                batch.append((wa_id, name, self.inbound_message(wa_id, f"{text} #{i}")))
+                body = f"{text} #{i}" if numbered else text
+                batch.append((wa_id, name, self.inbound_message(wa_id, body)))
             await self.send_inbound(phone_number_id, batch)
             sent += size
             self._state.counters["whatsapp.scenario.sent"] += size

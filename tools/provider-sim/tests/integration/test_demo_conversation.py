@@ -1,0 +1,91 @@
+"""The demo's WhatsApp conversation end to end: the real AI admin API and worker (FerretDB,
+Redis), the real ingress and Kafka; the simulator plays the customer, WhatsApp and OpenAI."""
+
+import asyncio
+import base64
+import io
+import json
+import os
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from pymongo import MongoClient
+from rich.console import Console
+
+from switchboard.common.settings import KafkaSettings, MongoSettings
+from switchboard.common.testing import ServiceProcess, free_port, fresh_group, unique
+from switchboard.common.topics import MESSAGE_INBOUND
+from switchboard.providersim.demo_conversation import (
+    TURNS,
+    ConversationDemo,
+    conversation_table,
+    run_conversation,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+
+JWT_KEY = "demo-conversation-test-key-0123456789abcdef0123"
+
+
+@pytest.fixture(scope="module")
+def ai_api(stack, tmp_path_factory) -> Iterator[ServiceProcess]:
+    logdir = tmp_path_factory.mktemp("ai-demo-logs")
+    database = unique("ai_demo")
+    worker_port, api_port = free_port(), free_port()
+    env = {
+        "SWITCHBOARD_MONGO__DATABASE": database,
+        "SWITCHBOARD_AUTH__JWT_KEY": JWT_KEY,
+        "SWITCHBOARD_CRYPTO__KEYS": json.dumps({"k1": base64.b64encode(os.urandom(32)).decode()}),
+        "SWITCHBOARD_CRYPTO__CURRENT_KEY_ID": "k1",
+        "SWITCHBOARD_OPENAI__BASE_URL": f"{stack.sim.url}/v1",
+        "SWITCHBOARD_OPENAI__API_KEY": "sk-sim",
+        "SWITCHBOARD_PROVIDERS__WHATSAPP_GRAPH_BASE": stack.sim.url,
+        "SWITCHBOARD_PROVIDERS__TWILIO_BASE_URL": stack.sim.url,
+        "SWITCHBOARD_KNOWLEDGE__POLL_INTERVAL_S": "0.5",
+        "SWITCHBOARD_CONSUMER__GROUP_ID": asyncio.run(
+            fresh_group(KafkaSettings(), "ai-demo", (MESSAGE_INBOUND,))
+        ),
+    }
+    services = [
+        ServiceProcess(
+            "ai",
+            ["switchboard.ai", "worker"],
+            {**env, "SWITCHBOARD_HTTP__WORKER_PORT": str(worker_port)},
+            worker_port,
+            logdir,
+        ),
+        ServiceProcess(
+            "ai-api",
+            ["switchboard.ai", "api"],
+            {**env, "SWITCHBOARD_HTTP__API_PORT": str(api_port)},
+            api_port,
+            logdir,
+        ),
+    ]
+    try:
+        for service in services:
+            service.wait_ready()
+        yield services[1]
+    finally:
+        for service in services:
+            service.stop()
+        with MongoClient(MongoSettings().url.get_secret_value()) as client:
+            client.drop_database(database)
+
+
+async def test_the_demo_conversation_is_answered_with_memory_and_knowledge(stack, ai_api) -> None:
+    demo = ConversationDemo(ai_api.url, JWT_KEY, tenant=stack.tenant)
+    out = io.StringIO()
+    console = Console(file=out, width=120)
+    async with httpx.AsyncClient(base_url=stack.sim.url, timeout=30) as sim:
+        webhook = {"whatsapp": {"webhook_url": f"{stack.ingress.url}/webhooks/whatsapp"}}
+        (await sim.patch("/_sim/config", json=webhook)).raise_for_status()
+        result = await run_conversation(demo, sim, console)
+    console.print(conversation_table(result))
+    report = out.getvalue()
+    assert [q for q, _ in result.turns] == list(TURNS), report
+    assert all(reply for _, reply in result.turns), report
+    assert [m["role"] for m in result.last_prompt] == ["system", "user", "assistant", "user"]
+    assert result.remembered and result.cited, report
+    assert result.ok
