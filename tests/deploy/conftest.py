@@ -1,8 +1,10 @@
 """Fixtures of the offline deployment checks: the repository, a tiny kustomize renderer, settings.
 
-No Docker engine, no cluster, no kubectl here: the manifests are rendered by :func:`render` below,
-which supports exactly the kustomize features ``k8s/`` uses (resources, namespace, commonLabels,
-images, strategic-merge patches of maps with lists merged by ``name``).
+No Docker engine or cluster needed: the manifests are rendered by :func:`render` below, which
+supports exactly the kustomize features ``k8s/`` uses (resources, namespace, labels without
+selectors, images, strategic-merge patches of maps with lists merged by ``name``, configMapGenerator
+from files without name hashes). Where kubectl is installed, ``test_observability`` checks that
+``kubectl kustomize`` renders the same objects.
 """
 
 import copy
@@ -127,18 +129,17 @@ def _merge(base: Any, patch: Any) -> Any:
     return copy.deepcopy(patch)
 
 
-def _add_labels(obj: dict[str, Any], labels: dict[str, str]) -> None:
-    obj.setdefault("metadata", {}).setdefault("labels", {}).update(labels)
-    spec = obj.get("spec", {})
-    if obj["kind"] in {"Deployment", "StatefulSet"}:
-        spec["selector"].setdefault("matchLabels", {}).update(labels)
-        spec["template"]["metadata"].setdefault("labels", {}).update(labels)
-    elif obj["kind"] == "Job":
-        spec["template"].setdefault("metadata", {}).setdefault("labels", {}).update(labels)
-    elif obj["kind"] == "Service":
-        spec.setdefault("selector", {}).update(labels)
-    elif obj["kind"] == "PodDisruptionBudget":
-        spec["selector"].setdefault("matchLabels", {}).update(labels)
+def _add_labels(obj: dict[str, Any], entry: dict[str, Any]) -> None:
+    """One ``labels:`` entry: on the object's metadata, on pod templates when
+    ``includeTemplates``; selectors are never touched (``includeSelectors: false``)."""
+    assert entry.get("includeSelectors") is False, "the test renderer keeps selectors as written"
+    pairs = entry["pairs"]
+    obj.setdefault("metadata", {}).setdefault("labels", {}).update(pairs)
+    template = obj.get("spec", {}).get("template")
+    if entry.get("includeTemplates") and obj["kind"] in {"Deployment", "StatefulSet", "Job"}:
+        template.setdefault("metadata", {}).setdefault("labels", {}).update(pairs)
+        for claim in obj["spec"].get("volumeClaimTemplates", []):
+            claim.setdefault("metadata", {}).setdefault("labels", {}).update(pairs)
 
 
 def _containers(obj: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -147,7 +148,43 @@ def _containers(obj: dict[str, Any]) -> Iterator[dict[str, Any]]:
     yield from template.get("containers", [])
 
 
-_SUPPORTED = {"apiVersion", "kind", "resources", "namespace", "commonLabels", "images", "patches"}
+_SUPPORTED = {
+    "apiVersion",
+    "kind",
+    "resources",
+    "namespace",
+    "labels",
+    "images",
+    "patches",
+    "configMapGenerator",
+    "generatorOptions",
+}
+
+
+def _generate_config_maps(
+    directory: pathlib.Path, kustomization: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """``configMapGenerator`` entries with ``files`` (``path`` or ``key=path``), no name hash."""
+    options = kustomization.get("generatorOptions", {})
+    generators = kustomization.get("configMapGenerator", [])
+    assert not generators or options.get("disableNameSuffixHash") is True, (
+        f"{directory}: the test renderer makes no name hashes; set disableNameSuffixHash"
+    )
+    maps = []
+    for generator in generators:
+        unsupported = set(generator) - {"name", "files", "options"}
+        assert not unsupported, f"{directory}: configMapGenerator {unsupported} not supported"
+        data = {}
+        for entry in generator["files"]:
+            key, _, path = entry.rpartition("=")
+            data[key or pathlib.Path(path).name] = (directory / path).read_text()
+        metadata: dict[str, Any] = {"name": generator["name"]}
+        merged = {**options, **generator.get("options", {})}
+        for field in ("labels", "annotations"):
+            if merged.get(field):
+                metadata[field] = dict(merged[field])
+        maps.append({"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata, "data": data})
+    return maps
 
 
 def _apply_patches(directory: pathlib.Path, kustomization: dict[str, Any], objects: list) -> None:
@@ -177,9 +214,11 @@ def render(directory: pathlib.Path) -> list[dict[str, Any]]:
     for resource in kustomization.get("resources", []):
         path = (directory / resource).resolve()
         objects += render(path) if path.is_dir() else _load_all(path)
+    objects += _generate_config_maps(directory, kustomization)
     _apply_patches(directory, kustomization, objects)
     for obj in objects:
-        _add_labels(obj, kustomization.get("commonLabels", {}))
+        for entry in kustomization.get("labels", []):
+            _add_labels(obj, entry)
         if namespace := kustomization.get("namespace"):
             obj["metadata"]["namespace"] = namespace
     _set_images(kustomization, objects)
@@ -246,3 +285,31 @@ def _series_labels(expr: str) -> Iterator[tuple[str, set[str]]]:
 @pytest.fixture(scope="session")
 def promql_series() -> Callable[[str], list[tuple[str, set[str]]]]:
     return lambda expr: list(_series_labels(expr))
+
+
+# --------------------------------------------------------------------------- CRD schemas
+
+
+def strict(schema: dict[str, Any]) -> dict[str, Any]:
+    """Unknown fields fail, as kube-apiserver's field validation does with ``Strict``."""
+    schema = copy.deepcopy(schema)
+    stack: list[Any] = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if (
+                node.get("type") == "object"
+                and "properties" in node
+                and "additionalProperties" not in node
+                and not node.get("x-kubernetes-preserve-unknown-fields")
+            ):
+                node["additionalProperties"] = False
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return schema
+
+
+@pytest.fixture(scope="session")
+def strict_schema() -> Callable[[dict[str, Any]], dict[str, Any]]:
+    return strict

@@ -222,8 +222,12 @@ def test_prometheus_scrapes_every_process(repo):
         for group in job["static_configs"]
         for target in group["targets"]
     }
-    assert targets == {f"{name}:{port}" for name, port in APP_PORTS.items()}
+    # kafka-exporter gives the consumer lag the dashboard and the lag alerts query.
+    exporter = "kafka-exporter:9308"
+    assert targets == {f"{name}:{port}" for name, port in APP_PORTS.items()} | {exporter}
     assert all(job["metrics_path"] == "/metrics" for job in config["scrape_configs"])
+    compose = yaml.safe_load((repo / "compose/docker-compose.yml").read_text())
+    assert "--kafka.server=kafka:9092" in compose["services"]["kafka-exporter"]["command"]
 
 
 def test_grafana_is_provisioned_with_the_dashboard(repo, compose):

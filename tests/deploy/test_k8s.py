@@ -89,30 +89,10 @@ SECRETISH = re.compile(
 )
 
 
-def strict(schema):
-    """Unknown fields fail, as kube-apiserver's field validation does with ``Strict``."""
-    schema = copy.deepcopy(schema)
-    stack = [schema]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, dict):
-            if (
-                node.get("type") == "object"
-                and "properties" in node
-                and "additionalProperties" not in node
-                and not node.get("x-kubernetes-preserve-unknown-fields")
-            ):
-                node["additionalProperties"] = False
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
-    return schema
-
-
 @pytest.fixture(scope="module")
-def keda_crd_schema(repo):
+def keda_crd_schema(repo, strict_schema):
     path = repo / "tests/deploy/schemas/keda-scaledobject-v1alpha1.json"
-    return strict(json.loads(path.read_text()))
+    return strict_schema(json.loads(path.read_text()))
 
 
 def by_kind(objects, kind):
@@ -391,3 +371,20 @@ def test_alerts_query_real_metrics_and_labels(overlay, declared_metrics, promql_
     assert {g for r in lag for g in re.findall(r'consumergroup=~"([^"]+)"', r["expr"])} == {
         "history|dialer|ai"
     }
+
+
+def test_network_policy_peers_elsewhere_do_not_need_our_labels(overlay):
+    """Pods in other namespaces (Kafka, databases) do not carry Switchboard's labels: a peer
+    selecting on them would block the traffic it is meant to allow."""
+    _, objects = overlay
+    ours = {"app.kubernetes.io/part-of", "switchboard.io/environment"}
+    peers = [
+        peer
+        for policy in by_kind(objects, "NetworkPolicy").values()
+        for rule in policy["spec"].get("egress", []) + policy["spec"].get("ingress", [])
+        for peer in rule.get("to", []) + rule.get("from", [])
+        if "namespaceSelector" in peer
+    ]
+    assert peers
+    for peer in peers:
+        assert not ours & set(peer.get("podSelector", {}).get("matchLabels", {})), peer

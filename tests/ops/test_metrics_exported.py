@@ -1,0 +1,260 @@
+"""Every metric the Grafana dashboards and the alert rules query is exported by a running service.
+
+Starts the real processes Prometheus scrapes (compose/prometheus/prometheus.yml): ingress, history
+worker + API, dialer worker + API, AI worker + API, on free ports with their own databases,
+consumer groups and Redis namespaces, scrapes each ``/metrics`` and checks every metric name in
+the dashboards' PromQL (``compose/grafana/dashboards/*.json``) and the ``PrometheusRule``
+expressions (``k8s/base/monitoring.yaml``). Series that come from outside Switchboard are listed
+in ``EXTERNAL`` with where they come from.
+"""
+
+import asyncio
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+from pymongo import MongoClient
+
+from switchboard.common.settings import CommonSettings, KafkaSettings, PostgresSettings
+from switchboard.common.testing import ServiceProcess, free_port, fresh_group, unique
+from switchboard.common.topics import (
+    CALL_EVENTS,
+    MESSAGE_INBOUND,
+    MESSAGE_OUTBOUND,
+    MESSAGE_STATUS,
+)
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+READY_TIMEOUT_S = 120.0
+
+# Metric → who exports it (not a Switchboard process, so no service here can).
+EXTERNAL = {
+    "kafka_consumergroup_lag": "kafka-exporter (danielqsj/kafka_exporter), per group and partition",
+}
+# Exposition sample names a family of each type gives (PromQL queries these).
+SUFFIXES = {
+    "counter": ("_total", "_created"),
+    "gauge": ("",),
+    "histogram": ("_bucket", "_count", "_sum", "_created"),
+    "summary": ("", "_count", "_sum", "_created"),
+    "info": ("_info",),
+    "stateset": ("",),
+    "unknown": ("",),
+}
+PROMQL_WORDS = {
+    "by", "without", "on", "ignoring", "group_left", "group_right", "bool", "offset",
+    "and", "or", "unless", "inf", "nan",
+}  # fmt: skip
+KAFKA_TOPICS = (CALL_EVENTS, MESSAGE_INBOUND, MESSAGE_STATUS, MESSAGE_OUTBOUND)
+AI_KEY = '{"ops-test": "QdoJaGjUMfwMggz4CCZv5jCJr6qpT/Gza+SRx1o5SNs="}'
+
+
+def metric_names(expr: str) -> set[str]:
+    """The series names a PromQL expression reads (not functions, labels, keywords)."""
+    text = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)  # string literals
+    text = re.sub(r"\{[^}]*\}", "", text)  # label matchers
+    text = re.sub(r"\[[^\]]*\]", "", text)  # ranges and subqueries
+    text = re.sub(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", "", text)
+    names = re.findall(r"(?<![\w.$])([a-zA-Z_:][\w:]*)\b(?!\s*\()", text)
+    return {n for n in names if n.lower() not in PROMQL_WORDS}
+
+
+def test_metric_names_parses_promql() -> None:
+    assert metric_names(
+        'histogram_quantile(0.99, sum by (le, service) (rate(a_bucket{x=~"b|c"}[5m])))'
+    ) == {"a_bucket"}
+    assert metric_names(
+        'deriv(sum by (g) (lag{g=~"h"})[15m:1m]) > 0 and sum(x_total) / clamp_min(y, 1e-9)'
+    ) == {"lag", "x_total", "y"}
+
+
+def dashboard_exprs() -> dict[str, str]:
+    exprs: dict[str, str] = {}
+    for path in sorted((ROOT / "compose/grafana/dashboards").glob("*.json")):
+
+        def walk(node: Any, where: str) -> None:
+            if isinstance(node, dict):
+                if isinstance(node.get("expr"), str):
+                    exprs[f"{where}: {node.get('refId', '?')}"] = node["expr"]
+                for key, value in node.items():
+                    walk(value, f"{where}/{node.get('title', key)}" if key == "targets" else where)
+            elif isinstance(node, list):
+                for item in node:
+                    walk(item, where)
+
+        walk(json.loads(path.read_text()), path.name)
+    return exprs
+
+
+def alert_exprs() -> dict[str, str]:
+    exprs: dict[str, str] = {}
+    for doc in yaml.safe_load_all((ROOT / "k8s/base/monitoring.yaml").read_text()):
+        if doc and doc["kind"] == "PrometheusRule":
+            for group in doc["spec"]["groups"]:
+                for rule in group["rules"]:
+                    exprs[rule.get("alert") or rule["record"]] = rule["expr"]
+    return exprs
+
+
+def exposed_names(text: str) -> set[str]:
+    """Every sample name the exposition has or would have (a labelled metric with no children
+    yet is still declared by its HELP/TYPE lines)."""
+    names: set[str] = set()
+    for family in text_string_to_metric_families(text):
+        names |= {family.name + suffix for suffix in SUFFIXES[family.type]}
+        names |= {sample.name for sample in family.samples}
+    return names
+
+
+def start(name: str, args: list[str], env: dict[str, str], logdir: Path) -> ServiceProcess:
+    port = free_port()
+    ports = {
+        f"SWITCHBOARD_{var}": str(port)
+        for var in ("HTTP__PORT", "API__PORT", "HTTP__API_PORT", "HTTP__WORKER_PORT")
+    }
+    return ServiceProcess(
+        name,
+        args,
+        {
+            "SWITCHBOARD_LOG__LEVEL": "WARNING",
+            "SWITCHBOARD_AUTH__JWT_KEY": "ops-metrics-test-jwt-key-0123456789abcdef",
+            "SWITCHBOARD_HTTP__PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+            **ports,
+            **env,
+        },
+        port,
+        logdir,
+        ready_timeout_s=READY_TIMEOUT_S,
+    )
+
+
+async def groups(kafka: KafkaSettings) -> dict[str, str]:
+    return {
+        service: await fresh_group(kafka, f"ops-metrics-{service}", KAFKA_TOPICS)
+        for service in ("history", "dialer", "ai")
+    }
+
+
+async def drop_pg(pg: PostgresSettings, *names: str) -> None:
+    conn = await asyncpg.connect(pg.dsn("postgres"))
+    try:
+        for name in names:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="module")
+def running(
+    tmp_path_factory: pytest.TempPathFactory,
+    kafka_settings: KafkaSettings,
+    pg_settings: PostgresSettings,
+    common_settings: CommonSettings,
+) -> Iterator[dict[str, ServiceProcess]]:
+    logdir = tmp_path_factory.mktemp("metrics-logs")
+    history_db, dialer_db, ai_db = unique("ops_history"), unique("ops_dialer"), unique("ops_ai")
+    group = asyncio.run(groups(kafka_settings))
+    history = {
+        "SWITCHBOARD_DATABASE": history_db,
+        "SWITCHBOARD_CONSUMER__GROUP_ID": group["history"],
+    }
+    dialer = {
+        "SWITCHBOARD_DATABASE": dialer_db,
+        "SWITCHBOARD_CONSUMER__GROUP_ID": group["dialer"],
+        "SWITCHBOARD_CONSUMER__COMMANDS_GROUP_PREFIX": unique("ops-dialer-commands"),
+        "SWITCHBOARD_REDIS_PREFIX": unique("ops-dialer"),
+    }
+    ai = {
+        "SWITCHBOARD_MONGO__DATABASE": ai_db,
+        "SWITCHBOARD_CONSUMER__GROUP_ID": group["ai"],
+        "SWITCHBOARD_CRYPTO__KEYS": AI_KEY,
+        "SWITCHBOARD_CRYPTO__CURRENT_KEY_ID": "ops-test",
+        # Nothing reaches the model in this test; a closed local port rather than the internet.
+        "SWITCHBOARD_OPENAI__BASE_URL": f"http://127.0.0.1:{free_port()}/v1",
+    }
+    spool = {"SWITCHBOARD_SPOOL__DIRECTORY": str(tmp_path_factory.mktemp("metrics-spool"))}
+    services: dict[str, ServiceProcess] = {}
+    try:
+        # Workers first: they migrate their databases, which the APIs then open.
+        for name, args, env in (
+            ("ingress", ["switchboard.ingress", "serve"], spool),
+            ("history-worker", ["switchboard.history", "worker"], history),
+            ("dialer-worker", ["switchboard.dialer", "worker"], dialer),
+            ("ai-worker", ["switchboard.ai", "worker"], ai),
+        ):
+            services[name] = start(name, args, env, logdir)
+        for service in services.values():
+            service.wait_ready("/health")
+        for name, args, env in (
+            ("history-api", ["switchboard.history", "api"], history),
+            ("dialer-api", ["switchboard.dialer", "api"], dialer),
+            ("ai-api", ["switchboard.ai", "api"], ai),
+        ):
+            services[name] = start(name, args, env, logdir)
+        for service in services.values():
+            service.wait_ready("/health")
+        yield services
+    finally:
+        for service in services.values():
+            service.stop()
+        asyncio.run(drop_pg(pg_settings, history_db, dialer_db))
+        mongo_url = common_settings.mongo.url.get_secret_value()
+        client: MongoClient[dict[str, Any]] = MongoClient(mongo_url)
+        client.drop_database(ai_db)
+        client.close()
+
+
+def test_every_dashboard_and_alert_metric_is_exported(running: dict[str, ServiceProcess]) -> None:
+    exposed: dict[str, set[str]] = {}
+    for name, service in running.items():
+        response = httpx.get(service.url + "/metrics", timeout=10)
+        assert response.status_code == 200, name
+        exposed[name] = exposed_names(response.text)
+    everything = set().union(*exposed.values())
+
+    queries = {**{f"dashboard {k}": v for k, v in dashboard_exprs().items()},
+               **{f"alert {k}": v for k, v in alert_exprs().items()}}  # fmt: skip
+    assert len(queries) >= 20
+    missing = {}
+    used: set[str] = set()
+    for where, expr in queries.items():
+        names = metric_names(expr)
+        assert names, (where, expr)
+        used |= names
+        absent = {n for n in names if n not in everything and n not in EXTERNAL}
+        if absent:
+            missing[where] = sorted(absent)
+    assert not missing, f"queried but exported by no running service: {missing}"
+    # The allowlist holds nothing stale, and names nothing a service exports itself.
+    assert set(EXTERNAL) <= used
+    assert not set(EXTERNAL) & everything
+    # Each service family the queries use shows up in the process Prometheus labels with it.
+    by_prefix = {
+        "switchboard_ingress_": {"ingress"},
+        "switchboard_history_": {"history-worker"},
+        "switchboard_dialer_": {"dialer-worker"},
+        "switchboard_ai_": {"ai-worker"},
+    }
+    for name in sorted(used - set(EXTERNAL)):
+        for prefix, processes in by_prefix.items():
+            if name.startswith(prefix):
+                assert any(name in exposed[p] for p in processes), (name, processes)
+
+
+def test_the_check_notices_a_metric_nobody_exports(running: dict[str, ServiceProcess]) -> None:
+    text = httpx.get(running["ingress"].url + "/metrics", timeout=10).text
+    names = exposed_names(text)
+    assert "switchboard_ingress_webhooks_total" in names
+    assert "switchboard_ingress_request_seconds_bucket" in names
+    assert (
+        "switchboard_ingress_webhooks" not in names or "switchboard_ingress_webhooks_total" in names
+    )
+    assert not metric_names("rate(switchboard_ingress_webhook_total[5m])") <= names

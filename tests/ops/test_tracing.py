@@ -1,0 +1,172 @@
+"""docs/operations/tracing.md, checked: the real ingress exports its webhook span over OTLP/HTTP,
+continuing the caller's ``traceparent``, and the Kafka record carries that trace on.
+
+A small OTLP/HTTP receiver (protobuf ``ExportTraceServiceRequest``) stands in for the collector.
+"""
+
+import secrets
+import threading
+import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+
+from switchboard.common.settings import KafkaSettings
+from switchboard.common.testing import end_offsets, eventually, read_records, twilio_signature
+from switchboard.common.topics import CALL_EVENTS
+
+pytestmark = pytest.mark.integration
+
+ACCOUNT = "AC" + uuid.uuid4().hex
+TOKEN = "trace-" + uuid.uuid4().hex
+PATH = "/webhooks/twilio/voice/status"
+SERVER_KIND = 2  # opentelemetry.proto.trace.v1.Span.SPAN_KIND_SERVER
+
+
+class Receiver(ThreadingHTTPServer):
+    spans: list[dict[str, Any]]
+
+
+class OtlpHandler(BaseHTTPRequestHandler):
+    server: Receiver
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["content-length"]))
+        request = ExportTraceServiceRequest.FromString(body)
+        for resource_spans in request.resource_spans:
+            resource = {a.key: a.value.string_value for a in resource_spans.resource.attributes}
+            for scope_spans in resource_spans.scope_spans:
+                for span in scope_spans.spans:
+                    self.server.spans.append(
+                        {
+                            "service": resource.get("service.name"),
+                            "name": span.name,
+                            "kind": span.kind,
+                            "trace_id": span.trace_id.hex(),
+                            "span_id": span.span_id.hex(),
+                            "parent_span_id": span.parent_span_id.hex(),
+                            "attributes": {a.key: a.value for a in span.attributes},
+                        }
+                    )
+        answer = ExportTraceServiceResponse().SerializeToString()
+        self.send_response(200)
+        self.send_header("content-type", "application/x-protobuf")
+        self.send_header("content-length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+async def post(url: str, params: dict[str, str], extra: dict[str, str]) -> httpx.Response:
+    """A Twilio-signed form POST, as Twilio sends a status callback."""
+    headers = {
+        "content-type": "application/x-www-form-urlencoded",
+        "x-twilio-signature": twilio_signature(url, params, TOKEN),
+        **extra,
+    }
+    async with httpx.AsyncClient(timeout=30) as client:
+        return await client.post(url, content=urlencode(params).encode(), headers=headers)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    server = Receiver(("127.0.0.1", 0), OtlpHandler)
+    server.spans = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+async def test_webhook_span_is_exported_and_its_trace_travels_in_kafka(
+    receiver: Receiver, start_service: Any, kafka_settings: KafkaSettings, tmp_path: Any
+) -> None:
+    endpoint = f"http://127.0.0.1:{receiver.server_address[1]}/v1/traces"
+    ingress = start_service(
+        "ingress",
+        ["switchboard.ingress", "serve"],
+        {
+            "SWITCHBOARD_TELEMETRY__OTLP_ENDPOINT": endpoint,
+            "SWITCHBOARD_TELEMETRY__SAMPLE_RATIO": "0.0",  # only a sampled parent is recorded
+            "SWITCHBOARD_TWILIO__ACCOUNTS": (
+                f'{{"{ACCOUNT}": {{"auth_tokens": ["{TOKEN}"], "tenant": "trace-tenant"}}}}'
+            ),
+            "SWITCHBOARD_SPOOL__DIRECTORY": str(tmp_path / "spool"),
+            "OTEL_BSP_SCHEDULE_DELAY": "200",  # export batches every 0.2 s, not 5 s
+        },
+    )
+    ingress.wait_ready()
+    start = await end_offsets(kafka_settings, CALL_EVENTS)
+
+    trace_id, parent_id = secrets.token_hex(16), secrets.token_hex(8)
+    call_sid = "CA" + uuid.uuid4().hex
+    url = ingress.url + PATH
+    params = {
+        "AccountSid": ACCOUNT,
+        "CallSid": call_sid,
+        "CallStatus": "ringing",
+        "SequenceNumber": "0",
+        "From": "+15005550006",
+        "To": "+14155550100",
+        "Direction": "outbound-api",
+    }
+    response = await post(
+        url,
+        params,
+        {"traceparent": f"00-{trace_id}-{parent_id}-01"},
+    )
+    assert response.status_code == 204
+
+    def exported() -> list[dict[str, Any]]:
+        return [s for s in receiver.spans if s["trace_id"] == trace_id]
+
+    await eventually(exported, timeout_s=60)
+    (span,) = exported()
+    assert span["service"] == "switchboard-ingress"
+    assert span["name"] == f"POST {PATH}"
+    assert span["kind"] == SERVER_KIND
+    assert span["parent_span_id"] == parent_id
+    assert span["attributes"]["http.response.status_code"].int_value == 204
+
+    records = await read_records(
+        kafka_settings,
+        CALL_EVENTS,
+        start,
+        until=lambda rs: any(r.key == call_sid.encode() for r in rs),
+        timeout_s=30,
+    )
+    (record,) = [r for r in records if r.key == call_sid.encode()]
+    headers = {k: v.decode() for k, v in record.headers}
+    assert headers["traceparent"] == f"00-{trace_id}-{span['span_id']}-01"
+
+    # A webhook without a traceparent at sample ratio 0: its trace id still travels in Kafka
+    # (sampled flag off), but no span is exported.
+    other_sid = "CA" + uuid.uuid4().hex
+    params = {**params, "CallSid": other_sid}
+    response = await post(url, params, {})
+    assert response.status_code == 204
+    records = await read_records(
+        kafka_settings,
+        CALL_EVENTS,
+        start,
+        until=lambda rs: any(r.key == other_sid.encode() for r in rs),
+        timeout_s=30,
+    )
+    (record,) = [r for r in records if r.key == other_sid.encode()]
+    unsampled = dict(record.headers)["traceparent"].decode()
+    version, other_trace, _, flags = unsampled.split("-")
+    assert version == "00"
+    assert int(flags, 16) & 0x01 == 0  # not sampled (the SDK may set 0x02, "random trace id")
+    assert other_trace != trace_id
+    assert not [s for s in receiver.spans if s["trace_id"] == other_trace]
