@@ -10,23 +10,37 @@ up once (warm-up, cold misses); ``--lookups`` random lookups from ``--concurrenc
 once; ``--messages`` random messages through the whole pipeline. The hit rate counts every
 lookup after the warm-up. The baseline is the same run with the business cache effectively off
 (one entry). Writes bench/results/ai.json at the repository root and prints Markdown rows.
+
+Overhead = the time ``Runtime.handle`` took for a message minus that message's own model time
+(tracked per task), with ``--concurrency`` messages in flight (a closed loop). Not included:
+Kafka consume/commit and CloudEvent decoding, the provider's HTTP send and the Kafka publish
+(fakes answer at once), so it is the service's store, cache and pipeline work. Nearly every
+message starts a new conversation and is its business's first of the month: the cold paths.
+
+``--profile`` instead runs the cached configuration once with every pipeline step and MongoDB
+command timed per message and prints the breakdown (steps overlap where the pipeline runs them
+concurrently; instrumentation adds a little). It writes no results file.
 """
 
 import argparse
 import asyncio
 import base64
+import contextvars
 import json
 import os
 import random
 import statistics
 import sys
 import time
+from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
+from pymongo import monitoring
 from redis.asyncio import Redis
 
 from switchboard.ai.app import Overrides, open_runtime
@@ -42,12 +56,16 @@ TARGET_P95_MS = 50.0
 TARGET_HIT_RATE = 0.99
 
 
-class TimedModel(FakeModel):
-    """The zero-latency fake model, timing itself so its share can be subtracted."""
+MODEL_SPENT: contextvars.ContextVar[list[float]] = contextvars.ContextVar("model_spent")
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.spent = 0.0
+
+class TimedModel(FakeModel):
+    """The zero-latency fake model, timing itself so its share can be subtracted.
+
+    The time goes to the calling message's own accumulator (each message runs in its own task,
+    so a context variable separates them): with several messages in flight, a shared counter
+    would also subtract the model time of the others.
+    """
 
     async def complete(
         self, model: str, messages: Sequence[ChatMessage], temperature: float, max_tokens: int
@@ -56,8 +74,124 @@ class TimedModel(FakeModel):
         try:
             return await super().complete(model, messages, temperature, max_tokens)
         finally:
-            self.spent += time.perf_counter() - started
+            MODEL_SPENT.get().append(time.perf_counter() - started)
             self.prompts.clear()  # keep memory flat
+
+
+@dataclass
+class Trace:
+    """Where one message's time went: pipeline steps and MongoDB commands, in ms."""
+
+    steps: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    mongo: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    mongo_calls: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+
+CURRENT: contextvars.ContextVar[Trace | None] = contextvars.ContextVar("trace", default=None)
+
+
+class MongoTimer(monitoring.CommandListener):
+    """Driver-measured duration of each command, charged to the message whose task sent it."""
+
+    def __init__(self) -> None:
+        self._names: dict[int, str] = {}
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        target = event.command.get(event.command_name)
+        on = f" {target}" if isinstance(target, str) else ""
+        self._names[event.request_id] = f"{event.command_name}{on}"
+
+    def _charge(self, name: str, duration_us: int) -> None:
+        trace = CURRENT.get()
+        if trace is not None:
+            trace.mongo[name] += duration_us / 1000
+            trace.mongo_calls[name] += 1
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        self._charge(self._names.pop(event.request_id, event.command_name), event.duration_micros)
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        name = self._names.pop(event.request_id, event.command_name)
+        self._charge(f"{name} (failed)", event.duration_micros)
+
+
+class PoolCounter(monitoring.ConnectionPoolListener):
+    """Connections the driver opened (a new one costs a TCP + handshake round trip or more)."""
+
+    created = 0
+
+    def connection_created(self, event: monitoring.ConnectionCreatedEvent) -> None:
+        PoolCounter.created += 1
+
+    def pool_created(self, event: Any) -> None: ...
+    def pool_ready(self, event: Any) -> None: ...
+    def pool_cleared(self, event: Any) -> None: ...
+    def pool_closed(self, event: Any) -> None: ...
+    def connection_ready(self, event: Any) -> None: ...
+    def connection_closed(self, event: Any) -> None: ...
+    def connection_check_out_started(self, event: Any) -> None: ...
+    def connection_check_out_failed(self, event: Any) -> None: ...
+    def connection_checked_out(self, event: Any) -> None: ...
+    def connection_checked_in(self, event: Any) -> None: ...
+
+
+class Timed:
+    """Proxy timing every coroutine method of ``target`` as step ``<label>.<method>``."""
+
+    def __init__(self, label: str, target: Any) -> None:
+        self._label = label
+        self._target = target
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._target, name)
+        if not asyncio.iscoroutinefunction(attr):
+            return attr
+
+        async def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return await attr(*args, **kwargs)
+            finally:
+                trace = CURRENT.get()
+                if trace is not None:
+                    trace.steps[f"{self._label}.{name}"] += (time.perf_counter() - started) * 1000
+
+        return timed
+
+
+def instrument(pipeline: Any) -> None:
+    """Wrap the pipeline's stores so each message's trace shows where the time went."""
+    for name in ("ledger", "conversations", "usage", "limiter", "retriever", "publisher"):
+        setattr(pipeline, name, Timed(name, getattr(pipeline, name)))
+
+
+def breakdown(traces: list[Trace], totals: list[float]) -> list[str]:
+    """Markdown rows: mean ms per message of each step and MongoDB command."""
+    n = len(traces)
+    lines = ["| part | mean ms/message | share of mean total |", "| --- | --- | --- |"]
+    mean_total = sum(totals) / n
+    steps: dict[str, float] = defaultdict(float)
+    mongo: dict[str, float] = defaultdict(float)
+    calls: dict[str, float] = defaultdict(float)
+    for t in traces:
+        for k, v in t.steps.items():
+            steps[k] += v / n
+        for k, v in t.mongo.items():
+            mongo[k] += v / n
+        for k, c in t.mongo_calls.items():
+            calls[k] += c / n
+    lines.append(f"| **total (model excluded)** | {mean_total:.2f} | 100% |")
+    for k, v in sorted(steps.items(), key=lambda kv: -kv[1]):
+        lines.append(f"| step {k} | {v:.2f} | {v / mean_total:.0%} |")
+    rest = mean_total - sum(steps.values())
+    lines.append(
+        f"| rest (handler code, cache, event loop) | {rest:.2f} | {rest / mean_total:.0%} |"
+    )
+    for k, v in sorted(mongo.items(), key=lambda kv: -kv[1]):
+        lines.append(f"| mongo {k} x{calls[k]:.1f} | {v:.2f} | {v / mean_total:.0%} |")
+    total_calls = sum(calls.values())
+    lines.append(f"| mongo round trips per message | {total_calls:.1f} | |")
+    return lines
 
 
 def event(n: int, channel: str, contact: str) -> Event:
@@ -79,7 +213,13 @@ def percentile(values: list[float], p: float) -> float:
 
 
 async def run(
-    businesses: int, messages: int, lookups: int, concurrency: int, cache_entries: int, seed: int
+    businesses: int,
+    messages: int,
+    lookups: int,
+    concurrency: int,
+    cache_entries: int,
+    seed: int,
+    profile: bool = False,
 ) -> dict[str, Any]:
     key = base64.b64encode(os.urandom(32)).decode()
     settings = AiSettings(
@@ -114,17 +254,24 @@ async def run(
                 )
             slots = asyncio.Semaphore(concurrency)
             overheads: list[float] = []
+            traces: list[Trace] = []
+            if profile:
+                instrument(rt.pipeline)
 
             async def one(n: int, channel: str) -> None:
                 async with slots:
-                    before_model = model.spent
+                    if profile:
+                        traces.append(Trace())
+                        CURRENT.set(traces[-1])
+                    spent: list[float] = []
+                    MODEL_SPENT.set(spent)
                     started = time.perf_counter()
                     outcome = await rt.handle(event(n, channel, f"c{n % 97}-{channel}"))
                     elapsed = time.perf_counter() - started
                     assert outcome == "replied", outcome
-                    # The fake never yields while timing itself, so the difference is this
-                    # message's own model time (zero latency, but measured anyway).
-                    overheads.append((elapsed - (model.spent - before_model)) * 1000)
+                    assert len(spent) == 1, spent  # the model was asked exactly once
+                    # This message's own model time (zero latency, but measured anyway).
+                    overheads.append((elapsed - sum(spent)) * 1000)
 
             async def lookup(channel: str) -> None:
                 async with slots:
@@ -136,6 +283,7 @@ async def run(
             # Cache under load: lookups from many tasks at once, random businesses.
             await asyncio.gather(*(lookup(rng.choice(channels)) for _ in range(lookups)))
             # Per-message overhead: the whole pipeline, random businesses.
+            connections_before = PoolCounter.created
             started = time.perf_counter()
             order = [rng.choice(channels) for _ in range(messages)]
             await asyncio.gather(*(one(i, c) for i, c in enumerate(order)))
@@ -148,6 +296,10 @@ async def run(
                 "hit_rate": hits / max(hits + misses, 1),  # after warm-up, lookups + messages
                 "throughput": messages / wall,
                 "sent": len(sender.sent),
+                "breakdown": breakdown(traces, overheads) if profile else [],
+                "connections_opened": PoolCounter.created - connections_before,
+                "p95_first_tenth_ms": percentile(overheads[: messages // 10], 95),
+                "p95_rest_ms": percentile(overheads[messages // 10 :], 95),
             }
         finally:
             await rt.db.client.drop_database(settings.mongo.database)
@@ -165,8 +317,28 @@ def main() -> None:
     parser.add_argument("--lookups", type=int, default=20_000)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="time each step and MongoDB command per message (cached run only, no results file)",
+    )
     args = parser.parse_args()
     common = (args.businesses, args.messages, args.lookups, args.concurrency)
+    if args.profile:
+        monitoring.register(MongoTimer())
+        monitoring.register(PoolCounter())
+        profiled = asyncio.run(run(*common, 1000, args.seed, profile=True))
+        print(
+            f"{args.concurrency} in flight: p50 {profiled['p50_ms']:.1f} ms, p95 "
+            f"{profiled['p95_ms']:.1f} ms (instrumented)"
+        )
+        print(
+            f"connections opened while measuring: {profiled['connections_opened']}; p95 of the "
+            f"first tenth {profiled['p95_first_tenth_ms']:.1f} ms, of the rest "
+            f"{profiled['p95_rest_ms']:.1f} ms"
+        )
+        print("\n".join(profiled["breakdown"]))
+        return
     cached = asyncio.run(run(*common, 1000, args.seed))
     uncached = asyncio.run(run(*common, 1, args.seed))
     command = "python services/ai/bench/ai_bench.py " + " ".join(sys.argv[1:])

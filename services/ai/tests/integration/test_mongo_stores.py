@@ -115,3 +115,56 @@ async def test_conversation_append_is_idempotent_and_recent_is_oldest_first(db) 
     recent = await conv.recent("c1", 3)
     assert [m.id for m in recent] == ["m1", "m2", "m3"]
     assert await conv.recent("other", 3) == []
+
+
+async def test_month_spend_is_rebuilt_from_the_rows_after_losing_redis(
+    db, build, cipher, ai_settings
+) -> None:
+    from redis.asyncio import Redis
+
+    from switchboard.ai.adapters.redis_spend import RedisSpend
+
+    redis = Redis.from_url(ai_settings.redis.url.get_secret_value())
+    spend = RedisSpend(MongoUsage(db), redis, f"{ai_settings.redis_namespace}:spend")
+    business = build.business(cipher)
+    reply = Reply(text="x", model="m", prompt_tokens=10, completion_tokens=5, cost_usd=0.25)
+    try:
+        assert await spend.month_cost(business.id, "2026-11") == 0.0  # no marker: no sum
+        await spend.add(business, date(2026, 11, 1), reply, counted_key="m1")
+        await spend.add(business, date(2026, 11, 1), reply, counted_key="m1")  # redelivery
+        await spend.add(business, date(2026, 11, 2), reply, counted_key="m2")
+        assert await spend.month_cost(business.id, "2026-11") == pytest.approx(0.5)
+        await redis.delete(*[k async for k in redis.scan_iter(f"{ai_settings.redis_namespace}:*")])
+        assert await spend.month_cost(business.id, "2026-11") == pytest.approx(0.5)
+        assert await spend.month_cost(business.id, "2026-12") == 0.0
+    finally:
+        await redis.aclose()
+    # one marker for the month, next to the rows, and no sum counts it
+    assert await db["usage_events"].count_documents({"marker": True}) == 1
+    [row] = await MongoUsage(db).daily("acme", None, "2026-11-01", "2026-11-01")
+    assert (row["replies"], row["cost_usd"]) == (1, pytest.approx(0.25))
+
+
+async def test_conversation_marker_is_stored_with_the_turns_and_never_read_as_one(db) -> None:
+    conv = MongoConversations(db)
+    assert not await conv.known("c1")
+    turn = StoredMessage("m0", "c1", "b", "user", "hi", NOW)
+    assert await conv.insert_new([turn]) == [turn]
+    assert await conv.insert_new([turn]) == []  # marker and turn both there already
+    assert await conv.known("c1")
+    assert not await conv.known("c2")
+    assert [m.id for m in await conv.recent("c1", 10)] == ["m0"]
+
+
+async def test_concurrent_claims_of_many_messages_one_winner_each(db) -> None:
+    """Claims arriving together share insert_many round trips; each id still has one winner."""
+    ledger = MongoLedger(db)
+    ids = [f"wamid.B{i % 4}" for i in range(16)]
+    outcomes = await asyncio.gather(*(ledger.claim(i, "c", NOW) for i in ids))
+    winners = [i for i, o in zip(ids, outcomes, strict=True) if o is None]
+    assert sorted(winners) == [f"wamid.B{i}" for i in range(4)]
+    assert {o.state for o in outcomes if o is not None} == {ReplyState.CLAIMED}
+    replies = await asyncio.gather(
+        *(ledger.store_reply("wamid.B0", "b", Reply(text=f"r{i}")) for i in range(4))
+    )
+    assert len({r.reply.text for r in replies}) == 1  # the first stored reply, for everyone

@@ -3,8 +3,13 @@
 Never twice: the message id is claimed in the ledger before anything else, the reply is stored
 before it is sent (a redelivery reuses it instead of asking the model again), and the send is
 guarded by an atomic model_done → sending transition, so two attempts cannot both send.
+
+Latency: reads that do not depend on each other (limits, conversation memory, the knowledge
+index) run concurrently before the model call, and so do the after-send steps (memory, usage,
+the outbound event), which are each safe to repeat; only ``published`` waits for all of them.
 """
 
+import asyncio
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -43,7 +48,7 @@ from switchboard.ai.repository import (
     Sender,
     UsageStore,
 )
-from switchboard.ai.retrieval import Retriever
+from switchboard.ai.retrieval import KnowledgeMatrix, Retriever
 from switchboard.ai.settings import Price
 from switchboard.common.events import Event, MessageReceived, MessageSent, event_id
 
@@ -111,14 +116,17 @@ async def _handle(msg: MessageReceived, p: ReplyPipeline) -> str:
 
 async def _reply(msg: MessageReceived, business: Business, p: ReplyPipeline) -> Reply | None:
     """The model's answer; the fallback when over a limit or the model is down (None: silence)."""
-    limit = await _over_limit(business, p)
+    limit, history, index = await asyncio.gather(
+        _over_limit(business, p),
+        p.conversations.recent(msg.conversation, business.memory_messages),
+        p.retriever.load(business.id) if p.retriever is not None else _no_index(),
+    )
     if limit is not None:
         action = "fallback" if business.fallback_text else "silent"
         LIMITED.labels(limit, action).inc()
         log.info("business over limit", business_id=business.id, limit=limit, action=action)
         return Reply(text=business.fallback_text, fallback=True) if business.fallback_text else None
-    knowledge = await _knowledge(business, msg.text or "", p)
-    history = await p.conversations.recent(msg.conversation, business.memory_messages)
+    knowledge = await _knowledge(index, msg.text or "", p)
     prompt = build_prompt(business.system_prompt, knowledge, history, msg.text or "")
     started = p.monotonic()
     try:
@@ -149,12 +157,18 @@ async def _reply(msg: MessageReceived, business: Business, p: ReplyPipeline) -> 
     )
 
 
-async def _knowledge(business: Business, text: str, p: ReplyPipeline) -> list[RetrievedChunk]:
+async def _no_index() -> None:
+    return None
+
+
+async def _knowledge(
+    index: KnowledgeMatrix | None, text: str, p: ReplyPipeline
+) -> list[RetrievedChunk]:
     """Retrieved chunks; an embedding failure answers without knowledge rather than not at all."""
-    if p.retriever is None:
+    if p.retriever is None or index is None:
         return []
     try:
-        return await p.retriever.retrieve(business.id, text)
+        return await p.retriever.search(index, text)
     except ModelUnavailable as exc:
         log.warning("retrieval failed; answering without knowledge", error=str(exc))
         return []
@@ -209,27 +223,24 @@ async def _after_send(
     assert reply is not None
     sent_at = record.sent_at or p.now()
     provider_id = record.provider_message_id or f"unknown:{msg.message_id}"
-    await p.conversations.append(
-        [
-            StoredMessage(
-                msg.message_id,
-                msg.conversation,
-                business.id,
-                "user",
-                msg.text or "",
-                msg.received_at,
-            ),
-            StoredMessage(
-                f"reply:{msg.message_id}",
-                msg.conversation,
-                business.id,
-                "assistant",
-                reply.text,
-                sent_at,
-            ),
-        ]
-    )
-    await p.usage.add(business, sent_at.date(), reply, counted_key=msg.message_id)
+    turns = [
+        StoredMessage(
+            msg.message_id,
+            msg.conversation,
+            business.id,
+            "user",
+            msg.text or "",
+            msg.received_at,
+        ),
+        StoredMessage(
+            f"reply:{msg.message_id}",
+            msg.conversation,
+            business.id,
+            "assistant",
+            reply.text,
+            sent_at,
+        ),
+    ]
     data = MessageSent(
         channel=channel_of(business, msg.business_channel_id),
         provider=msg.provider,
@@ -254,5 +265,11 @@ async def _after_send(
         tenant=business.tenant,
         time=sent_at,
     )
-    await p.publisher.publish(event, data.conversation)
+    # Independent and each repeatable: a failure of one retries the message, and the redelivery
+    # redoes all three (the turns and the usage row are keyed, the event id is deterministic).
+    await asyncio.gather(
+        p.conversations.append(turns),
+        p.usage.add(business, sent_at.date(), reply, counted_key=msg.message_id),
+        p.publisher.publish(event, data.conversation),
+    )
     await p.ledger.mark_published(msg.message_id)

@@ -79,7 +79,8 @@ class KnowledgeIndex(Protocol):
     async def chunks(self, business_id: str) -> list[KnowledgeChunk]: ...
 
     async def version(self, business_id: str) -> str:
-        """Changes whenever the business's chunks change (cache key)."""
+        """Changes whenever the business's chunks change (cache key); empty until the first
+        document of the business is ready (no chunks to read before that)."""
         ...
 
 

@@ -13,7 +13,9 @@ from switchboard.ai.repository import Embedder, KnowledgeIndex
 
 
 @dataclass(frozen=True, slots=True)
-class _Matrix:
+class KnowledgeMatrix:
+    """A business's embedded chunks at one version, rows normalised for cosine scores."""
+
     version: str
     chunks: tuple[KnowledgeChunk, ...]
     unit: npt.NDArray[np.float32]  # rows normalised to length 1
@@ -62,21 +64,27 @@ class Retriever:
         self._embedder = embedder
         self._k = k
         self._min_score = min_score
-        self._cache: TTLCache[str, _Matrix] = TTLCache(max_entries, ttl_s, timer=clock)
+        self._cache: TTLCache[str, KnowledgeMatrix] = TTLCache(max_entries, ttl_s, timer=clock)
 
-    async def _matrix(self, business_id: str) -> _Matrix:
+    async def load(self, business_id: str) -> KnowledgeMatrix:
+        """The business's vectors (no embedding call): cached while its version is unchanged."""
         version = await self._index.version(business_id)
         cached = self._cache.get(business_id)
         if cached is not None and cached.version == version:
             return cached
-        chunks = tuple(c for c in await self._index.chunks(business_id) if c.vector)
-        matrix = _Matrix(version, chunks, normalise([c.vector for c in chunks]))
+        # No version: no document was ever made ready, so no chunk query (a scan on FerretDB).
+        found = await self._index.chunks(business_id) if version else []
+        chunks = tuple(c for c in found if c.vector)
+        matrix = KnowledgeMatrix(version, chunks, normalise([c.vector for c in chunks]))
         self._cache[business_id] = matrix
         return matrix
 
     async def retrieve(self, business_id: str, text: str) -> list[RetrievedChunk]:
         """The best chunks for ``text``; none (and no embedding call) without knowledge."""
-        matrix = await self._matrix(business_id)
+        return await self.search(await self.load(business_id), text)
+
+    async def search(self, matrix: KnowledgeMatrix, text: str) -> list[RetrievedChunk]:
+        """The best chunks of a loaded ``matrix`` for ``text`` (embeds ``text`` if it has any)."""
         if not matrix.chunks or not text.strip():
             return []
         [query] = await self._embedder.embed([text])

@@ -1,22 +1,21 @@
 """Conversation memory: every turn durable in MongoDB, the recent ones mirrored in Redis.
 
 MongoDB keeps one document per turn (``_id`` = message id, so re-appending changes nothing)
-and one per conversation (``_id`` = conversation key). Redis keeps the last turns of each
-conversation as a list, so a reply reads its memory without a query: FerretDB v1 answers
-only ``_id`` lookups without scanning a collection. A conversation missing from Redis but
-known to MongoDB (Redis restarted, key expired) is rebuilt from MongoDB once.
+and a marker per conversation, inserted in the same ``insert_many`` as the turns. Redis
+keeps the last turns of each conversation as a list, so a reply reads its memory without a
+query: FerretDB v1 answers only ``_id`` lookups without scanning a collection. A
+conversation missing from Redis but known to MongoDB (Redis restarted, key expired) is
+rebuilt from MongoDB once.
 """
 
-import contextlib
 import json
 from collections.abc import Sequence
 from datetime import datetime
 
-from pymongo.errors import DuplicateKeyError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from switchboard.ai.adapters.mongo import CONVERSATIONS, Database, translated
+from switchboard.ai.adapters.mongo import Database
 from switchboard.ai.adapters.mongo_replies import MongoConversations
 from switchboard.ai.errors import StoreUnavailable
 from switchboard.ai.models import StoredMessage
@@ -48,7 +47,6 @@ class ConversationMemory:
         prefix: str = "switchboard:ai:memory",
     ) -> None:
         self._turns = MongoConversations(db)
-        self._conversations = db[CONVERSATIONS]
         self._redis = redis
         self._keep = keep
         self._ttl_s = ttl_s
@@ -70,9 +68,7 @@ class ConversationMemory:
             raise StoreUnavailable(f"reading memory failed: {exc!r}") from exc
         if exists:
             return [_decode(conversation, r) for r in raw]
-        with translated("looking up a conversation"):
-            known = await self._conversations.find_one({"_id": conversation})
-        if known is None:
+        if not await self._turns.known(conversation):
             return []  # a new conversation
         turns = await self._turns.recent(conversation, self._keep)
         await self._push(conversation, turns)
@@ -86,12 +82,8 @@ class ConversationMemory:
             mirrored = bool(await self._redis.exists(self._key(conversation)))
         except (RedisError, OSError) as exc:
             raise StoreUnavailable(f"reading memory failed: {exc!r}") from exc
-        if not mirrored:  # a Redis list means MongoDB knows the conversation: one write less
-            with translated("recording a conversation"), contextlib.suppress(DuplicateKeyError):
-                await self._conversations.insert_one(
-                    {"_id": conversation, "business_id": messages[0].business_id}
-                )
-        new = await self._turns.insert_new(messages)
+        # A Redis list means MongoDB has the marker already: the insert leaves it out.
+        new = await self._turns.insert_new(messages, mark=not mirrored)
         await self._push(conversation, new)
 
     async def _push(self, conversation: str, turns: Sequence[StoredMessage]) -> None:

@@ -13,13 +13,12 @@ from datetime import date, datetime
 from typing import Any, Final
 
 from pymongo import DESCENDING
-from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from switchboard.ai.adapters.batching import InsertBatcher
 from switchboard.ai.adapters.mongo import (
     MESSAGES,
     REPLIES,
     USAGE,
-    USAGE_MONTHS,
     Database,
     Doc,
     translated,
@@ -27,7 +26,6 @@ from switchboard.ai.adapters.mongo import (
 from switchboard.ai.models import Business, Reply, ReplyRecord, ReplyState, StoredMessage
 
 STEPS: Final = ("claimed", "reply", "send", "sent", "published", "skipped")
-_DUPLICATE: Final = 11000
 
 
 def _reply_to_doc(r: Reply) -> Doc:
@@ -73,15 +71,14 @@ class MongoLedger:
 
     def __init__(self, db: Database) -> None:
         self._c = db[REPLIES]
+        self._inserts = InsertBatcher(self._c)
 
     async def _take(self, message_id: str, step: str, **fields: Any) -> bool:
         """Insert the step; False when it already existed (someone else took it)."""
-        with translated(f"ledger step {step}"):
-            try:
-                await self._c.insert_one({"_id": f"{message_id}|{step}", **fields})
-            except DuplicateKeyError:
-                return False
-        return True
+        [taken] = await self._inserts.insert(
+            [{"_id": f"{message_id}|{step}", **fields}], f"ledger step {step}"
+        )
+        return taken
 
     async def get(self, message_id: str) -> ReplyRecord | None:
         # One find_one by _id per step, concurrently: FerretDB v1 answers ``_id`` equality
@@ -101,8 +98,15 @@ class MongoLedger:
         await self._take(message_id, "skipped", reason=reason, business_id=business_id)
 
     async def store_reply(self, message_id: str, business_id: str, reply: Reply) -> ReplyRecord:
-        await self._take(message_id, "reply", business_id=business_id, reply=_reply_to_doc(reply))
-        record = await self.get(message_id)  # the first stored reply wins
+        if await self._take(
+            message_id, "reply", business_id=business_id, reply=_reply_to_doc(reply)
+        ):
+            # This insert took the step: no other reply exists, and no send can have begun
+            # (a send needs a stored reply), so nothing needs reading back.
+            return ReplyRecord(
+                message_id, ReplyState.MODEL_DONE, reply=reply, business_id=business_id
+            )
+        record = await self.get(message_id)  # another attempt stored first: its reply wins
         assert record is not None
         return record
 
@@ -122,11 +126,25 @@ class MongoLedger:
         await self._take(message_id, "published")
 
 
+def conversation_marker(conversation: str) -> str:
+    """``_id`` of the document saying a conversation has turns stored (no ``conversation`` field,
+    so turn queries never see it)."""
+    return f"conversation:{conversation}"
+
+
 class MongoConversations:
-    """``conversation_messages``: one document per turn, ``_id`` = message id."""
+    """``conversation_messages``: one document per turn, ``_id`` = message id, plus one marker
+    per conversation written in the same ``insert_many`` as its first turns."""
 
     def __init__(self, db: Database) -> None:
         self._c = db[MESSAGES]
+        self._inserts = InsertBatcher(self._c)
+
+    async def known(self, conversation: str) -> bool:
+        """Whether turns of ``conversation`` were stored (an ``_id`` lookup: no scan anywhere)."""
+        with translated("looking up a conversation"):
+            found = await self._c.find_one({"_id": conversation_marker(conversation)}, {"_id": 1})
+        return found is not None
 
     async def recent(self, conversation: str, limit: int) -> list[StoredMessage]:
         if limit <= 0:
@@ -148,9 +166,14 @@ class MongoConversations:
     async def append(self, messages: Sequence[StoredMessage]) -> None:
         await self.insert_new(messages)
 
-    async def insert_new(self, messages: Sequence[StoredMessage]) -> list[StoredMessage]:
-        """Insert the turns; returns those not stored before (a redelivery adds nothing)."""
-        docs = [
+    async def insert_new(
+        self, messages: Sequence[StoredMessage], *, mark: bool = True
+    ) -> list[StoredMessage]:
+        """Insert the turns (and, with ``mark``, the conversation's marker) in one round trip;
+        returns the turns not stored before (a redelivery adds nothing)."""
+        if not messages:
+            return []
+        docs: list[Doc] = [
             {
                 "_id": m.id,
                 "conversation": m.conversation,
@@ -162,58 +185,76 @@ class MongoConversations:
             }
             for i, m in enumerate(messages)
         ]
-        duplicates: set[int] = set()
-        with translated("appending to a conversation"):
-            try:
-                await self._c.insert_many(docs, ordered=False)
-            except BulkWriteError as exc:
-                errors = exc.details.get("writeErrors", [])
-                if any(e.get("code") != _DUPLICATE for e in errors):
-                    raise
-                duplicates = {int(e["index"]) for e in errors}
-        return [m for i, m in enumerate(messages) if i not in duplicates]
+        if mark:  # first: no turn is stored without its conversation's marker
+            first = messages[0]
+            marker = {
+                "_id": conversation_marker(first.conversation),
+                "business_id": first.business_id,
+                "marker": True,
+            }
+            docs.insert(0, marker)
+        inserted = await self._inserts.insert(docs, "appending to a conversation")
+        if mark:
+            inserted = inserted[1:]
+        return [m for m, new in zip(messages, inserted, strict=True) if new]
 
 
 USAGE_FIELDS: Final = ("prompt_tokens", "completion_tokens", "replies", "fallbacks", "cost_usd")
 
 
+def month_marker(business_id: str, month: str) -> str:
+    """``_id`` of the document saying a business has usage rows in ``month`` (``YYYY-MM``)."""
+    return f"month:{business_id}:{month}"
+
+
 class MongoUsage:
-    """``usage_events``: a row per counted reply (``_id`` = inbound message id), summed on read."""
+    """``usage_events``: a row per counted reply (``_id`` = inbound message id), summed on read.
+
+    Beside the rows, a marker per business and month (no ``tenant``/``business_id`` fields, so
+    no sum sees it), inserted in the same ``insert_many`` as the month's first row. The month's
+    running spend lives in Redis (:class:`~switchboard.ai.adapters.redis_spend.RedisSpend`);
+    rebuilding it costs an ``_id`` lookup for a month without usage (the common case: the
+    business's first reply of the month) and a sum of the rows only when the marker exists.
+    """
 
     def __init__(self, db: Database) -> None:
         self._c = db[USAGE]
-        self._months = db[USAGE_MONTHS]
+        self._inserts = InsertBatcher(self._c)
 
-    async def add(self, business: Business, day: date, reply: Reply, *, counted_key: str) -> bool:
-        """Count ``reply`` once per ``counted_key``; False when it was counted before."""
-        with translated("counting usage"):
-            try:
-                await self._c.insert_one(
-                    {
-                        "_id": counted_key,
-                        "tenant": business.tenant,
-                        "business_id": business.id,
-                        "day": day.isoformat(),
-                        "month": day.isoformat()[:7],
-                        "model": reply.model,
-                        "prompt_tokens": reply.prompt_tokens,
-                        "completion_tokens": reply.completion_tokens,
-                        "replies": 1,
-                        "fallbacks": 1 if reply.fallback else 0,
-                        "cost_usd": reply.cost_usd,
-                    }
-                )
-            except DuplicateKeyError:
-                return False  # a redelivery: already counted
-            # The month's spend as one document read by _id (no scan on any server). $inc is
-            # atomic on MongoDB; FerretDB v1 may lose concurrent increments (local only), the
-            # rows above stay exact either way.
-            await self._months.update_one(
-                {"_id": f"{business.id}:{day.isoformat()[:7]}"},
-                {"$inc": {"cost_usd": reply.cost_usd, "replies": 1}},
-                upsert=True,
-            )
-        return True
+    async def add(
+        self, business: Business, day: date, reply: Reply, *, counted_key: str, mark: bool = True
+    ) -> bool:
+        """Count ``reply`` once per ``counted_key``; False when it was counted before.
+
+        With ``mark``, the month's marker goes first in the same round trip (a duplicate marker
+        is expected and ignored), so no row of a month is ever stored without its marker.
+        """
+        month = day.isoformat()[:7]
+        row = {
+            "_id": counted_key,
+            "tenant": business.tenant,
+            "business_id": business.id,
+            "day": day.isoformat(),
+            "month": month,
+            "model": reply.model,
+            "prompt_tokens": reply.prompt_tokens,
+            "completion_tokens": reply.completion_tokens,
+            "replies": 1,
+            "fallbacks": 1 if reply.fallback else 0,
+            "cost_usd": reply.cost_usd,
+        }
+        docs: list[Doc] = (
+            [{"_id": month_marker(business.id, month), "marker": True}] if mark else []
+        )
+        docs.append(row)
+        *_, counted = await self._inserts.insert(docs, "counting usage")
+        return counted  # False: a redelivery, already counted
+
+    async def month_known(self, business_id: str, month: str) -> bool:
+        """Whether ``month`` has usage rows for the business (an ``_id`` lookup)."""
+        with translated("reading spend"):
+            found = await self._c.find_one({"_id": month_marker(business_id, month)}, {"_id": 1})
+        return found is not None
 
     async def _sum(self, match: Doc, group: Any, field: str) -> dict[Any, float]:
         # One accumulator per $group: FerretDB v1 computes only the first one.
@@ -224,9 +265,13 @@ class MongoUsage:
         return {_key(r["_id"]): r["v"] for r in rows}
 
     async def month_cost(self, business_id: str, month: str) -> float:
-        with translated("reading spend"):
-            doc = await self._months.find_one({"_id": f"{business_id}:{month}"})
-        return float(doc["cost_usd"]) if doc else 0.0
+        """The month's spend summed from the rows: exact on both servers (no ``$inc`` to lose
+        increments). Indexed on MongoDB, a scan on FerretDB: skipped for a month without a
+        marker, and cached by RedisSpend."""
+        if not await self.month_known(business_id, month):
+            return 0.0
+        sums = await self._sum({"business_id": business_id, "month": month}, None, "cost_usd")
+        return float(sums.get(None, 0.0))
 
     async def daily(
         self, tenant: str, business_id: str | None, start: str | None, end: str | None

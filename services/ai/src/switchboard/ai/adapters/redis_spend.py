@@ -1,13 +1,17 @@
-"""Monthly spend per business: a Redis counter in front of MongoDB's ``usage_months``.
+"""Monthly spend per business: a Redis counter in front of MongoDB's ``usage_events`` rows.
 
-Every message of a business with a spend limit reads it, so it lives in Redis: loaded from
-MongoDB (one ``_id`` lookup) when the key is missing, then increased atomically
-(``INCRBYFLOAT``, only while the key exists) by every counted reply, on every replica.
+Every message of a business with a spend limit reads it, so it lives in Redis: rebuilt from
+MongoDB when the key is missing (an ``_id`` lookup of the month's marker; the rows are summed
+only when the marker exists, i.e. after losing Redis mid-month),
+then increased atomically (``INCRBYFLOAT``, only while the key exists) by every counted reply,
+on every replica. MongoDB stays the durable copy: each reply's row is inserted before the
+counter moves, so losing Redis loses nothing but one re-sum.
 """
 
 from datetime import date
 from typing import Final
 
+from cachetools import LRUCache
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -27,17 +31,31 @@ return false
 class RedisSpend:
     """:class:`~switchboard.ai.repository.UsageStore` with the month's spend cached in Redis."""
 
-    def __init__(self, usage: MongoUsage, redis: "Redis", prefix: str = "switchboard:ai:spend"):
+    def __init__(
+        self,
+        usage: MongoUsage,
+        redis: "Redis",
+        prefix: str = "switchboard:ai:spend",
+        *,
+        marked_max_entries: int = 10_000,
+    ):
         self._usage = usage
         self._redis = redis
         self._prefix = prefix
         self._incr = redis.register_script(_INCR_IF_EXISTS)
+        # Business-months whose MongoDB marker this process has written: later rows skip it.
+        self._marked: LRUCache[tuple[str, str], bool] = LRUCache(marked_max_entries)
 
     def _key(self, business_id: str, month: str) -> str:
         return f"{self._prefix}:{business_id}:{month}"
 
     async def add(self, business: Business, day: date, reply: Reply, *, counted_key: str) -> None:
-        if not await self._usage.add(business, day, reply, counted_key=counted_key):
+        marked = (business.id, day.isoformat()[:7])
+        counted = await self._usage.add(
+            business, day, reply, counted_key=counted_key, mark=marked not in self._marked
+        )
+        self._marked[marked] = True
+        if not counted:
             return  # counted before: the Redis sum has it too
         if reply.cost_usd:
             try:
