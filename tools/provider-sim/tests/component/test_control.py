@@ -37,3 +37,12 @@ def test_log_records_calls_and_webhooks_in_order(sim, receiver, wait):
     assert delivered[0]["key"].startswith(sid)
     kinds = [e["kind"] for e in sim.http.get("/_sim/log").json()]
     assert kinds.index("twilio.call.created") < kinds.index("webhook.delivered")
+
+
+def test_calls_summary_counts_calls_per_number(sim, wait):
+    for to in ("+14155550101", "+14155550102", "+14155550101"):
+        assert sim.create_call(To=to).status_code == 201
+    summary = sim.http.get("/_sim/calls/summary").json()
+    assert (summary["calls"], summary["numbers"], summary["max_per_number"]) == (3, 2, 2)
+    assert summary["repeated_sample"] == {"+14155550101": 2}
+    assert sum(summary["by_status"].values()) == 3

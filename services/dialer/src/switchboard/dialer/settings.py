@@ -10,6 +10,8 @@ from switchboard.common.auth import AuthSettings
 from switchboard.common.settings import CommonSettings
 from switchboard.common.topics import Groups
 
+CallbackEvent = Literal["initiated", "ringing", "answered", "completed"]
+
 
 class ApiHttpSettings(BaseModel):
     """Where the campaigns API listens."""
@@ -50,6 +52,14 @@ class TwilioSettings(BaseModel):
     """Longest wait for one REST request; must stay well below ``worker.claim_lease_s``."""
     callback_overrides: str = "rc=3&rp=all"
     """Connection-override fragment on the StatusCallback URL so 5xx answers are retried."""
+    status_callback_events: tuple[CallbackEvent, ...] = (
+        "initiated",
+        "ringing",
+        "answered",
+        "completed",
+    )
+    """Status callbacks asked for; the dialer itself needs only ``completed`` (the terminal
+    status); the others feed history's call timeline."""
     amd_callback_path: str = "/webhooks/twilio/voice/status"
     """Ingress route of asynchronous AMD results (the ingress takes them with the statuses)."""
     call_timeout_s: int = 30

@@ -2,6 +2,7 @@
 
 import json
 import statistics
+from collections import Counter
 from collections.abc import Coroutine
 from typing import Any
 
@@ -160,6 +161,20 @@ class SimInspection(Controller):
     @get("/calls")
     async def calls(self, sim: SimDep) -> list[dict[str, Any]]:
         return [_call_view(c) for c in sim.calls.values()]
+
+    @get("/calls/summary")
+    async def calls_summary(self, sim: SimDep) -> dict[str, Any]:
+        """Counts for large runs (``/calls`` lists every call): calls per number, by status."""
+        per_number = Counter(c.to for c in sim.calls.values())
+        repeated = {n: k for n, k in per_number.items() if k > 1}
+        return {
+            "calls": len(sim.calls),
+            "numbers": len(per_number),
+            "max_per_number": max(per_number.values(), default=0),
+            "repeated_numbers": len(repeated),
+            "repeated_sample": dict(list(repeated.items())[:20]),
+            "by_status": dict(Counter(c.status for c in sim.calls.values())),
+        }
 
     @get("/calls/{sid:str}")
     async def call(self, sid: FromPath[str], sim: SimDep) -> Response[Any]:

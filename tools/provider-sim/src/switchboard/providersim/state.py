@@ -7,7 +7,7 @@ import asyncio
 import random
 import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -66,6 +66,9 @@ class CallRecord:
         return self.status in TERMINAL_CALL_STATUSES
 
 
+LOG_MAX = 200_000
+
+
 @dataclass(slots=True)
 class SimState:
     """The simulator's memory."""
@@ -73,8 +76,9 @@ class SimState:
     config: SimConfig
     rng: random.Random = field(init=False)
     counters: Counter[str] = field(default_factory=Counter)
-    log: list[dict[str, Any]] = field(default_factory=list)
-    """Every call, message and webhook seen or sent, in order (for assertions)."""
+    log: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=LOG_MAX))
+    """The latest calls, messages and webhooks seen or sent, in order (for assertions);
+    bounded so a long-running simulator does not grow without end."""
     calls: dict[str, CallRecord] = field(default_factory=dict)
     messages: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Twilio SMS by sid."""

@@ -28,7 +28,6 @@ from switchboard.dialer.settings import TwilioSettings
 TWILIO_API: Final = "https://api.twilio.com"
 TOO_MANY_REQUESTS: Final = 20429
 CAPACITY_CODES: Final = frozenset({10004, 22005})
-STATUS_EVENTS: Final = ["initiated", "ringing", "answered", "completed"]
 CLOCK_SKEW: Final = timedelta(seconds=60)
 
 
@@ -137,7 +136,7 @@ class TwilioCallPlacer:
                 to=to,
                 from_=from_,
                 status_callback=self._status_callback,
-                status_callback_event=STATUS_EVENTS,
+                status_callback_event=list(self._settings.status_callback_events),
                 status_callback_method="POST",
                 timeout=self._settings.call_timeout_s,
                 time_limit=self._settings.call_time_limit_s,
