@@ -1,6 +1,7 @@
 """PostgresStore, its convergence and its partitions against the real PostgreSQL."""
 
 import asyncio
+import dataclasses
 import itertools
 import uuid
 from datetime import timedelta
@@ -110,6 +111,51 @@ async def test_concurrent_writers_of_one_call_converge(pg_store, pool, ev) -> No
     events = example_events(ev, "CA-race")
     await asyncio.gather(*(pg_store.record_call_facts(facts([e])) for e in events))
     assert await call_row(pool, "CA-race") == fold_call(facts(events))
+
+
+async def test_workers_that_do_not_remember_each_others_events_converge(
+    pool, partitions, ev
+) -> None:
+    """Two stores (two workers): each reads back what the other wrote, whatever it remembers."""
+    one, two = PostgresStore(pool, partitions), PostgresStore(pool, partitions)
+    events = example_events(ev, "CA-two")
+    for i, e in enumerate(events):
+        assert await (one if i % 3 else two).record_call_facts(facts([e])) == 1
+    assert await one.record_call_facts(facts(events)) == 0
+    assert await call_row(pool, "CA-two") == fold_call(facts(events))
+    small = PostgresStore(pool, partitions, recent_calls=1)  # forgets all but the last call
+    for call_id in ("CA-s1", "CA-s2", "CA-s1", "CA-s2"):
+        await small.record_call_facts(facts(example_events(ev, call_id)[:3]))
+    await small.record_call_facts(facts(example_events(ev, "CA-s1")))
+    assert await call_row(pool, "CA-s1") == fold_call(facts(example_events(ev, "CA-s1")))
+
+
+async def test_an_event_id_stored_under_another_call_is_skipped_not_refused(
+    pg_store, pool, ev
+) -> None:
+    """Same id, same first-sighting instant, other call: the batch's COPY clashes, and the
+    batch is written row by row instead (the clashing event skipped, the others stored)."""
+    first = ev.call("ringing", 1, call_id="CA-x")
+    await pg_store.record_call_facts(facts([first]))
+    clash = ev.call("ringing", 1, call_id="CA-y")
+    clash = dataclasses.replace(clash, id=first.id)
+    later = ev.call("completed", 3, call_id="CA-y", duration=9)
+    assert await pg_store.record_call_facts(facts([clash, later])) == 1
+    row = await call_row(pool, "CA-y")
+    assert (row.status, row.event_count, row.duration_s) == ("completed", 1, 9)
+    assert await call_row(pool, "CA-x") == fold_call(facts([first]))
+
+
+async def test_a_new_call_whose_row_exists_already_is_upserted(pg_store, pool, ev) -> None:
+    """A calls row without its index row (not made by the store): the COPY of the new
+    call's row clashes and the row is upserted instead."""
+    await pg_store.record_call_facts(facts([ev.call("ringing", 1, call_id="CA-z")]))
+    async with pool.acquire() as conn:
+        await conn.execute("DELETE FROM call_index WHERE call_id = 'CA-z'")
+    again = ev.call("initiated", 0, call_id="CA-z", at=ev.call("ringing", 1).data.occurred_at)
+    assert await pg_store.record_call_facts(facts([again])) == 1
+    row = await call_row(pool, "CA-z")
+    assert (row.status, row.event_count) == ("initiated", 1)
 
 
 async def test_messages_converge_whatever_the_order(pg_store, pool, ev) -> None:

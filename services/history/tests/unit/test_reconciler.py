@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import httpx
 from pydantic import SecretStr
 
-from switchboard.common.events import CallStatusChanged
+from switchboard.common.events import CallStatusChanged, event_id
 from switchboard.history.adapters.providers import ProviderClient
 from switchboard.history.reconciler import OpenCall, Reconciler
 from switchboard.history.settings import ReconcileSettings
@@ -147,3 +147,141 @@ async def test_rounds_move_past_calls_the_provider_cannot_resolve() -> None:
         await rec.run_once()
         await rec.run_once()  # a short page: back to the start
         assert finder.asked[3] is None
+
+
+class FakeCalls(FakeOpenCalls):
+    def __init__(self, reported=()):
+        super().__init__([])
+        self.reported = set(reported)
+        self.asked_reported = []
+
+    async def reported_conversations(self, ids, seen_after):
+        self.asked_reported.append(list(ids))
+        return self.reported & set(ids)
+
+
+def conversation_row(cid, status="done", start=None, duration=60):
+    start = NOW.timestamp() - 600 if start is None else start
+    return {
+        "conversation_id": cid,
+        "status": status,
+        "start_time_unix_secs": int(start),
+        "call_duration_secs": duration,
+    }
+
+
+def elevenlabs(pages, requests, broken=()):
+    """The conversations API: ``pages`` of list rows, cursor = page index; fetch by id."""
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        requests.append(request)
+        if request.headers.get("xi-api-key") != "xi":
+            return httpx.Response(401)
+        path = request.url.path
+        if path == "/v1/convai/conversations":
+            i = int(request.url.params.get("cursor", 0))
+            more = i + 1 < len(pages)
+            return httpx.Response(
+                200,
+                json={
+                    "conversations": pages[i],
+                    "has_more": more,
+                    "next_cursor": str(i + 1) if more else None,
+                },
+            )
+        cid = path.rsplit("/", 1)[-1]
+        if cid in broken:
+            return httpx.Response(500)
+        row = next((r for page in pages for r in page if r["conversation_id"] == cid), None)
+        if row is None:
+            return httpx.Response(404)
+        return httpx.Response(
+            200,
+            json={
+                "conversation_id": cid,
+                "agent_id": "agent-1",
+                "status": row["status"],
+                "failure_reason": "busy line" if row["status"] == "failed" else None,
+                "transcript": [{"role": "agent", "message": "hi"}, {"role": "user"}],
+                "metadata": {
+                    "start_time_unix_secs": row["start_time_unix_secs"],
+                    "call_duration_secs": row["call_duration_secs"],
+                    "phone_call": {"call_sid": "CA-" + cid, "external_number": "+1700"},
+                },
+                "analysis": {"call_successful": "failure", "transcript_summary": "s"},
+            },
+        )
+
+    return httpx.MockTransport(handle)
+
+
+async def sweep(pages, reported=(), broken=(), **settings):
+    el = SETTINGS.model_copy(
+        update={
+            "elevenlabs_base_url": "http://el.test",
+            "elevenlabs_workspaces": {"acme": SecretStr("xi")},
+            "grace_s": 300,
+            **settings,
+        }
+    )
+    requests, published = [], []
+
+    async def publish(event, key):
+        published.append(event)
+
+    calls = FakeCalls(reported)
+    async with httpx.AsyncClient(transport=elevenlabs(pages, requests, broken)) as http:
+        rec = Reconciler(calls, ProviderClient(el, http), publish, el, lambda: NOW)
+        count = await rec.run_once()
+    assert count == len(published)
+    return published, requests, calls
+
+
+async def test_elevenlabs_conversations_without_a_report_are_fetched_across_pages() -> None:
+    pages = [
+        [conversation_row("c-1"), conversation_row("c-live", status="in-progress")],
+        [conversation_row("c-2", status="failed"), conversation_row("c-known")],
+        [conversation_row("c-recent", start=NOW.timestamp() - 200)],  # ended < grace ago
+    ]
+    published, requests, calls = await sweep(pages, reported={"c-known"})
+    assert [e.subject for e in published] == ["c-1", "c-2"]
+    assert calls.asked_reported == [["c-1"], ["c-2", "c-known"]]
+    done, failed = (e.data for e in published)
+    assert (done.provider, done.status.value, done.telephony_call_id) == (
+        "elevenlabs",
+        "completed",
+        "CA-c-1",
+    )
+    assert (done.duration_s, done.transcript, done.successful, done.agent_id) == (
+        60,
+        "agent: hi",
+        False,
+        "agent-1",
+    )
+    assert done.occurred_at == datetime.fromtimestamp(NOW.timestamp() - 540, UTC)
+    assert (failed.status.value, failed.ended_reason) == ("failed", "busy line")
+    assert all(e.tenant == "acme" and e.data.raw["reconciled"] == "true" for e in published)
+    first = requests[0].url.params
+    assert int(first["call_start_after_unix"]) == int(NOW.timestamp()) - 3 * 86400
+    assert first["page_size"] == "100"
+    assert [r.url.params.get("cursor") for r in requests if r.url.path.endswith("ations")] == [
+        None,
+        "1",
+        "2",
+    ]
+
+
+async def test_elevenlabs_sweep_is_bounded_and_survives_provider_errors() -> None:
+    pages = [[conversation_row(f"c-{i}") for i in range(5)]]
+    published, requests, _ = await sweep(pages, broken={"c-0"}, batch_limit=3)
+    assert [e.subject for e in published] == ["c-1", "c-2"]  # c-0 failed: next round
+    assert len(requests) == 1 + 3  # the list, then 3 fetches (c-0's failure counts)
+    published, _, _ = await sweep(pages, batch_limit=3)
+    assert [e.subject for e in published] == ["c-0", "c-1", "c-2"]
+    published, requests, _ = await sweep(pages * 3, elevenlabs_page_limit=2)
+    assert len([r for r in requests if r.url.path.endswith("ations")]) == 2
+
+
+async def test_elevenlabs_event_ids_match_the_ingress_webhook_ids() -> None:
+    published, _, _ = await sweep([[conversation_row("c-1")]])
+    assert published[0].id == event_id("elevenlabs", "c-1", "post_call_transcription")

@@ -114,7 +114,7 @@ class BatchProcessor:
                 record,
                 functools.partial(handler, [event], self._store, self._tenant),
                 self._policy,
-                self._dead,  # type: ignore[arg-type]
+                self._dead,
                 group=self._group,
             )
 

@@ -51,7 +51,7 @@ _ALL_RANKS: dict[str, int] = {
 
 def status_rank(status: CallStatus) -> int:
     """Live statuses rank by progress; every terminal status outranks them all."""
-    return _ALL_RANKS[status.value]
+    return _ALL_RANKS[status]  # a StrEnum member hashes as its value
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +67,9 @@ class CallFact:
     sequence_number: int | None = field(init=False, compare=False)
     occurred_at: datetime = field(init=False, compare=False)
     _precedence: tuple[int, int, str, datetime, str] = field(init=False, compare=False)
+    _apply_order: tuple[int, tuple[int, int, str, datetime, str]] = field(init=False, compare=False)
+    _known: dict[str, Any] = field(init=False, compare=False)
+    """The call columns this event knows (its non-``None`` fields)."""
 
     def __post_init__(self) -> None:
         d = self.data
@@ -85,6 +88,9 @@ class CallFact:
         object.__setattr__(self, "sequence_number", seq)
         object.__setattr__(self, "occurred_at", at)
         object.__setattr__(self, "_precedence", precedence)
+        object.__setattr__(self, "_apply_order", (_KIND_ORDER.get(type(d), 9), precedence))
+        known = {k: v for k, v in _fields_of(d).items() if v is not None}
+        object.__setattr__(self, "_known", known)
 
     @property
     def event_type(self) -> str:
@@ -200,7 +206,7 @@ def _fields_of(data: EventData) -> dict[str, Any]:
 
 
 def _apply_order(fact: CallFact) -> tuple[int, tuple[int, int, str, datetime, str]]:
-    return (_KIND_ORDER.get(type(fact.data), 9), fact.precedence())
+    return fact._apply_order
 
 
 def fold_call(facts: Iterable[CallFact]) -> CallRow:
@@ -212,9 +218,7 @@ def fold_call(facts: Iterable[CallFact]) -> CallRow:
     first = min(ordered, key=lambda f: (f.occurred_at, f.event_id))
     columns: dict[str, Any] = {"provider": "unknown", "status": "unknown", "status_rank": -1}
     for fact in ordered:
-        for name, value in _fields_of(fact.data).items():
-            if value is not None:
-                columns[name] = value
+        columns.update(fact._known)
     status_facts = [f for f in ordered if f.status is not None]
     if status_facts:
         winner = max(status_facts, key=CallFact.precedence)

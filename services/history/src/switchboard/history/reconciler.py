@@ -5,9 +5,17 @@ the provider's REST API, published as the missing ``switchboard.call.status.v1``
 The event id is deterministic (provider, call, status), so two reconcilers, or a reconciler
 and the real late callback, never make two rows; a real callback with a sequence number
 outranks the reconciled one (which has none) at equal rank.
+
+ElevenLabs reports a conversation only once, when it has ended (the post-call webhook), so no
+open row ever points at a lost one: each round lists every configured workspace's recent
+conversations instead, and for each ended one history has no report of, fetches it and
+publishes the ``switchboard.call.report.v1`` the webhook would have produced — under the
+ingress's event id for that webhook, so the late webhook and the reconciled report are one
+event whichever is stored first.
 """
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,7 +25,7 @@ import structlog
 
 from switchboard.common.errors import RetryableError
 from switchboard.common.events import CallStatusChanged, Event, event_id
-from switchboard.history.adapters.providers import ProviderClient
+from switchboard.history.adapters.providers import ProviderClient, elevenlabs_report
 from switchboard.history.settings import ReconcileSettings
 
 log = structlog.get_logger(__name__)
@@ -46,6 +54,13 @@ class OpenCalls(Protocol):
     ) -> Sequence[OpenCall]:
         """Calls first seen after ``seen_after``, without news since ``silent_since``, in
         ``(last_event_at, call_id)`` order, after ``after`` when given."""
+        ...
+
+    async def reported_conversations(
+        self, agent_call_ids: Sequence[str], seen_after: datetime
+    ) -> set[str]:
+        """Those of ``agent_call_ids`` (voice-agent call/conversation ids) whose report is
+        stored on a call first seen after ``seen_after``."""
         ...
 
 
@@ -110,6 +125,71 @@ class Reconciler:
             await self._publish(event, call.call_id)
             published += 1
             log.info("call reconciled", call_id=call.call_id, status=data.status.value)
+        for tenant, key in sorted(self._settings.elevenlabs_workspaces.items()):
+            try:
+                published += await self._elevenlabs(tenant, key.get_secret_value(), now)
+            except RetryableError as exc:
+                log.warning("ElevenLabs sweep failed; next round", tenant=tenant, error=str(exc))
+        return published
+
+    async def _elevenlabs(self, tenant: str, api_key: str, now: datetime) -> int:
+        """Reports of one workspace's ended conversations that history lacks; at most
+        ``batch_limit`` fetched per round."""
+        since = now - timedelta(days=self._settings.lookback_days)
+        quiet_since = now - timedelta(seconds=self._settings.grace_s)
+        fetched = published = 0
+        async with contextlib.aclosing(
+            self._provider.elevenlabs_conversations(api_key, since, now)
+        ) as pages:
+            async for page in pages:
+                due = [
+                    c.conversation_id
+                    for c in page
+                    if c.ended
+                    and (
+                        c.start_time is None
+                        or c.start_time + timedelta(seconds=c.duration_s or 0) <= quiet_since
+                    )
+                ]
+                if not due:
+                    continue
+                # a report can land on a call first seen a little before its conversation started
+                known = await self._calls.reported_conversations(due, since - timedelta(days=1))
+                for conversation_id in due:
+                    if conversation_id in known:
+                        continue
+                    if fetched >= self._settings.batch_limit:
+                        return published
+                    fetched += 1
+                    try:
+                        body = await self._provider.elevenlabs_conversation(
+                            api_key, conversation_id
+                        )
+                    except RetryableError as exc:
+                        log.warning(
+                            "conversation lookup failed; next round",
+                            conversation_id=conversation_id,
+                            error=str(exc),
+                        )
+                        continue
+                    report = elevenlabs_report(body, now) if body is not None else None
+                    if report is None or report.call_id != conversation_id:
+                        continue
+                    event = Event(
+                        # the ingress's id for this webhook: one event, whichever comes first
+                        id=event_id("elevenlabs", conversation_id, "post_call_transcription"),
+                        source=SOURCE,
+                        data=report,
+                        subject=conversation_id,
+                        tenant=tenant,
+                    )
+                    await self._publish(event, conversation_id)
+                    published += 1
+                    log.info(
+                        "conversation reconciled",
+                        conversation_id=conversation_id,
+                        status=report.status.value,
+                    )
         return published
 
     async def run_forever(self) -> None:

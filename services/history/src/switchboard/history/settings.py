@@ -69,6 +69,13 @@ class ReconcileSettings(BaseModel):
     """JSON ``{"AC…": "auth token"}``: the credentials of the Calls fetch, per account."""
     vapi_base_url: str = "https://api.vapi.ai"
     vapi_api_key: SecretStr = SecretStr("")
+    elevenlabs_base_url: str = "https://api.elevenlabs.io"
+    elevenlabs_workspaces: dict[str, SecretStr] = Field(default_factory=dict)
+    """JSON ``{"tenant": "xi-api-key"}``: ElevenLabs only reports a conversation once it has
+    ended (the post-call webhook), so each round lists the workspace's recent conversations
+    and fills in the ones whose report never arrived; they are stored under that tenant."""
+    elevenlabs_page_limit: int = Field(default=20, ge=1)
+    """Conversation list pages (100 each) read per workspace per round."""
 
 
 class HistorySettings(CommonSettings):

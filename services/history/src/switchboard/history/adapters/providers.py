@@ -1,17 +1,21 @@
-"""Providers' REST APIs, read-only: the final state of a call (Twilio, Vapi) over httpx.
+"""Providers' REST APIs, read-only: the final state of a call (Twilio, Vapi) and ElevenLabs'
+conversations (listed, then fetched one by one) over httpx.
 
 Base URLs and credentials come from settings, so the provider simulator can stand in; tests
 pass an ``httpx.MockTransport``. HTTP failures become ``ProviderUnavailableError``.
 """
 
-from datetime import UTC, datetime
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import structlog
 
-from switchboard.common.events import CallStatus
+from switchboard.common.events import CallReport, CallStatus
 from switchboard.history.errors import ProviderUnavailableError
 from switchboard.history.settings import ReconcileSettings
 
@@ -58,6 +62,83 @@ def _int(value: Any) -> int | None:
         return int(value) if value not in (None, "") else None
     except (TypeError, ValueError):
         return None
+
+
+# ElevenLabs conversation status → ours; the others (initiated, in-progress, processing) are live.
+_ELEVENLABS_ENDED: dict[str, CallStatus] = {
+    "done": CallStatus.COMPLETED,
+    "failed": CallStatus.FAILED,
+}
+ELEVENLABS_PAGE_SIZE = 100  # the API's maximum
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationSummary:
+    """One row of ElevenLabs' conversation list."""
+
+    conversation_id: str
+    status: str
+    start_time: datetime | None
+    duration_s: int | None
+
+    @property
+    def ended(self) -> bool:
+        return self.status in _ELEVENLABS_ENDED
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _unix(value: Any) -> datetime | None:
+    seconds = _int(value)
+    return datetime.fromtimestamp(seconds, UTC) if seconds is not None else None
+
+
+def elevenlabs_report(conversation: dict[str, Any], now: datetime) -> CallReport | None:
+    """What the post-call webhook would have said, from a fetched conversation (the same
+    fields, parsed as leniently); ``None`` while the conversation has not ended."""
+    status = _ELEVENLABS_ENDED.get(str(conversation.get("status", "")))
+    conversation_id = conversation.get("conversation_id")
+    if status is None or not isinstance(conversation_id, str) or not conversation_id:
+        return None
+    meta = _dict(conversation.get("metadata"))
+    phone = _dict(meta.get("phone_call"))
+    analysis = _dict(conversation.get("analysis"))
+    started, duration = (
+        _unix(meta.get("start_time_unix_secs")),
+        _int(meta.get("call_duration_secs")),
+    )
+    duration = max(duration, 0) if duration is not None else None
+    ended = started + timedelta(seconds=duration) if started and duration is not None else None
+    turns = conversation.get("transcript")
+    lines = [
+        f"{turn.get('role')}: {turn.get('message')}"
+        for turn in (turns if isinstance(turns, list) else [])
+        if isinstance(turn, dict) and turn.get("message")
+    ]
+    verdict = analysis.get("call_successful")
+
+    def text(value: Any) -> str | None:
+        return str(value) if value not in (None, "") else None
+
+    return CallReport(
+        provider="elevenlabs",
+        call_id=conversation_id,
+        telephony_call_id=text(phone.get("call_sid")),
+        agent_id=text(conversation.get("agent_id")),
+        status=status,
+        ended_reason=text(conversation.get("failure_reason") or meta.get("termination_reason")),
+        started_at=started,
+        ended_at=ended,
+        duration_s=duration,
+        customer_number=text(phone.get("external_number")),
+        summary=text(analysis.get("transcript_summary")),
+        transcript="\n".join(lines) or None,
+        successful=(verdict == "success") if verdict else None,
+        occurred_at=ended or now,
+        raw={"reconciled": "true", "type": "post_call_transcription", "data": conversation},
+    )
 
 
 class ProviderCallState(dict[str, Any]):
@@ -148,4 +229,48 @@ class ProviderClient:
             to_number=customer.get("number") if isinstance(customer, dict) else None,
             duration_s=max(duration, 0) if duration is not None else None,
             occurred_at=ended,
+        )
+
+    async def elevenlabs_conversations(
+        self, api_key: str, started_after: datetime, started_before: datetime
+    ) -> AsyncGenerator[list[ConversationSummary], None]:
+        """Pages of the workspace's conversations started in the window (newest first), at
+        most ``elevenlabs_page_limit`` pages."""
+        base = self._settings.elevenlabs_base_url.rstrip("/")
+        params: dict[str, str | int] = {
+            "call_start_after_unix": int(started_after.timestamp()),
+            "call_start_before_unix": int(started_before.timestamp()),
+            "page_size": ELEVENLABS_PAGE_SIZE,
+        }
+        for _ in range(self._settings.elevenlabs_page_limit):
+            body = await self._get(
+                f"{base}/v1/convai/conversations", params=params, headers={"xi-api-key": api_key}
+            )
+            if body is None:
+                return
+            rows = body.get("conversations")
+            page = [
+                ConversationSummary(
+                    conversation_id=row["conversation_id"],
+                    status=str(row.get("status", "")),
+                    start_time=_unix(row.get("start_time_unix_secs")),
+                    duration_s=_int(row.get("call_duration_secs")),
+                )
+                for row in (rows if isinstance(rows, list) else [])
+                if isinstance(row, dict) and isinstance(row.get("conversation_id"), str)
+            ]
+            yield page
+            cursor = body.get("next_cursor")
+            if not body.get("has_more") or not isinstance(cursor, str) or not cursor:
+                return
+            params["cursor"] = cursor
+
+    async def elevenlabs_conversation(
+        self, api_key: str, conversation_id: str
+    ) -> dict[str, Any] | None:
+        """One conversation with its transcript, analysis and metadata."""
+        base = self._settings.elevenlabs_base_url.rstrip("/")
+        return await self._get(
+            f"{base}/v1/convai/conversations/{quote(conversation_id, safe='')}",
+            headers={"xi-api-key": api_key},
         )

@@ -19,13 +19,19 @@ SELECT e, s, c, t, ty, st, q, o, d::jsonb
 FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[],
             $7::integer[], $8::timestamptz[], $9::text[]) AS x(e, s, c, t, ty, st, q, o, d)
 ON CONFLICT (event_id, call_seen_at) DO NOTHING
-RETURNING call_id
+RETURNING event_id
 """
 
 LOAD_EVENTS: Final = """
-SELECT e.event_id, e.tenant_id, e.call_id, e.event_type, e.data::text AS data
+SELECT e.event_id, e.tenant_id, e.call_id, e.event_type
 FROM unnest($1::text[], $2::timestamptz[]) AS k(call_id, seen_at)
 JOIN call_events e ON e.call_id = k.call_id AND e.call_seen_at = k.seen_at
+"""
+# The payloads of those of them this process does not remember.
+LOAD_EVENT_DATA: Final = """
+SELECT e.event_id, e.data::text AS data
+FROM unnest($1::text[], $2::timestamptz[]) AS k(event_id, seen_at)
+JOIN call_events e ON e.event_id = k.event_id AND e.call_seen_at = k.seen_at
 """
 
 OPEN_CALLS: Final = """
@@ -33,6 +39,23 @@ SELECT call_id, tenant_id, provider, account_id, status, last_event_at FROM call
 WHERE status_rank < 4 AND last_event_at < $1 AND seen_at >= $2
   AND ($4::timestamptz IS NULL OR (last_event_at, call_id) > ($4, $5))
 ORDER BY last_event_at, call_id LIMIT $3
+"""
+
+EVENT_COLUMNS: Final = (
+    "event_id",
+    "call_seen_at",
+    "call_id",
+    "tenant_id",
+    "event_type",
+    "status",
+    "sequence_number",
+    "occurred_at",
+    "data",
+)
+
+REPORTED_CONVERSATIONS: Final = """
+SELECT DISTINCT agent_call_id FROM calls
+WHERE agent_call_id = ANY($1::text[]) AND seen_at >= $2
 """
 
 CALL_COLUMNS: Final = (
@@ -67,6 +90,8 @@ CALL_COLUMNS: Final = (
     ("ended_at", "timestamptz"),
     ("event_count", "integer"),
 )
+
+CALL_COLUMN_NAMES: Final = tuple(name for name, _ in CALL_COLUMNS)
 
 
 def _unnest_insert(table: str, columns: Sequence[tuple[str, str]]) -> str:
