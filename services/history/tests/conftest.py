@@ -264,31 +264,9 @@ def dead_letters() -> FakeDeadLetters:
 
 def kafka_record(event: Event | None, topic: str = "call.events", offset: int = 0, **raw: Any):
     """A ConsumerRecord as aiokafka hands it over (``raw`` overrides headers/value)."""
-    from aiokafka import ConsumerRecord
+    from switchboard.common.testing import consumer_record
 
-    from switchboard.common.events import encode
-
-    if event is not None:
-        encoded = encode(event, event.subject)
-        headers = list(encoded.headers.items())
-        value, key = encoded.value, encoded.key
-    else:
-        headers, value, key = [], b"", None
-    headers = raw.get("headers", headers)
-    value = raw.get("value", value)
-    return ConsumerRecord(
-        topic=topic,
-        partition=0,
-        offset=offset,
-        timestamp=0,
-        timestamp_type=0,
-        key=key,
-        value=value,
-        checksum=None,
-        serialized_key_size=len(key or b""),
-        serialized_value_size=len(value),
-        headers=headers,
-    )
+    return consumer_record(event, topic, offset, **raw)
 
 
 @pytest.fixture

@@ -29,8 +29,7 @@ from switchboard.common.testing import (
 from switchboard.common.topics import CALL_EVENTS, MESSAGE_INBOUND, dlq
 from switchboard.history.__main__ import cli
 from switchboard.history.app import create_worker
-from switchboard.history.consumers import TOPICS, BatchProcessor
-from switchboard.history.handlers import handle_message_events
+from switchboard.history.consumers import TOPICS, batch_processor, routes
 from switchboard.history.models import to_fact
 from switchboard.history.settings import (
     ConsumerSettings,
@@ -134,7 +133,7 @@ async def test_a_bad_record_goes_to_the_dlq_alone_and_is_replayed(
     broker = create_broker(kafka_settings)
     await broker.connect()
     group = unique("history-dlq")
-    settings = HistorySettings(consumer=ConsumerSettings(group_id=group))
+    settings = HistorySettings(consumer=ConsumerSettings(group_id=group), retry=FAST)
     try:
         poison = ev.inbound("wamid.poison", text="nul \x00 inside")  # PostgreSQL refuses NUL
         records = [
@@ -142,8 +141,9 @@ async def test_a_bad_record_goes_to_the_dlq_alone_and_is_replayed(
             make_record(poison, topic=topic, offset=1),
             make_record(ev.inbound("wamid.b"), topic=topic, offset=2),
         ]
-        processor = BatchProcessor(pg_store, settings, DeadLetters(broker, group), policy=FAST)
-        await processor.process(records, handle_message_events)
+        processor = batch_processor(settings, DeadLetters(broker, group))
+        [_, (_, messages)] = routes(pg_store, settings)
+        await processor.process_routes(records, [({topic}, messages)])  # the test's own topic
     finally:
         await broker.stop()
     async with pool.acquire() as conn:

@@ -23,7 +23,7 @@ from switchboard.history.adapters.postgres import PostgresStore, create_pool
 from switchboard.history.adapters.providers import ProviderClient
 from switchboard.history.adapters.queries import READ_SERVER_SETTINGS, PostgresHistoryReader
 from switchboard.history.api import ROUTES, PageLimits, bad_query, call_filters, store_unavailable
-from switchboard.history.consumers import TOPICS, BatchProcessor, create_router
+from switchboard.history.consumers import TOPICS, batch_processor, create_router
 from switchboard.history.errors import BadQueryError, StoreUnavailableError
 from switchboard.history.migrate import migrate
 from switchboard.history.reconciler import Reconciler
@@ -75,7 +75,7 @@ def create_worker(
         store = PostgresStore(pool, partitions)
         state["store"] = store
         dead = DeadLetters(broker, settings.consumer.group_id)
-        broker.include_router(create_router(BatchProcessor(store, settings, dead), settings))
+        broker.include_router(create_router(batch_processor(settings, dead), store, settings))
         http = httpx.AsyncClient(transport=provider_transport)
         tasks = [
             asyncio.create_task(
