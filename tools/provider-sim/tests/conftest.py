@@ -18,6 +18,7 @@ from litestar.params import FromPath
 from switchboard.providersim.app import create_app
 from switchboard.providersim.server import ThreadServer
 from switchboard.providersim.settings import SimSection, SimSettings, TwilioAccountConfig
+from switchboard.providersim.state import SimState
 
 ACCOUNT = "AC" + "5" * 32
 TOKEN = "sim-test-token"
@@ -104,6 +105,12 @@ class Sim:
     @property
     def url(self) -> str:
         return self.server.url
+
+    @property
+    def state(self) -> SimState:
+        """The app's state, for tests that arrange what no API can (touch it only while idle)."""
+        state: SimState = self.server.server.config.app.state.sim
+        return state
 
     def configure(self, **patch: Any) -> dict[str, Any]:
         response = self.http.patch("/_sim/config", json=patch)

@@ -2,8 +2,8 @@
 
 Vapi posts ``{"message": {...}}`` (``status-update``, ``end-of-call-report``) with
 ``X-Vapi-Secret``; ElevenLabs posts ``post_call_transcription`` signed with
-``ElevenLabs-Signature: t=..,v0=..``. ``GET /call/{id}`` and ``GET /v1/convai/conversations/{id}``
-let a reconciler fetch what a lost webhook carried.
+``ElevenLabs-Signature: t=..,v0=..``. ``GET /call/{id}``, ``GET /v1/convai/conversations`` and
+``GET /v1/convai/conversations/{id}`` let a reconciler find and fetch what a lost webhook carried.
 """
 
 import asyncio
