@@ -6,7 +6,7 @@ INFRA := scripts/infra/infra.sh
 PYTEST_ARGS ?=
 
 .PHONY: help install up down infra-up infra-down infra-status services-up services-down \
-        status test test-unit lint format migrate demo sim bench-ingress bench-history bench-dialer bench-ai vegeta docs token images test-deploy
+        status test test-unit lint format migrate demo sim bench-ingress bench-history bench-dialer bench-dialer-soak bench-ai vegeta docs token images test-deploy
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -83,8 +83,11 @@ bench-ingress: install infra-up vegeta ## Ingress webhooks/s vs bare Litestar an
 docs: install ## Regenerate the event JSON Schemas in docs/events/ from the models
 	.venv/bin/python -m switchboard.common.events.schemas docs/events
 
+BENCH_TABLE := .venv/bin/python -m switchboard.common.benchreport $(CURDIR)
+
 bench-history: install infra-up ## History: events stored/s vs raw COPY; GET /v1/calls p95 over millions of rows
 	.venv/bin/python services/history/bench/history_bench.py
+	$(BENCH_TABLE)
 
 token: install ## Print a local API bearer token: make token TENANT=local
 	@set -a; source scripts/local/common.env; set +a; .venv/bin/python -c \
@@ -92,9 +95,15 @@ token: install ## Print a local API bearer token: make token TENANT=local
 
 bench-dialer: install infra-up ## Dialer: 300k upload vs raw COPY, achieved vs configured calls/s, peak in-flight vs cap
 	.venv/bin/python services/dialer/bench/dialer_bench.py
+	$(BENCH_TABLE)
+
+bench-dialer-soak: install infra-up ## Dialer: a whole campaign against the simulator (SOAK_ARGS="--contacts 300000 --cps 200")
+	.venv/bin/python services/dialer/bench/dialer_soak.py $(SOAK_ARGS)
+	$(BENCH_TABLE)
 
 bench-ai: install infra-up ## AI: per-message overhead without model latency, business-cache hit rate
 	.venv/bin/python services/ai/bench/ai_bench.py --businesses 1000 --messages 300 --concurrency 4
+	$(BENCH_TABLE)
 
 IMAGE_TAG ?= dev
 IMAGES := ingress:services/ingress history:services/history dialer:services/dialer ai:services/ai provider-sim:tools/provider-sim

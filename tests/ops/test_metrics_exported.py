@@ -23,7 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from pymongo import MongoClient
 
 from switchboard.common.settings import CommonSettings, KafkaSettings, PostgresSettings
-from switchboard.common.testing import ServiceProcess, free_port, fresh_group, unique
+from switchboard.common.testing import ServiceProcess, eventually, free_port, fresh_group, unique
 from switchboard.common.topics import (
     CALL_EVENTS,
     MESSAGE_INBOUND,
@@ -55,6 +55,8 @@ PROMQL_WORDS = {
 }  # fmt: skip
 KAFKA_TOPICS = (CALL_EVENTS, MESSAGE_INBOUND, MESSAGE_STATUS, MESSAGE_OUTBOUND)
 AI_KEY = '{"ops-test": "QdoJaGjUMfwMggz4CCZv5jCJr6qpT/Gza+SRx1o5SNs="}'
+DIALER_ACCOUNT = "AC" + "0f" * 16
+DIALER_CAP = 7
 
 
 def metric_names(expr: str) -> set[str]:
@@ -171,6 +173,10 @@ def running(
         "SWITCHBOARD_CONSUMER__GROUP_ID": group["dialer"],
         "SWITCHBOARD_CONSUMER__COMMANDS_GROUP_PREFIX": unique("ops-dialer-commands"),
         "SWITCHBOARD_REDIS_PREFIX": unique("ops-dialer"),
+        # An account (never called: no campaign runs) whose concurrency the worker reports.
+        "SWITCHBOARD_TWILIO__ACCOUNTS": json.dumps(
+            {DIALER_ACCOUNT: {"auth_token": "ops-test", "max_concurrent": DIALER_CAP}}
+        ),
     }
     ai = {
         "SWITCHBOARD_MONGO__DATABASE": ai_db,
@@ -247,6 +253,28 @@ def test_every_dashboard_and_alert_metric_is_exported(running: dict[str, Service
         for prefix, processes in by_prefix.items():
             if name.startswith(prefix):
                 assert any(name in exposed[p] for p in processes), (name, processes)
+
+
+async def test_the_dialer_worker_reports_each_accounts_calls_in_flight_and_cap(
+    running: dict[str, ServiceProcess],
+) -> None:
+    """The series behind the "in-flight vs cap" panel are set by the recovery loop (every
+    ``worker.recovery_interval_s``), not only declared."""
+    account = (("account", DIALER_ACCOUNT),)
+
+    def samples() -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        text = httpx.get(running["dialer-worker"].url + "/metrics", timeout=10).text
+        return {
+            (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+        }
+
+    await eventually(
+        lambda: samples().get(("switchboard_dialer_max_concurrent_calls", account)) == DIALER_CAP,
+        timeout_s=60,
+    )
+    assert samples()[("switchboard_dialer_in_flight_calls", account)] == 0
 
 
 def test_the_check_notices_a_metric_nobody_exports(running: dict[str, ServiceProcess]) -> None:

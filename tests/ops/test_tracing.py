@@ -1,5 +1,7 @@
 """docs/operations/tracing.md, checked: the real ingress exports its webhook span over OTLP/HTTP,
-continuing the caller's ``traceparent``, and the Kafka record carries that trace on.
+continuing the caller's ``traceparent``, the Kafka record carries that trace on, and the real
+dialer worker (a ``common.kafka.BatchProcessor`` consumer of ``call.events``) exports a
+``CONSUMER`` span of the same trace, child of the ingress span.
 
 A small OTLP/HTTP receiver (protobuf ``ExportTraceServiceRequest``) stands in for the collector.
 """
@@ -7,11 +9,12 @@ A small OTLP/HTTP receiver (protobuf ``ExportTraceServiceRequest``) stands in fo
 import secrets
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlencode
 
+import asyncpg
 import httpx
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
@@ -19,9 +22,16 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from switchboard.common.settings import KafkaSettings
-from switchboard.common.testing import end_offsets, eventually, read_records, twilio_signature
-from switchboard.common.topics import CALL_EVENTS
+from switchboard.common.settings import KafkaSettings, PostgresSettings
+from switchboard.common.testing import (
+    end_offsets,
+    eventually,
+    fresh_group,
+    read_records,
+    twilio_signature,
+    unique,
+)
+from switchboard.common.topics import CALL_EVENTS, MESSAGE_INBOUND
 
 pytestmark = pytest.mark.integration
 
@@ -29,6 +39,7 @@ ACCOUNT = "AC" + uuid.uuid4().hex
 TOKEN = "trace-" + uuid.uuid4().hex
 PATH = "/webhooks/twilio/voice/status"
 SERVER_KIND = 2  # opentelemetry.proto.trace.v1.Span.SPAN_KIND_SERVER
+CONSUMER_KIND = 5  # Span.SPAN_KIND_CONSUMER
 
 
 class Receiver(ThreadingHTTPServer):
@@ -79,6 +90,17 @@ async def post(url: str, params: dict[str, str], extra: dict[str, str]) -> httpx
 
 
 @pytest.fixture
+async def dialer_db(pg_settings: PostgresSettings) -> AsyncIterator[str]:
+    name = unique("trace_dialer")
+    yield name
+    conn = await asyncpg.connect(pg_settings.dsn("postgres"))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
 def receiver() -> Iterator[Receiver]:
     server = Receiver(("127.0.0.1", 0), OtlpHandler)
     server.spans = []
@@ -89,23 +111,43 @@ def receiver() -> Iterator[Receiver]:
     server.server_close()
 
 
-async def test_webhook_span_is_exported_and_its_trace_travels_in_kafka(
-    receiver: Receiver, start_service: Any, kafka_settings: KafkaSettings, tmp_path: Any
+async def test_webhook_trace_goes_from_the_ingress_through_kafka_into_a_consumer(
+    receiver: Receiver,
+    start_service: Any,
+    kafka_settings: KafkaSettings,
+    dialer_db: str,
+    tmp_path: Any,
 ) -> None:
     endpoint = f"http://127.0.0.1:{receiver.server_address[1]}/v1/traces"
+    telemetry = {
+        "SWITCHBOARD_TELEMETRY__OTLP_ENDPOINT": endpoint,
+        "SWITCHBOARD_TELEMETRY__SAMPLE_RATIO": "0.0",  # only a sampled parent is recorded
+        "OTEL_BSP_SCHEDULE_DELAY": "200",  # export batches every 0.2 s, not 5 s
+    }
+    group = await fresh_group(kafka_settings, "trace-dialer", (CALL_EVENTS, MESSAGE_INBOUND))
+    dialer = start_service(
+        "dialer-worker",
+        ["switchboard.dialer", "worker"],
+        {
+            **telemetry,
+            "SWITCHBOARD_DATABASE": dialer_db,
+            "SWITCHBOARD_CONSUMER__GROUP_ID": group,
+            "SWITCHBOARD_CONSUMER__COMMANDS_GROUP_PREFIX": unique("trace-dialer-commands"),
+            "SWITCHBOARD_REDIS_PREFIX": unique("trace-dialer"),
+        },
+    )
     ingress = start_service(
         "ingress",
         ["switchboard.ingress", "serve"],
         {
-            "SWITCHBOARD_TELEMETRY__OTLP_ENDPOINT": endpoint,
-            "SWITCHBOARD_TELEMETRY__SAMPLE_RATIO": "0.0",  # only a sampled parent is recorded
+            **telemetry,
             "SWITCHBOARD_TWILIO__ACCOUNTS": (
                 f'{{"{ACCOUNT}": {{"auth_tokens": ["{TOKEN}"], "tenant": "trace-tenant"}}}}'
             ),
             "SWITCHBOARD_SPOOL__DIRECTORY": str(tmp_path / "spool"),
-            "OTEL_BSP_SCHEDULE_DELAY": "200",  # export batches every 0.2 s, not 5 s
         },
     )
+    dialer.wait_ready("/health")
     ingress.wait_ready()
     start = await end_offsets(kafka_settings, CALL_EVENTS)
 
@@ -128,11 +170,11 @@ async def test_webhook_span_is_exported_and_its_trace_travels_in_kafka(
     )
     assert response.status_code == 204
 
-    def exported() -> list[dict[str, Any]]:
-        return [s for s in receiver.spans if s["trace_id"] == trace_id]
+    def exported(service: str) -> list[dict[str, Any]]:
+        return [s for s in receiver.spans if s["trace_id"] == trace_id and s["service"] == service]
 
-    await eventually(exported, timeout_s=60)
-    (span,) = exported()
+    await eventually(lambda: exported("switchboard-ingress"), timeout_s=60)
+    (span,) = exported("switchboard-ingress")
     assert span["service"] == "switchboard-ingress"
     assert span["name"] == f"POST {PATH}"
     assert span["kind"] == SERVER_KIND
@@ -149,6 +191,21 @@ async def test_webhook_span_is_exported_and_its_trace_travels_in_kafka(
     (record,) = [r for r in records if r.key == call_sid.encode()]
     headers = {k: v.decode() for k, v in record.headers}
     assert headers["traceparent"] == f"00-{trace_id}-{span['span_id']}-01"
+
+    # The dialer worker read that record in a batch and continued the trace under the ingress
+    # span: one CONSUMER span per record, named after the topic, with its Kafka coordinates.
+    await eventually(lambda: exported("switchboard-dialer"), timeout_s=90)
+    (consumed,) = exported("switchboard-dialer")
+    assert consumed["kind"] == CONSUMER_KIND
+    assert consumed["name"] == f"process {CALL_EVENTS}"
+    assert consumed["parent_span_id"] == span["span_id"]
+    attributes = consumed["attributes"]
+    assert attributes["messaging.system"].string_value == "kafka"
+    assert attributes["messaging.destination.name"].string_value == CALL_EVENTS
+    assert attributes["messaging.kafka.consumer.group"].string_value == group
+    assert attributes["messaging.destination.partition.id"].string_value == str(record.partition)
+    assert attributes["messaging.kafka.offset"].int_value == record.offset
+    assert attributes["messaging.kafka.message.key"].string_value == call_sid
 
     # A webhook without a traceparent at sample ratio 0: its trace id still travels in Kafka
     # (sampled flag off), but no span is exported.

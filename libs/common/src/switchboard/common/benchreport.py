@@ -119,3 +119,9 @@ def rebuild_table(root: Path) -> None:
     doc_path = root / "docs" / "benchmarks.md"
     doc_path.parent.mkdir(parents=True, exist_ok=True)
     doc_path.write_text(HEADER + "\n".join(rows) + "\n" + "\n".join(notes) + "\n")
+
+
+if __name__ == "__main__":  # ``python -m switchboard.common.benchreport [root]``: the table
+    import sys
+
+    rebuild_table(Path(sys.argv[1]) if len(sys.argv) > 1 else Path.cwd())

@@ -21,11 +21,13 @@ from switchboard.ai.breaker import BreakerOpen, CircuitBreaker
 from switchboard.ai.cache import BusinessCache
 from switchboard.ai.errors import ModelUnavailable, SendFailed, SendRejected
 from switchboard.ai.metrics import (
+    COST,
     HANDLE_SECONDS,
     LIMITED,
     MESSAGES,
     MODEL_FAILURES,
     MODEL_SECONDS,
+    SPEND_RATIO,
     TOKENS,
 )
 from switchboard.ai.models import (
@@ -143,17 +145,19 @@ async def _reply(msg: MessageReceived, business: Business, p: ReplyPipeline) -> 
     TOKENS.labels("in").inc(completion.prompt_tokens)
     TOKENS.labels("out").inc(completion.completion_tokens)
     price = p.prices.get(completion.model) or p.prices.get(business.model) or Price()
+    cost = cost_usd(
+        completion.prompt_tokens,
+        completion.completion_tokens,
+        price.input_per_1k,
+        price.output_per_1k,
+    )
+    COST.inc(cost)
     return Reply(
         text=completion.text,
         model=completion.model,
         prompt_tokens=completion.prompt_tokens,
         completion_tokens=completion.completion_tokens,
-        cost_usd=cost_usd(
-            completion.prompt_tokens,
-            completion.completion_tokens,
-            price.input_per_1k,
-            price.output_per_1k,
-        ),
+        cost_usd=cost,
     )
 
 
@@ -177,6 +181,7 @@ async def _knowledge(
 async def _over_limit(business: Business, p: ReplyPipeline) -> str | None:
     if business.monthly_spend_limit_usd > 0:
         spent = await p.usage.month_cost(business.id, p.now().strftime("%Y-%m"))
+        SPEND_RATIO.labels(business.id).set(spent / business.monthly_spend_limit_usd)
         if spent >= business.monthly_spend_limit_usd:
             return "spend"
     if business.rate_limit_per_minute > 0 and not await p.limiter.allow(

@@ -24,3 +24,11 @@ HANDLE_SECONDS = Histogram(
 )
 TOKENS = Counter("switchboard_ai_tokens_total", "Model tokens by direction.", ["direction"])
 EMBEDDED = Counter("switchboard_ai_chunks_embedded_total", "Knowledge chunks sent to be embedded.")
+COST = Counter(
+    "switchboard_ai_cost_usd_total", "Model spend in USD at the configured prices (all businesses)."
+)
+SPEND_RATIO = Gauge(
+    "switchboard_ai_spend_limit_ratio",
+    "Month's spend / monthly limit per business with a limit, as of its last message.",
+    ["business"],
+)

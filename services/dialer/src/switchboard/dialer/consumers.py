@@ -61,6 +61,8 @@ def create_router(
         batch=True,
         max_records=c.max_records,
         batch_timeout_ms=c.batch_timeout_ms,
+        fetch_min_bytes=c.fetch_min_bytes,
+        fetch_max_wait_ms=c.batch_timeout_ms,
         auto_offset_reset=c.auto_offset_reset,
         ack_policy=AckPolicy.NACK_ON_ERROR,
     )

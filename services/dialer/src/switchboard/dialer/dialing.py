@@ -42,7 +42,9 @@ ZONE_CACHE_S: Final = 5.0
 DRAIN_CHECK_S: Final = 2.0
 RECORD_RETRIES: Final = 5
 
-PLACED = Counter("switchboard_dialer_calls_placed_total", "Calls the provider accepted.")
+PLACED = Counter(
+    "switchboard_dialer_calls_placed_total", "Calls the provider accepted.", ["campaign"]
+)
 PLACE_ERRORS = Counter(
     "switchboard_dialer_place_errors_total", "Placement errors by kind.", ["kind"]
 )
@@ -52,6 +54,19 @@ RECONCILED = Counter(
     ["status"],
 )
 PENDING = Gauge("switchboard_dialer_pending_placements", "Claimed calls not yet sent.")
+TARGET_CPS = Gauge(
+    "switchboard_dialer_target_cps",
+    "Target calls/s of each running campaign (its cps, capped by its account's).",
+    ["campaign"],
+)
+IN_FLIGHT = Gauge(
+    "switchboard_dialer_in_flight_calls",
+    "Calls holding a concurrency slot, per account.",
+    ["account"],
+)
+MAX_CONCURRENT = Gauge(
+    "switchboard_dialer_max_concurrent_calls", "Concurrency cap per account.", ["account"]
+)
 
 
 class Clock(Protocol):
@@ -83,6 +98,7 @@ class Dialer:
         self._zones: dict[UUID, tuple[float, list[str]]] = {}
         self._drain_checked: dict[UUID, float] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._paced: set[str] = set()  # campaigns with a TARGET_CPS series
         lease = settings.worker.claim_lease_s
         self._lease = timedelta(seconds=lease)
         self._send_window_s = lease - settings.twilio.request_timeout_s - SEND_MARGIN_S
@@ -224,6 +240,7 @@ class Dialer:
             await asyncio.sleep(max(0.0, at - _time.monotonic()))
             if _time.monotonic() > send_by:
                 # Too late to send safely: recovery may already be looking at this claim.
+                PLACE_ERRORS.labels("late").inc()
                 await self._not_placed(account_sid, claim, "late", retry_in_s=0.0)
                 return
             try:
@@ -264,7 +281,7 @@ class Dialer:
                 )
                 return
             break
-        PLACED.inc()
+        PLACED.labels(str(campaign.id)).inc()
         await self.record_placed(campaign.tenant_id, account_sid, claim, sid)
 
     async def record_placed(self, tenant: str, account_sid: str, claim: Claimed, sid: str) -> None:
@@ -370,12 +387,29 @@ class Dialer:
                 log.info("final status reconciled from the provider", sid=sid, status=call.status)
         return ended
 
+    async def report_pace(self) -> None:
+        """Pace and concurrency gauges: each running campaign's target calls/s, each account's
+        slots in use (one Redis count per account) and cap."""
+        running = {str(c.id): c for c in await self._running()}
+        for campaign_id, campaign in running.items():
+            account = self._s.account_for(campaign.account_sid)
+            TARGET_CPS.labels(campaign_id).set(
+                min(campaign.cps, account[1].cps) if account is not None else 0.0
+            )
+        for gone in self._paced - running.keys():
+            TARGET_CPS.remove(gone)
+        self._paced = set(running)
+        for account_sid, limits in self._s.twilio.accounts.items():
+            IN_FLIGHT.labels(account_sid).set(await self._pacer.in_flight(account_sid))
+            MAX_CONCURRENT.labels(account_sid).set(limits.max_concurrent)
+
     async def run_recovery(self) -> None:
         while True:
             try:
                 await self.recover_once()
                 await self.reconcile_once()
                 await self._store.purge(self._clock())
+                await self.report_pace()
             except RetryableError as exc:
                 log.warning("recovery failed; retrying", error=str(exc))
             await asyncio.sleep(self._s.worker.recovery_interval_s)

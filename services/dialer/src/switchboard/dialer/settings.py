@@ -118,6 +118,9 @@ class ConsumerSettings(BaseModel):
     max_records: int = 500
     """Largest batch of call.events / message.inbound records handled at once."""
     batch_timeout_ms: int = 100
+    fetch_min_bytes: int = 65536
+    """The broker holds a fetch until this much data (or ``batch_timeout_ms``): fewer, fuller
+    batches, so fewer fetch and offset-commit round trips per event."""
     retry_pause_s: float = 1.0
     """Pause before a batch that failed with a retryable error is read again."""
     commands_group_prefix: str = "dialer-commands"

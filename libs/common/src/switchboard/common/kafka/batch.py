@@ -7,9 +7,14 @@ datastore is down) fails the batch: nothing is committed and it is read again af
 so an outage never fills the dead-letter topic. A permanent failure means some record is bad:
 the batch is then handled record by record with ``handle_or_dead_letter``, so only the bad
 records go to ``<topic>.dlq`` and the rest are handled.
+
+Tracing: each record whose ``traceparent`` is sampled gets a ``CONSUMER`` span
+(``process <topic>``) whose parent is that record's remote context, open while its batch is
+handled (see ``switchboard.common.kafka.tracing``).
 """
 
 import asyncio
+import contextlib
 import functools
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from typing import Any, TypeAlias
@@ -17,6 +22,8 @@ from typing import Any, TypeAlias
 import structlog
 from aiokafka import ConsumerRecord
 from faststream.kafka.annotations import KafkaMessage
+from opentelemetry import trace
+from opentelemetry.trace import Span
 
 from switchboard.common.errors import InvalidEventError, RetryableError
 from switchboard.common.events import EVENT_TYPES, Event, decode
@@ -26,6 +33,7 @@ from switchboard.common.kafka.dlq import (
     call_with_retries,
     handle_or_dead_letter,
 )
+from switchboard.common.kafka.tracing import batch_spans, fail_span
 
 log = structlog.get_logger(__name__)
 
@@ -71,13 +79,19 @@ class BatchProcessor:
             raise
 
     async def process(self, records: Sequence[Record], handler: BatchHandler) -> None:
-        decoded, invalid = decode_records(records)
-        if decoded:
-            await self._handle(decoded, handler)
-        for record, error in invalid:  # known type, invalid data: retrying cannot fix it
-            await self._dead.send(record, error, 1)
+        """Handle ``records`` in one ``handler`` call; each record with a sampled
+        ``traceparent`` gets a ``CONSUMER`` span under it for the time the batch takes."""
+        with batch_spans(records, self._group) as spans:
+            decoded, invalid = decode_records(records)
+            if decoded:
+                await self._handle(decoded, handler, spans)
+            for record, error in invalid:  # known type, invalid data: retrying cannot fix it
+                fail_span(spans.get(id(record)), error, dead_lettered=True)
+                await self._dead.send(record, error, 1)
 
-    async def _handle(self, decoded: list[tuple[Record, Event]], handler: BatchHandler) -> None:
+    async def _handle(
+        self, decoded: list[tuple[Record, Event]], handler: BatchHandler, spans: dict[int, Span]
+    ) -> None:
         events = [e for _, e in decoded]
         try:
             await call_with_retries(functools.partial(handler, events), self._policy)
@@ -87,13 +101,18 @@ class BatchProcessor:
         except Exception as exc:  # noqa: BLE001 - some record is bad: find which one(s)
             log.warning("batch failed permanently; handling record by record", error=repr(exc))
         for record, event in decoded:
-            await handle_or_dead_letter(
-                record,
-                functools.partial(handler, [event]),
-                self._policy,
-                self._dead,
-                group=self._group,
-            )
+            span = spans.get(id(record))
+            # The record's span is current while it is handled alone: what the handler
+            # publishes continues its trace, and a dead letter marks it failed.
+            with trace.use_span(span) if span is not None else contextlib.nullcontext():
+                await handle_or_dead_letter(
+                    record,
+                    functools.partial(handler, [event]),
+                    self._policy,
+                    self._dead,
+                    group=self._group,
+                    traced=False,
+                )
 
 
 def decode_records(

@@ -10,9 +10,11 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from faststream.exceptions import IncorrectState
 from faststream.kafka import KafkaBroker
+from opentelemetry import trace
 
 from switchboard.common.errors import PublishError
 from switchboard.common.events.envelope import KafkaRecord
+from switchboard.common.kafka.tracing import TRACEPARENT, with_current_context
 from switchboard.common.settings import KafkaSettings
 
 
@@ -43,11 +45,20 @@ def create_producer(settings: KafkaSettings) -> AIOKafkaProducer:
 async def send_records(
     producer: AIOKafkaProducer, records: Sequence[tuple[str, KafkaRecord]], *, timeout_s: float
 ) -> None:
-    """Queue every record in order, then wait for all acks; PublishError unless all arrive."""
+    """Queue every record in order, then wait for all acks; PublishError unless all arrive.
+    Inside an active span, records without trace context get its ``traceparent``."""
+    trace_headers = (
+        [(k, v.encode()) for k, v in with_current_context({}).items()]
+        if any(TRACEPARENT not in r.headers for _, r in records)
+        and trace.get_current_span().get_span_context().is_valid
+        else []
+    )
     try:
         async with asyncio.timeout(timeout_s):
             acks = [
-                await producer.send(topic, r.value, key=r.key, headers=list(r.headers.items()))
+                await producer.send(
+                    topic, r.value, key=r.key, headers=_headers(r.headers, trace_headers)
+                )
                 for topic, r in records
             ]
             results = await asyncio.gather(*acks, return_exceptions=True)
@@ -58,13 +69,23 @@ async def send_records(
         raise PublishError(f"{len(failures)} of {len(records)} not acked: {failures[0]!r}")
 
 
+def _headers(
+    headers: dict[str, bytes], trace_headers: list[tuple[str, bytes]]
+) -> list[tuple[str, bytes]]:
+    if trace_headers and TRACEPARENT not in headers:
+        return [*headers.items(), *trace_headers]
+    return list(headers.items())
+
+
 async def publish_record(
     broker: KafkaBroker, topic: str, record: KafkaRecord, *, timeout_s: float
 ) -> None:
-    """Publish and wait for the broker's ack; any failure or timeout raises PublishError."""
+    """Publish and wait for the broker's ack; any failure or timeout raises PublishError.
+    Inside an active span, a record without trace context gets its ``traceparent``."""
+    headers = with_current_context(record.str_headers())
     try:
         async with asyncio.timeout(timeout_s):
-            await broker.publish(record.value, topic, key=record.key, headers=record.str_headers())
+            await broker.publish(record.value, topic, key=record.key, headers=headers)
     except (KafkaError, TimeoutError, OSError, IncorrectState) as exc:
         # IncorrectState: the producer is not connected (yet, or any more).
         raise PublishError(f"publish to {topic} failed: {exc!r}") from exc

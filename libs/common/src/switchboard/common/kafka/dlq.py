@@ -18,6 +18,8 @@ from typing import Any, Final, Protocol, TypeVar
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from faststream.kafka import KafkaBroker
+from opentelemetry import trace
+from opentelemetry.trace import Span
 from prometheus_client import Counter
 from pydantic import BaseModel
 from tenacity import (
@@ -31,6 +33,7 @@ from tenacity import (
 from switchboard.common.errors import InvalidEventError, PermanentError, RetryableError
 from switchboard.common.events.envelope import Event, KafkaRecord, decode
 from switchboard.common.kafka.broker import create_broker, publish_record
+from switchboard.common.kafka.tracing import consumer_span, fail_span
 from switchboard.common.settings import KafkaSettings
 from switchboard.common.topics import dlq
 
@@ -153,21 +156,41 @@ async def handle_or_dead_letter(
     dead_letters: DeadLetterSink,
     *,
     group: str = "",
+    traced: bool = True,
 ) -> bool:
     """Run ``fn`` for ``record``; True when it succeeded, False when it was dead-lettered.
 
     A failure to publish the dead letter itself propagates, so the offset is not committed.
+    With ``traced`` (the default) the work runs in a ``CONSUMER`` span continuing the record's
+    ``traceparent`` (when sampled); ``traced=False`` is for callers whose current span is the
+    record's already (a dead letter marks that one failed).
     """
+    if not traced:  # the caller's current span (if any) is the record's
+        current = trace.get_current_span()
+        return await _handle_or_dead_letter(record, fn, policy, dead_letters, group, current)
+    with consumer_span(record, group) as span:
+        return await _handle_or_dead_letter(record, fn, policy, dead_letters, group, span)
 
+
+async def _handle_or_dead_letter(
+    record: "ConsumerRecord[bytes, bytes]",
+    fn: Callable[[], Awaitable[Any]],
+    policy: RetryPolicy,
+    dead_letters: DeadLetterSink,
+    group: str,
+    span: Span | None,
+) -> bool:
     def count_retry(_: BaseException) -> None:
         RETRIES.labels(record.topic, group).inc()
 
     try:
         await call_with_retries(fn, policy, on_retry=count_retry)
     except RetryableError as exc:
+        fail_span(span, exc, dead_lettered=True)
         await dead_letters.send(record, exc, policy.attempts)
         return False
     except Exception as exc:  # noqa: BLE001 - anything not retryable is dead-lettered at once
+        fail_span(span, exc, dead_lettered=True)
         await dead_letters.send(record, exc, 1)
         return False
     return True
@@ -182,17 +205,20 @@ async def process_record(
     group: str = "",
 ) -> bool:
     """Decode ``record`` and run ``handler`` on the event with retries; a record that is not a
-    valid event, or that keeps failing, goes to ``<topic>.dlq``. True when handled."""
-    try:
-        event = decode(record.headers or (), record.value or b"")
-    except InvalidEventError as exc:
-        await dead_letters.send(record, exc, 1)
-        return False
+    valid event, or that keeps failing, goes to ``<topic>.dlq``. True when handled. Traced
+    like ``handle_or_dead_letter``."""
+    with consumer_span(record, group) as span:
+        try:
+            event = decode(record.headers or (), record.value or b"")
+        except InvalidEventError as exc:
+            fail_span(span, exc, dead_lettered=True)
+            await dead_letters.send(record, exc, 1)
+            return False
 
-    async def handle() -> None:
-        await handler(event)
+        async def handle() -> None:
+            await handler(event)
 
-    return await handle_or_dead_letter(record, handle, policy, dead_letters, group=group)
+        return await _handle_or_dead_letter(record, handle, policy, dead_letters, group, span)
 
 
 def original_headers(headers: Mapping[str, bytes]) -> dict[str, bytes]:
