@@ -14,6 +14,7 @@ import asyncpg
 import httpx
 import pytest
 
+from switchboard.common.migrations import drop_database
 from switchboard.common.settings import KafkaSettings, PostgresSettings
 from switchboard.common.testing import (
     ServiceProcess,
@@ -90,11 +91,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object
 
 
 async def _drop_database(pg: PostgresSettings, name: str) -> None:
-    conn = await asyncpg.connect(pg.dsn("postgres"))
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    await asyncio.to_thread(drop_database, pg, name)
 
 
 def callback(ingress: Service, params: dict[str, str], token: str = TOKEN) -> httpx.Response:

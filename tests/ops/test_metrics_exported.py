@@ -15,13 +15,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from pymongo import MongoClient
 
+from switchboard.common.migrations import drop_database
 from switchboard.common.settings import CommonSettings, KafkaSettings, PostgresSettings
 from switchboard.common.testing import ServiceProcess, eventually, free_port, fresh_group, unique
 from switchboard.common.topics import (
@@ -146,12 +146,7 @@ async def groups(kafka: KafkaSettings) -> dict[str, str]:
 
 
 async def drop_pg(pg: PostgresSettings, *names: str) -> None:
-    conn = await asyncpg.connect(pg.dsn("postgres"))
-    try:
-        for name in names:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    await asyncio.to_thread(drop_database, pg, *names)
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from switchboard.common.migrations import drop_database
 from switchboard.common.settings import PostgresSettings
 from switchboard.common.testing import unique
 from switchboard.history.migrate import migrate
@@ -53,12 +54,7 @@ async def snapshot(pg: PostgresSettings, database: str) -> dict[str, object]:
 
 
 async def drop(pg: PostgresSettings, *names: str) -> None:
-    conn = await asyncpg.connect(pg.dsn("postgres"))
-    try:
-        for name in names:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    await asyncio.to_thread(drop_database, pg, *names)
 
 
 def test_backup_then_restore_keeps_every_row(pg_settings: PostgresSettings, tmp_path: Path) -> None:

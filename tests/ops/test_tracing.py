@@ -6,6 +6,7 @@ dialer worker (a ``common.kafka.BatchProcessor`` consumer of ``call.events``) ex
 A small OTLP/HTTP receiver (protobuf ``ExportTraceServiceRequest``) stands in for the collector.
 """
 
+import asyncio
 import secrets
 import threading
 import uuid
@@ -14,7 +15,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlencode
 
-import asyncpg
 import httpx
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
@@ -22,6 +22,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+from switchboard.common.migrations import drop_database
 from switchboard.common.settings import KafkaSettings, PostgresSettings
 from switchboard.common.testing import (
     end_offsets,
@@ -93,11 +94,7 @@ async def post(url: str, params: dict[str, str], extra: dict[str, str]) -> httpx
 async def dialer_db(pg_settings: PostgresSettings) -> AsyncIterator[str]:
     name = unique("trace_dialer")
     yield name
-    conn = await asyncpg.connect(pg_settings.dsn("postgres"))
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    await asyncio.to_thread(drop_database, pg_settings, name)
 
 
 @pytest.fixture

@@ -31,6 +31,7 @@ import asyncpg
 import httpx
 import redis.asyncio as aioredis
 
+from switchboard.common.migrations import drop_database
 from switchboard.common.settings import KafkaSettings, PostgresSettings
 from switchboard.common.testing import ServiceProcess, free_port, fresh_group, unique
 from switchboard.common.topics import CALL_EVENTS, MESSAGE_INBOUND
@@ -258,11 +259,7 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 async def cleanup(pg: PostgresSettings, database: str, prefix: str) -> None:
-    conn = await asyncpg.connect(pg.dsn("postgres"))
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    await asyncio.to_thread(drop_database, pg, database)
     client = aioredis.from_url(DialerSettings().redis.url.get_secret_value())
     keys = [k async for k in client.scan_iter(f"{prefix}:*")]
     if keys:

@@ -12,6 +12,7 @@ import pytest
 import redis.asyncio as aioredis
 from pydantic import SecretStr
 
+from switchboard.common.migrations import drop_database
 from switchboard.common.settings import PostgresSettings
 from switchboard.common.testing import ServiceProcess, free_port, unique
 from switchboard.dialer.adapters.twilio import NotPlaced, PlaceUnknown, Throttled
@@ -126,11 +127,7 @@ async def database(pg_settings: PostgresSettings) -> AsyncIterator[str]:
     name = unique("dialer_test")
     await asyncio.to_thread(migrate, pg_settings, name)
     yield name
-    conn = await asyncpg.connect(pg_settings.dsn("postgres"))
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    await asyncio.to_thread(drop_database, pg_settings, name)
 
 
 @pytest.fixture

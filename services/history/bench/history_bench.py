@@ -39,6 +39,7 @@ from switchboard.common.settings import PostgresSettings
 from switchboard.common.testing import unique
 from switchboard.history.adapters.partitions import PartitionManager
 from switchboard.history.adapters.postgres import PostgresStore, create_pool
+from switchboard.history.adapters.sql import EVENT_COLUMNS
 from switchboard.history.migrate import migrate
 from switchboard.history.models import CallFact
 from switchboard.history.settings import RetentionSettings
@@ -88,19 +89,6 @@ def make_facts(n_events: int, now: datetime) -> list[CallFact]:
         for wave in waves:
             facts.extend(wave)
     return facts
-
-
-EVENT_COLUMNS = [
-    "event_id",
-    "call_seen_at",
-    "call_id",
-    "tenant_id",
-    "event_type",
-    "status",
-    "sequence_number",
-    "occurred_at",
-    "data",
-]
 
 
 def raw_rows(facts: list[CallFact], seen_at: datetime) -> list[tuple[Any, ...]]:

@@ -6,11 +6,11 @@ from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 from litestar import Litestar, Request, post
 
+from switchboard.common import migrations
 from switchboard.common.settings import PostgresSettings
 from switchboard.common.testing import unique
 from switchboard.history.adapters.partitions import PartitionManager
@@ -36,11 +36,7 @@ class Clock:
 
 
 async def drop_database(pg: PostgresSettings, name: str) -> None:
-    conn = await asyncpg.connect(pg.dsn("postgres"))
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    await asyncio.to_thread(migrations.drop_database, pg, name)
 
 
 @pytest.fixture

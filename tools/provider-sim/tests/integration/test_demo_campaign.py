@@ -14,6 +14,7 @@ import httpx
 import pytest
 from rich.console import Console
 
+from switchboard.common.migrations import drop_database
 from switchboard.common.settings import KafkaSettings, PostgresSettings
 from switchboard.common.testing import ServiceProcess, free_port, fresh_group, unique
 from switchboard.common.topics import CALL_EVENTS, MESSAGE_INBOUND
@@ -70,7 +71,7 @@ def dialer(stack, tmp_path_factory, pg_settings: PostgresSettings) -> Iterator[S
     finally:
         api.stop()
         worker.stop()
-        asyncio.run(_drop(pg_settings, database))
+        drop_database(pg_settings, database)
 
 
 async def test_the_demo_campaign_settles_every_contact_under_the_cap(
@@ -112,11 +113,3 @@ async def test_the_demo_campaign_settles_every_contact_under_the_cap(
     assert result.stored_in_history == result.provider_calls, report
     assert result.ok
     assert "contacts done" in report
-
-
-async def _drop(pg: PostgresSettings, database: str) -> None:
-    conn = await asyncpg.connect(pg.dsn("postgres"))
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-    finally:
-        await conn.close()

@@ -34,3 +34,12 @@ def migrate(pg: PostgresSettings, database: str, package: str) -> int:
         backend.apply_migrations(pending)
     log.info("migrations applied", count=len(pending), database=database)
     return len(pending)
+
+
+def drop_database(pg: PostgresSettings, *databases: str) -> None:
+    """Drop databases (tests, benchmarks, restores), even with sessions still connected."""
+    with psycopg.connect(pg.dsn("postgres"), autocommit=True) as conn:
+        for database in databases:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database))
+            )
