@@ -285,3 +285,17 @@ async def test_elevenlabs_sweep_is_bounded_and_survives_provider_errors() -> Non
 async def test_elevenlabs_event_ids_match_the_ingress_webhook_ids() -> None:
     published, _, _ = await sweep([[conversation_row("c-1")]])
     assert published[0].id == event_id("elevenlabs", "c-1", "post_call_transcription")
+
+
+async def test_the_backlog_and_the_filled_in_endings_are_exported_as_metrics() -> None:
+    from prometheus_client import REGISTRY
+
+    def reconciled() -> float:
+        labels = {"provider": "twilio"}
+        return REGISTRY.get_sample_value("switchboard_history_reconciled_total", labels) or 0.0
+
+    before = reconciled()
+    count, _, _, _ = await run([open_call("CA-done"), open_call("CA-live")])
+    assert count == 1
+    assert REGISTRY.get_sample_value("switchboard_history_reconcile_backlog") == 2
+    assert reconciled() == before + 1

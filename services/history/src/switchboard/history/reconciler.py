@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 import structlog
+from prometheus_client import Counter, Gauge
 
 from switchboard.common.errors import RetryableError
 from switchboard.common.events import CallStatusChanged, Event, event_id
@@ -30,6 +31,16 @@ from switchboard.history.settings import ReconcileSettings
 
 log = structlog.get_logger(__name__)
 SOURCE = "/switchboard/history/reconciler"
+
+BACKLOG = Gauge(
+    "switchboard_history_reconcile_backlog",
+    "Open calls past the grace period found by the last round (at most the batch limit).",
+)
+RECONCILED = Counter(
+    "switchboard_history_reconciled_total",
+    "Missing endings and reports filled in from the providers, by provider.",
+    ["provider"],
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +107,7 @@ class Reconciler:
             self._after,
         )
         self._after = (stale[-1].last_event_at, stale[-1].call_id) if len(stale) >= limit else None
+        BACKLOG.set(len(stale))
         published = 0
         for call in stale:
             try:
@@ -123,6 +135,7 @@ class Reconciler:
                 tenant=call.tenant_id,
             )
             await self._publish(event, call.call_id)
+            RECONCILED.labels(call.provider).inc()
             published += 1
             log.info("call reconciled", call_id=call.call_id, status=data.status.value)
         for tenant, key in sorted(self._settings.elevenlabs_workspaces.items()):
@@ -184,6 +197,7 @@ class Reconciler:
                         tenant=tenant,
                     )
                     await self._publish(event, conversation_id)
+                    RECONCILED.labels("elevenlabs").inc()
                     published += 1
                     log.info(
                         "conversation reconciled",
