@@ -32,9 +32,15 @@ from switchboard.common.testing import (
     twilio_signature,
     unique,
 )
-from switchboard.common.topics import CALL_EVENTS, MESSAGE_INBOUND
+from switchboard.common.topics import (
+    CALL_EVENTS,
+    MESSAGE_INBOUND,
+    MESSAGE_OUTBOUND,
+    MESSAGE_STATUS,
+)
 
 pytestmark = pytest.mark.integration
+HISTORY_TOPICS = (CALL_EVENTS, MESSAGE_INBOUND, MESSAGE_STATUS, MESSAGE_OUTBOUND)
 
 ACCOUNT = "AC" + uuid.uuid4().hex
 TOKEN = "trace-" + uuid.uuid4().hex
@@ -98,6 +104,13 @@ async def dialer_db(pg_settings: PostgresSettings) -> AsyncIterator[str]:
 
 
 @pytest.fixture
+async def history_db(pg_settings: PostgresSettings) -> AsyncIterator[str]:
+    name = unique("trace_history")
+    yield name
+    await asyncio.to_thread(drop_database, pg_settings, name)
+
+
+@pytest.fixture
 def receiver() -> Iterator[Receiver]:
     server = Receiver(("127.0.0.1", 0), OtlpHandler)
     server.spans = []
@@ -108,11 +121,12 @@ def receiver() -> Iterator[Receiver]:
     server.server_close()
 
 
-async def test_webhook_trace_goes_from_the_ingress_through_kafka_into_a_consumer(
+async def test_webhook_trace_goes_from_the_ingress_through_kafka_into_the_consumers(
     receiver: Receiver,
     start_service: Any,
     kafka_settings: KafkaSettings,
     dialer_db: str,
+    history_db: str,
     tmp_path: Any,
 ) -> None:
     endpoint = f"http://127.0.0.1:{receiver.server_address[1]}/v1/traces"
@@ -133,6 +147,16 @@ async def test_webhook_trace_goes_from_the_ingress_through_kafka_into_a_consumer
             "SWITCHBOARD_REDIS_PREFIX": unique("trace-dialer"),
         },
     )
+    history_group = await fresh_group(kafka_settings, "trace-history", HISTORY_TOPICS)
+    history = start_service(
+        "history-worker",
+        ["switchboard.history", "worker"],
+        {
+            **telemetry,
+            "SWITCHBOARD_DATABASE": history_db,
+            "SWITCHBOARD_CONSUMER__GROUP_ID": history_group,
+        },
+    )
     ingress = start_service(
         "ingress",
         ["switchboard.ingress", "serve"],
@@ -145,6 +169,7 @@ async def test_webhook_trace_goes_from_the_ingress_through_kafka_into_a_consumer
         },
     )
     dialer.wait_ready("/health")
+    history.wait_ready("/health")
     ingress.wait_ready()
     start = await end_offsets(kafka_settings, CALL_EVENTS)
 
@@ -203,6 +228,15 @@ async def test_webhook_trace_goes_from_the_ingress_through_kafka_into_a_consumer
     assert attributes["messaging.destination.partition.id"].string_value == str(record.partition)
     assert attributes["messaging.kafka.offset"].int_value == record.offset
     assert attributes["messaging.kafka.message.key"].string_value == call_sid
+
+    # History's worker (the same common BatchProcessor) continued it too, in its own group.
+    await eventually(lambda: exported("switchboard-history"), timeout_s=90)
+    (stored,) = exported("switchboard-history")
+    assert stored["kind"] == CONSUMER_KIND
+    assert stored["name"] == f"process {CALL_EVENTS}"
+    assert stored["parent_span_id"] == span["span_id"]
+    assert stored["attributes"]["messaging.kafka.consumer.group"].string_value == history_group
+    assert stored["attributes"]["messaging.kafka.offset"].int_value == record.offset
 
     # A webhook without a traceparent at sample ratio 0: its trace id still travels in Kafka
     # (sampled flag off), but no span is exported.
