@@ -47,6 +47,7 @@ from dialer_bench import ACCOUNT, ALL_DAY, TOKEN, csv_rows, rate, result
 
 ROOT = Path(__file__).resolve().parents[3]
 RESULTS = ROOT / "bench" / "results" / "dialer-soak.json"
+SETTLE_S = 15.0
 COMMAND = " ".join(["python", "services/dialer/bench/dialer_soak.py", *sys.argv[1:]])
 
 
@@ -170,6 +171,8 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         )
         started = time.monotonic()
         deadline = started + args.contacts / args.cps * 1.5 + 300
+        if args.max_seconds:
+            deadline = min(deadline, started + args.max_seconds)
         while True:
             done = await pool.fetchval(
                 "SELECT count(*) FROM contacts WHERE campaign_id = $1 AND state = 'done'",
@@ -180,6 +183,15 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
             if done >= args.contacts or time.monotonic() > deadline:
                 break
             await asyncio.sleep(10)
+        if done < args.contacts:  # stopped early: pause, let the calls under way end
+            now = datetime.now(UTC)
+            await store.apply_command(
+                "bench",
+                campaign.id,
+                "pause",
+                events.command(campaign.id, "bench", "pause", None, now),
+            )
+            await asyncio.sleep(SETTLE_S)
         wall_s = time.monotonic() - started
         placed = [
             r["placed_at"].timestamp()
@@ -223,7 +235,12 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     }
     rows = [
         result(
-            f"whole {args.contacts}-contact campaign: achieved calls/s at {args.cps:g} configured",
+            (
+                f"whole {args.contacts}-contact campaign"
+                if int(done) >= args.contacts
+                else f"{args.contacts}-contact campaign, first {args.max_seconds:.0f} s"
+            )
+            + f": achieved calls/s at {args.cps:g} configured",
             achieved,
             "calls/s",
             args.cps,
@@ -273,6 +290,12 @@ def main() -> None:
     parser.add_argument("--cps", type=float, default=200.0)
     parser.add_argument("--cap", type=int, default=1000)
     parser.add_argument("--time-scale", type=float, default=0.02)
+    parser.add_argument(
+        "--max-seconds",
+        type=float,
+        default=0,
+        help="stop (pause) after this long; 0: run to the end",
+    )
     args = parser.parse_args()
     results = asyncio.run(run(args))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

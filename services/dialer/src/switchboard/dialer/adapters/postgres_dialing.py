@@ -103,13 +103,17 @@ class PostgresDialingStore:
                 )
                 if status != "running":
                     return []
+                # Per zone key, an index-ordered scan of contacts_due that locks as it goes (a
+                # single `zone_key = ANY(...) ORDER BY next_at` sorted every pending contact:
+                # ~270 ms per claim with 300k pending, against well under 1 ms this way).
                 rows = await conn.fetch(
-                    "SELECT c.id, c.phone, c.attempts, c.vars, d.phone IS NOT NULL AS dnc "
-                    "FROM contacts c LEFT JOIN dnc d "
-                    "ON d.tenant_id = $5 AND d.phone = c.phone "
-                    "WHERE c.campaign_id = $1 AND c.state = 'pending' "
-                    "AND c.zone_key = ANY($2::text[]) AND c.next_at <= $3 "
-                    "ORDER BY c.next_at LIMIT $4 FOR UPDATE OF c SKIP LOCKED",
+                    "SELECT p.id, p.phone, p.attempts, p.vars, d.phone IS NOT NULL AS dnc "
+                    "FROM unnest($2::text[]) AS z(key) CROSS JOIN LATERAL ("
+                    "SELECT id, phone, attempts, vars, next_at FROM contacts "
+                    "WHERE campaign_id = $1 AND state = 'pending' AND zone_key = z.key "
+                    "AND next_at <= $3 ORDER BY next_at LIMIT $4 FOR UPDATE SKIP LOCKED) p "
+                    "LEFT JOIN dnc d ON d.tenant_id = $5 AND d.phone = p.phone "
+                    "ORDER BY p.next_at LIMIT $4",
                     campaign.id,
                     list(zone_keys),
                     now,
