@@ -21,6 +21,7 @@ from switchboard.common.events import (
     MessageStatusChanged,
     event_id,
 )
+from switchboard.common.testing import consumer_record
 from switchboard.history.messages import MessageRow, merge_message
 from switchboard.history.models import CallFact, CallRow, fold_call
 
@@ -262,13 +263,6 @@ def dead_letters() -> FakeDeadLetters:
     return FakeDeadLetters()
 
 
-def kafka_record(event: Event | None, topic: str = "call.events", offset: int = 0, **raw: Any):
-    """A ConsumerRecord as aiokafka hands it over (``raw`` overrides headers/value)."""
-    from switchboard.common.testing import consumer_record
-
-    return consumer_record(event, topic, offset, **raw)
-
-
 @pytest.fixture
 def make_record():
-    return kafka_record
+    return consumer_record

@@ -13,7 +13,7 @@ from switchboard.common.kafka import (
     replay_dead_letters,
 )
 from switchboard.common.settings import KafkaSettings
-from switchboard.common.testing import end_offsets, read_records, unique
+from switchboard.common.testing import consumer_record, end_offsets, read_records, unique
 from switchboard.common.topics import dlq
 
 pytestmark = pytest.mark.integration
@@ -21,19 +21,8 @@ FAST = RetryPolicy(attempts=2, initial_backoff_s=0.001, max_backoff_s=0.002)
 
 
 def record(topic: str, offset: int, value: bytes) -> ConsumerRecord:
-    return ConsumerRecord(
-        topic=topic,
-        partition=0,
-        offset=offset,
-        timestamp=0,
-        timestamp_type=0,
-        key=b"k1",
-        value=value,
-        checksum=None,
-        serialized_key_size=2,
-        serialized_value_size=len(value),
-        headers=[("ce_id", b"id-" + value), ("traceparent", b"tp")],
-    )
+    headers = [("ce_id", b"id-" + value), ("traceparent", b"tp")]
+    return consumer_record(None, topic, offset, headers=headers, value=value, key=b"k1")
 
 
 async def test_failures_are_dead_lettered_with_reason_and_replayed_once(

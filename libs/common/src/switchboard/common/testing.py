@@ -211,14 +211,17 @@ def consumer_record(
     *,
     headers: list[tuple[str, bytes]] | None = None,
     value: bytes | None = None,
+    key: bytes | None = None,
 ) -> "ConsumerRecord[bytes, bytes]":
-    """A ConsumerRecord as aiokafka hands it over (``headers``/``value`` override the event's)."""
+    """A ConsumerRecord as aiokafka hands it over (``headers``/``value``/``key`` override the
+    event's)."""
     if event is not None:
         encoded = encode(event, event.subject)
-        own_headers, own_value, key = list(encoded.headers.items()), encoded.value, encoded.key
+        own_headers, own_value, own_key = list(encoded.headers.items()), encoded.value, encoded.key
     else:
-        own_headers, own_value, key = [], b"", None
+        own_headers, own_value, own_key = [], b"", None
     value = own_value if value is None else value
+    key = own_key if key is None else key
     return ConsumerRecord(
         topic=topic,
         partition=0,

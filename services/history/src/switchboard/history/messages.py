@@ -74,20 +74,31 @@ class MessageRow:
         return (self.status_rank, self.status, self.status_at or _NEVER)
 
 
+def _row(
+    d: MessageReceived | MessageSent | MessageStatusChanged, tenant: str, **own: Any
+) -> MessageRow:
+    """What every message event says the same way, plus the event's ``own`` fields."""
+    return MessageRow(
+        message_id=d.message_id,
+        tenant_id=tenant,
+        conversation_id=d.conversation,
+        channel=d.channel,
+        provider=d.provider,
+        business_channel_id=d.business_channel_id,
+        contact=d.contact,
+        **own,
+    )
+
+
 def to_message(event: Event, default_tenant: str) -> MessageRow | None:
     """The row an event describes; ``None`` for data that is not about a message."""
     d = event.data
     tenant = event.tenant or default_tenant
     if isinstance(d, MessageReceived):
         media = "[" + ",".join(m.model_dump_json() for m in d.media) + "]" if d.media else None
-        return MessageRow(
-            message_id=d.message_id,
-            tenant_id=tenant,
-            conversation_id=d.conversation,
-            channel=d.channel,
-            provider=d.provider,
-            business_channel_id=d.business_channel_id,
-            contact=d.contact,
+        return _row(
+            d,
+            tenant,
             occurred_at=d.received_at,
             direction="inbound",
             account_id=d.account_id,
@@ -98,14 +109,9 @@ def to_message(event: Event, default_tenant: str) -> MessageRow | None:
             sent_at=d.received_at,
         )
     if isinstance(d, MessageSent):
-        return MessageRow(
-            message_id=d.message_id,
-            tenant_id=tenant,
-            conversation_id=d.conversation,
-            channel=d.channel,
-            provider=d.provider,
-            business_channel_id=d.business_channel_id,
-            contact=d.contact,
+        return _row(
+            d,
+            tenant,
             occurred_at=d.sent_at,
             direction="outbound",
             message_type="text",
@@ -120,14 +126,9 @@ def to_message(event: Event, default_tenant: str) -> MessageRow | None:
             sent_at=d.sent_at,
         )
     if isinstance(d, MessageStatusChanged):
-        return MessageRow(
-            message_id=d.message_id,
-            tenant_id=tenant,
-            conversation_id=d.conversation,
-            channel=d.channel,
-            provider=d.provider,
-            business_channel_id=d.business_channel_id,
-            contact=d.contact,
+        return _row(
+            d,
+            tenant,
             occurred_at=d.occurred_at,
             direction="outbound",
             account_id=d.account_id,

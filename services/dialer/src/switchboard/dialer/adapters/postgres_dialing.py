@@ -206,36 +206,45 @@ class PostgresDialingStore:
                     )
                     return "lost"
                 await insert_outbox(conn, message)
-                early = await conn.fetchrow(
-                    "DELETE FROM early_call_events WHERE call_sid = $1 "
-                    "RETURNING status, answered_by",
-                    call_sid,
-                )
-                if early is not None:
-                    await self._apply(conn, call_sid, early["status"], early["answered_by"], now)
-                    return "ended"
-        return "placed"
+                kept, _ = await self._apply_kept(conn, call_sid, now)
+        return "ended" if kept else "placed"
 
     async def record_not_placed(
         self, attempt_id: UUID, code: str | None, retry_at: datetime
     ) -> None:
         """The provider had no capacity: the attempt does not count; try again later."""
         with translate("record not placed"):
-            async with self._pool.acquire() as conn, conn.transaction():
-                contact = await conn.fetchval(
-                    "UPDATE attempts SET state = 'not_placed', error_code = $2, ended_at = $3 "
-                    "WHERE id = $1 AND state = 'claimed' RETURNING contact_id",
-                    attempt_id,
-                    code,
-                    retry_at,
+            await self._uncount(attempt_id, "not_placed", code, ended_at=retry_at, due_at=retry_at)
+
+    async def _uncount(
+        self,
+        attempt_id: UUID,
+        state: str,
+        code: str | None,
+        *,
+        ended_at: datetime,
+        due_at: datetime,
+        updated_at: datetime | None = None,
+    ) -> None:
+        """End a claimed attempt in ``state`` without counting it: its contact is due again at
+        ``due_at`` (``updated_at`` default: the database's clock)."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            contact = await conn.fetchval(
+                "UPDATE attempts SET state = $2, error_code = $3, "
+                "ended_at = $4 WHERE id = $1 AND state = 'claimed' RETURNING contact_id",
+                attempt_id,
+                state,
+                code,
+                ended_at,
+            )
+            if contact is not None:
+                await conn.execute(
+                    "UPDATE contacts SET state = 'pending', attempts = attempts - 1, "
+                    "next_at = $2, updated_at = COALESCE($3, now()) WHERE id = $1",
+                    contact,
+                    due_at,
+                    updated_at,
                 )
-                if contact is not None:
-                    await conn.execute(
-                        "UPDATE contacts SET state = 'pending', attempts = attempts - 1, "
-                        "next_at = $2, updated_at = now() WHERE id = $1",
-                        contact,
-                        retry_at,
-                    )
 
     async def record_place_failed(
         self, attempt_id: UUID, code: str | None, now: datetime, message: OutboxMessage
@@ -323,20 +332,9 @@ class PostgresDialingStore:
     async def abandon(self, attempt_id: UUID, now: datetime) -> None:
         """The provider has no call for this claim: it never happened; the contact is due."""
         with translate("abandon claim"):
-            async with self._pool.acquire() as conn, conn.transaction():
-                contact = await conn.fetchval(
-                    "UPDATE attempts SET state = 'abandoned', ended_at = $2 "
-                    "WHERE id = $1 AND state = 'claimed' RETURNING contact_id",
-                    attempt_id,
-                    now,
-                )
-                if contact is not None:
-                    await conn.execute(
-                        "UPDATE contacts SET state = 'pending', attempts = attempts - 1, "
-                        "next_at = $2, updated_at = $2 WHERE id = $1",
-                        contact,
-                        now,
-                    )
+            await self._uncount(
+                attempt_id, "abandoned", None, ended_at=now, due_at=now, updated_at=now
+            )
 
     # -- outcomes ---------------------------------------------------------------------------
     async def apply_call_status(
@@ -437,14 +435,20 @@ class PostgresDialingStore:
         """Apply a kept early event whose sid has been recorded since."""
         with translate("apply early call event"):
             async with self._pool.acquire() as conn, conn.transaction():
-                early = await conn.fetchrow(
-                    "DELETE FROM early_call_events WHERE call_sid = $1 "
-                    "RETURNING status, answered_by",
-                    call_sid,
-                )
-                if early is None:
-                    return None
-                return await self._apply(conn, call_sid, early["status"], early["answered_by"], now)
+                _, slot = await self._apply_kept(conn, call_sid, now)
+                return slot
+
+    async def _apply_kept(
+        self, conn: "asyncpg.Connection[Any]", call_sid: str, now: datetime
+    ) -> tuple[bool, SlotRef | None]:
+        """Apply (and forget) the terminal event kept for ``call_sid``: (was one kept, slot)."""
+        early = await conn.fetchrow(
+            "DELETE FROM early_call_events WHERE call_sid = $1 RETURNING status, answered_by",
+            call_sid,
+        )
+        if early is None:
+            return False, None
+        return True, await self._apply(conn, call_sid, early["status"], early["answered_by"], now)
 
     async def record_machine(self, call_sid: str, answered_by: str) -> MachineVerdict | None:
         """Remember AMD's verdict on a live call; what the campaign does on a machine."""
