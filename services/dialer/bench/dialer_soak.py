@@ -284,6 +284,13 @@ async def cleanup(pg: PostgresSettings, database: str, prefix: str) -> None:
     await client.aclose()
 
 
+def earlier_results() -> list[dict[str, Any]]:
+    if not RESULTS.exists():
+        return []
+    loaded = json.loads(RESULTS.read_text())
+    return loaded if isinstance(loaded, list) else [loaded]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--contacts", type=int, default=300_000)
@@ -299,7 +306,9 @@ def main() -> None:
     args = parser.parse_args()
     results = asyncio.run(run(args))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    # Runs of different sizes sit side by side; a rerun replaces its own rows only.
+    kept = [r for r in earlier_results() if r.get("command") != COMMAND]
+    RESULTS.write_text(json.dumps(kept + results, indent=2) + "\n")
     print("\n| metric | value | baseline | ratio |\n| --- | --- | --- | --- |")
     for r in results:
         print(f"| {r['metric']} | {r['value']} {r['unit']} | {r['baseline']} | {r['ratio']} |")

@@ -1,12 +1,23 @@
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from cloudevents.core.bindings import kafka as ce_kafka
+from cloudevents.core.formats.json import JSONFormat
+from cloudevents.core.v1.event import CloudEvent
 from hypothesis import given
 from hypothesis import strategies as st
 
 from switchboard.common.errors import InvalidEventError
-from switchboard.common.events import CallStatus, CallStatusChanged, Event, decode, encode, event_id
+from switchboard.common.events import (
+    CallStatus,
+    CallStatusChanged,
+    Event,
+    KafkaRecord,
+    decode,
+    encode,
+    event_id,
+)
 
 
 def make_event(**overrides: object) -> Event:
@@ -98,3 +109,64 @@ def test_event_id_is_the_uuid5_of_the_joined_parts(parts: list[object]) -> None:
 
     name = "\x1f".join(str(p) for p in parts)
     assert event_id(*parts) == str(uuid.uuid5(EVENT_ID_NAMESPACE, name))
+
+
+def _sdk_encode(event: Event, key: str | None) -> KafkaRecord:
+    """The same event through the CloudEvents SDK's Kafka binding (the reference)."""
+    attributes: dict[str, object] = {
+        "id": event.id,
+        "source": event.source,
+        "type": event.type,
+        "specversion": "1.0",
+        "time": event.time,
+        "datacontenttype": "application/json",
+    }
+    if event.subject:
+        attributes["subject"] = event.subject
+    if event.tenant:
+        attributes["tenant"] = event.tenant
+    message = ce_kafka.to_binary(
+        CloudEvent(attributes=attributes, data=event.data.model_dump_json().encode()),
+        JSONFormat(),
+        key_mapper=lambda _: key,
+    )
+    headers = dict(message.headers)
+    headers.update({k: v.encode() for k, v in event.trace_headers.items()})
+    return KafkaRecord(
+        key=None if key is None else key.encode(), value=message.value, headers=headers
+    )
+
+
+@given(
+    subject=st.one_of(st.none(), st.text(min_size=1)),
+    tenant=st.one_of(st.none(), st.text(min_size=1)),
+    key=st.one_of(st.none(), st.text()),
+    offset_minutes=st.integers(min_value=-12 * 60, max_value=14 * 60),
+    micros=st.integers(min_value=0, max_value=999_999),
+    traced=st.booleans(),
+)
+def test_encode_writes_exactly_what_the_cloudevents_sdk_writes(
+    subject: str | None,
+    tenant: str | None,
+    key: str | None,
+    offset_minutes: int,
+    micros: int,
+    traced: bool,
+) -> None:
+    zone = timezone(timedelta(minutes=offset_minutes))
+    event = make_event(
+        subject=subject,
+        tenant=tenant,
+        time=datetime(2026, 5, 6, 7, 8, 9, micros, tzinfo=zone),
+        trace_headers=make_event().trace_headers if traced else {},
+    )
+    ours, reference = encode(event, key), _sdk_encode(event, key)
+    assert ours == reference
+    assert list(ours.headers) == list(reference.headers)
+
+
+def test_encode_refuses_what_is_not_a_cloudevent() -> None:
+    with pytest.raises(ValueError, match="id and source"):
+        encode(make_event(id=""), key=None)
+    with pytest.raises(ValueError, match="time zone"):
+        encode(make_event(time=datetime(2026, 1, 1)), key=None)  # noqa: DTZ001

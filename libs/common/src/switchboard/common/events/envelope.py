@@ -1,7 +1,8 @@
 """CloudEvents 1.0 binary mode over Kafka: attributes in ``ce_*`` headers, JSON data as value.
 
-Built on the CNCF ``cloudevents`` SDK's Kafka binding; this module adds our typed ``data``,
-the ``tenant`` extension and deterministic ids.
+Decoded with the CNCF ``cloudevents`` SDK's Kafka binding (encoded by hand to the same bytes,
+see ``encode``); this module adds our typed ``data``, the ``tenant`` extension and
+deterministic ids.
 """
 
 import hashlib
@@ -14,7 +15,6 @@ from typing import Final
 from cloudevents.core.bindings import kafka as ce_kafka
 from cloudevents.core.exceptions import BaseCloudEventException
 from cloudevents.core.formats.json import JSONFormat
-from cloudevents.core.v1.event import CloudEvent
 from pydantic import ValidationError
 
 from switchboard.common.errors import InvalidEventError
@@ -26,6 +26,7 @@ EVENT_ID_NAMESPACE: Final = uuid.uuid5(uuid.NAMESPACE_URL, "urn:switchboard:even
 _NAMESPACE_BYTES: Final = EVENT_ID_NAMESPACE.bytes
 _JSON: Final = JSONFormat()
 _CONTENT_TYPE: Final = "application/json"
+_CONTENT_TYPE_BYTES: Final = _CONTENT_TYPE.encode()
 # Headers that travel beside the CloudEvent attributes (W3C trace context).
 _PASSTHROUGH_HEADERS: Final = ("traceparent", "tracestate")
 
@@ -78,27 +79,38 @@ class KafkaRecord:
 
 
 def encode(event: Event, key: str | None) -> KafkaRecord:
-    """Encode ``event`` in binary mode; ``key`` keeps per-entity order (e.g. the call id)."""
-    attributes: dict[str, object] = {
-        "id": event.id,
-        "source": event.source,
-        "type": event.type,
-        "specversion": "1.0",
-        "time": event.time,
-        "datacontenttype": _CONTENT_TYPE,
+    """Encode ``event`` in binary mode; ``key`` keeps per-entity order (e.g. the call id).
+
+    The headers are the CloudEvents Kafka binding's, written out directly: this runs for every
+    webhook, and building an SDK ``CloudEvent`` re-validates attributes our dataclass already
+    fixes (a quarter of the encode). A test checks the output equals ``ce_kafka.to_binary``.
+    """
+    if not event.id or not event.source:
+        raise ValueError("a CloudEvent needs a non-empty id and source")
+    if event.time.tzinfo is None:
+        raise ValueError("a CloudEvent time must carry a time zone")
+    time = event.time.isoformat()
+    if time.endswith("+00:00"):
+        time = time[:-6] + "Z"
+    headers = {
+        "ce_id": event.id.encode(),
+        "ce_source": event.source.encode(),
+        "ce_type": event.type.encode(),
+        "ce_specversion": b"1.0",
+        "ce_time": time.encode(),
+        "content-type": _CONTENT_TYPE_BYTES,
     }
     if event.subject:
-        attributes["subject"] = event.subject
+        headers["ce_subject"] = event.subject.encode()
     if event.tenant:
-        attributes["tenant"] = event.tenant
-    ce = CloudEvent(attributes=attributes, data=event.data.model_dump_json().encode())
-    message = ce_kafka.to_binary(ce, _JSON, key_mapper=lambda _: key)
-    headers = dict(message.headers)
+        headers["ce_tenant"] = event.tenant.encode()
     for name in _PASSTHROUGH_HEADERS:
         if name in event.trace_headers:
             headers[name] = event.trace_headers[name].encode()
     return KafkaRecord(
-        key=key.encode() if key is not None else None, value=message.value, headers=headers
+        key=key.encode() if key is not None else None,
+        value=event.data.model_dump_json().encode(),
+        headers=headers,
     )
 
 

@@ -13,6 +13,7 @@ from switchboard.ingress.webhooks.common import (
     FORM,
     AnyRequest,
     accept,
+    header,
     parse_form,
     read_body,
     signed_url,
@@ -26,7 +27,7 @@ async def _verified(request: AnyRequest, settings: IngressSettings) -> tuple[For
     """The form fields and the tenant of the account that signed them (403 otherwise)."""
     params = parse_form(await read_body(request, FORM))
     account = settings.twilio.accounts.get(params.first("AccountSid") or "")
-    signature = request.headers.get("x-twilio-signature")
+    signature = header(request, b"x-twilio-signature")
     if account is None or not twilio_signature_ok(
         signed_url(settings.http, request), params, signature, account.auth_tokens
     ):

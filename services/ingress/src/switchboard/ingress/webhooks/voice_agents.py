@@ -17,6 +17,7 @@ from switchboard.ingress.webhooks.common import (
     JSON,
     AnyRequest,
     accept,
+    header,
     parse_json,
     read_body,
     wiring,
@@ -27,15 +28,15 @@ def _vapi_source(request: AnyRequest, body: bytes, settings: IngressSettings) ->
     vapi_settings = settings.vapi
     for source in vapi_settings.sources:
         if vapi_settings.auth_mode == "secret_header":
-            ok = shared_secret_ok(request.headers.get("x-vapi-secret"), source.secrets)
+            ok = shared_secret_ok(header(request, b"x-vapi-secret"), source.secrets)
         elif vapi_settings.auth_mode == "bearer":
-            auth = request.headers.get("authorization", "")
+            auth = header(request, b"authorization") or ""
             ok = auth.startswith("Bearer ") and shared_secret_ok(auth[7:], source.secrets)
         else:
             ok = timestamped_hmac_ok(
                 body,
-                request.headers.get("x-timestamp"),
-                request.headers.get("x-signature"),
+                header(request, b"x-timestamp"),
+                header(request, b"x-signature"),
                 source.secrets,
                 now=time.time(),
                 max_age_s=vapi_settings.hmac_tolerance_s,
@@ -78,7 +79,7 @@ class ElevenLabsWebhooks(Controller):
         report keyed by conversation id; post_call_audio is acknowledged, not published."""
         settings, delivery = wiring(request).settings, wiring(request).delivery
         body = await read_body(request, JSON)
-        t, v0 = parse_elevenlabs_header(request.headers.get("elevenlabs-signature"))
+        t, v0 = parse_elevenlabs_header(header(request, b"elevenlabs-signature"))
         cfg = settings.elevenlabs
         now = time.time()
         source = next(

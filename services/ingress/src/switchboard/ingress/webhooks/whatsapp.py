@@ -13,6 +13,7 @@ from switchboard.ingress.webhooks.common import (
     JSON,
     AnyRequest,
     accept,
+    header,
     parse_json,
     read_body,
     wiring,
@@ -52,9 +53,9 @@ class WhatsAppWebhooks(Controller):
         ``message.status``, keyed by conversation; all durable before the 200."""
         settings, delivery = wiring(request).settings, wiring(request).delivery
         body = await read_body(request, JSON)
-        header = request.headers.get("x-hub-signature-256")
+        signed = header(request, b"x-hub-signature-256")
         app = next(
-            (a for a in settings.whatsapp.apps if hub_signature_ok(body, header, a.secrets)), None
+            (a for a in settings.whatsapp.apps if hub_signature_ok(body, signed, a.secrets)), None
         )
         if app is None:
             raise SignatureInvalid(detail="X-Hub-Signature-256 does not verify")
