@@ -264,6 +264,16 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
             {"breaches": limits["breaches"]},
         ),
         result(
+            "busiest second at the simulator (calls created in any 1 s window)",
+            limits["max_observed_cps"],
+            "calls",
+            args.cps,
+            "configured rate",
+            # Arrival times as the simulator saw them: its own lag on a saturated box bunches
+            # them too, so this bounds what a carrier would see rather than the pacer's spacing.
+            {"simulator_cps_limit": args.cps * 4},
+        ),
+        result(
             f"peak live calls vs cap {args.cap}",
             limits["max_observed_active_calls"],
             "calls",
