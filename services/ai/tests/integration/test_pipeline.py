@@ -5,7 +5,7 @@ import asyncio
 import pytest
 
 from switchboard.ai.breaker import BreakerState
-from switchboard.ai.models import ReplyState
+from switchboard.ai.models import Reply, ReplyState
 
 pytestmark = pytest.mark.integration
 
@@ -129,3 +129,42 @@ async def test_memory_survives_losing_redis(runtime, fakes, build, cipher, ai_se
         "reply to: My name is Ada",
         "What is my name?",
     ]
+
+
+async def test_published_flag_lives_in_redis_and_losing_it_only_repeats_the_event(
+    runtime, fakes, build, cipher, ai_settings, db
+) -> None:
+    from redis.asyncio import Redis
+
+    from switchboard.ai.adapters.mongo_replies import MongoUsage
+
+    await runtime.businesses.create(build.business(cipher))
+    assert await runtime.handle(build.inbound()) == "replied"
+    assert await db["replies"].find_one({"_id": "wamid.in1|published"}) is None
+    assert await runtime.handle(build.inbound()) == "duplicate"
+    assert len(fakes.publisher.published) == 1  # the flag spared the after-send steps
+    redis = Redis.from_url(ai_settings.redis.url.get_secret_value())
+    await redis.delete(*[k async for k in redis.scan_iter(f"{ai_settings.redis_namespace}:*")])
+    await redis.aclose()
+    assert await runtime.handle(build.inbound()) == "duplicate"
+    assert len(fakes.sender.sent) == 1  # never a second reply
+    [(first, _), (again, _)] = fakes.publisher.published
+    assert again.id == first.id  # the same event: consumers take it twice without harm
+    [row] = await MongoUsage(db).daily("acme", None, None, None)
+    assert row["replies"] == 1  # never a second count
+    assert await runtime.handle(build.inbound()) == "duplicate"
+    assert len(fakes.publisher.published) == 2  # flagged again
+
+
+async def test_published_step_stored_by_an_earlier_version_is_honoured(
+    runtime, fakes, build, cipher
+) -> None:
+    await runtime.businesses.create(build.business(cipher))
+    ledger = runtime.ledger  # MongoDB only, as before the flag moved to Redis
+    await ledger.claim("wamid.in1", "c", fakes.overrides().now())
+    await ledger.store_reply("wamid.in1", "biz1", Reply(text="hi"))
+    assert await ledger.begin_send("wamid.in1")
+    assert await ledger.mark_sent("wamid.in1", "out-1", fakes.overrides().now())
+    await ledger.mark_published("wamid.in1")
+    assert await runtime.handle(build.inbound()) == "duplicate"
+    assert fakes.sender.sent == [] and fakes.publisher.published == []

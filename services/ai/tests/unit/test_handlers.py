@@ -3,7 +3,7 @@
 import pytest
 
 from switchboard.ai.breaker import BreakerState
-from switchboard.ai.errors import SendFailed, SendUnknown
+from switchboard.ai.errors import SendFailed, SendUnknown, StoreUnavailable
 from switchboard.ai.handlers import handle_inbound
 from switchboard.ai.models import KnowledgeChunk, ReplyState
 from switchboard.ai.testing import bag_of_words
@@ -207,3 +207,30 @@ async def test_sms_channel_replies_with_the_twilio_token(world, build) -> None:
     [(out, _)] = world.publisher.published
     assert out.data.channel == "sms"
     assert out.data.provider == "twilio"
+
+
+async def test_duplicates_do_not_use_up_the_rate_limit(world, build) -> None:
+    """The reads run beside the claim, but the rate limit counts only claimed messages."""
+    world.lookup.add(build.business(world.cipher, rate_limit_per_minute=2))
+    assert await handle_inbound(build.inbound("m1"), world.pipeline) == "replied"
+    for _ in range(3):
+        assert await handle_inbound(build.inbound("m1"), world.pipeline) == "duplicate"
+    assert await handle_inbound(build.inbound("m2"), world.pipeline) == "replied"
+    assert len(world.model.prompts) == 2
+
+
+async def test_sent_not_recorded_after_the_send_is_never_resent(world, build) -> None:
+    """``sent`` goes out beside memory, usage and the event: if only it fails, the reply and
+    its event are out and counted once, and the redelivery leaves the message alone."""
+
+    async def store_down(message_id: str, provider_message_id: str, at: object) -> bool:
+        raise StoreUnavailable("ledger down")
+
+    world.ledger.mark_sent = store_down  # type: ignore[method-assign]
+    with pytest.raises(StoreUnavailable):
+        await handle_inbound(build.inbound(), world.pipeline)
+    assert await handle_inbound(build.inbound(), world.pipeline) == "duplicate_unknown"
+    assert len(world.sender.sent) == 1
+    assert len(world.publisher.published) == 1
+    assert len(world.usage.counted) == 1
+    assert world.ledger.records["wamid.in1"].state is ReplyState.SENDING

@@ -19,6 +19,7 @@ from litestar.openapi import OpenAPIConfig
 from redis.asyncio import Redis
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 
+from switchboard.ai.adapters.batching import Inserts
 from switchboard.ai.adapters.kafka import KafkaOutbound
 from switchboard.ai.adapters.memory import ConversationMemory
 from switchboard.ai.adapters.mongo import Database, create_client, ensure_indexes, ping
@@ -27,6 +28,7 @@ from switchboard.ai.adapters.mongo_knowledge import MongoKnowledge
 from switchboard.ai.adapters.mongo_replies import MongoLedger, MongoUsage
 from switchboard.ai.adapters.openai_client import OpenAIEmbedder, OpenAIModel, create_openai
 from switchboard.ai.adapters.redis_limits import RedisRateLimiter
+from switchboard.ai.adapters.redis_published import RedisPublishedLedger
 from switchboard.ai.adapters.redis_spend import RedisSpend
 from switchboard.ai.adapters.senders import ChannelSender, TwilioSender, WhatsAppSender
 from switchboard.ai.admin import AdminService
@@ -104,7 +106,9 @@ async def open_runtime(
         await ensure_indexes(db)
         businesses = MongoBusinesses(db)
         knowledge = MongoKnowledge(db)
-        ledger = MongoLedger(db)
+        # One batcher per collection and one insert_many in flight for all of them.
+        inserts = Inserts(db)
+        ledger = MongoLedger(db, inserts=inserts)
         embedder = o.embedder or OpenAIEmbedder(openai_client, settings.openai.embedding_model)
         c = settings.cache
         cache = BusinessCache(
@@ -126,11 +130,18 @@ async def open_runtime(
         )
         pipeline = ReplyPipeline(
             businesses=cache,
-            ledger=ledger,
-            conversations=ConversationMemory(
-                db, redis, keep=c.memory_turns, ttl_s=c.memory_ttl_s, prefix=f"{ns}:memory"
+            ledger=RedisPublishedLedger(
+                ledger, redis, ttl_s=c.published_ttl_s, prefix=f"{ns}:published"
             ),
-            usage=RedisSpend(MongoUsage(db), redis, f"{ns}:spend"),
+            conversations=ConversationMemory(
+                db,
+                redis,
+                keep=c.memory_turns,
+                ttl_s=c.memory_ttl_s,
+                prefix=f"{ns}:memory",
+                inserts=inserts,
+            ),
+            usage=RedisSpend(MongoUsage(db, inserts=inserts), redis, f"{ns}:spend"),
             limiter=limiter,
             model=o.model or OpenAIModel(openai_client),
             breaker=CircuitBreaker(

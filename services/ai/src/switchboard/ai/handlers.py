@@ -1,12 +1,13 @@
 """Handling one ``message.inbound`` event: claim → business → limits → model → send → publish.
 
-Never twice: the message id is claimed in the ledger before anything else, the reply is stored
+Never twice: the message id is claimed in the ledger before anything with an effect (only
+reads run beside the claim; the rate limit counts claimed messages), the reply is stored
 before it is sent (a redelivery reuses it instead of asking the model again), and the send is
 guarded by an atomic model_done → sending transition, so two attempts cannot both send.
 
-Latency: reads that do not depend on each other (limits, conversation memory, the knowledge
-index) run concurrently before the model call, and so do the after-send steps (memory, usage,
-the outbound event), which are each safe to repeat; only ``published`` waits for all of them.
+Latency: the claim and the reads the model call needs (spend, conversation memory, the
+knowledge index) run concurrently; so do ``sent`` and the after-send steps (memory, usage, the
+outbound event), which are each safe to repeat; only ``published`` waits for all of them.
 """
 
 import asyncio
@@ -88,8 +89,22 @@ async def handle_inbound(event: Event, p: ReplyPipeline) -> str:
     return outcome
 
 
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """What the model call needs, read before the claim's outcome is known."""
+
+    spend_limited: bool
+    history: list[StoredMessage]
+    index: KnowledgeMatrix | None
+
+
 async def _handle(msg: MessageReceived, p: ReplyPipeline) -> str:
-    existing = await p.ledger.claim(msg.message_id, msg.conversation, p.now())
+    # The claim and the reads the model call needs do not depend on each other: both at once.
+    # A duplicate wastes the reads (none of them changes anything that matters: a rebuilt
+    # memory list or spend counter holds what MongoDB holds).
+    existing, (business, prepared) = await asyncio.gather(
+        p.ledger.claim(msg.message_id, msg.conversation, p.now()), _prepare(msg, p)
+    )
     if existing is not None and existing.state is ReplyState.SKIPPED:
         return "duplicate"
     if existing is not None and existing.state is ReplyState.SENDING:
@@ -97,8 +112,7 @@ async def _handle(msg: MessageReceived, p: ReplyPipeline) -> str:
         # delivered. Sending again could answer twice, so this one is left as it is.
         log.warning("reply send outcome unknown; not resending", message_id=msg.message_id)
         return "duplicate_unknown"
-    business = await p.businesses.by_channel(msg.business_channel_id)
-    if business is None or not business.active:
+    if business is None or not business.active or prepared is None:
         reason = "unknown_business" if business is None else "inactive_business"
         await p.ledger.skip(msg.message_id, reason, business.id if business else None)
         return f"skipped_{reason}"
@@ -108,7 +122,7 @@ async def _handle(msg: MessageReceived, p: ReplyPipeline) -> str:
         return "duplicate"
     record = existing
     if record is None or record.state is ReplyState.CLAIMED or record.reply is None:
-        reply = await _reply(msg, business, p)
+        reply = await _reply(msg, business, prepared, p)
         if reply is None:
             await p.ledger.skip(msg.message_id, "limited_silent", business.id)
             return "limited_silent"
@@ -116,20 +130,34 @@ async def _handle(msg: MessageReceived, p: ReplyPipeline) -> str:
     return await _send(msg, business, record, p)
 
 
-async def _reply(msg: MessageReceived, business: Business, p: ReplyPipeline) -> Reply | None:
-    """The model's answer; the fallback when over a limit or the model is down (None: silence)."""
-    limit, history, index = await asyncio.gather(
-        _over_limit(business, p),
+async def _prepare(
+    msg: MessageReceived, p: ReplyPipeline
+) -> tuple[Business | None, _Prepared | None]:
+    """The business, and for an active one: its spend check, memory and knowledge index."""
+    business = await p.businesses.by_channel(msg.business_channel_id)
+    if business is None or not business.active:
+        return business, None
+    spend_limited, history, index = await asyncio.gather(
+        _over_spend(business, p),
         p.conversations.recent(msg.conversation, business.memory_messages),
         p.retriever.load(business.id) if p.retriever is not None else _no_index(),
     )
+    return business, _Prepared(spend_limited, history, index)
+
+
+async def _reply(
+    msg: MessageReceived, business: Business, prepared: _Prepared, p: ReplyPipeline
+) -> Reply | None:
+    """The model's answer; the fallback when over a limit or the model is down (None: silence)."""
+    # The rate limit counts only messages that get this far (not duplicates).
+    limit = "spend" if prepared.spend_limited else await _over_rate(business, p)
     if limit is not None:
         action = "fallback" if business.fallback_text else "silent"
         LIMITED.labels(limit, action).inc()
         log.info("business over limit", business_id=business.id, limit=limit, action=action)
         return Reply(text=business.fallback_text, fallback=True) if business.fallback_text else None
-    knowledge = await _knowledge(index, msg.text or "", p)
-    prompt = build_prompt(business.system_prompt, knowledge, history, msg.text or "")
+    knowledge = await _knowledge(prepared.index, msg.text or "", p)
+    prompt = build_prompt(business.system_prompt, knowledge, prepared.history, msg.text or "")
     started = p.monotonic()
     try:
         completion = await p.breaker.call(
@@ -178,12 +206,15 @@ async def _knowledge(
         return []
 
 
-async def _over_limit(business: Business, p: ReplyPipeline) -> str | None:
-    if business.monthly_spend_limit_usd > 0:
-        spent = await p.usage.month_cost(business.id, p.now().strftime("%Y-%m"))
-        SPEND_RATIO.labels(business.id).set(spent / business.monthly_spend_limit_usd)
-        if spent >= business.monthly_spend_limit_usd:
-            return "spend"
+async def _over_spend(business: Business, p: ReplyPipeline) -> bool:
+    if business.monthly_spend_limit_usd <= 0:
+        return False
+    spent = await p.usage.month_cost(business.id, p.now().strftime("%Y-%m"))
+    SPEND_RATIO.labels(business.id).set(spent / business.monthly_spend_limit_usd)
+    return spent >= business.monthly_spend_limit_usd
+
+
+async def _over_rate(business: Business, p: ReplyPipeline) -> str | None:
     if business.rate_limit_per_minute > 0 and not await p.limiter.allow(
         business.id, business.rate_limit_per_minute, p.now().timestamp()
     ):
@@ -206,8 +237,6 @@ async def _send(
         await p.ledger.abort_send(msg.message_id)  # certainly not sent: a retry may send it
         raise
     sent_at = p.now()
-    if not await p.ledger.mark_sent(msg.message_id, provider_id, sent_at):
-        return "duplicate"
     sent = ReplyRecord(
         message_id=msg.message_id,
         state=ReplyState.SENT,
@@ -216,11 +245,28 @@ async def _send(
         provider_message_id=provider_id,
         sent_at=sent_at,
     )
-    await _after_send(msg, business, sent, p)
+    # The reply is out. Recording that does not have to come before the rest: memory, usage
+    # and the event are each keyed, so a redelivery after a crash here repeats them harmlessly
+    # (or, with ``sent`` not stored, finds the send step and leaves the message alone).
+    marked, _ = await asyncio.gather(
+        p.ledger.mark_sent(msg.message_id, provider_id, sent_at),
+        _record_and_publish(msg, business, sent, p),
+    )
+    if not marked:
+        return "duplicate"
+    await p.ledger.mark_published(msg.message_id)
     return "fallback" if record.reply.fallback else "replied"
 
 
 async def _after_send(
+    msg: MessageReceived, business: Business, record: ReplyRecord, p: ReplyPipeline
+) -> None:
+    """Finish a sent reply whose memory, usage or event a crash may have interrupted."""
+    await _record_and_publish(msg, business, record, p)
+    await p.ledger.mark_published(msg.message_id)
+
+
+async def _record_and_publish(
     msg: MessageReceived, business: Business, record: ReplyRecord, p: ReplyPipeline
 ) -> None:
     """Memory, usage and the outbound event; each step is safe to repeat."""
@@ -277,4 +323,3 @@ async def _after_send(
         p.usage.add(business, sent_at.date(), reply, counted_key=msg.message_id),
         p.publisher.publish(event, data.conversation),
     )
-    await p.ledger.mark_published(msg.message_id)

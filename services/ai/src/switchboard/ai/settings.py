@@ -74,6 +74,9 @@ class CacheSettings(BaseModel):
     """Turns per conversation mirrored in Redis (the most a business can ask to remember)."""
     memory_ttl_s: int = 30 * 24 * 3600
     """A conversation quiet this long leaves Redis (MongoDB keeps it; it is reloaded on use)."""
+    published_ttl_s: int = 24 * 3600
+    """How long a finished reply's ``published`` flag stays in Redis; a message delivered again
+    later repeats its ``message.outbound`` (same event id), never its reply or its count."""
     knowledge_ttl_s: float = 300.0
     knowledge_max_entries: int = 200
     """Businesses whose chunk vectors are held in memory."""

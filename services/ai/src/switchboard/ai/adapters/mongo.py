@@ -8,7 +8,10 @@ measured here, and so nothing relies on:
   ``state``: two concurrent callers both "win"; concurrent ``$inc`` loses increments) → every
   exclusive step is an **insert with a unique ``_id``** (the one operation both servers make
   atomic), and counters are insert-only rows summed on read;
-- ``$group`` computes only its first accumulator → one ``$sum`` per aggregation.
+- ``$group`` computes only its first accumulator → one ``$sum`` per aggregation;
+- every read scans the collection, ``_id`` lookups too (the index is on ``sjson->"_id"``, the
+  query says ``sjson->'$._id'``), and any other filter (``$in`` included) is applied in Go to
+  every document → the hot path reads by ``_id`` only, and as little as it can.
 
 No transactions, no TTL indexes, no change streams.
 """

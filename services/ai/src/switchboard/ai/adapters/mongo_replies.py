@@ -14,7 +14,7 @@ from typing import Any, Final
 
 from pymongo import DESCENDING
 
-from switchboard.ai.adapters.batching import InsertBatcher
+from switchboard.ai.adapters.batching import Inserts
 from switchboard.ai.adapters.mongo import (
     MESSAGES,
     REPLIES,
@@ -69,9 +69,9 @@ def _record(message_id: str, steps: dict[str, Doc]) -> ReplyRecord | None:
 class MongoLedger:
     """``replies``: the steps of each inbound message, taken by unique inserts."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, inserts: Inserts | None = None) -> None:
         self._c = db[REPLIES]
-        self._inserts = InsertBatcher(self._c)
+        self._inserts = (inserts or Inserts(db)).into(REPLIES)
 
     async def _take(self, message_id: str, step: str, **fields: Any) -> bool:
         """Insert the step; False when it already existed (someone else took it)."""
@@ -81,8 +81,8 @@ class MongoLedger:
         return taken
 
     async def get(self, message_id: str) -> ReplyRecord | None:
-        # One find_one by _id per step, concurrently: FerretDB v1 answers ``_id`` equality
-        # from its primary key but scans the whole collection for ``$in``.
+        # One find_one by _id per step, concurrently: FerretDB v1 hands ``_id`` equality to
+        # SQLite (a scan, but in C) and decodes every document in Go for ``$in``.
         with translated("reading the ledger"):
             docs = await asyncio.gather(
                 *(self._c.find_one({"_id": f"{message_id}|{s}"}) for s in STEPS)
@@ -136,12 +136,12 @@ class MongoConversations:
     """``conversation_messages``: one document per turn, ``_id`` = message id, plus one marker
     per conversation written in the same ``insert_many`` as its first turns."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, inserts: Inserts | None = None) -> None:
         self._c = db[MESSAGES]
-        self._inserts = InsertBatcher(self._c)
+        self._inserts = (inserts or Inserts(db)).into(MESSAGES)
 
     async def known(self, conversation: str) -> bool:
-        """Whether turns of ``conversation`` were stored (an ``_id`` lookup: no scan anywhere)."""
+        """Whether turns of ``conversation`` were stored (an ``_id`` lookup of its marker)."""
         with translated("looking up a conversation"):
             found = await self._c.find_one({"_id": conversation_marker(conversation)}, {"_id": 1})
         return found is not None
@@ -217,9 +217,9 @@ class MongoUsage:
     business's first reply of the month) and a sum of the rows only when the marker exists.
     """
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, inserts: Inserts | None = None) -> None:
         self._c = db[USAGE]
-        self._inserts = InsertBatcher(self._c)
+        self._inserts = (inserts or Inserts(db)).into(USAGE)
 
     async def add(
         self, business: Business, day: date, reply: Reply, *, counted_key: str, mark: bool = True
