@@ -130,6 +130,28 @@ async def test_workers_that_do_not_remember_each_others_events_converge(
     assert await call_row(pool, "CA-s1") == fold_call(facts(example_events(ev, "CA-s1")))
 
 
+async def test_every_write_of_a_call_counts_in_its_version(pool, partitions, ev) -> None:
+    """The version a store checks its memory against: 0 when first seen, then one more per
+    transaction that touches the call, whichever store, whether or not it has news."""
+    one, two = PostgresStore(pool, partitions), PostgresStore(pool, partitions)
+    events = example_events(ev, "CA-v")
+
+    async def version() -> int:
+        async with pool.acquire() as conn:
+            return await conn.fetchval("SELECT version FROM call_index WHERE call_id = 'CA-v'")
+
+    await one.record_call_facts(facts(events[:2]))
+    assert await version() == 0
+    await two.record_call_facts(facts(events[2:4]))
+    # one remembers the call as of version 0: what two wrote is read back, not missed
+    assert await one.record_call_facts(facts(events[4:])) == len(events) - 4
+    assert await call_row(pool, "CA-v") == fold_call(facts(events))
+    assert await version() == 2
+    assert await one.record_call_facts(facts(events[:1])) == 0  # nothing new: still a write
+    assert await version() == 3
+    assert await call_row(pool, "CA-v") == fold_call(facts(events))
+
+
 async def test_an_event_id_stored_under_another_call_is_skipped_not_refused(
     pg_store, pool, ev
 ) -> None:

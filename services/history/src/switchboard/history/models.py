@@ -9,6 +9,7 @@ highest precedence ``(rank, sequence number, status, time, id)``; every terminal
 outranks every live one, so a terminal state never reverts.
 """
 
+import operator
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -205,34 +206,45 @@ def _fields_of(data: EventData) -> dict[str, Any]:
     return {}
 
 
-def _apply_order(fact: CallFact) -> tuple[int, tuple[int, int, str, datetime, str]]:
-    return fact._apply_order
+_APPLY_ORDER = operator.attrgetter("_apply_order")
+
+
+def fold_columns(facts: Iterable[CallFact]) -> dict[str, Any]:
+    """:func:`fold_call`'s row as a dict of :class:`CallRow`'s fields (the store writes these
+    without building the object)."""
+    unique = {f.event_id: f for f in facts}
+    if not unique:
+        raise ValueError("a call needs at least one event")
+    ordered = sorted(unique.values(), key=_APPLY_ORDER)
+    columns: dict[str, Any] = {"provider": "unknown", "status": "unknown", "status_rank": -1}
+    first = winner = ordered[0]
+    last_at = first.occurred_at
+    for fact in ordered:
+        columns.update(fact._known)
+        at = fact.occurred_at
+        if (at, fact.event_id) < (first.occurred_at, first.event_id):
+            first = fact
+        if at > last_at:
+            last_at = at
+        if fact.status is not None and (
+            winner.status is None or fact._precedence > winner._precedence
+        ):
+            winner = fact
+    status = winner.status
+    if status is not None:
+        rank = _ALL_RANKS[status]
+        columns["status"] = str(status)  # its value (a StrEnum), without the slow ``.value``
+        columns["status_rank"] = rank
+        columns["sequence_number"] = winner.sequence_number
+        columns["ended_at"] = winner.occurred_at if rank == TERMINAL_RANK else None
+    columns["call_id"] = first.call_id
+    columns["tenant_id"] = first.tenant_id
+    columns["first_event_at"] = first.occurred_at
+    columns["last_event_at"] = last_at
+    columns["event_count"] = len(unique)
+    return columns
 
 
 def fold_call(facts: Iterable[CallFact]) -> CallRow:
     """The row for a call from all its facts (at least one). Independent of their order."""
-    unique = {f.event_id: f for f in facts}
-    if not unique:
-        raise ValueError("a call needs at least one event")
-    ordered = sorted(unique.values(), key=_apply_order)
-    first = min(ordered, key=lambda f: (f.occurred_at, f.event_id))
-    columns: dict[str, Any] = {"provider": "unknown", "status": "unknown", "status_rank": -1}
-    for fact in ordered:
-        columns.update(fact._known)
-    status_facts = [f for f in ordered if f.status is not None]
-    if status_facts:
-        winner = max(status_facts, key=CallFact.precedence)
-        status = winner.status
-        assert status is not None  # every status fact has one
-        columns["status"] = status.value
-        columns["status_rank"] = status_rank(status)
-        columns["sequence_number"] = winner.sequence_number
-        columns["ended_at"] = winner.occurred_at if status.is_terminal else None
-    return CallRow(
-        call_id=first.call_id,
-        tenant_id=first.tenant_id,
-        first_event_at=first.occurred_at,
-        last_event_at=max(f.occurred_at for f in ordered),
-        event_count=len(unique),
-        **columns,
-    )
+    return CallRow(**fold_columns(facts))

@@ -1,13 +1,15 @@
 """asyncpg store for call and message history. Owns the write SQL; driver errors become ours.
 
 One transaction per batch, a handful of statements whatever its size. Calls: first sightings
-upserted into ``call_index`` (which fixes each row's partition, and locks the batch's calls in
-key order); the ids of the stored events of calls seen before are read (payloads only of those
-this process does not remember); the batch's new events are COPYed into ``call_events``; each
-touched call's row is recomputed from all its events with :func:`fold_call` (while the COPY
-runs) and COPYed (new calls) or upserted. A COPY that meets a key stored after all sends the
-batch again the row-by-row way (``INSERT … ON CONFLICT``). Messages are merged column by column
-with the rule of :mod:`switchboard.history.messages` (arrays through ``unnest``)."""
+upserted into ``call_index`` (which fixes each row's partition, locks the batch's calls in key
+order, and counts the transaction in each call's version); the stored events of calls seen
+before are taken from memory when this process wrote the call last (the version says so),
+else their ids are read (payloads only of those this process does not remember); the batch's
+new events are COPYed into ``call_events``; each touched call's row is recomputed from all its
+events with :func:`fold_columns` (while the COPY runs) and COPYed (new calls) or upserted. A
+COPY that meets a key stored after all sends the batch again the row-by-row way (``INSERT …
+ON CONFLICT``). Messages are merged column by column with the rule of
+:mod:`switchboard.history.messages` (arrays through ``unnest``)."""
 
 import asyncio
 import contextlib
@@ -16,7 +18,7 @@ from collections import OrderedDict, defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import astuple, dataclass, replace
 from datetime import datetime
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 import asyncpg
 import structlog
@@ -33,6 +35,7 @@ from switchboard.history.adapters.sql import (
     MESSAGE_COLUMNS,
     OPEN_CALLS,
     REPORTED_CONVERSATIONS,
+    UPSERT_CALL_INDEX,
     UPSERT_CALLS,
     UPSERT_CONVERSATIONS,
     UPSERT_INDEX,
@@ -40,7 +43,7 @@ from switchboard.history.adapters.sql import (
 )
 from switchboard.history.errors import StoreRejectedError, StoreUnavailableError
 from switchboard.history.messages import MessageRow, merge_message
-from switchboard.history.models import CallFact, CallRow, fold_call
+from switchboard.history.models import CallFact, fold_columns
 from switchboard.history.reconciler import OpenCall
 
 log = structlog.get_logger(__name__)
@@ -62,40 +65,85 @@ async def translated(what: str) -> AsyncIterator[None]:
         raise StoreUnavailableError(f"{what}: {exc!r}") from exc
 
 
-def _transpose(rows: Iterable[Sequence[object]], width: int) -> list[list[object]]:
-    columns: list[list[object]] = [[] for _ in range(width)]
-    for row in rows:
-        for i, value in enumerate(row):
-            columns[i].append(value)
-    return columns
+def _transpose(rows: Iterable[Sequence[object]], width: int) -> list[Sequence[object]]:
+    """Rows → one sequence per column (the arrays ``unnest`` takes). A column of NULLs only
+    is sent empty: ``unnest`` pads shorter arrays with NULLs (no NULLs to encode and parse)."""
+    columns: list[Sequence[object]] = list(zip(*rows, strict=True))
+    if not columns:
+        return [() for _ in range(width)]
+    return [() if c[0] is None and all(v is None for v in c) else c for c in columns]
 
 
 RECENT_CALLS = 5_000
-"""Calls whose stored events the store remembers (a call's next batch then needs only their
-ids from the database, not their payloads to parse)."""
+"""Calls whose stored events the store remembers: when no one else has written such a call
+since, its next batch reads none of them back (else only their ids, not their payloads)."""
+
+
+class _Sighting(NamedTuple):
+    """A call's ``call_index`` row as this transaction locked it."""
+
+    tenant_id: str
+    seen_at: datetime
+    version: int
+    """0 when this transaction saw the call first (no events stored, no ``calls`` row)."""
 
 
 class _RecentEvents:
-    """The stored events of the last ``size`` calls written, as of their last commit."""
+    """The stored events of the last ``size`` calls written, as of this process's last commit
+    of each, with the call's version that commit left."""
 
     def __init__(self, size: int) -> None:
         self._size = size
-        self._calls: OrderedDict[str, tuple[datetime, dict[str, CallFact]]] = OrderedDict()
+        self._calls: OrderedDict[str, tuple[datetime, int, dict[str, CallFact]]] = OrderedDict()
 
     def get(self, call_id: str, seen_at: datetime, event_id: str) -> CallFact | None:
+        """A stored event of the call (an event id names one event: it never changes)."""
         entry = self._calls.get(call_id)
         if entry is None or entry[0] != seen_at:  # another life of the call id
             return None
-        return entry[1].get(event_id)
+        return entry[2].get(event_id)
 
-    def remember(
-        self, by_call: dict[str, list[CallFact]], index: dict[str, tuple[str, datetime, bool]]
-    ) -> None:
-        for call_id, facts in by_call.items():
-            self._calls[call_id] = (index[call_id][1], {f.event_id: f for f in facts})
+    def all_stored(self, call_id: str, locked: _Sighting) -> list[CallFact] | None:
+        """Every stored event of the call when the version this transaction took is the next
+        one after this process's last commit of it (no one else has written it since);
+        ``None`` when that is not known."""
+        entry = self._calls.get(call_id)
+        if entry is None or (entry[0], entry[1] + 1) != (locked.seen_at, locked.version):
+            return None
+        return list(entry[2].values())
+
+    def seen_at(self, call_id: str) -> datetime | None:
+        entry = self._calls.get(call_id)
+        return None if entry is None else entry[0]
+
+    def remember(self, entries: "_Memory") -> None:
+        """Only once committed (see :func:`_memory_after`)."""
+        for call_id, entry in entries.items():
+            self._calls[call_id] = entry
             self._calls.move_to_end(call_id)
         while len(self._calls) > self._size:
             self._calls.popitem(last=False)
+
+
+_Memory = dict[str, tuple[datetime, int, dict[str, CallFact]]]
+
+
+def _memory_after(
+    by_call: dict[str, list[CallFact]], written: list[CallFact], index: dict[str, _Sighting]
+) -> _Memory:
+    """What to remember of the batch's calls once it commits: the events ``by_call`` had
+    stored, and those this transaction ``written``; with the versions it took."""
+    entries: _Memory = {}
+    for call_id, facts in by_call.items():
+        locked = index[call_id]
+        entries[call_id] = (locked.seen_at, locked.version, {f.event_id: f for f in facts})
+    for f in written:
+        entry = entries.get(f.call_id)
+        if entry is None:
+            locked = index[f.call_id]
+            entry = entries[f.call_id] = (locked.seen_at, locked.version, {})
+        entry[2][f.event_id] = f
+    return entries
 
 
 class PostgresStore:
@@ -119,11 +167,13 @@ class PostgresStore:
         self, items: Iterable[tuple[str, str, datetime]]
     ) -> dict[str, tuple[str, datetime]]:
         """Per id: the tenant and (clamped to now) time of its earliest item in the batch."""
+        earliest: dict[str, tuple[datetime, str]] = {}
+        for key, tenant, at in items:
+            seen = earliest.get(key)
+            if seen is None or (at, tenant) < seen:
+                earliest[key] = (at, tenant)
         now = self._partitions.now()
-        first: dict[str, tuple[str, datetime]] = {}
-        for key, tenant, at in sorted(items, key=lambda i: (i[2], i[1])):
-            first.setdefault(key, (tenant, min(at, now)))
-        return first
+        return {key: (tenant, min(at, now)) for key, (at, tenant) in earliest.items()}
 
     async def _index(
         self,
@@ -141,11 +191,22 @@ class PostgresStore:
         )
         return {r["id"]: (r["tenant_id"], r["seen_at"], r["inserted"]) for r in rows}
 
+    async def _lock_calls(
+        self, conn: "asyncpg.Connection[asyncpg.Record]", first: dict[str, tuple[str, datetime]]
+    ) -> dict[str, _Sighting]:
+        """Upsert the calls' ``call_index`` rows, locked in key order, each call's version
+        bumped by this transaction."""
+        ids = sorted(first)
+        rows = await conn.fetch(
+            UPSERT_CALL_INDEX, ids, [first[i][0] for i in ids], [first[i][1] for i in ids]
+        )
+        return {r["id"]: _Sighting(r["tenant_id"], r["seen_at"], r["version"]) for r in rows}
+
     async def record_call_facts(self, facts: Sequence[CallFact]) -> int:
         """Store ``facts`` in one transaction; return how many events were new."""
         cutoff = self._partitions.cutoff()
         unique = {f.event_id: f for f in facts if f.occurred_at >= cutoff}
-        if len(unique) < len({f.event_id for f in facts}):
+        if len(unique) < len(facts) and len(unique) < len({f.event_id for f in facts}):
             log.warning("call events past retention skipped", cutoff=cutoff.isoformat())
         if not unique:
             return 0
@@ -176,57 +237,101 @@ class PostgresStore:
         async with self._pool.acquire() as conn, conn.transaction():
             # Locks the batch's calls (in key order): their events are written by no one else
             # until this transaction ends, so what is loaded below is all there is.
-            index, payloads = await _meanwhile(
-                self._index(conn, "call_index", "call_id", first),
-                lambda: {f.event_id: f.data.model_dump_json() for f in facts},
+            index, (payloads, rows) = await _meanwhile(
+                self._lock_calls(conn, first), lambda: self._event_rows(facts, first)
             )
-            by_call = await self._stored_events(conn, facts, index)
+            for f in facts:  # a call seen before, but not by this process lately
+                seen_at = index[f.call_id].seen_at
+                if rows[f.event_id][1] != seen_at:
+                    rows[f.event_id] = _event_values(f, seen_at, payloads[f.event_id])
+            by_call = await self._stored_events(conn, facts, index, trust_memory=not safe)
             stored = {f.event_id for known in by_call.values() for f in known}
             new = [f for f in facts if f.event_id not in stored]
-            if not new:
-                self._recent.remember(by_call, index)
-                return 0
-            rows = [_event_values(f, index[f.call_id][1], payloads[f.event_id]) for f in new]
-            if safe:
-                written = await conn.fetch(INSERT_EVENTS, *_transpose(rows, len(EVENT_COLUMNS)))
-                keep = {r["event_id"] for r in written}
-                inserted = [f for f in new if f.event_id in keep]
-                fresh, known = _fold_calls(inserted, by_call, index)
-                known, fresh = known + fresh, []
-            else:
-                # the calls' rows are folded while the events are copied
-                inserted = new
-                _, (fresh, known) = await _meanwhile(
-                    conn.copy_records_to_table("call_events", records=rows, columns=EVENT_COLUMNS),
-                    lambda: _fold_calls(new, by_call, index),
-                )
-            if fresh:
-                await conn.copy_records_to_table("calls", records=fresh, columns=CALL_COLUMN_NAMES)
-            if known:
-                await conn.execute(UPSERT_CALLS, *_transpose(known, len(CALL_COLUMNS)))
-        for f in inserted:
-            by_call[f.call_id].append(f)
-        self._recent.remember(by_call, index)  # committed: these are the calls' events now
+            inserted, memory = await self._write_new(conn, new, by_call, index, rows, safe=safe)
+        self._recent.remember(memory)  # committed: these are the calls' events now
         return len(inserted)
+
+    def _event_rows(
+        self, facts: list[CallFact], first: dict[str, tuple[str, datetime]]
+    ) -> tuple[dict[str, str], dict[str, tuple[object, ...]]]:
+        """The payloads and ``call_events`` rows of ``facts``, by event id, with the seen_at
+        their call will most likely have (remembered, else this batch's first sighting)."""
+        payloads = {f.event_id: f.data.model_dump_json() for f in facts}
+        likely = {c: self._recent.seen_at(c) or at for c, (_, at) in first.items()}
+        rows = {
+            f.event_id: _event_values(f, likely[f.call_id], payloads[f.event_id]) for f in facts
+        }
+        return payloads, rows
+
+    async def _write_new(
+        self,
+        conn: "asyncpg.Connection[asyncpg.Record]",
+        new: list[CallFact],
+        by_call: dict[str, list[CallFact]],
+        index: dict[str, _Sighting],
+        rows: dict[str, tuple[object, ...]],
+        *,
+        safe: bool,
+    ) -> tuple[list[CallFact], _Memory]:
+        """Write the events ``new`` and the rows of their calls; return the events written
+        and what to remember of the calls once committed."""
+        if not new:
+            return [], _memory_after(by_call, [], index)
+        records = [rows[f.event_id] for f in new]
+        if safe:
+            columns = _transpose(records, len(EVENT_COLUMNS))
+            keep = {r["event_id"] for r in await conn.fetch(INSERT_EVENTS, *columns)}
+            inserted = [f for f in new if f.event_id in keep]
+            fresh, known = _fold_calls(inserted, by_call, index)
+            known, fresh = known + fresh, []
+        else:
+            # the calls' rows are folded while the events are copied
+            inserted = new
+            _, (fresh, known) = await _meanwhile(
+                conn.copy_records_to_table("call_events", records=records, columns=EVENT_COLUMNS),
+                lambda: _fold_calls(new, by_call, index),
+            )
+        if not fresh and not known:  # only events of other tenants than the calls' own
+            return inserted, _memory_after(by_call, inserted, index)
+        if fresh and known:
+            await conn.copy_records_to_table("calls", records=fresh, columns=CALL_COLUMN_NAMES)
+            fresh = []
+        write = (
+            conn.copy_records_to_table("calls", records=fresh, columns=CALL_COLUMN_NAMES)
+            if fresh
+            else conn.execute(UPSERT_CALLS, *_transpose(known, len(CALL_COLUMNS)))
+        )
+        # what to remember is gathered while the calls' rows are written
+        _, memory = await _meanwhile(write, lambda: _memory_after(by_call, inserted, index))
+        return inserted, memory
 
     async def _stored_events(
         self,
         conn: "asyncpg.Connection[asyncpg.Record]",
         facts: list[CallFact],
-        index: dict[str, tuple[str, datetime, bool]],
+        index: dict[str, _Sighting],
+        *,
+        trust_memory: bool,
     ) -> dict[str, list[CallFact]]:
-        """Every stored event of the batch's calls seen before, by call. Which events those
-        are is always read; their payloads only when neither the batch nor the recent
-        memory has them (an event id names one event: its payload never changes)."""
+        """Every stored event of the batch's calls seen before, by call. Those of a call no
+        one else has written since this process did are remembered (``trust_memory``); of
+        the others, which events they are is read, and their payloads only when neither the
+        batch nor the recent memory has them (an event id names one event)."""
         by_call: dict[str, list[CallFact]] = defaultdict(list)
-        old = sorted({f.call_id for f in facts if not index[f.call_id][2]})
+        old = []
+        for call_id in sorted({f.call_id for f in facts if index[f.call_id].version}):
+            known = self._recent.all_stored(call_id, index[call_id]) if trust_memory else None
+            if known is None:
+                old.append(call_id)
+            else:
+                by_call[call_id] = known
         if not old:
             return by_call
         in_batch = {f.event_id: f for f in facts}
-        rows = await conn.fetch(LOAD_EVENTS, old, [index[c][1] for c in old])
+        rows = await conn.fetch(LOAD_EVENTS, old, [index[c].seen_at for c in old])
         unknown = []
         for r in rows:
-            seen_at = index[r["call_id"]][1]
+            seen_at = index[r["call_id"]].seen_at
             fact = in_batch.get(r["event_id"]) or self._recent.get(
                 r["call_id"], seen_at, r["event_id"]
             )
@@ -236,7 +341,7 @@ class PostgresStore:
                 by_call[r["call_id"]].append(fact)
         if unknown:  # stored by an earlier batch, or by another worker: parse them back
             ids = [r["event_id"] for r in unknown]
-            seen = [index[r["call_id"]][1] for r in unknown]
+            seen = [index[r["call_id"]].seen_at for r in unknown]
             payloads = {
                 p["event_id"]: p["data"] for p in await conn.fetch(LOAD_EVENT_DATA, ids, seen)
             }
@@ -344,7 +449,7 @@ def _event_values(fact: CallFact, seen_at: datetime, payload: str) -> tuple[obje
         fact.call_id,
         fact.tenant_id,
         fact.event_type,
-        fact.status.value if fact.status else None,
+        str(fact.status) if fact.status else None,  # its value (a StrEnum), but faster
         fact.sequence_number,
         fact.occurred_at,
         payload,
@@ -354,20 +459,23 @@ def _event_values(fact: CallFact, seen_at: datetime, payload: str) -> tuple[obje
 def _fold_calls(
     written: list[CallFact],
     stored: dict[str, list[CallFact]],
-    index: dict[str, tuple[str, datetime, bool]],
+    index: dict[str, _Sighting],
 ) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
     """The rows of the calls ``written`` touches, from their ``stored`` events and these:
     those of calls new in this batch, and those of calls seen before."""
     by_call: dict[str, list[CallFact]] = {}
     for f in written:
-        by_call.setdefault(f.call_id, list(stored.get(f.call_id, ()))).append(f)
+        facts = by_call.get(f.call_id)
+        if facts is None:
+            facts = by_call[f.call_id] = list(stored.get(f.call_id, ()))
+        facts.append(f)
     fresh: list[tuple[object, ...]] = []
     known: list[tuple[object, ...]] = []
     for call_id in sorted(by_call):
-        owner, seen_at, is_new = index[call_id]
+        owner, seen_at, version = index[call_id]
         own = [f for f in by_call[call_id] if f.tenant_id == owner]
         if own:
-            (fresh if is_new else known).append(_call_values(fold_call(own), seen_at))
+            (fresh if version == 0 else known).append(_call_values(fold_columns(own), seen_at))
     return fresh, known
 
 
@@ -394,13 +502,14 @@ class _ConversationRow:
         )
 
 
-_CALL_FIELDS = operator.attrgetter(*(name for name, _ in CALL_COLUMNS if name != "seen_at"))
+_NULL_ROW = dict.fromkeys(CALL_COLUMN_NAMES)
+_IN_ORDER = operator.itemgetter(*CALL_COLUMN_NAMES)
 
 
-def _call_values(row: CallRow, seen_at: datetime) -> tuple[object, ...]:
-    """The row in ``CALL_COLUMNS`` order (``seen_at`` is second)."""
-    values: tuple[object, ...] = _CALL_FIELDS(row)
-    return (values[0], seen_at, *values[1:])
+def _call_values(columns: dict[str, object], seen_at: datetime) -> tuple[object, ...]:
+    """A folded row (:func:`fold_columns`: the columns it knows) in ``CALL_COLUMNS`` order."""
+    values: tuple[object, ...] = _IN_ORDER({**_NULL_ROW, **columns, "seen_at": seen_at})
+    return values
 
 
 def _message_values(row: MessageRow, owner: str, seen_at: datetime) -> list[object]:
@@ -415,13 +524,24 @@ def _message_values(row: MessageRow, owner: str, seen_at: datetime) -> list[obje
     return values
 
 
+async def _no_session_state(conn: "asyncpg.Connection[asyncpg.Record]") -> None:
+    """A released connection needs no reset query (``RESET ALL``, ``UNLISTEN *``, …): this
+    service leaves no session state (no ``SET``, ``LISTEN``, held cursor or session advisory
+    lock), and asyncpg rolls back a transaction left open anyway. One round trip less per
+    batch."""
+
+
 async def create_pool(
     dsn: str, min_size: int, max_size: int, server_settings: dict[str, str] | None = None
 ) -> "asyncpg.Pool[asyncpg.Record]":
     """A connection pool; JSON is passed as text, so no codecs are needed."""
     try:
         return await asyncpg.create_pool(
-            dsn, min_size=min_size, max_size=max_size, server_settings=server_settings
+            dsn,
+            min_size=min_size,
+            max_size=max_size,
+            server_settings=server_settings,
+            reset=_no_session_state,
         )
     except (asyncpg.PostgresError, OSError) as exc:
         raise StoreUnavailableError(f"cannot connect to PostgreSQL: {exc!r}") from exc

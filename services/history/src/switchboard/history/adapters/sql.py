@@ -12,6 +12,17 @@ RETURNING {key} AS id, tenant_id, seen_at, (xmax = 0) AS inserted
 # DO UPDATE (not DO NOTHING) so RETURNING gives existing rows too and locks them in key
 # order: two transactions touching one call wait for each other instead of racing the fold.
 
+UPSERT_CALL_INDEX: Final = """
+INSERT INTO call_index AS i (call_id, tenant_id, seen_at)
+SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[]) ORDER BY 1
+ON CONFLICT (call_id) DO UPDATE SET version = i.version + 1
+RETURNING call_id AS id, tenant_id, seen_at, version
+"""
+# The same lock, and each transaction that writes a call's events counts itself in the call's
+# version (0: first seen by this one). A store that remembers the version its own last write
+# left knows whether anyone else has written the call's events since. Only version changes:
+# the update stays on the row's page without touching the indexes (HOT, see migration 0002).
+
 INSERT_EVENTS: Final = """
 INSERT INTO call_events (event_id, call_seen_at, call_id, tenant_id, event_type, status,
                          sequence_number, occurred_at, data)
