@@ -68,7 +68,7 @@ def processes(
                 {
                     ACCOUNT: {
                         "auth_token": TOKEN,
-                        "cps": cps * 4,
+                        "cps": cps * args.sim_cps_factor,
                         "queue_size": 10_000,
                         "max_concurrent_calls": cap * 2,
                     }
@@ -271,7 +271,7 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
             "configured rate",
             # Arrival times as the simulator saw them: its own lag on a saturated box bunches
             # them too, so this bounds what a carrier would see rather than the pacer's spacing.
-            {"simulator_cps_limit": args.cps * 4},
+            {"simulator_cps_limit": args.cps * args.sim_cps_factor},
         ),
         result(
             f"peak live calls vs cap {args.cap}",
@@ -307,6 +307,12 @@ def main() -> None:
     parser.add_argument("--cps", type=float, default=200.0)
     parser.add_argument("--cap", type=int, default=1000)
     parser.add_argument("--time-scale", type=float, default=0.02)
+    parser.add_argument(
+        "--sim-cps-factor",
+        type=float,
+        default=4.0,
+        help="the simulator's calls/s limit as a multiple of --cps (breaches count above it)",
+    )
     parser.add_argument(
         "--max-seconds",
         type=float,

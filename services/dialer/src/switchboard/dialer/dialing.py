@@ -31,6 +31,7 @@ from switchboard.dialer.adapters.twilio import NotPlaced, PlaceUnknown, Throttle
 from switchboard.dialer.errors import ProviderUnavailable
 from switchboard.dialer.models import callable_keys, outcome_of, render_twiml, utcnow
 from switchboard.dialer.repository import CallPlacer, Campaign, Claimed, Pacer
+from switchboard.dialer.send_gate import CATCH_UP, SendGate
 from switchboard.dialer.settings import DialerSettings
 
 log = structlog.get_logger(__name__)
@@ -99,6 +100,7 @@ class Dialer:
         self._drain_checked: dict[UUID, float] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._paced: set[str] = set()  # campaigns with a TARGET_CPS series
+        self._gate = SendGate()
         lease = settings.worker.claim_lease_s
         self._lease = timedelta(seconds=lease)
         self._send_window_s = lease - settings.twilio.request_timeout_s - SEND_MARGIN_S
@@ -197,7 +199,9 @@ class Dialer:
         start = _time.monotonic() + wait
         send_by = claimed_at + self._send_window_s
         for i, claim in enumerate(claims):
-            self._spawn(self._place(campaign, account_sid, claim, start + i * spacing, send_by))
+            self._spawn(
+                self._place(campaign, account_sid, claim, start + i * spacing, send_by, spacing)
+            )
         if wait > 0.5:  # the bucket is booked ahead: do not claim further ahead than needed
             await asyncio.sleep(wait - 0.3)
         return len(claims)
@@ -231,13 +235,20 @@ class Dialer:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _place(
-        self, campaign: Campaign, account_sid: str, claim: Claimed, at: float, send_by: float
+        self,
+        campaign: Campaign,
+        account_sid: str,
+        claim: Claimed,
+        at: float,
+        send_by: float,
+        spacing: float,
     ) -> None:
         cfg = campaign.config
         twiml = render_twiml(cfg.twiml, claim.vars) if cfg.twiml is not None else None
         limits = self._s.twilio.accounts[account_sid]
         while True:
             await asyncio.sleep(max(0.0, at - _time.monotonic()))
+            await self._gate.wait_turn(campaign.id, spacing / CATCH_UP)
             if _time.monotonic() > send_by:
                 # Too late to send safely: recovery may already be looking at this claim.
                 PLACE_ERRORS.labels("late").inc()
