@@ -31,6 +31,7 @@ import asyncpg
 import httpx
 import redis.asyncio as aioredis
 
+from switchboard.common.benchreport import write_rows
 from switchboard.common.migrations import drop_database
 from switchboard.common.settings import KafkaSettings, PostgresSettings
 from switchboard.common.testing import ServiceProcess, free_port, fresh_group, unique
@@ -294,13 +295,6 @@ async def cleanup(pg: PostgresSettings, database: str, prefix: str) -> None:
     await client.aclose()
 
 
-def earlier_results() -> list[dict[str, Any]]:
-    if not RESULTS.exists():
-        return []
-    loaded = json.loads(RESULTS.read_text())
-    return loaded if isinstance(loaded, list) else [loaded]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--contacts", type=int, default=300_000)
@@ -321,10 +315,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     results = asyncio.run(run(args))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
     # Runs of different sizes sit side by side; a rerun replaces its own rows only.
-    kept = [r for r in earlier_results() if r.get("command") != COMMAND]
-    RESULTS.write_text(json.dumps(kept + results, indent=2) + "\n")
+    write_rows(RESULTS, results, replaces=lambda r: r.get("command") == COMMAND)
     print("\n| metric | value | baseline | ratio |\n| --- | --- | --- | --- |")
     for r in results:
         print(f"| {r['metric']} | {r['value']} {r['unit']} | {r['baseline']} | {r['ratio']} |")

@@ -19,7 +19,6 @@ Writes ``bench/results/history.json`` at the repository root and prints Markdown
 
 import argparse
 import asyncio
-import json
 import os
 import socket
 import statistics
@@ -34,6 +33,7 @@ import asyncpg
 import httpx
 
 from switchboard.common.auth import issue_token
+from switchboard.common.benchreport import write_rows
 from switchboard.common.events import CallStatus, CallStatusChanged, event_id
 from switchboard.common.settings import PostgresSettings
 from switchboard.common.testing import unique
@@ -327,21 +327,31 @@ async def main() -> None:
     command = " ".join(["python", "services/history/bench/history_bench.py", *sys.argv[1:]])
     date = datetime.now(UTC).isoformat(timespec="seconds")
     results: list[dict[str, Any]] = []
+
+    def row(metric: str, value: float, unit: str, baseline: float, ratio: float) -> dict[str, Any]:
+        return {
+            "metric": metric,
+            "value": value,
+            "unit": unit,
+            "baseline": baseline,
+            "ratio": round(ratio, 3),
+            "command": command,
+            "date": date,
+        }
+
     try:
         if args.only in (None, "store"):
             await asyncio.to_thread(migrate, pg, store_db)
             store = await bench_store(pg, store_db, args.events)
             results.append(
-                {
-                    "metric": f"history store: call events stored per second ({args.events:,} "
+                row(
+                    f"history store: call events stored per second ({args.events:,} "
                     f"events, batches of {BATCH})",
-                    "value": round(store["store_eps"], 1),
-                    "unit": "events/s",
-                    "baseline": round(store["copy_eps"], 1),
-                    "ratio": round(store["store_eps"] / store["copy_eps"], 3),
-                    "command": command,
-                    "date": date,
-                }
+                    round(store["store_eps"], 1),
+                    "events/s",
+                    round(store["copy_eps"], 1),
+                    store["store_eps"] / store["copy_eps"],
+                )
             )
         if args.only in (None, "query"):
             await asyncio.to_thread(migrate, pg, query_db)
@@ -349,16 +359,14 @@ async def main() -> None:
             rows = await fill_calls(pg, query_db, args.rows, now)
             api = await bench_api(pg, query_db, now)
             results.append(
-                {
-                    "metric": f"history GET /v1/calls p95 latency ({rows:,} calls in {DAYS} daily "
+                row(
+                    f"history GET /v1/calls p95 latency ({rows:,} calls in {DAYS} daily "
                     f"partitions, {TENANTS} tenants, {int(api['requests'])} requests)",
-                    "value": round(api["api_p95_ms"], 2),
-                    "unit": "ms",
-                    "baseline": round(api["sql_p95_ms"], 2),
-                    "ratio": round(api["sql_p95_ms"] / api["api_p95_ms"], 3),
-                    "command": command,
-                    "date": date,
-                }
+                    round(api["api_p95_ms"], 2),
+                    "ms",
+                    round(api["sql_p95_ms"], 2),
+                    api["sql_p95_ms"] / api["api_p95_ms"],  # lower is better: baseline ÷ value
+                )
             )
             print(f"(API p50 {api['api_p50_ms']:.2f} ms)")
     finally:
@@ -373,15 +381,8 @@ async def main() -> None:
 
 def write_results(results: list[dict[str, Any]]) -> None:
     """Replace the measured rows (matched by the part of the metric before its ``(``)."""
-    kept: list[dict[str, Any]] = []
-    if RESULTS.exists():
-        measured = {r["metric"].split(" (")[0] for r in results}
-        kept = [
-            r for r in json.loads(RESULTS.read_text()) if r["metric"].split(" (")[0] not in measured
-        ]
-    merged = sorted(kept + results, key=lambda r: not r["metric"].startswith("history store"))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(merged, indent=2) + "\n")
+    measured = {r["metric"].split(" (")[0] for r in results}
+    write_rows(RESULTS, results, replaces=lambda r: r["metric"].split(" (")[0] in measured)
 
 
 if __name__ == "__main__":

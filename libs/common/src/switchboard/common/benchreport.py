@@ -4,6 +4,7 @@
 import json
 import os
 import platform
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -85,6 +86,16 @@ def write(root: Path, name: str, results: list[Result], context: dict[str, Any])
     )
     rebuild_table(root)
     return out
+
+
+def write_rows(
+    path: Path, rows: list[dict[str, Any]], *, replaces: Callable[[dict[str, Any]], bool]
+) -> None:
+    """Write ``rows`` to a results file (a bare list), keeping the rows already there that
+    ``replaces`` does not match: a benchmark run in parts keeps the figures of the others."""
+    earlier = _load(path)["results"] if path.exists() else []
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps([r for r in earlier if not replaces(r)] + rows, indent=2) + "\n")
 
 
 def _load(path: Path) -> dict[str, Any]:
