@@ -10,13 +10,14 @@ import asyncio
 import secrets
 import threading
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlencode
 
 import httpx
 import pytest
+from aiokafka import ConsumerRecord
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
@@ -83,6 +84,18 @@ class OtlpHandler(BaseHTTPRequestHandler):
 
     def log_message(self, *args: Any) -> None:
         pass
+
+
+async def call_event(
+    kafka_settings: KafkaSettings, start: Mapping[int, int], call_sid: str
+) -> "ConsumerRecord[bytes, bytes]":
+    """The one ``call.events`` record of ``call_sid`` published since ``start``."""
+    key = call_sid.encode()
+    records = await read_records(
+        kafka_settings, CALL_EVENTS, start, until=lambda rs: any(r.key == key for r in rs)
+    )
+    (record,) = [r for r in records if r.key == key]
+    return record
 
 
 async def post(url: str, params: dict[str, str], extra: dict[str, str]) -> httpx.Response:
@@ -203,14 +216,7 @@ async def test_webhook_trace_goes_from_the_ingress_through_kafka_into_the_consum
     assert span["parent_span_id"] == parent_id
     assert span["attributes"]["http.response.status_code"].int_value == 204
 
-    records = await read_records(
-        kafka_settings,
-        CALL_EVENTS,
-        start,
-        until=lambda rs: any(r.key == call_sid.encode() for r in rs),
-        timeout_s=30,
-    )
-    (record,) = [r for r in records if r.key == call_sid.encode()]
+    record = await call_event(kafka_settings, start, call_sid)
     headers = {k: v.decode() for k, v in record.headers}
     assert headers["traceparent"] == f"00-{trace_id}-{span['span_id']}-01"
 
@@ -244,14 +250,7 @@ async def test_webhook_trace_goes_from_the_ingress_through_kafka_into_the_consum
     params = {**params, "CallSid": other_sid}
     response = await post(url, params, {})
     assert response.status_code == 204
-    records = await read_records(
-        kafka_settings,
-        CALL_EVENTS,
-        start,
-        until=lambda rs: any(r.key == other_sid.encode() for r in rs),
-        timeout_s=30,
-    )
-    (record,) = [r for r in records if r.key == other_sid.encode()]
+    record = await call_event(kafka_settings, start, other_sid)
     unsampled = dict(record.headers)["traceparent"].decode()
     version, other_trace, _, flags = unsampled.split("-")
     assert version == "00"

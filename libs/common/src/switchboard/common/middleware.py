@@ -90,6 +90,15 @@ def request_context(app: ASGIApp) -> ASGIApp:
     return middleware
 
 
+def scope_header(scope: Scope, name: bytes) -> str | None:
+    """The first value of header ``name`` (lower case) straight from the ASGI scope: cheaper
+    than building a ``Headers`` object when a hot path needs one or two."""
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
 def _request_id(scope: Scope, given: str | None) -> str:
     """The caller's id when sane, else a new one; kept in the scope state for the hook."""
     state = scope.setdefault("state", {})
@@ -103,12 +112,7 @@ async def response_headers(message: Message, scope: Scope) -> None:
     """Before-send hook: security headers and the request id on every answer."""
     if message["type"] != "http.response.start":
         return
-    given = None
-    for name, value in scope.get("headers", ()):
-        if name == _REQUEST_ID_BYTES:
-            given = value.decode("latin-1")
-            break
-    request_id = _request_id(scope, given).encode()
+    request_id = _request_id(scope, scope_header(scope, _REQUEST_ID_BYTES)).encode()
     # Raw (name, value) pairs appended as they are: this runs for every answer.
     message["headers"] = [
         *message.get("headers", ()),

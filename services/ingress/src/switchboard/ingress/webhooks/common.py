@@ -11,6 +11,7 @@ from urllib.parse import unquote_plus
 from litestar import Request
 from litestar.datastructures import State
 
+from switchboard.common.middleware import scope_header
 from switchboard.ingress.delivery import Delivery
 from switchboard.ingress.errors import BrokerUnavailable, PayloadUnreadable, UnsupportedMedia
 from switchboard.ingress.events import Outgoing
@@ -40,12 +41,8 @@ JSON = "application/json"
 
 
 def header(request: AnyRequest, name: bytes) -> str | None:
-    """The first value of header ``name`` (lower case), read straight from the ASGI scope:
-    cheaper than building Litestar's ``Headers`` for the two or three a webhook needs."""
-    for key, value in request.scope["headers"]:
-        if key == name:
-            return value.decode("latin-1")
-    return None
+    """A request header read from the ASGI scope (see ``scope_header``)."""
+    return scope_header(request.scope, name)
 
 
 def media_type(request: AnyRequest) -> str:
