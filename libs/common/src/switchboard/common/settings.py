@@ -69,8 +69,10 @@ class TelemetrySettings(BaseModel):
 
     otlp_endpoint: str | None = None
     """OTLP/HTTP traces endpoint (e.g. ``http://otel-collector:4318/v1/traces``); unset:
-    spans are still made (their ids travel in Kafka headers) but not exported."""
+    spans still get ids (they travel in Kafka headers and log lines) but are neither recorded
+    nor exported, except under a caller's sampled trace."""
     sample_ratio: float = 1.0
+    """Share of new traces recorded and exported (with an endpoint)."""
 
 
 class CommonSettings(BaseSettings):

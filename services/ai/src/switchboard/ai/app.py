@@ -48,6 +48,7 @@ from switchboard.common.cli import configure_process
 from switchboard.common.events import Event
 from switchboard.common.http import health_routes
 from switchboard.common.kafka import DeadLetters, create_broker, ensure_topics
+from switchboard.common.runtime import settled_after_startup
 from switchboard.common.topics import dlq
 
 
@@ -270,10 +271,10 @@ def create_api(settings: AiSettings) -> Litestar:
 def worker_from_env() -> Litestar:
     settings = get_settings()
     configure_process(settings, "worker")
-    return create_worker(settings)
+    return settled_after_startup(create_worker(settings))
 
 
 def api_from_env() -> Litestar:
     settings = get_settings()
     configure_process(settings, "api")
-    return create_api(settings)
+    return settled_after_startup(create_api(settings))

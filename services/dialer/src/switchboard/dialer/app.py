@@ -26,6 +26,7 @@ from switchboard.common.auth import tenant_jwt_auth, tenant_of
 from switchboard.common.cli import configure_process
 from switchboard.common.http import health_routes
 from switchboard.common.kafka import create_broker, ensure_topics
+from switchboard.common.runtime import settled_after_startup
 from switchboard.common.topics import CALL_EVENTS, DIAL_COMMANDS, MESSAGE_INBOUND, dlq
 from switchboard.dialer.adapters.postgres import PostgresCampaignStore, create_pool
 from switchboard.dialer.adapters.postgres_dialing import PostgresDialingStore
@@ -217,10 +218,10 @@ def create_worker(
 def api_from_env() -> Litestar:
     settings = get_settings()
     configure_process(settings, "api")
-    return create_api(settings)
+    return settled_after_startup(create_api(settings))
 
 
 def worker_from_env() -> Litestar:
     settings = get_settings()
     configure_process(settings, "worker")
-    return create_worker(settings)
+    return settled_after_startup(create_worker(settings))

@@ -17,6 +17,7 @@ from switchboard.common.cli import configure_process
 from switchboard.common.events import Event, encode
 from switchboard.common.http import health_routes
 from switchboard.common.kafka import DeadLetters, create_broker, ensure_topics, publish_record
+from switchboard.common.runtime import settled_after_startup
 from switchboard.common.topics import CALL_EVENTS, dlq
 from switchboard.history.adapters.partitions import Clock, PartitionManager, utcnow
 from switchboard.history.adapters.postgres import PostgresStore, create_pool
@@ -156,11 +157,11 @@ def worker_from_env() -> Litestar:
     """Factory for uvicorn: settings from the environment, logging and tracing configured."""
     settings = get_settings()
     configure_process(settings, "worker")
-    return create_worker(settings)
+    return settled_after_startup(create_worker(settings))
 
 
 def api_from_env() -> Litestar:
     """Factory for uvicorn: settings from the environment, logging and tracing configured."""
     settings = get_settings()
     configure_process(settings, "api")
-    return create_api(settings)
+    return settled_after_startup(create_api(settings))

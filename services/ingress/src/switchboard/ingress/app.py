@@ -15,6 +15,7 @@ from litestar.stores.redis import RedisStore
 from switchboard.common.cli import configure_process
 from switchboard.common.http import health_routes
 from switchboard.common.middleware import request_context, response_headers
+from switchboard.common.runtime import settled_after_startup
 from switchboard.ingress.delivery import Delivery, RecordPublisher
 from switchboard.ingress.errors import WebhookRejected
 from switchboard.ingress.metrics import WEBHOOKS
@@ -109,4 +110,4 @@ def app_from_env() -> Litestar:
     """Factory for uvicorn: settings from the environment, logging and tracing configured."""
     settings = get_settings()
     configure_process(settings)
-    return create_app(settings)
+    return settled_after_startup(create_app(settings))
