@@ -33,6 +33,19 @@ def test_body_over_the_limit_is_413(make_client, kafka, sign) -> None:
     assert kafka.published == []
 
 
+def test_body_over_the_limit_without_a_length_is_413(make_client, kafka, sign) -> None:
+    """A chunked body (no Content-Length) is counted as it arrives."""
+    with make_client(max_body_bytes=1024) as client:
+        body, headers = sign.twilio(ROUTES[0], {**sign.call_status(), "Pad": "x" * 4096})
+        headers.pop("content-length", None)
+        response = client.post(ROUTES[0], content=iter([body[:512], body[512:]]), headers=headers)
+        assert response.status_code == 413
+        assert response.json()["reason"] == "too_large"
+        small, headers = sign.twilio(ROUTES[0], sign.call_status())
+        assert client.post(ROUTES[0], content=iter([small]), headers=headers).status_code == 204
+    assert len(kafka.published) == 1
+
+
 def test_rate_limit_per_ip_is_429(make_client, sign) -> None:
     with make_client(rate_limit_per_second=3) as client:
         codes = [

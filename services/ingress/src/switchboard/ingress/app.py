@@ -91,7 +91,7 @@ def create_app(settings: IngressSettings, publisher: RecordPublisher | None = No
             *WEBHOOK_CONTROLLERS,
             *health_routes({"spool": spool_ready}, degraded_checks={"kafka": delivery.kafka_ok}),
         ],
-        state=State({"wiring": Wiring(settings=settings, delivery=delivery)}),
+        state=State({"wiring": Wiring.of(settings, delivery)}),
         lifespan=[lifespan],
         middleware=[request_context, *([rate_limit.middleware] if rate_limit else [])],
         before_send=[response_headers],

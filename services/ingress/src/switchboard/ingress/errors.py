@@ -3,6 +3,7 @@
 WebhookRejected
  ├── SignatureInvalid     403  missing or wrong signature, unknown account
  ├── UnsupportedMedia     415  wrong Content-Type
+ ├── BodyTooLarge         413  body over the configured limit
  ├── PayloadInvalid       422  verified but not a payload we understand
  └── BrokerUnavailable    503  not durable yet; the provider should retry
 """
@@ -11,6 +12,7 @@ from litestar.exceptions import HTTPException
 from litestar.status_codes import (
     HTTP_400_BAD_REQUEST,
     HTTP_403_FORBIDDEN,
+    HTTP_413_REQUEST_ENTITY_TOO_LARGE,
     HTTP_415_UNSUPPORTED_MEDIA_TYPE,
     HTTP_422_UNPROCESSABLE_ENTITY,
     HTTP_503_SERVICE_UNAVAILABLE,
@@ -31,6 +33,11 @@ class SignatureInvalid(WebhookRejected):
 class UnsupportedMedia(WebhookRejected):
     status_code = HTTP_415_UNSUPPORTED_MEDIA_TYPE
     reason = "content_type"
+
+
+class BodyTooLarge(WebhookRejected):
+    status_code = HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    reason = "too_large"
 
 
 class PayloadUnreadable(WebhookRejected):

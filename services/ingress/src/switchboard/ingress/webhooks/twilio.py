@@ -7,11 +7,11 @@ from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 
 from switchboard.ingress.errors import SignatureInvalid
 from switchboard.ingress.events import Outgoing, twilio
-from switchboard.ingress.settings import IngressSettings
 from switchboard.ingress.verify import FormParams, twilio_signature_ok
 from switchboard.ingress.webhooks.common import (
     FORM,
     AnyRequest,
+    Wiring,
     accept,
     header,
     parse_form,
@@ -23,13 +23,16 @@ from switchboard.ingress.webhooks.common import (
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 
 
-async def _verified(request: AnyRequest, settings: IngressSettings) -> tuple[FormParams, str]:
+async def _verified(request: AnyRequest, wired: Wiring) -> tuple[FormParams, str]:
     """The form fields and the tenant of the account that signed them (403 otherwise)."""
     params = parse_form(await read_body(request, FORM))
-    account = settings.twilio.accounts.get(params.first("AccountSid") or "")
+    account = wired.settings.twilio.accounts.get(params.first("AccountSid") or "")
     signature = header(request, b"x-twilio-signature")
     if account is None or not twilio_signature_ok(
-        signed_url(settings.http, request), params, signature, account.auth_tokens
+        signed_url(wired.settings.http, request, wired.public_base),
+        params,
+        signature,
+        account.auth_tokens,
     ):
         raise SignatureInvalid(detail="X-Twilio-Signature does not verify")
     return params, account.tenant
@@ -39,7 +42,7 @@ async def _handle(
     route: str, request: AnyRequest, to_event: Callable[[FormParams, str], Outgoing]
 ) -> None:
     wired = wiring(request)
-    params, tenant = await _verified(request, wired.settings)
+    params, tenant = await _verified(request, wired)
     await accept(route, wired.delivery, [to_event(params, tenant)])
 
 
