@@ -8,6 +8,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased, ParentBasedTraceIdRatio
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from switchboard.common.settings import TelemetrySettings
 
@@ -42,10 +43,15 @@ def tracer_provider(settings: TelemetrySettings, service: str) -> TracerProvider
     return provider
 
 
+_W3C = TraceContextTextMapPropagator()
+
+
 def inject_headers() -> dict[str, str]:
-    """The current trace context as W3C headers (``traceparent``, ``tracestate``)."""
+    """The current trace context as W3C headers (``traceparent``, ``tracestate``): the W3C
+    propagator alone, as the global composite also walks baggage, which nothing here sets
+    (the ingress calls this for every webhook)."""
     carrier: dict[str, str] = {}
-    propagate.inject(carrier)
+    _W3C.inject(carrier)
     return carrier
 
 

@@ -18,7 +18,7 @@ from switchboard.common.middleware import request_context, response_headers
 from switchboard.common.runtime import settled_after_startup
 from switchboard.ingress.delivery import Delivery, RecordPublisher
 from switchboard.ingress.errors import WebhookRejected
-from switchboard.ingress.metrics import WEBHOOKS
+from switchboard.ingress.metrics import webhooks
 from switchboard.ingress.publish import KafkaPublisher
 from switchboard.ingress.settings import IngressSettings, get_settings
 from switchboard.ingress.spool import Spool
@@ -32,7 +32,7 @@ OPEN_PATHS = ["/health", "/ready", "/metrics", "/schema"]
 def _rejected(request: Request[Any, Any, Any], exc: WebhookRejected) -> Response[dict[str, Any]]:
     """Every rejection answers the same shape and is counted by route and reason."""
     route = request.scope.get("path_template", request.scope["path"])
-    WEBHOOKS.labels(route, f"rejected_{exc.reason}").inc()
+    webhooks(route, f"rejected_{exc.reason}").inc()
     log.info(
         "webhook rejected",
         route=route,

@@ -20,7 +20,7 @@ from switchboard.ingress.errors import (
     UnsupportedMedia,
 )
 from switchboard.ingress.events import Outgoing
-from switchboard.ingress.metrics import WEBHOOKS
+from switchboard.ingress.metrics import webhooks
 from switchboard.ingress.settings import HttpSettings, IngressSettings
 from switchboard.ingress.spool import SpoolUnavailable
 from switchboard.ingress.verify import FormParams
@@ -104,8 +104,10 @@ def form_pairs(text: str) -> list[tuple[str, str]]:
         if not field:
             continue
         name, _, value = field.partition("=")
-        if "%" in field or "+" in field:
-            name, value = unquote_plus(name), unquote_plus(value)
+        if "%" in name or "+" in name:
+            name = unquote_plus(name)
+        if "%" in value or "+" in value:
+            value = unquote_plus(value)
         pairs.append((name, value))
     return pairs
 
@@ -146,7 +148,7 @@ def _trusted(peer: str, http: HttpSettings) -> bool:
 async def accept(route: str, delivery: Delivery, outgoing: Sequence[Outgoing]) -> None:
     """Make every event durable (Kafka ack or spool) or raise 503; count the outcome."""
     if not outgoing:
-        WEBHOOKS.labels(route, "ignored").inc()
+        webhooks(route, "ignored").inc()
         return
     try:
         outcome = await delivery.deliver(outgoing)
@@ -154,4 +156,4 @@ async def accept(route: str, delivery: Delivery, outgoing: Sequence[Outgoing]) -
         raise BrokerUnavailable(
             detail="events could not be made durable; retry later", headers={"Retry-After": "5"}
         ) from exc
-    WEBHOOKS.labels(route, outcome).inc()
+    webhooks(route, outcome).inc()
