@@ -34,6 +34,7 @@ TOKEN = "bench-token"
 PATH = "/webhooks/twilio/voice/status"
 WORKERS = int(os.environ.get("BENCH_CONCURRENCY", "64"))
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 BOOTSTRAP = os.environ.get("SWITCHBOARD_KAFKA__BOOTSTRAP_SERVERS", "127.0.0.1:19092")
 COMMAND = "make bench-ingress"
 
@@ -101,7 +102,9 @@ def serve(args: list[str], env: dict[str, str], port: int) -> subprocess.Popen[b
     raise RuntimeError(f"server {args} did not start")
 
 
-def attack(target_file: Path, *, rate: int, workers: int = WORKERS) -> dict[str, Any]:
+def attack(
+    target_file: Path, *, rate: int, workers: int = WORKERS, seconds: int = SECONDS
+) -> dict[str, Any]:
     flags = (
         ["-rate=0", f"-max-workers={workers}", f"-workers={workers}"]
         if rate == 0
@@ -112,7 +115,7 @@ def attack(target_file: Path, *, rate: int, workers: int = WORKERS) -> dict[str,
         "attack",
         "-format=json",
         f"-targets={target_file}",
-        f"-duration={SECONDS}s",
+        f"-duration={seconds}s",
         "-timeout=10s",
         *flags,
     ]
@@ -155,15 +158,15 @@ def main() -> None:
         "SWITCHBOARD_LOG__LEVEL": "WARNING",
         "SWITCHBOARD_HTTP__RATE_LIMIT_PER_SECOND": "0",
     }
-
-    port = free_port()
-    targets(port, 20_000, tmp / "bare.jsonl")
+    bare_port, ingress_port = free_port(), free_port()
+    targets(bare_port, 20_000, tmp / "bare.jsonl")
+    targets(ingress_port, 20_000, tmp / "ingress.jsonl")
     bare = serve(
         [
             "uvicorn",
             "bare_app:app",
             "--port",
-            str(port),
+            str(bare_port),
             "--no-access-log",
             "--log-level",
             "warning",
@@ -171,43 +174,50 @@ def main() -> None:
             str(Path(__file__).parent),
         ],
         server_env,
-        port,
+        bare_port,
     )
     try:
-        bare_report = attack(tmp / "bare.jsonl", rate=0)
+        ingress = serve(
+            ["switchboard.ingress", "serve"],
+            {
+                **server_env,
+                "SWITCHBOARD_HTTP__PORT": str(ingress_port),
+                "SWITCHBOARD_HTTP__WORKERS": "1",
+                "SWITCHBOARD_HTTP__PUBLIC_BASE_URL": f"http://127.0.0.1:{ingress_port}",
+                "SWITCHBOARD_TWILIO__ACCOUNTS": json.dumps(
+                    {ACCOUNT: {"auth_tokens": [TOKEN], "tenant": "bench"}}
+                ),
+                "SWITCHBOARD_SPOOL__DIRECTORY": str(tmp / "spool"),
+            },
+            ingress_port,
+        )
+        try:
+            # Both servers stay up (an idle one costs nothing) and their runs alternate, so a
+            # busy moment of the shared box hits both sides of a round alike; the median
+            # round is kept. A first run of each warms it up.
+            attack(tmp / "bare.jsonl", rate=0, seconds=3)
+            attack(tmp / "ingress.jsonl", rate=0, seconds=3)
+            rounds = []
+            for _ in range(ROUNDS):
+                bare_report = attack(tmp / "bare.jsonl", rate=0)
+                ingress_report = attack(tmp / "ingress.jsonl", rate=0)
+                rounds.append((bare_report, ingress_report))
+            rounds.sort(key=lambda r: float(r[1]["throughput"]) / float(r[0]["throughput"]))
+            bare_report, max_report = rounds[len(rounds) // 2]
+            ingress_rate = float(max_report["throughput"])
+            half = attack(tmp / "ingress.jsonl", rate=max(1, int(ingress_rate / 2)))
+        finally:
+            stop(ingress)
     finally:
         stop(bare)
-
     kafka_rate = kafka_ceiling()
-
-    port = free_port()
-    targets(port, 20_000, tmp / "ingress.jsonl")
-    ingress = serve(
-        ["switchboard.ingress", "serve"],
-        {
-            **server_env,
-            "SWITCHBOARD_HTTP__PORT": str(port),
-            "SWITCHBOARD_HTTP__WORKERS": "1",
-            "SWITCHBOARD_HTTP__PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
-            "SWITCHBOARD_TWILIO__ACCOUNTS": json.dumps(
-                {ACCOUNT: {"auth_tokens": [TOKEN], "tenant": "bench"}}
-            ),
-            "SWITCHBOARD_SPOOL__DIRECTORY": str(tmp / "spool"),
-        },
-        port,
-    )
-    try:
-        max_report = attack(tmp / "ingress.jsonl", rate=0)
-        ingress_rate = float(max_report["throughput"])
-        half = attack(tmp / "ingress.jsonl", rate=max(1, int(ingress_rate / 2)))
-    finally:
-        stop(ingress)
 
     ok = max_report["status_codes"].get("204", 0) / max(1, max_report["requests"])
     bare_rate = float(bare_report["throughput"])
     lower = min(bare_rate, kafka_rate)
     p50 = half["latencies"]["50th"] / 1e6
     p99 = half["latencies"]["99th"] / 1e6
+    ratios = ", ".join(f"{float(i['throughput']) / float(b['throughput']):.3f}" for b, i in rounds)
     results = [
         benchreport.result(
             "verified+published webhooks/s (1 process)",
@@ -216,7 +226,8 @@ def main() -> None:
             baseline=lower,
             command=COMMAND,
             target="ratio ≥ 0.5",
-            notes="baseline = the lower ceiling",
+            notes=f"baseline = the lower ceiling; median of {ROUNDS} alternating rounds "
+            f"(ratios {ratios})",
         ),
         benchreport.result(
             "vs bare Litestar endpoint", ingress_rate, "req/s", baseline=bare_rate, command=COMMAND
@@ -242,9 +253,11 @@ def main() -> None:
     ]
     context = {
         "ingress": "uvicorn (uvloop, httptools), 1 worker process, rate limit off, real Kafka "
-        "acks=all idempotent; every request verified (HMAC-SHA1) and published",
-        "load": f"vegeta closed loop, {WORKERS} workers, {SECONDS} s per run, 20,000 distinct "
-        "pre-signed requests, loopback; the same box runs Kafka and the load generator",
+        "acks=all idempotent; every request verified (HMAC-SHA1) and published; tracing without "
+        "an exporter (span ids made and sent in traceparent, spans not recorded)",
+        "load": f"vegeta closed loop, {WORKERS} workers, {SECONDS} s per run, {ROUNDS} rounds "
+        "alternating bare / ingress (median round kept), 20,000 distinct pre-signed requests, "
+        "loopback; the same box runs Kafka and the load generator",
         "successful answers at max rate": f"{ok:.4f}",
         "kafka": "local single-node KRaft broker from scripts/infra (fsync by the OS, not per "
         "message)",
@@ -252,6 +265,7 @@ def main() -> None:
     out = benchreport.write(ROOT, "ingress", results, context)
     for r in results:
         print(f"{r.metric:50} {r.value:>10} {r.unit:8} baseline={r.baseline} ratio={r.ratio}")
+    print(f"rounds (ingress/bare): {ratios}")
     print(f"wrote {out}")
 
 
