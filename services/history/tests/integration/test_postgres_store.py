@@ -152,6 +152,28 @@ async def test_every_write_of_a_call_counts_in_its_version(pool, partitions, ev)
     assert await call_row(pool, "CA-v") == fold_call(facts(events))
 
 
+async def test_a_remembered_call_id_seen_again_in_a_new_life_is_read_back(
+    pool, partitions, ev
+) -> None:
+    """The version a store expects matches, but the call's first sighting does not (its first
+    life was pruned, another worker saw it anew): the store reads the new life's events back
+    instead of folding in the events it remembers of the old one."""
+    one, two = PostgresStore(pool, partitions), PostgresStore(pool, partitions)
+    old_life = [ev.call("initiated", 0, call_id="CA-l"), ev.call("ringing", 1, call_id="CA-l")]
+    await one.record_call_facts(facts(old_life))
+    async with pool.acquire() as conn:
+        for table in ("call_index", "calls", "call_events"):
+            await conn.execute(f"DELETE FROM {table} WHERE call_id = 'CA-l'")  # noqa: S608
+    later = old_life[1].data.occurred_at + timedelta(minutes=5)
+    new_life = [
+        ev.call("ringing", 1, call_id="CA-l", at=later),
+        ev.call("completed", 3, call_id="CA-l", at=later + timedelta(seconds=30), duration=7),
+    ]
+    await two.record_call_facts(facts(new_life[:1]))
+    assert await one.record_call_facts(facts(new_life[1:])) == 1
+    assert await call_row(pool, "CA-l") == fold_call(facts(new_life))
+
+
 async def test_an_event_id_stored_under_another_call_is_skipped_not_refused(
     pg_store, pool, ev
 ) -> None:
@@ -178,6 +200,18 @@ async def test_a_new_call_whose_row_exists_already_is_upserted(pg_store, pool, e
     assert await pg_store.record_call_facts(facts([again])) == 1
     row = await call_row(pool, "CA-z")
     assert (row.status, row.event_count) == ("initiated", 1)
+
+
+async def test_a_call_row_gone_behind_the_stores_back_is_written_whole(pg_store, pool, ev) -> None:
+    """A row the store wrote last and remembers, deleted meanwhile (by hand: its index row
+    kept): the next batch writes it whole again, not just what changed."""
+    events = example_events(ev, "CA-gone")
+    await pg_store.record_call_facts(facts(events[:2]))
+    await pg_store.record_call_facts(facts(events[2:4]))
+    async with pool.acquire() as conn:
+        await conn.execute("DELETE FROM calls WHERE call_id = 'CA-gone'")
+    assert await pg_store.record_call_facts(facts(events[4:])) == len(events) - 4
+    assert await call_row(pool, "CA-gone") == fold_call(facts(events))
 
 
 async def test_messages_converge_whatever_the_order(pg_store, pool, ev) -> None:

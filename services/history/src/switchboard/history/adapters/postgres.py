@@ -2,17 +2,20 @@
 
 One transaction per batch, a handful of statements whatever its size. Calls: first sightings
 upserted into ``call_index`` (which fixes each row's partition, locks the batch's calls in key
-order, and counts the transaction in each call's version); the stored events of calls seen
-before are taken from memory when this process wrote the call last (the version says so),
-else their ids are read (payloads only of those this process does not remember); the batch's
-new events are COPYed into ``call_events``; each touched call's row is recomputed from all its
-events with :func:`fold_columns` (while the COPY runs) and COPYed (new calls) or upserted. A
-COPY that meets a key stored after all sends the batch again the row-by-row way (``INSERT …
-ON CONFLICT``). Messages are merged column by column with the rule of
+order, and counts the transaction in each call's version); while that runs, each touched
+call's row is recomputed from all its events with :func:`fold_columns`, on the guess that the
+call is as this process last wrote it (its stored events remembered) or new. The lock's answer
+checks the guess (the version says whether anyone else has written the call since); where it
+was wrong, the stored events' ids are read (payloads only of those this process does not
+remember) and the rows folded again. The rows are COPYed (new calls) or upserted while the new
+events' rows are built, then the batch's new events are COPYed into ``call_events``. A COPY
+that meets a key stored after all sends the batch again the row-by-row way (``INSERT … ON
+CONFLICT``). Messages are merged column by column with the rule of
 :mod:`switchboard.history.messages` (arrays through ``unnest``)."""
 
 import asyncio
 import contextlib
+import functools
 import operator
 from collections import OrderedDict, defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
@@ -88,33 +91,43 @@ class _Sighting(NamedTuple):
     """0 when this transaction saw the call first (no events stored, no ``calls`` row)."""
 
 
+def _next(left: _Sighting) -> _Sighting:
+    """The row as the next transaction to write the call locks it."""
+    return _Sighting(left.tenant_id, left.seen_at, left.version + 1)
+
+
 class _RecentEvents:
     """The stored events of the last ``size`` calls written, as of this process's last commit
-    of each, with the call's version that commit left."""
+    of each, with the call's ``call_index`` row as that commit left it."""
 
     def __init__(self, size: int) -> None:
         self._size = size
-        self._calls: OrderedDict[str, tuple[datetime, int, dict[str, CallFact]]] = OrderedDict()
+        self._calls: OrderedDict[str, tuple[_Sighting, dict[str, CallFact]]] = OrderedDict()
 
     def get(self, call_id: str, seen_at: datetime, event_id: str) -> CallFact | None:
         """A stored event of the call (an event id names one event: it never changes)."""
         entry = self._calls.get(call_id)
-        if entry is None or entry[0] != seen_at:  # another life of the call id
+        if entry is None or entry[0].seen_at != seen_at:  # another life of the call id
             return None
-        return entry[2].get(event_id)
+        return entry[1].get(event_id)
 
     def all_stored(self, call_id: str, locked: _Sighting) -> list[CallFact] | None:
         """Every stored event of the call when the version this transaction took is the next
         one after this process's last commit of it (no one else has written it since);
         ``None`` when that is not known."""
         entry = self._calls.get(call_id)
-        if entry is None or (entry[0], entry[1] + 1) != (locked.seen_at, locked.version):
+        if entry is None or _next(entry[0]) != locked:
             return None
-        return list(entry[2].values())
+        return list(entry[1].values())
 
-    def seen_at(self, call_id: str) -> datetime | None:
-        entry = self._calls.get(call_id)
-        return None if entry is None else entry[0]
+    def expected(self, first: dict[str, tuple[str, datetime]]) -> dict[str, _Sighting]:
+        """The ``call_index`` row each call will most likely be found locked in: the next
+        version of the one this process left; else a first sighting (this batch's)."""
+        expected = {}
+        for call_id, (tenant, at) in first.items():
+            entry = self._calls.get(call_id)
+            expected[call_id] = _Sighting(tenant, at, 0) if entry is None else _next(entry[0])
+        return expected
 
     def remember(self, entries: "_Memory") -> None:
         """Only once committed (see :func:`_memory_after`)."""
@@ -125,24 +138,22 @@ class _RecentEvents:
             self._calls.popitem(last=False)
 
 
-_Memory = dict[str, tuple[datetime, int, dict[str, CallFact]]]
+_Memory = dict[str, tuple[_Sighting, dict[str, CallFact]]]
 
 
 def _memory_after(
     by_call: dict[str, list[CallFact]], written: list[CallFact], index: dict[str, _Sighting]
 ) -> _Memory:
     """What to remember of the batch's calls once it commits: the events ``by_call`` had
-    stored, and those this transaction ``written``; with the versions it took."""
+    stored, and those this transaction ``written``; with the rows it locked."""
     entries: _Memory = {}
     for call_id, facts in by_call.items():
-        locked = index[call_id]
-        entries[call_id] = (locked.seen_at, locked.version, {f.event_id: f for f in facts})
+        entries[call_id] = (index[call_id], {f.event_id: f for f in facts})
     for f in written:
         entry = entries.get(f.call_id)
         if entry is None:
-            locked = index[f.call_id]
-            entry = entries[f.call_id] = (locked.seen_at, locked.version, {})
-        entry[2][f.event_id] = f
+            entry = entries[f.call_id] = (index[f.call_id], {})
+        entry[1][f.event_id] = f
     return entries
 
 
@@ -200,7 +211,8 @@ class PostgresStore:
         rows = await conn.fetch(
             UPSERT_CALL_INDEX, ids, [first[i][0] for i in ids], [first[i][1] for i in ids]
         )
-        return {r["id"]: _Sighting(r["tenant_id"], r["seen_at"], r["version"]) for r in rows}
+        # by position (id, tenant_id, seen_at, version): faster than by name
+        return {r[0]: _Sighting(r[1], r[2], r[3]) for r in rows}
 
     async def record_call_facts(self, facts: Sequence[CallFact]) -> int:
         """Store ``facts`` in one transaction; return how many events were new."""
@@ -231,79 +243,100 @@ class PostgresStore:
     async def _write_calls(
         self, facts: list[CallFact], first: dict[str, tuple[str, datetime]], *, safe: bool
     ) -> int:
-        """COPY the new events and the new calls' rows (``safe``: INSERT … ON CONFLICT), upsert
-        the known calls' rows. While each statement runs, the Python work of the next step
-        is done (the server and this process then work at the same time)."""
+        """Write the batch in one transaction: COPY (``safe``: row by row, known keys skipped
+        or updated). The batch's calls are locked first (in key order): their events are
+        written by no one else until this transaction ends, so what is loaded is all there
+        is."""
         async with self._pool.acquire() as conn, conn.transaction():
-            # Locks the batch's calls (in key order): their events are written by no one else
-            # until this transaction ends, so what is loaded below is all there is.
-            index, (payloads, rows) = await _meanwhile(
-                self._lock_calls(conn, first), lambda: self._event_rows(facts, first)
-            )
-            for f in facts:  # a call seen before, but not by this process lately
-                seen_at = index[f.call_id].seen_at
-                if rows[f.event_id][1] != seen_at:
-                    rows[f.event_id] = _event_values(f, seen_at, payloads[f.event_id])
-            by_call = await self._stored_events(conn, facts, index, trust_memory=not safe)
-            stored = {f.event_id for known in by_call.values() for f in known}
-            new = [f for f in facts if f.event_id not in stored]
-            inserted, memory = await self._write_new(conn, new, by_call, index, rows, safe=safe)
+            write = self._write_row_by_row if safe else self._write_copied
+            inserted, memory = await write(conn, facts, first)
         self._recent.remember(memory)  # committed: these are the calls' events now
         return len(inserted)
 
-    def _event_rows(
-        self, facts: list[CallFact], first: dict[str, tuple[str, datetime]]
-    ) -> tuple[dict[str, str], dict[str, tuple[object, ...]]]:
-        """The payloads and ``call_events`` rows of ``facts``, by event id, with the seen_at
-        their call will most likely have (remembered, else this batch's first sighting)."""
-        payloads = {f.event_id: f.data.model_dump_json() for f in facts}
-        likely = {c: self._recent.seen_at(c) or at for c, (_, at) in first.items()}
-        rows = {
-            f.event_id: _event_values(f, likely[f.call_id], payloads[f.event_id]) for f in facts
-        }
-        return payloads, rows
-
-    async def _write_new(
+    async def _write_copied(
         self,
         conn: "asyncpg.Connection[asyncpg.Record]",
-        new: list[CallFact],
-        by_call: dict[str, list[CallFact]],
-        index: dict[str, _Sighting],
-        rows: dict[str, tuple[object, ...]],
-        *,
-        safe: bool,
+        facts: list[CallFact],
+        first: dict[str, tuple[str, datetime]],
     ) -> tuple[list[CallFact], _Memory]:
-        """Write the events ``new`` and the rows of their calls; return the events written
-        and what to remember of the calls once committed."""
+        """Each step's Python work is done while the server runs the previous statement:
+        the calls' rows are folded while ``call_index`` is locked (on the guess, checked
+        against what the lock returns, that each call is as this process last left it, or
+        new); they are written while the new events' rows are built; the events are COPYed
+        while what to remember is gathered."""
+        expected = self._recent.expected(first)
+        index, folded = await _meanwhile(
+            self._lock_calls(conn, first), lambda: self._fold(facts, {}, expected)
+        )
+        if index != expected:  # written by another process since, or forgotten: read back
+            folded = self._fold(facts, await self._stored_events(conn, facts, index), index)
+        by_call, new, fresh, known = folded
         if not new:
             return [], _memory_after(by_call, [], index)
-        records = [rows[f.event_id] for f in new]
-        if safe:
-            columns = _transpose(records, len(EVENT_COLUMNS))
-            keep = {r["event_id"] for r in await conn.fetch(INSERT_EVENTS, *columns)}
-            inserted = [f for f in new if f.event_id in keep]
-            fresh, known = _fold_calls(inserted, by_call, index)
-            known, fresh = known + fresh, []
-        else:
-            # the calls' rows are folded while the events are copied
-            inserted = new
-            _, (fresh, known) = await _meanwhile(
-                conn.copy_records_to_table("call_events", records=records, columns=EVENT_COLUMNS),
-                lambda: _fold_calls(new, by_call, index),
-            )
-        if not fresh and not known:  # only events of other tenants than the calls' own
-            return inserted, _memory_after(by_call, inserted, index)
         if fresh and known:
             await conn.copy_records_to_table("calls", records=fresh, columns=CALL_COLUMN_NAMES)
             fresh = []
-        write = (
-            conn.copy_records_to_table("calls", records=fresh, columns=CALL_COLUMN_NAMES)
-            if fresh
-            else conn.execute(UPSERT_CALLS, *_transpose(known, len(CALL_COLUMNS)))
+        write: Awaitable[object] | None = None
+        if fresh:
+            write = conn.copy_records_to_table("calls", records=fresh, columns=CALL_COLUMN_NAMES)
+        elif known:
+            write = conn.execute(UPSERT_CALLS, *_transpose(known, len(CALL_COLUMNS)))
+        rows = functools.partial(_new_event_rows, new, index)
+        # no calls row to write: only events of other tenants than the calls' own
+        records = rows() if write is None else (await _meanwhile(write, rows))[1]
+        _, memory = await _meanwhile(
+            conn.copy_records_to_table("call_events", records=records, columns=EVENT_COLUMNS),
+            lambda: _memory_after(by_call, new, index),
         )
-        # what to remember is gathered while the calls' rows are written
-        _, memory = await _meanwhile(write, lambda: _memory_after(by_call, inserted, index))
-        return inserted, memory
+        return new, memory
+
+    def _fold(
+        self,
+        facts: list[CallFact],
+        stored: dict[str, list[CallFact]],
+        index: dict[str, _Sighting],
+    ) -> tuple[
+        dict[str, list[CallFact]],
+        list[CallFact],
+        list[tuple[object, ...]],
+        list[tuple[object, ...]],
+    ]:
+        """The stored events of the batch's calls seen before (``stored``, else those this
+        process remembers for the versions ``index`` gives), the batch's new events, and the
+        rows of the calls they touch: new calls', known calls'."""
+        by_call = dict(stored)
+        for call_id, locked in index.items():
+            if locked.version and call_id not in by_call:
+                known = self._recent.all_stored(call_id, locked)
+                if known is not None:
+                    by_call[call_id] = known
+        seen = {f.event_id for events in by_call.values() for f in events}
+        new = [f for f in facts if f.event_id not in seen]
+        fresh, known_rows = _fold_calls(new, by_call, index)
+        return by_call, new, fresh, known_rows
+
+    async def _write_row_by_row(
+        self,
+        conn: "asyncpg.Connection[asyncpg.Record]",
+        facts: list[CallFact],
+        first: dict[str, tuple[str, datetime]],
+    ) -> tuple[list[CallFact], _Memory]:
+        """``INSERT … ON CONFLICT``: events whose id is stored are skipped, calls' rows that
+        exist are updated. Nothing remembered is trusted, every stored event is read back."""
+        index = await self._lock_calls(conn, first)
+        by_call = await self._stored_events(conn, facts, index, trust_memory=False)
+        stored = {f.event_id for events in by_call.values() for f in events}
+        new = [f for f in facts if f.event_id not in stored]
+        if not new:
+            return [], _memory_after(by_call, [], index)
+        records = _new_event_rows(new, index)
+        columns = _transpose(records, len(EVENT_COLUMNS))
+        keep = {r["event_id"] for r in await conn.fetch(INSERT_EVENTS, *columns)}
+        inserted = [f for f in new if f.event_id in keep]
+        fresh, known = _fold_calls(inserted, by_call, index)
+        if fresh or known:
+            await conn.execute(UPSERT_CALLS, *_transpose(known + fresh, len(CALL_COLUMNS)))
+        return inserted, _memory_after(by_call, inserted, index)
 
     async def _stored_events(
         self,
@@ -311,7 +344,7 @@ class PostgresStore:
         facts: list[CallFact],
         index: dict[str, _Sighting],
         *,
-        trust_memory: bool,
+        trust_memory: bool = True,
     ) -> dict[str, list[CallFact]]:
         """Every stored event of the batch's calls seen before, by call. Those of a call no
         one else has written since this process did are remembered (``trust_memory``); of
@@ -441,19 +474,23 @@ async def _meanwhile(query: Awaitable[_R], work: Callable[[], _T]) -> tuple[_R, 
     return await task, done
 
 
-def _event_values(fact: CallFact, seen_at: datetime, payload: str) -> tuple[object, ...]:
-    """The ``call_events`` row of ``fact`` in ``EVENT_COLUMNS`` order."""
-    return (
-        fact.event_id,
-        seen_at,
-        fact.call_id,
-        fact.tenant_id,
-        fact.event_type,
-        str(fact.status) if fact.status else None,  # its value (a StrEnum), but faster
-        fact.sequence_number,
-        fact.occurred_at,
-        payload,
-    )
+def _new_event_rows(new: list[CallFact], index: dict[str, _Sighting]) -> list[tuple[object, ...]]:
+    """The ``call_events`` rows of ``new`` in ``EVENT_COLUMNS`` order."""
+    seen_at = {call_id: locked.seen_at for call_id, locked in index.items()}
+    return [
+        (
+            f.event_id,
+            seen_at[f.call_id],
+            f.call_id,
+            f.tenant_id,
+            f.event_type,
+            str(f.status) if f.status else None,  # its value (a StrEnum), but faster
+            f.sequence_number,
+            f.occurred_at,
+            f.data.model_dump_json(),
+        )
+        for f in new
+    ]
 
 
 def _fold_calls(
