@@ -276,7 +276,7 @@ def test_the_check_notices_a_metric_nobody_exports(running: dict[str, ServicePro
     text = httpx.get(running["ingress"].url + "/metrics", timeout=10).text
     names = exposed_names(text)
     assert "switchboard_ingress_webhooks_total" in names
-    assert "switchboard_ingress_request_seconds_bucket" in names
+    assert "switchboard_http_request_seconds_bucket" in names
     assert (
         "switchboard_ingress_webhooks" not in names or "switchboard_ingress_webhooks_total" in names
     )

@@ -1,19 +1,14 @@
-"""Prometheus metrics of the ingress."""
+"""Prometheus metrics of the ingress (request latency by route and status is
+``switchboard_http_request_seconds``, from ``common.middleware``)."""
 
 import functools
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge
 
 WEBHOOKS = Counter(
     "switchboard_ingress_webhooks_total",
     "Webhooks by route and outcome (published, spooled, ignored, or rejected_<reason>).",
     ["route", "outcome"],
-)
-LATENCY = Histogram(
-    "switchboard_ingress_request_seconds",
-    "Webhook handling time, verification to answer.",
-    ["route"],
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
 )
 DELIVERIES = Counter(
     "switchboard_ingress_events_total",
