@@ -75,6 +75,21 @@ def test_security_headers_and_request_id_on_every_answer(client, sign) -> None:
     )
 
 
+def test_the_api_docs_page_may_load_its_assets_and_nothing_else_may(client) -> None:
+    """Swagger UI loads its scripts from a CDN and starts with an inline script: under the
+    strict policy a browser would show a blank page."""
+    page = client.get("/schema/swagger")
+    assert page.status_code == 200
+    policy = page.headers["content-security-policy"]
+    assert "script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net" in policy
+    assert "frame-ancestors 'none'" in policy
+    assert page.headers["x-frame-options"] == "DENY"
+    for strict in (client.get("/schema/openapi.json"), client.get("/health")):
+        assert strict.headers["content-security-policy"] == (
+            "default-src 'none'; frame-ancestors 'none'"
+        )
+
+
 def test_cors_is_closed(client) -> None:
     response = client.options(
         "/webhooks/vapi",

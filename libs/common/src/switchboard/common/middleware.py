@@ -21,15 +21,29 @@ from prometheus_client import Histogram
 from switchboard.common.telemetry import extract_context
 
 REQUEST_ID_HEADER: Final = "x-request-id"
-SECURITY_HEADERS: Final = (
+_STRICT_CSP: Final = b"default-src 'none'; frame-ancestors 'none'"
+# The OpenAPI pages (Swagger UI, ReDoc, Elements, RapiDoc) are HTML that loads its scripts,
+# styles and fonts from these CDNs and starts with an inline script: under the strict policy a
+# browser shows a blank page. Only the ``/schema`` pages get this one.
+_DOCS_CSP: Final = (
+    b"default-src 'none'; frame-ancestors 'none'; connect-src 'self'; worker-src blob:; "
+    b"img-src 'self' data: https://cdn.jsdelivr.net https://cdn.redoc.ly; "
+    b"font-src https://fonts.gstatic.com; "
+    b"style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://unpkg.com "
+    b"https://fonts.googleapis.com; "
+    b"script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://unpkg.com"
+)
+_OTHER_SECURITY_HEADERS: Final = (
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"no-referrer"),
-    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
     (b"strict-transport-security", b"max-age=63072000; includeSubDomains"),
     (b"cache-control", b"no-store"),
     (b"cross-origin-resource-policy", b"same-origin"),
 )
+SECURITY_HEADERS: Final = (*_OTHER_SECURITY_HEADERS, (b"content-security-policy", _STRICT_CSP))
+DOCS_SECURITY_HEADERS: Final = (*_OTHER_SECURITY_HEADERS, (b"content-security-policy", _DOCS_CSP))
+DOCS_PATH: Final = "/schema"
 REQUEST_SECONDS = Histogram(
     "switchboard_http_request_seconds",
     "HTTP request handling time by route template and status.",
@@ -134,6 +148,11 @@ async def response_headers(message: Message, scope: Scope) -> None:
     # Raw (name, value) pairs appended as they are: this runs for every answer.
     message["headers"] = [
         *message.get("headers", ()),
-        *SECURITY_HEADERS,
+        *(DOCS_SECURITY_HEADERS if _is_docs_page(scope) else SECURITY_HEADERS),
         (_REQUEST_ID_BYTES, request_id),
     ]
+
+
+def _is_docs_page(scope: Scope) -> bool:
+    path = str(scope.get("path", ""))
+    return path.startswith(DOCS_PATH) and not path.endswith((".json", ".yaml", ".yml"))
