@@ -6,7 +6,6 @@
   headers and ``X-Request-ID``.
 """
 
-import functools
 import random
 import time
 from typing import Final
@@ -18,6 +17,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from prometheus_client import Histogram
 
+from switchboard.common.metrics import labelled
 from switchboard.common.telemetry import extract_context
 
 REQUEST_ID_HEADER: Final = "x-request-id"
@@ -109,16 +109,11 @@ def request_context(app: ASGIApp) -> ASGIApp:
                 span.update_name(f"{method} {route}")
                 span.set_attribute("http.response.status_code", status)
             span.end()
-            _latency(method, route, status).observe(time.perf_counter() - started)
+            labelled(REQUEST_SECONDS, method, route, str(status)).observe(
+                time.perf_counter() - started
+            )
 
     return middleware
-
-
-@functools.cache
-def _latency(method: str, route: str, status: int) -> "Histogram":
-    """The histogram child of one (method, route template, status): ``labels()`` on every
-    request costs more than the observation. Route templates and statuses are few."""
-    return REQUEST_SECONDS.labels(method, route, str(status))
 
 
 def scope_header(scope: Scope, name: bytes) -> str | None:

@@ -14,11 +14,12 @@ from litestar.stores.redis import RedisStore
 
 from switchboard.common.cli import configure_process
 from switchboard.common.http import health_routes
+from switchboard.common.metrics import labelled
 from switchboard.common.middleware import request_context, response_headers
 from switchboard.common.runtime import settled_after_startup
 from switchboard.ingress.delivery import Delivery, RecordPublisher
 from switchboard.ingress.errors import WebhookRejected
-from switchboard.ingress.metrics import webhooks
+from switchboard.ingress.metrics import WEBHOOKS
 from switchboard.ingress.publish import KafkaPublisher
 from switchboard.ingress.settings import IngressSettings, get_settings
 from switchboard.ingress.spool import Spool
@@ -32,7 +33,7 @@ OPEN_PATHS = ["/health", "/ready", "/metrics", "/schema"]
 def _rejected(request: Request[Any, Any, Any], exc: WebhookRejected) -> Response[dict[str, Any]]:
     """Every rejection answers the same shape and is counted by route and reason."""
     route = request.scope.get("path_template", request.scope["path"])
-    webhooks(route, f"rejected_{exc.reason}").inc()
+    labelled(WEBHOOKS, route, f"rejected_{exc.reason}").inc()
     log.info(
         "webhook rejected",
         route=route,
@@ -91,7 +92,7 @@ def create_app(settings: IngressSettings, publisher: RecordPublisher | None = No
             *WEBHOOK_CONTROLLERS,
             *health_routes({"spool": spool_ready}, degraded_checks={"kafka": delivery.kafka_ok}),
         ],
-        state=State({"wiring": Wiring.of(settings, delivery)}),
+        state=State({"wiring": Wiring(settings=settings, delivery=delivery)}),
         lifespan=[lifespan],
         middleware=[request_context, *([rate_limit.middleware] if rate_limit else [])],
         before_send=[response_headers],

@@ -15,9 +15,10 @@ import structlog
 
 from switchboard.common.errors import PublishError
 from switchboard.common.events import KafkaRecord, encode
+from switchboard.common.metrics import labelled
 from switchboard.common.telemetry import inject_headers
 from switchboard.ingress.events import Outgoing
-from switchboard.ingress.metrics import SPOOL_AGE, SPOOL_DEPTH, deliveries
+from switchboard.ingress.metrics import DELIVERIES, SPOOL_AGE, SPOOL_DEPTH
 from switchboard.ingress.spool import Spool
 
 log = structlog.get_logger(__name__)
@@ -69,12 +70,12 @@ class Delivery:
             except PublishError as exc:
                 log.warning("publish failed; spooling", error=str(exc), events=len(records))
             else:
-                deliveries("published").inc(len(records))
+                labelled(DELIVERIES, "published").inc(len(records))
                 return "published"
         # Some may have been acked before the failure: they get published again with the
         # same event ids, which consumers drop.
         await self._spool.append(records)
-        deliveries("spooled").inc(len(records))
+        labelled(DELIVERIES, "spooled").inc(len(records))
         self._observe()
         self._wake.set()
         return "spooled"
@@ -103,7 +104,7 @@ class Delivery:
             [(s.topic, s.record) for s in batch], timeout_s=max(self._deadline_s, 5.0)
         )
         await self._spool.delete_through(batch[-1].seq)
-        deliveries("drained").inc(len(batch))
+        labelled(DELIVERIES, "drained").inc(len(batch))
         self._observe()
         return len(batch)
 

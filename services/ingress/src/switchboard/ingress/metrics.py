@@ -1,8 +1,6 @@
 """Prometheus metrics of the ingress (request latency by route and status is
 ``switchboard_http_request_seconds``, from ``common.middleware``)."""
 
-import functools
-
 from prometheus_client import Counter, Gauge
 
 WEBHOOKS = Counter(
@@ -19,15 +17,3 @@ SPOOL_DEPTH = Gauge("switchboard_ingress_spool_depth", "Events waiting in the lo
 SPOOL_AGE = Gauge(
     "switchboard_ingress_spool_oldest_age_seconds", "Age of the oldest event in the spool."
 )
-
-
-@functools.cache
-def webhooks(route: str, outcome: str) -> Counter:
-    """The ``WEBHOOKS`` child of (route, outcome): ``labels()`` per request costs more than
-    the increment, and routes and outcomes are few."""
-    return WEBHOOKS.labels(route, outcome)
-
-
-@functools.cache
-def deliveries(outcome: str) -> Counter:
-    return DELIVERIES.labels(outcome)

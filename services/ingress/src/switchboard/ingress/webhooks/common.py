@@ -11,6 +11,7 @@ from urllib.parse import unquote_plus
 from litestar import Request
 from litestar.datastructures import State
 
+from switchboard.common.metrics import labelled
 from switchboard.common.middleware import scope_header
 from switchboard.ingress.delivery import Delivery
 from switchboard.ingress.errors import (
@@ -20,7 +21,7 @@ from switchboard.ingress.errors import (
     UnsupportedMedia,
 )
 from switchboard.ingress.events import Outgoing
-from switchboard.ingress.metrics import webhooks
+from switchboard.ingress.metrics import WEBHOOKS
 from switchboard.ingress.settings import HttpSettings, IngressSettings
 from switchboard.ingress.spool import SpoolUnavailable
 from switchboard.ingress.verify import FormParams
@@ -35,13 +36,6 @@ class Wiring:
 
     settings: IngressSettings
     delivery: Delivery
-    public_base: str = ""
-    """``http.public_base_url`` as text (``str()`` of a pydantic URL per request is not free)."""
-
-    @classmethod
-    def of(cls, settings: IngressSettings, delivery: Delivery) -> "Wiring":
-        base = str(settings.http.public_base_url).rstrip("/")
-        return cls(settings=settings, delivery=delivery, public_base=base)
 
 
 def wiring(request: AnyRequest) -> Wiring:
@@ -119,13 +113,13 @@ def parse_json(body: bytes) -> Any:
         raise PayloadUnreadable(detail=f"body is not JSON: {exc}") from exc
 
 
-def signed_url(http: HttpSettings, request: AnyRequest, base: str | None = None) -> str:
+def signed_url(http: HttpSettings, request: AnyRequest) -> str:
     """The URL the provider called, as it signed it.
 
     From the configured public base URL, or from X-Forwarded-Proto/Host when the peer is a
     trusted proxy. The path and the raw query string are used exactly as received.
     """
-    base = base if base is not None else str(http.public_base_url).rstrip("/")
+    base = str(http.public_base_url).rstrip("/")
     client = request.scope.get("client") if http.trusted_proxies else None
     if client and _trusted(client[0], http):
         proto = header(request, b"x-forwarded-proto")
@@ -148,7 +142,7 @@ def _trusted(peer: str, http: HttpSettings) -> bool:
 async def accept(route: str, delivery: Delivery, outgoing: Sequence[Outgoing]) -> None:
     """Make every event durable (Kafka ack or spool) or raise 503; count the outcome."""
     if not outgoing:
-        webhooks(route, "ignored").inc()
+        labelled(WEBHOOKS, route, "ignored").inc()
         return
     try:
         outcome = await delivery.deliver(outgoing)
@@ -156,4 +150,4 @@ async def accept(route: str, delivery: Delivery, outgoing: Sequence[Outgoing]) -
         raise BrokerUnavailable(
             detail="events could not be made durable; retry later", headers={"Retry-After": "5"}
         ) from exc
-    webhooks(route, outcome).inc()
+    labelled(WEBHOOKS, route, outcome).inc()

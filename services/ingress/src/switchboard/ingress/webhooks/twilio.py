@@ -29,7 +29,7 @@ async def _verified(request: AnyRequest, wired: Wiring) -> tuple[FormParams, str
     account = wired.settings.twilio.accounts.get(params.first("AccountSid") or "")
     signature = header(request, b"x-twilio-signature")
     if account is None or not twilio_signature_ok(
-        signed_url(wired.settings.http, request, wired.public_base),
+        signed_url(wired.settings.http, request),
         params,
         signature,
         account.auth_tokens,
