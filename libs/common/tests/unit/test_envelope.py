@@ -1,4 +1,5 @@
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -163,6 +164,14 @@ def test_encode_writes_exactly_what_the_cloudevents_sdk_writes(
     ours, reference = encode(event, key), _sdk_encode(event, key)
     assert ours == reference
     assert list(ours.headers) == list(reference.headers)
+
+
+def test_encode_with_trace_headers_writes_what_the_event_carrying_them_would() -> None:
+    traced = make_event()
+    untraced = replace(traced, trace_headers={})
+    assert traced.trace_headers
+    assert encode(untraced, "k", traced.trace_headers) == encode(traced, "k")
+    assert encode(traced, "k", {}) == encode(untraced, "k")
 
 
 def test_encode_refuses_what_is_not_a_cloudevent() -> None:

@@ -8,7 +8,6 @@ ones in order. A background task drains the spool to Kafka and deletes only what
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import replace
 from typing import Literal, Protocol
 
 import structlog
@@ -58,10 +57,7 @@ class Delivery:
     async def deliver(self, outgoing: Sequence[Outgoing]) -> Outcome:
         """Make every event durable; raises SpoolUnavailable when that is impossible."""
         trace_headers = inject_headers()  # the request's span continues in every consumer
-        records = [
-            (o.topic, encode(replace(o.event, trace_headers=trace_headers), o.key))
-            for o in outgoing
-        ]
+        records = [(o.topic, encode(o.event, o.key, trace_headers)) for o in outgoing]
         if not records:
             return "published"
         if self._spool.depth == 0 and self._publisher.connected:

@@ -33,7 +33,8 @@ def _twilio_payload(url: str, params: Mapping[str, Sequence[str]]) -> bytes:
     # each of its sorted distinct values.
     parts = [url]
     for name in sorted(params):
-        for value in sorted(set(params[name])):
+        values = params[name]
+        for value in values if len(values) == 1 else sorted(set(values)):
             parts.append(name)
             parts.append(value)
     return "".join(parts).encode()

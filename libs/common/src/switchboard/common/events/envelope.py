@@ -78,8 +78,11 @@ class KafkaRecord:
         return {k: v.decode() for k, v in self.headers.items()}
 
 
-def encode(event: Event, key: str | None) -> KafkaRecord:
-    """Encode ``event`` in binary mode; ``key`` keeps per-entity order (e.g. the call id).
+def encode(
+    event: Event, key: str | None, trace_headers: Mapping[str, str] | None = None
+) -> KafkaRecord:
+    """Encode ``event`` in binary mode; ``key`` keeps per-entity order (e.g. the call id);
+    ``trace_headers`` replace the event's own (cheaper than a copy of the event with them).
 
     The headers are the CloudEvents Kafka binding's, written out directly: this runs for every
     webhook, and building an SDK ``CloudEvent`` re-validates attributes our dataclass already
@@ -104,9 +107,10 @@ def encode(event: Event, key: str | None) -> KafkaRecord:
         headers["ce_subject"] = event.subject.encode()
     if event.tenant:
         headers["ce_tenant"] = event.tenant.encode()
+    trace = event.trace_headers if trace_headers is None else trace_headers
     for name in _PASSTHROUGH_HEADERS:
-        if name in event.trace_headers:
-            headers[name] = event.trace_headers[name].encode()
+        if name in trace:
+            headers[name] = trace[name].encode()
     return KafkaRecord(
         key=key.encode() if key is not None else None,
         value=event.data.model_dump_json().encode(),
