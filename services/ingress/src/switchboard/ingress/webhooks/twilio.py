@@ -8,6 +8,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 from switchboard.ingress.errors import SignatureInvalid
 from switchboard.ingress.events import Outgoing, twilio
 from switchboard.ingress.verify import FormParams, twilio_signature_ok
+from switchboard.ingress.webhooks.answers import EMPTY_TWIML, NO_CONTENT, NO_CONTENT_DOC
 from switchboard.ingress.webhooks.common import (
     FORM,
     AnyRequest,
@@ -19,8 +20,6 @@ from switchboard.ingress.webhooks.common import (
     signed_url,
     wiring,
 )
-
-EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 
 
 async def _verified(request: AnyRequest, wired: Wiring) -> tuple[FormParams, str]:
@@ -53,13 +52,19 @@ class TwilioWebhooks(Controller):
     path = "/webhooks/twilio"
     tags = ("twilio",)
 
-    @post("/voice/status", status_code=HTTP_204_NO_CONTENT, summary="Call status / AMD callback")
+    @post(
+        "/voice/status",
+        status_code=HTTP_204_NO_CONTENT,
+        summary="Call status / AMD callback",
+        responses=NO_CONTENT_DOC,
+    )
     async def voice_status(
         self,
         request: AnyRequest,
-    ) -> None:
+    ) -> Response[None]:
         """A call status (or async AMD) callback → ``call.events`` keyed by CallSid; 204."""
         await _handle("twilio.voice.status", request, twilio.voice_status)
+        return NO_CONTENT
 
     @post("/messaging", status_code=HTTP_200_OK, summary="Inbound SMS/MMS")
     async def messaging(
@@ -68,12 +73,18 @@ class TwilioWebhooks(Controller):
     ) -> Response[str]:
         """An inbound message → ``message.inbound``; answers empty TwiML (no auto-reply)."""
         await _handle("twilio.messaging", request, twilio.inbound_sms)
-        return Response(EMPTY_TWIML, media_type="text/xml", status_code=HTTP_200_OK)
+        return EMPTY_TWIML
 
-    @post("/messaging/status", status_code=HTTP_204_NO_CONTENT, summary="SMS delivery status")
+    @post(
+        "/messaging/status",
+        status_code=HTTP_204_NO_CONTENT,
+        summary="SMS delivery status",
+        responses=NO_CONTENT_DOC,
+    )
     async def messaging_status(
         self,
         request: AnyRequest,
-    ) -> None:
+    ) -> Response[None]:
         """A delivery status of a sent message → ``message.status``; 204."""
         await _handle("twilio.messaging.status", request, twilio.sms_status)
+        return NO_CONTENT

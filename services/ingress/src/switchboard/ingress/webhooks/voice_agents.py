@@ -2,7 +2,7 @@
 
 import time
 
-from litestar import Controller, post
+from litestar import Controller, Response, post
 from litestar.status_codes import HTTP_200_OK
 
 from switchboard.ingress.errors import SignatureInvalid
@@ -13,6 +13,7 @@ from switchboard.ingress.verify import (
     shared_secret_ok,
     timestamped_hmac_ok,
 )
+from switchboard.ingress.webhooks.answers import EMPTY_JSON
 from switchboard.ingress.webhooks.common import (
     JSON,
     AnyRequest,
@@ -55,7 +56,7 @@ class VapiWebhooks(Controller):
     async def server_message(
         self,
         request: AnyRequest,
-    ) -> dict[str, str]:
+    ) -> Response[dict[str, str]]:
         """status-update and end-of-call-report → ``call.events`` keyed by the Vapi call id;
         other message types are acknowledged and not published."""
         settings, delivery = wiring(request).settings, wiring(request).delivery
@@ -63,7 +64,7 @@ class VapiWebhooks(Controller):
         source = _vapi_source(request, body, settings)
         outgoing = vapi.server_message(parse_json(body), source.tenant)
         await accept("vapi", delivery, [outgoing] if outgoing else [])
-        return {}
+        return EMPTY_JSON
 
 
 class ElevenLabsWebhooks(Controller):
@@ -74,7 +75,7 @@ class ElevenLabsWebhooks(Controller):
     async def post_call(
         self,
         request: AnyRequest,
-    ) -> dict[str, str]:
+    ) -> Response[dict[str, str]]:
         """post_call_transcription / call_initiation_failure → ``call.events`` as a call
         report keyed by conversation id; post_call_audio is acknowledged, not published."""
         settings, delivery = wiring(request).settings, wiring(request).delivery
@@ -102,4 +103,4 @@ class ElevenLabsWebhooks(Controller):
             raise SignatureInvalid(detail="ElevenLabs-Signature does not verify or is stale")
         outgoing = elevenlabs.webhook(parse_json(body), source.tenant)
         await accept("elevenlabs", delivery, [outgoing] if outgoing else [])
-        return {}
+        return EMPTY_JSON

@@ -9,6 +9,7 @@ from litestar.status_codes import HTTP_200_OK
 from switchboard.ingress.errors import SignatureInvalid
 from switchboard.ingress.events import whatsapp
 from switchboard.ingress.verify import hub_signature_ok, shared_secret_ok
+from switchboard.ingress.webhooks.answers import EMPTY_JSON
 from switchboard.ingress.webhooks.common import (
     JSON,
     AnyRequest,
@@ -34,8 +35,8 @@ class WhatsAppWebhooks(Controller):
         token: Annotated[str | None, Parameter(query="hub.verify_token")] = None,
         challenge: Annotated[str | None, Parameter(query="hub.challenge")] = None,
     ) -> Response[str]:
-        settings = wiring(request).settings
         """Echo ``hub.challenge`` when the verify token matches; 403 otherwise."""
+        settings = wiring(request).settings
         if (
             mode != "subscribe"
             or not challenge
@@ -48,7 +49,7 @@ class WhatsAppWebhooks(Controller):
     async def notify(
         self,
         request: AnyRequest,
-    ) -> None:
+    ) -> Response[dict[str, str]]:
         """One event per message/status: inbound → ``message.inbound``, statuses →
         ``message.status``, keyed by conversation; all durable before the 200."""
         settings, delivery = wiring(request).settings, wiring(request).delivery
@@ -60,3 +61,4 @@ class WhatsAppWebhooks(Controller):
         if app is None:
             raise SignatureInvalid(detail="X-Hub-Signature-256 does not verify")
         await accept("whatsapp", delivery, whatsapp.notification(parse_json(body), app.tenant))
+        return EMPTY_JSON
