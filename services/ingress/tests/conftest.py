@@ -41,11 +41,13 @@ EL_SECRET = "wsec_elevenlabs"
 
 
 class FakeKafka:
-    """The Kafka side of delivery: records what was acked; ``down`` makes it refuse."""
+    """The Kafka side of delivery: records what was acked; ``down`` makes it refuse (not
+    connected), ``failing`` makes publishes fail (a broker gone or slower than the deadline)."""
 
     def __init__(self) -> None:
         self.published: list[tuple[str, KafkaRecord]] = []
         self.down = False
+        self.failing = False
 
     @property
     def connected(self) -> bool:
@@ -54,7 +56,7 @@ class FakeKafka:
     async def publish_all(
         self, records: Sequence[tuple[str, KafkaRecord]], *, timeout_s: float
     ) -> None:
-        if self.down:
+        if self.down or self.failing:
             raise PublishError("broker down (fake)")
         self.published.extend(records)
 

@@ -66,20 +66,25 @@ async def test_full_spool_refuses_the_whole_batch(tmp_path) -> None:
     await spool.close()
 
 
-async def test_delivery_spools_while_down_and_drains_in_order(tmp_path, kafka) -> None:
+async def test_delivery_spools_while_kafka_fails_and_drains_in_order(tmp_path, kafka) -> None:
     spool = Spool(tmp_path, max_events=100)
     await spool.open()
     delivery = Delivery(kafka, spool, deadline_s=0.1, drain_batch=2, drain_retry_s=0.01)
     assert await delivery.deliver([outgoing(1)]) == "published"
-    kafka.down = True
+    kafka.failing = True  # gone, or slower than the deadline under load
     assert await delivery.deliver([outgoing(2), outgoing(3)]) == "spooled"
-    kafka.down = False
-    # While anything waits in the spool, new events queue behind it.
+    kafka.failing = False
+    # Until the drainer gets a batch through, new events go to the spool without trying Kafka.
     assert await delivery.deliver([outgoing(4)]) == "spooled"
+    assert delivery.degraded
+    assert await delivery.drain_once() == 2
+    # Kafka took a batch: new events go to it again (no spool-only service for as long as a
+    # load lasts) while the backlog drains behind them.
+    assert await delivery.deliver([outgoing(5)]) == "published"
     assert delivery.degraded
     while await delivery.drain_once():
         pass
-    assert [r.key for _, r in kafka.published] == [b"CA1", b"CA2", b"CA3", b"CA4"]
+    assert [r.key for _, r in kafka.published] == [b"CA1", b"CA2", b"CA3", b"CA5", b"CA4"]
     assert spool.depth == 0 and not delivery.degraded
-    assert await delivery.deliver([outgoing(5)]) == "published"
+    assert await delivery.deliver([outgoing(6)]) == "published"
     await spool.close()

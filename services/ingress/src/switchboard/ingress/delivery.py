@@ -1,8 +1,13 @@
 """Durable acceptance: a webhook is answered 2xx only once all its events are durable —
 acked by Kafka, or written to the fsync'd spool when Kafka is down or slower than the deadline.
 
-While the spool holds anything, new events go to the spool too, so they drain behind the older
-ones in order. A background task drains the spool to Kafka and deletes only what was acked.
+After a failed publish, new events go straight to the spool (no request waits out the deadline
+on a broker that just failed) until the drainer gets a batch through to Kafka; from then on they
+go to Kafka again while the backlog drains behind them. Keeping every new event behind the
+backlog instead would turn one slow publish under load into spool-only service (an fsync per
+request) for as long as the load lasts. The spool drains in order; events that arrive after
+recovery may reach Kafka before the end of the backlog (consumers order a call's events by
+status precedence and time, not by arrival). The drainer deletes only what was acked.
 """
 
 import asyncio
@@ -53,6 +58,8 @@ class Delivery:
         self._drain_batch = drain_batch
         self._drain_retry_s = drain_retry_s
         self._wake = asyncio.Event()
+        self._kafka_ok = True
+        """False from a failed publish until the drainer gets a batch through."""
 
     async def deliver(self, outgoing: Sequence[Outgoing]) -> Outcome:
         """Make every event durable; raises SpoolUnavailable when that is impossible."""
@@ -60,10 +67,11 @@ class Delivery:
         records = [(o.topic, encode(o.event, o.key, trace_headers)) for o in outgoing]
         if not records:
             return "published"
-        if self._spool.depth == 0 and self._publisher.connected:
+        if self._kafka_ok and self._publisher.connected:
             try:
                 await self._publisher.publish_all(records, timeout_s=self._deadline_s)
             except PublishError as exc:
+                self._kafka_ok = False
                 log.warning("publish failed; spooling", error=str(exc), events=len(records))
             else:
                 labelled(DELIVERIES, "published").inc(len(records))
@@ -93,12 +101,14 @@ class Delivery:
         """Publish the oldest batch from the spool; returns how many left it."""
         batch = await self._spool.peek(self._drain_batch)
         if not batch:
+            self._kafka_ok = True  # nothing to prove it with (the spool refused the events)
             return 0
         if not self._publisher.connected:
             raise PublishError("producer not connected")
         await self._publisher.publish_all(
             [(s.topic, s.record) for s in batch], timeout_s=max(self._deadline_s, 5.0)
         )
+        self._kafka_ok = True
         await self._spool.delete_through(batch[-1].seq)
         labelled(DELIVERIES, "drained").inc(len(batch))
         self._observe()
