@@ -15,6 +15,7 @@ from opentelemetry import trace
 
 from switchboard.common.errors import PublishError
 from switchboard.common.events.envelope import KafkaRecord
+from switchboard.common.kafka.partitioner import partition_for
 from switchboard.common.kafka.tracing import TRACEPARENT, with_current_context
 from switchboard.common.settings import KafkaSettings
 
@@ -43,6 +44,7 @@ def create_producer(settings: KafkaSettings) -> AIOKafkaProducer:
         request_timeout_ms=settings.request_timeout_ms,
         acks="all",
         enable_idempotence=True,
+        partitioner=partition_for,
     )
 
 
