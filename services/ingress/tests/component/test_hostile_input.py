@@ -102,6 +102,18 @@ def test_openapi_lists_every_route(client) -> None:
     paths = client.get("/schema/openapi.json").json()["paths"]
     for route in ROUTES:
         assert route in paths or route + "/" in paths or route.rstrip("/") in paths
+        post = paths[route]["post"]
+        assert post["requestBody"]["required"] is True
+        assert {"403", "413", "415"} <= set(post["responses"])
+
+
+def test_webhook_routes_take_only_post(client) -> None:
+    for route in ROUTES:
+        for method in ("PUT", "DELETE", "PATCH"):
+            answer = client.request(method, route)
+            assert answer.status_code == 405, (method, route)
+            assert "POST" in answer.headers["allow"]
+            assert answer.headers["x-content-type-options"] == "nosniff"
 
 
 bodies = st.one_of(

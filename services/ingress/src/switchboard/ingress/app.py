@@ -23,8 +23,9 @@ from switchboard.ingress.metrics import WEBHOOKS
 from switchboard.ingress.publish import KafkaPublisher
 from switchboard.ingress.settings import IngressSettings, get_settings
 from switchboard.ingress.spool import Spool
-from switchboard.ingress.webhooks import ALL as WEBHOOK_CONTROLLERS
+from switchboard.ingress.webhooks import ALL as WEBHOOK_ROUTES
 from switchboard.ingress.webhooks.common import Wiring
+from switchboard.ingress.webhooks.endpoint import document
 
 log = structlog.get_logger(__name__)
 OPEN_PATHS = ["/health", "/ready", "/metrics", "/schema"]
@@ -87,9 +88,9 @@ def create_app(settings: IngressSettings, publisher: RecordPublisher | None = No
         if settings.http.rate_limit_store == "redis"
         else {}
     )
-    return Litestar(
+    app = Litestar(
         route_handlers=[
-            *WEBHOOK_CONTROLLERS,
+            *WEBHOOK_ROUTES,
             *health_routes({"spool": spool_ready}, degraded_checks={"kafka": delivery.kafka_ok}),
         ],
         state=State({"wiring": Wiring(settings=settings, delivery=delivery)}),
@@ -105,6 +106,7 @@ def create_app(settings: IngressSettings, publisher: RecordPublisher | None = No
             description="Verified provider webhooks → typed CloudEvents on Kafka.",
         ),
     )
+    return document(app)
 
 
 def app_from_env() -> Litestar:

@@ -1,9 +1,10 @@
-"""Webhook controllers, one module per provider: read raw body → verify → events → deliver."""
+"""Webhook routes, one module per provider: read raw body → verify → events → deliver."""
 
-from switchboard.ingress.webhooks.twilio import TwilioWebhooks
-from switchboard.ingress.webhooks.voice_agents import ElevenLabsWebhooks, VapiWebhooks
+from litestar.types import ControllerRouterHandler
+
+from switchboard.ingress.webhooks import twilio, voice_agents
 from switchboard.ingress.webhooks.whatsapp import WhatsAppWebhooks
 
-ALL = [TwilioWebhooks, WhatsAppWebhooks, VapiWebhooks, ElevenLabsWebhooks]
+ALL: list[ControllerRouterHandler] = [*twilio.ROUTES, *voice_agents.ROUTES, WhatsAppWebhooks]
 
-__all__ = ["ALL", "ElevenLabsWebhooks", "TwilioWebhooks", "VapiWebhooks", "WhatsAppWebhooks"]
+__all__ = ["ALL", "WhatsAppWebhooks"]

@@ -23,16 +23,17 @@ class FixedAnswer(Response[T]):
 
     def __init__(self, content: T, *, status_code: int, media_type: str) -> None:
         super().__init__(content, status_code=status_code, media_type=media_type)
-        self._asgi = ASGIResponse(
+        self.asgi: Final = ASGIResponse(
             body=self.render(content, media_type),
             media_type=media_type,
             status_code=status_code,
         )
+        """The answer as an ASGI app, the same object for every request (it keeps no state)."""
 
     def to_asgi_response(  # the per-request arguments are not used
         self, app: Any, request: Request[Any, Any, Any], **_: Any
     ) -> ASGIResponse:
-        return self._asgi
+        return self.asgi
 
 
 NO_CONTENT: Final = FixedAnswer(None, status_code=HTTP_204_NO_CONTENT, media_type=MediaType.JSON)

@@ -1,14 +1,15 @@
-"""Twilio voice and messaging callbacks: form-encoded, signed with X-Twilio-Signature."""
+"""Twilio voice and messaging callbacks: form-encoded, signed with X-Twilio-Signature.
+
+Twilio retries only on connection failure unless the callback URL carries connection
+overrides (see docs/operations/twilio-retries.md)."""
 
 from collections.abc import Callable
-
-from litestar import Controller, Response, post
-from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
+from functools import partial
 
 from switchboard.ingress.errors import SignatureInvalid
 from switchboard.ingress.events import Outgoing, twilio
 from switchboard.ingress.verify import FormParams, twilio_signature_ok
-from switchboard.ingress.webhooks.answers import EMPTY_TWIML, NO_CONTENT, NO_CONTENT_DOC
+from switchboard.ingress.webhooks.answers import EMPTY_TWIML, NO_CONTENT, FixedAnswer
 from switchboard.ingress.webhooks.common import (
     FORM,
     AnyRequest,
@@ -20,6 +21,7 @@ from switchboard.ingress.webhooks.common import (
     signed_url,
     wiring,
 )
+from switchboard.ingress.webhooks.endpoint import webhook
 
 
 async def _verified(request: AnyRequest, wired: Wiring) -> tuple[FormParams, str]:
@@ -45,46 +47,43 @@ async def _handle(
     await accept(route, wired.delivery, [to_event(params, tenant)])
 
 
-class TwilioWebhooks(Controller):
-    """Twilio callbacks. Twilio retries only on connection failure unless the callback URL
-    carries connection overrides (see docs/operations/twilio-retries.md)."""
+_twilio_webhook = partial(webhook, tag="twilio", media_type=FORM, headers=["X-Twilio-Signature"])
 
-    path = "/webhooks/twilio"
-    tags = ("twilio",)
 
-    @post(
-        "/voice/status",
-        status_code=HTTP_204_NO_CONTENT,
-        summary="Call status / AMD callback",
-        responses=NO_CONTENT_DOC,
-    )
-    async def voice_status(
-        self,
-        request: AnyRequest,
-    ) -> Response[None]:
-        """A call status (or async AMD) callback → ``call.events`` keyed by CallSid; 204."""
-        await _handle("twilio.voice.status", request, twilio.voice_status)
-        return NO_CONTENT
+@_twilio_webhook(
+    "/webhooks/twilio/voice/status",
+    summary="Call status / AMD callback",
+    answer=NO_CONTENT,
+    answer_description="Every event is durable; no body",
+)
+async def voice_status(request: AnyRequest) -> FixedAnswer[None]:
+    """A call status (or async AMD) callback → ``call.events`` keyed by CallSid; 204."""
+    await _handle("twilio.voice.status", request, twilio.voice_status)
+    return NO_CONTENT
 
-    @post("/messaging", status_code=HTTP_200_OK, summary="Inbound SMS/MMS")
-    async def messaging(
-        self,
-        request: AnyRequest,
-    ) -> Response[str]:
-        """An inbound message → ``message.inbound``; answers empty TwiML (no auto-reply)."""
-        await _handle("twilio.messaging", request, twilio.inbound_sms)
-        return EMPTY_TWIML
 
-    @post(
-        "/messaging/status",
-        status_code=HTTP_204_NO_CONTENT,
-        summary="SMS delivery status",
-        responses=NO_CONTENT_DOC,
-    )
-    async def messaging_status(
-        self,
-        request: AnyRequest,
-    ) -> Response[None]:
-        """A delivery status of a sent message → ``message.status``; 204."""
-        await _handle("twilio.messaging.status", request, twilio.sms_status)
-        return NO_CONTENT
+@_twilio_webhook(
+    "/webhooks/twilio/messaging",
+    summary="Inbound SMS/MMS",
+    answer=EMPTY_TWIML,
+    answer_description="Empty TwiML: no auto-reply (the AI service replies through the API)",
+)
+async def messaging(request: AnyRequest) -> FixedAnswer[str]:
+    """An inbound message → ``message.inbound``; answers empty TwiML (no auto-reply)."""
+    await _handle("twilio.messaging", request, twilio.inbound_sms)
+    return EMPTY_TWIML
+
+
+@_twilio_webhook(
+    "/webhooks/twilio/messaging/status",
+    summary="SMS delivery status",
+    answer=NO_CONTENT,
+    answer_description="Every event is durable; no body",
+)
+async def messaging_status(request: AnyRequest) -> FixedAnswer[None]:
+    """A delivery status of a sent message → ``message.status``; 204."""
+    await _handle("twilio.messaging.status", request, twilio.sms_status)
+    return NO_CONTENT
+
+
+ROUTES = [voice_status, messaging, messaging_status]

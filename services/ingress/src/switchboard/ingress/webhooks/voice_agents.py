@@ -2,9 +2,6 @@
 
 import time
 
-from litestar import Controller, Response, post
-from litestar.status_codes import HTTP_200_OK
-
 from switchboard.ingress.errors import SignatureInvalid
 from switchboard.ingress.events import elevenlabs, vapi
 from switchboard.ingress.settings import IngressSettings, SignedSource
@@ -13,7 +10,7 @@ from switchboard.ingress.verify import (
     shared_secret_ok,
     timestamped_hmac_ok,
 )
-from switchboard.ingress.webhooks.answers import EMPTY_JSON
+from switchboard.ingress.webhooks.answers import EMPTY_JSON, FixedAnswer
 from switchboard.ingress.webhooks.common import (
     JSON,
     AnyRequest,
@@ -23,6 +20,7 @@ from switchboard.ingress.webhooks.common import (
     read_body,
     wiring,
 )
+from switchboard.ingress.webhooks.endpoint import webhook
 
 
 def _vapi_source(request: AnyRequest, body: bytes, settings: IngressSettings) -> SignedSource:
@@ -48,59 +46,66 @@ def _vapi_source(request: AnyRequest, body: bytes, settings: IngressSettings) ->
     raise SignatureInvalid(detail=f"Vapi {vapi_settings.auth_mode} does not verify")
 
 
-class VapiWebhooks(Controller):
-    path = "/webhooks/vapi"
-    tags = ("vapi",)
+@webhook(
+    "/webhooks/vapi",
+    summary="Vapi server messages",
+    tag="vapi",
+    media_type=JSON,
+    headers=[],  # which one depends on the auth mode (see below)
+    answer=EMPTY_JSON,
+    answer_description="Every event is durable (or the message type is not published)",
+)
+async def vapi_server_message(request: AnyRequest) -> FixedAnswer[dict[str, str]]:
+    """status-update and end-of-call-report → ``call.events`` keyed by the Vapi call id;
+    other message types are acknowledged and not published. Authenticated by ``X-Vapi-Secret``,
+    a bearer token or an ``X-Signature`` HMAC, as ``SWITCHBOARD_VAPI__AUTH_MODE`` says."""
+    wired = wiring(request)
+    body = await read_body(request, JSON)
+    source = _vapi_source(request, body, wired.settings)
+    outgoing = vapi.server_message(parse_json(body), source.tenant)
+    await accept("vapi", wired.delivery, [outgoing] if outgoing else [])
+    return EMPTY_JSON
 
-    @post("/", status_code=HTTP_200_OK, summary="Vapi server messages")
-    async def server_message(
-        self,
-        request: AnyRequest,
-    ) -> Response[dict[str, str]]:
-        """status-update and end-of-call-report → ``call.events`` keyed by the Vapi call id;
-        other message types are acknowledged and not published."""
-        settings, delivery = wiring(request).settings, wiring(request).delivery
-        body = await read_body(request, JSON)
-        source = _vapi_source(request, body, settings)
-        outgoing = vapi.server_message(parse_json(body), source.tenant)
-        await accept("vapi", delivery, [outgoing] if outgoing else [])
-        return EMPTY_JSON
+
+@webhook(
+    "/webhooks/elevenlabs",
+    summary="ElevenLabs post-call webhooks",
+    tag="elevenlabs",
+    media_type=JSON,
+    headers=["ElevenLabs-Signature"],
+    answer=EMPTY_JSON,
+    answer_description="Every event is durable (or the webhook type is not published)",
+)
+async def elevenlabs_post_call(request: AnyRequest) -> FixedAnswer[dict[str, str]]:
+    """post_call_transcription / call_initiation_failure → ``call.events`` as a call
+    report keyed by conversation id; post_call_audio is acknowledged, not published."""
+    wired = wiring(request)
+    settings = wired.settings
+    body = await read_body(request, JSON)
+    t, v0 = parse_elevenlabs_header(header(request, b"elevenlabs-signature"))
+    cfg = settings.elevenlabs
+    now = time.time()
+    source = next(
+        (
+            s
+            for s in cfg.sources
+            if timestamped_hmac_ok(
+                body,
+                t,
+                v0,
+                s.secrets,
+                now=now,
+                max_age_s=cfg.tolerance_s,
+                max_future_s=cfg.future_tolerance_s,
+            )
+        ),
+        None,
+    )
+    if source is None:
+        raise SignatureInvalid(detail="ElevenLabs-Signature does not verify or is stale")
+    outgoing = elevenlabs.webhook(parse_json(body), source.tenant)
+    await accept("elevenlabs", wired.delivery, [outgoing] if outgoing else [])
+    return EMPTY_JSON
 
 
-class ElevenLabsWebhooks(Controller):
-    path = "/webhooks/elevenlabs"
-    tags = ("elevenlabs",)
-
-    @post("/", status_code=HTTP_200_OK, summary="ElevenLabs post-call webhooks")
-    async def post_call(
-        self,
-        request: AnyRequest,
-    ) -> Response[dict[str, str]]:
-        """post_call_transcription / call_initiation_failure → ``call.events`` as a call
-        report keyed by conversation id; post_call_audio is acknowledged, not published."""
-        settings, delivery = wiring(request).settings, wiring(request).delivery
-        body = await read_body(request, JSON)
-        t, v0 = parse_elevenlabs_header(header(request, b"elevenlabs-signature"))
-        cfg = settings.elevenlabs
-        now = time.time()
-        source = next(
-            (
-                s
-                for s in cfg.sources
-                if timestamped_hmac_ok(
-                    body,
-                    t,
-                    v0,
-                    s.secrets,
-                    now=now,
-                    max_age_s=cfg.tolerance_s,
-                    max_future_s=cfg.future_tolerance_s,
-                )
-            ),
-            None,
-        )
-        if source is None:
-            raise SignatureInvalid(detail="ElevenLabs-Signature does not verify or is stale")
-        outgoing = elevenlabs.webhook(parse_json(body), source.tenant)
-        await accept("elevenlabs", delivery, [outgoing] if outgoing else [])
-        return EMPTY_JSON
+ROUTES = [vapi_server_message, elevenlabs_post_call]

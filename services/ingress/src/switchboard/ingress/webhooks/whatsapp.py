@@ -19,6 +19,10 @@ from switchboard.ingress.webhooks.common import (
     read_body,
     wiring,
 )
+from switchboard.ingress.webhooks.endpoint import documented, operation
+
+NOTIFY_DOC = """One event per message/status: inbound → ``message.inbound``, statuses →
+``message.status``, keyed by conversation; all durable before the 200."""
 
 
 class WhatsAppWebhooks(Controller):
@@ -45,13 +49,27 @@ class WhatsAppWebhooks(Controller):
             raise SignatureInvalid(detail="hub.verify_token does not match")
         return Response(challenge, media_type="text/plain", status_code=HTTP_200_OK)
 
-    @post("/", status_code=HTTP_200_OK, summary="Messages and statuses")
+    @post(
+        "/",
+        status_code=HTTP_200_OK,
+        summary="Messages and statuses",
+        opt=documented(
+            operation(
+                operation_id="whatsapp_notify",
+                description=NOTIFY_DOC,
+                summary="Messages and statuses",
+                tag="whatsapp",
+                media_type=JSON,
+                headers=["X-Hub-Signature-256"],
+                answer=EMPTY_JSON,
+                answer_description="Every event of the batch is durable",
+            )
+        ),
+    )
     async def notify(
         self,
         request: AnyRequest,
     ) -> Response[dict[str, str]]:
-        """One event per message/status: inbound → ``message.inbound``, statuses →
-        ``message.status``, keyed by conversation; all durable before the 200."""
         settings, delivery = wiring(request).settings, wiring(request).delivery
         body = await read_body(request, JSON)
         signed = header(request, b"x-hub-signature-256")
