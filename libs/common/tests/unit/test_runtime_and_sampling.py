@@ -7,9 +7,11 @@ import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 from opentelemetry import trace
-from opentelemetry.context import Context
-from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+from opentelemetry.context import Context, attach, detach
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, TraceState
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from switchboard.common import telemetry
 from switchboard.common.runtime import YOUNG_THRESHOLD, settled_after_startup
 from switchboard.common.settings import TelemetrySettings
 from switchboard.common.telemetry import tracer_provider
@@ -69,3 +71,56 @@ def test_with_an_exporter_new_traces_are_sampled_by_the_ratio() -> None:
         assert span.get_span_context().trace_flags.sampled  # not ended: nothing to export
     finally:
         provider.shutdown()
+
+
+@pytest.fixture
+def unexported(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What ``configure_tracing`` leaves when no OTLP endpoint is set."""
+    monkeypatch.setattr(telemetry, "_exporting", False)
+
+
+def test_an_unexported_server_span_is_a_fresh_trace_without_the_sdk(unexported: None) -> None:
+    tracer = tracer_provider(TelemetrySettings(), "t").get_tracer("t")
+    spans = [telemetry.start_server_span(tracer, "POST /x", Context()) for _ in range(2)]
+    for span in spans:
+        assert not span.is_recording()
+        assert span.get_span_context().is_valid
+        assert not span.get_span_context().is_remote
+        assert not span.get_span_context().trace_flags.sampled
+    assert spans[0].get_span_context().trace_id != spans[1].get_span_context().trace_id
+
+
+@pytest.mark.parametrize("sampled", [False, True])
+def test_an_unexported_server_span_continues_the_callers_trace(
+    unexported: None, sampled: bool
+) -> None:
+    tracer = tracer_provider(TelemetrySettings(), "t").get_tracer("t")
+    caller = trace.get_current_span(_parent(sampled)).get_span_context()
+    ids = telemetry.start_server_span(tracer, "POST /x", _parent(sampled)).get_span_context()
+    assert ids.trace_id == caller.trace_id
+    assert ids.span_id != caller.span_id
+    assert ids.trace_flags == caller.trace_flags
+
+
+def test_an_exported_server_span_is_the_sdks() -> None:
+    tracer = tracer_provider(TelemetrySettings(sample_ratio=1.0), "t").get_tracer("t")
+    span = telemetry.start_server_span(tracer, "POST /x", _parent(sampled=True))
+    assert span.is_recording()
+    assert span.get_span_context().trace_id == 0x4BF9
+
+
+@pytest.mark.parametrize("sampled", [False, True])
+@pytest.mark.parametrize("state", [None, TraceState([("vendor", "v1"), ("other", "o")])])
+def test_inject_headers_writes_what_the_w3c_propagator_writes(
+    sampled: bool, state: TraceState | None
+) -> None:
+    flags = TraceFlags(TraceFlags.SAMPLED if sampled else TraceFlags.DEFAULT)
+    span = NonRecordingSpan(SpanContext(0xABC, 0xDEF, False, flags, state))
+    token = attach(trace.set_span_in_context(span))
+    try:
+        expected: dict[str, str] = {}
+        TraceContextTextMapPropagator().inject(expected)
+        assert telemetry.inject_headers() == expected
+    finally:
+        detach(token)
+    assert telemetry.inject_headers() == {}  # no current span: nothing to continue

@@ -18,7 +18,7 @@ from opentelemetry import trace
 from prometheus_client import Histogram
 
 from switchboard.common.metrics import labelled
-from switchboard.common.telemetry import extract_context
+from switchboard.common.telemetry import extract_context, start_server_span
 
 REQUEST_ID_HEADER: Final = "x-request-id"
 _STRICT_CSP: Final = b"default-src 'none'; frame-ancestors 'none'"
@@ -83,11 +83,11 @@ def request_context(app: ASGIApp) -> ASGIApp:
             await send(message)
 
         method = scope.get("method", "GET")
-        span = _tracer.start_span(
+        span = start_server_span(
+            _tracer,
             f"{method} {scope['path']}",
             # a new trace unless the caller sent one (providers do not)
-            context=extract_context(headers) if "traceparent" in headers else _NO_PARENT,
-            kind=trace.SpanKind.SERVER,
+            extract_context(headers) if "traceparent" in headers else _NO_PARENT,
         )
         span_context = span.get_span_context()
         if span_context.is_valid:
