@@ -82,11 +82,12 @@ def unexported(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_an_unexported_server_span_is_a_fresh_trace_without_the_sdk(unexported: None) -> None:
     tracer = tracer_provider(TelemetrySettings(), "t").get_tracer("t")
     spans = [telemetry.start_server_span(tracer, "POST /x", Context()) for _ in range(2)]
+    sdk = tracer.start_span("POST /x", context=Context()).get_span_context()
     for span in spans:
         assert not span.is_recording()
         assert span.get_span_context().is_valid
         assert not span.get_span_context().is_remote
-        assert not span.get_span_context().trace_flags.sampled
+        assert span.get_span_context().trace_flags == sdk.trace_flags  # unsampled, random id
     assert spans[0].get_span_context().trace_id != spans[1].get_span_context().trace_id
 
 

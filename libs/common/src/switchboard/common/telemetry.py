@@ -16,6 +16,7 @@ _configured = False
 _exporting = True
 """Whether server spans go through the SDK: until ``configure_tracing`` finds no exporter."""
 _IDS = RandomIdGenerator()
+_NEW_TRACE_FLAGS = trace.TraceFlags(trace.TraceFlags.RANDOM_TRACE_ID)  # as the SDK marks them
 
 
 def configure_tracing(settings: TelemetrySettings, service: str) -> None:
@@ -39,7 +40,9 @@ def start_server_span(tracer: trace.Tracer, name: str, parent: context.Context) 
         return tracer.start_span(name, context=parent, kind=trace.SpanKind.SERVER)
     caller = trace.get_current_span(parent).get_span_context()
     if not caller.is_valid:
-        ids = trace.SpanContext(_IDS.generate_trace_id(), _IDS.generate_span_id(), False)
+        ids = trace.SpanContext(
+            _IDS.generate_trace_id(), _IDS.generate_span_id(), False, _NEW_TRACE_FLAGS
+        )
         return trace.NonRecordingSpan(ids)
     ids = trace.SpanContext(
         caller.trace_id,
