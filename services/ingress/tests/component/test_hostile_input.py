@@ -5,6 +5,8 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from switchboard.ingress.webhooks.common import FORM
+
 ROUTES = [
     "/webhooks/twilio/voice/status",
     "/webhooks/twilio/messaging",
@@ -105,6 +107,9 @@ def test_openapi_lists_every_route(client) -> None:
         post = paths[route]["post"]
         assert post["requestBody"]["required"] is True
         assert {"403", "413", "415"} <= set(post["responses"])
+        media = [*post["requestBody"]["content"]]
+        media += [m for answer in post["responses"].values() for m in answer.get("content", ())]
+        assert all(m in ("application/json", FORM, "text/xml") for m in media), media
 
 
 def test_webhook_routes_take_only_post(client) -> None:

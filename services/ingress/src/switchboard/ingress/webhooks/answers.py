@@ -12,6 +12,7 @@ from litestar.enums import MediaType
 from litestar.openapi import ResponseSpec
 from litestar.response.base import ASGIResponse
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
+from litestar.utils.helpers import get_enum_string_value
 
 T = TypeVar("T")
 
@@ -23,6 +24,8 @@ class FixedAnswer(Response[T]):
 
     def __init__(self, content: T, *, status_code: int, media_type: str) -> None:
         super().__init__(content, status_code=status_code, media_type=media_type)
+        self.media: Final = get_enum_string_value(media_type)
+        """``media_type`` as the header's text."""
         self.asgi: Final = ASGIResponse(
             body=self.render(content, media_type),
             media_type=media_type,

@@ -11,6 +11,7 @@ routes: WhatsApp's POST, which shares Meta's GET verification path, stays an HTT
 documented the same way (Litestar would show it without its raw body)."""
 
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
 from litestar import Litestar, Request, asgi
@@ -59,46 +60,46 @@ _REJECTIONS: Final = {
 }
 
 
-def operation(
-    *,
-    operation_id: str,
-    description: str | None,
-    summary: str,
-    tag: str,
-    media_type: str,
-    headers: Sequence[str],
-    answer: FixedAnswer[Any],
-    answer_description: str,
-) -> Operation:
-    """A webhook's OpenAPI operation: the signed ``media_type`` body, the signature
-    ``headers``, ``answer`` and every rejection."""
+@dataclass(frozen=True, slots=True)
+class WebhookDoc:
+    """What a webhook's OpenAPI operation says besides its handler's name and docstring."""
+
+    summary: str
+    tag: str
+    media_type: str
+    """Of the signed body."""
+    headers: Sequence[str]
+    """The signature headers."""
+    answer: FixedAnswer[Any]
+    answer_description: str
+
+
+def operation(doc: WebhookDoc, *, operation_id: str, description: str | None) -> Operation:
+    """A webhook's OpenAPI operation: its body, signature headers, answer and every
+    rejection."""
     body_schema = (
-        Schema(type=OpenAPIType.OBJECT, additional_properties=Schema(type=OpenAPIType.STRING))
-        if media_type == "application/x-www-form-urlencoded"
+        Schema(type=OpenAPIType.OBJECT, additional_properties=_TEXT)
+        if doc.media_type == "application/x-www-form-urlencoded"
         else Schema(type=OpenAPIType.OBJECT)
     )
+    answer = doc.answer
     success = OpenAPIResponse(
-        description=answer_description,
+        description=doc.answer_description,
         content=None
         if answer.status_code == 204
-        else {str(answer.media_type): OpenAPIMediaType(schema=Schema())},
+        else {answer.media: OpenAPIMediaType(schema=Schema())},
     )
     return Operation(
-        tags=[tag],
-        summary=summary,
+        tags=[doc.tag],
+        summary=doc.summary,
         description=description,
         operation_id=operation_id,
         parameters=[
-            Parameter(
-                name=h,
-                param_in=ParamType.HEADER,
-                required=True,
-                schema=Schema(type=OpenAPIType.STRING),
-            )
-            for h in headers
+            Parameter(name=h, param_in=ParamType.HEADER, required=True, schema=_TEXT)
+            for h in doc.headers
         ],
         request_body=RequestBody(
-            content={media_type: OpenAPIMediaType(schema=body_schema)}, required=True
+            content={doc.media_type: OpenAPIMediaType(schema=body_schema)}, required=True
         ),
         responses={
             str(answer.status_code): success,
@@ -115,18 +116,8 @@ def documented(op: Operation) -> dict[str, Operation]:
     return {_OPERATION: op}
 
 
-def webhook(
-    path: str,
-    *,
-    summary: str,
-    tag: str,
-    media_type: str,
-    headers: Sequence[str],
-    answer: FixedAnswer[Any],
-    answer_description: str,
-) -> Callable[[Handler], ASGIRouteHandler]:
-    """Serve ``handler`` at ``POST path`` (405 for other methods), documented by
-    :func:`operation`."""
+def webhook(path: str, doc: WebhookDoc) -> Callable[[Handler], ASGIRouteHandler]:
+    """Serve ``handler`` at ``POST path`` (405 for other methods), documented by ``doc``."""
 
     def route(handler: Handler) -> ASGIRouteHandler:
         async def endpoint(scope: Scope, receive: Receive, send: Send) -> None:
@@ -135,16 +126,7 @@ def webhook(
             fixed = await handler(Request(scope, receive, send))
             await fixed.asgi(scope, receive, send)
 
-        op = operation(
-            operation_id=handler.__name__,
-            description=handler.__doc__,
-            summary=summary,
-            tag=tag,
-            media_type=media_type,
-            headers=headers,
-            answer=answer,
-            answer_description=answer_description,
-        )
+        op = operation(doc, operation_id=handler.__name__, description=handler.__doc__)
         return asgi(path, copy_scope=False, opt=documented(op))(endpoint)
 
     return route

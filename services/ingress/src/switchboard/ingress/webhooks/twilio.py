@@ -4,7 +4,7 @@ Twilio retries only on connection failure unless the callback URL carries connec
 overrides (see docs/operations/twilio-retries.md)."""
 
 from collections.abc import Callable
-from functools import partial
+from typing import Any
 
 from switchboard.ingress.errors import SignatureInvalid
 from switchboard.ingress.events import Outgoing, twilio
@@ -21,7 +21,7 @@ from switchboard.ingress.webhooks.common import (
     signed_url,
     wiring,
 )
-from switchboard.ingress.webhooks.endpoint import webhook
+from switchboard.ingress.webhooks.endpoint import WebhookDoc, webhook
 
 
 async def _verified(request: AnyRequest, wired: Wiring) -> tuple[FormParams, str]:
@@ -47,26 +47,23 @@ async def _handle(
     await accept(route, wired.delivery, [to_event(params, tenant)])
 
 
-_twilio_webhook = partial(webhook, tag="twilio", media_type=FORM, headers=["X-Twilio-Signature"])
+def _doc(summary: str, answer: FixedAnswer[Any], answer_description: str) -> WebhookDoc:
+    return WebhookDoc(summary, "twilio", FORM, ["X-Twilio-Signature"], answer, answer_description)
 
 
-@_twilio_webhook(
-    "/webhooks/twilio/voice/status",
-    summary="Call status / AMD callback",
-    answer=NO_CONTENT,
-    answer_description="Every event is durable; no body",
-)
+_DURABLE = "Every event is durable; no body"
+
+
+@webhook("/webhooks/twilio/voice/status", _doc("Call status / AMD callback", NO_CONTENT, _DURABLE))
 async def voice_status(request: AnyRequest) -> FixedAnswer[None]:
     """A call status (or async AMD) callback → ``call.events`` keyed by CallSid; 204."""
     await _handle("twilio.voice.status", request, twilio.voice_status)
     return NO_CONTENT
 
 
-@_twilio_webhook(
+@webhook(
     "/webhooks/twilio/messaging",
-    summary="Inbound SMS/MMS",
-    answer=EMPTY_TWIML,
-    answer_description="Empty TwiML: no auto-reply (the AI service replies through the API)",
+    _doc("Inbound SMS/MMS", EMPTY_TWIML, "Empty TwiML: no auto-reply (replies go through the API)"),
 )
 async def messaging(request: AnyRequest) -> FixedAnswer[str]:
     """An inbound message → ``message.inbound``; answers empty TwiML (no auto-reply)."""
@@ -74,12 +71,7 @@ async def messaging(request: AnyRequest) -> FixedAnswer[str]:
     return EMPTY_TWIML
 
 
-@_twilio_webhook(
-    "/webhooks/twilio/messaging/status",
-    summary="SMS delivery status",
-    answer=NO_CONTENT,
-    answer_description="Every event is durable; no body",
-)
+@webhook("/webhooks/twilio/messaging/status", _doc("SMS delivery status", NO_CONTENT, _DURABLE))
 async def messaging_status(request: AnyRequest) -> FixedAnswer[None]:
     """A delivery status of a sent message → ``message.status``; 204."""
     await _handle("twilio.messaging.status", request, twilio.sms_status)

@@ -20,7 +20,7 @@ from switchboard.ingress.webhooks.common import (
     read_body,
     wiring,
 )
-from switchboard.ingress.webhooks.endpoint import webhook
+from switchboard.ingress.webhooks.endpoint import WebhookDoc, webhook
 
 
 def _vapi_source(request: AnyRequest, body: bytes, settings: IngressSettings) -> SignedSource:
@@ -48,12 +48,14 @@ def _vapi_source(request: AnyRequest, body: bytes, settings: IngressSettings) ->
 
 @webhook(
     "/webhooks/vapi",
-    summary="Vapi server messages",
-    tag="vapi",
-    media_type=JSON,
-    headers=[],  # which one depends on the auth mode (see below)
-    answer=EMPTY_JSON,
-    answer_description="Every event is durable (or the message type is not published)",
+    WebhookDoc(
+        "Vapi server messages",
+        "vapi",
+        JSON,
+        [],  # which header depends on the auth mode (see below)
+        EMPTY_JSON,
+        "Every event is durable (or the message type is not published)",
+    ),
 )
 async def vapi_server_message(request: AnyRequest) -> FixedAnswer[dict[str, str]]:
     """status-update and end-of-call-report → ``call.events`` keyed by the Vapi call id;
@@ -69,12 +71,14 @@ async def vapi_server_message(request: AnyRequest) -> FixedAnswer[dict[str, str]
 
 @webhook(
     "/webhooks/elevenlabs",
-    summary="ElevenLabs post-call webhooks",
-    tag="elevenlabs",
-    media_type=JSON,
-    headers=["ElevenLabs-Signature"],
-    answer=EMPTY_JSON,
-    answer_description="Every event is durable (or the webhook type is not published)",
+    WebhookDoc(
+        "ElevenLabs post-call webhooks",
+        "elevenlabs",
+        JSON,
+        ["ElevenLabs-Signature"],
+        EMPTY_JSON,
+        "Every event is durable (or the webhook type is not published)",
+    ),
 )
 async def elevenlabs_post_call(request: AnyRequest) -> FixedAnswer[dict[str, str]]:
     """post_call_transcription / call_initiation_failure → ``call.events`` as a call

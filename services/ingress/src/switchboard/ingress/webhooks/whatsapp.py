@@ -19,8 +19,16 @@ from switchboard.ingress.webhooks.common import (
     read_body,
     wiring,
 )
-from switchboard.ingress.webhooks.endpoint import documented, operation
+from switchboard.ingress.webhooks.endpoint import WebhookDoc, documented, operation
 
+NOTIFY = WebhookDoc(
+    "Messages and statuses",
+    "whatsapp",
+    JSON,
+    ["X-Hub-Signature-256"],
+    EMPTY_JSON,
+    "Every event of the batch is durable",
+)
 NOTIFY_DOC = """One event per message/status: inbound → ``message.inbound``, statuses →
 ``message.status``, keyed by conversation; all durable before the 200."""
 
@@ -53,18 +61,7 @@ class WhatsAppWebhooks(Controller):
         "/",
         status_code=HTTP_200_OK,
         summary="Messages and statuses",
-        opt=documented(
-            operation(
-                operation_id="whatsapp_notify",
-                description=NOTIFY_DOC,
-                summary="Messages and statuses",
-                tag="whatsapp",
-                media_type=JSON,
-                headers=["X-Hub-Signature-256"],
-                answer=EMPTY_JSON,
-                answer_description="Every event of the batch is durable",
-            )
-        ),
+        opt=documented(operation(NOTIFY, operation_id="whatsapp_notify", description=NOTIFY_DOC)),
     )
     async def notify(
         self,
