@@ -214,6 +214,37 @@ async def test_a_call_row_gone_behind_the_stores_back_is_written_whole(pg_store,
     assert await call_row(pool, "CA-gone") == fold_call(facts(events))
 
 
+@pytest.mark.parametrize(
+    ("call_id", "extra"),
+    [
+        ("CA-plain", {}),  # the packed arguments
+        ("CA\x1fodd", {}),  # a separator in the id: the lock and the upsert go as arrays
+        ("CA-mark", {"to_number": "\x1e"}),  # the NULL mark as a value
+        ("CA-empty", {"answered_by": ""}),  # one row whose value is "" (packs to nothing)
+    ],
+)
+async def test_packed_arguments_keep_every_value_and_microsecond(
+    pg_store, pool, partitions, ev, call_id, extra
+) -> None:
+    """Text goes to PostgreSQL one string per column and timestamps as Unix seconds, except
+    where a value would not survive that: the row is exact either way."""
+    at = ev.call("ringing", 1).data.occurred_at + timedelta(microseconds=123_457)
+    events = [
+        ev.call("initiated", 0, call_id=call_id, at=at, **extra),
+        ev.call("ringing", 1, call_id=call_id, at=at + timedelta(microseconds=1), **extra),
+        ev.call("completed", 3, call_id=call_id, at=at + timedelta(seconds=9.999999), **extra),
+    ]
+    for batch in (events[:1], events[1:2], events[2:]):  # a new call, then updates
+        assert await pg_store.record_call_facts(facts(batch)) == 1
+    assert await call_row(pool, call_id) == fold_call(facts(events))
+    async with pool.acquire() as conn:
+        seen = await conn.fetchval("SELECT seen_at FROM call_index WHERE call_id = $1", call_id)
+    assert seen == at
+    other = PostgresStore(pool, partitions)  # remembers nothing: the lock's rows are read
+    assert await other.record_call_facts(facts(events)) == 0
+    assert await call_row(pool, call_id) == fold_call(facts(events))
+
+
 async def test_messages_converge_whatever_the_order(pg_store, pool, ev) -> None:
     events = [
         ev.inbound(),

@@ -10,8 +10,11 @@ was wrong, the stored events' ids are read (payloads only of those this process 
 remember) and the rows folded again. The rows are COPYed (new calls) or upserted while the new
 events' rows are built, then the batch's new events are COPYed into ``call_events``. A COPY
 that meets a key stored after all sends the batch again the row-by-row way (``INSERT … ON
-CONFLICT``). Messages are merged column by column with the rule of
-:mod:`switchboard.history.messages` (arrays through ``unnest``)."""
+CONFLICT``). The lock and the upsert take their arguments packed (a string per text column, Unix
+seconds per timestamp: :func:`~switchboard.history.adapters.sql.packed_unnest`), which asyncpg
+encodes several times faster than arrays; the lock answers with one row of arrays. Messages
+are merged column by column with the rule of :mod:`switchboard.history.messages` (arrays
+through ``unnest``)."""
 
 import asyncio
 import contextlib
@@ -20,7 +23,7 @@ import operator
 from collections import OrderedDict, defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import astuple, dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import NamedTuple, TypeVar
 
 import asyncpg
@@ -32,14 +35,19 @@ from switchboard.history.adapters.sql import (
     CALL_COLUMN_NAMES,
     CALL_COLUMNS,
     EVENT_COLUMNS,
+    INDEX_COLUMNS,
     INSERT_EVENTS,
     LOAD_EVENT_DATA,
     LOAD_EVENTS,
+    LOCK_CALLS_PACKED,
     MESSAGE_COLUMNS,
+    NULL_MARK,
     OPEN_CALLS,
     REPORTED_CONVERSATIONS,
+    UNIT,
     UPSERT_CALL_INDEX,
     UPSERT_CALLS,
+    UPSERT_CALLS_PACKED,
     UPSERT_CONVERSATIONS,
     UPSERT_INDEX,
     UPSERT_MESSAGES,
@@ -75,6 +83,42 @@ def _transpose(rows: Iterable[Sequence[object]], width: int) -> list[Sequence[ob
     if not columns:
         return [() for _ in range(width)]
     return [() if c[0] is None and all(v is None for v in c) else c for c in columns]
+
+
+def _packed(
+    columns: Sequence[Sequence[object]], types: Sequence[tuple[str, str]]
+) -> list[object] | None:
+    """``columns`` as :func:`~switchboard.history.adapters.sql.packed_unnest` takes them;
+    ``None`` when a text value holds ``UNIT`` or ``NULL_MARK`` (then send the arrays)."""
+    packed: list[object] = []
+    for column, (_, sql_type) in zip(columns, types, strict=True):
+        if not column:  # all NULL (see _transpose): unnest pads the empty array
+            packed.append("" if sql_type == "text" else column)
+        elif sql_type == "text":
+            nulls = column.count(None)
+            values = [NULL_MARK if v is None else v for v in column] if nulls else column
+            text = UNIT.join(values)  # type: ignore[arg-type]  # text columns hold str | None
+            # one value per separator and no mark but the NULLs' ("" alone would split to none)
+            if text.count(UNIT) != len(column) - 1 or text.count(NULL_MARK) != nulls or not text:
+                return None
+            packed.append(text)
+        elif sql_type == "timestamptz":
+            stamps = [None if t is None else t.timestamp() for t in column]  # type: ignore[attr-defined]
+            packed.append(stamps)
+        else:
+            packed.append(column)
+    return packed
+
+
+async def _upsert_calls(
+    conn: "asyncpg.Connection[asyncpg.Record]", rows: list[tuple[object, ...]]
+) -> None:
+    columns = _transpose(rows, len(CALL_COLUMNS))
+    packed = _packed(columns, CALL_COLUMNS)
+    if packed is None:
+        await conn.execute(UPSERT_CALLS, *columns)
+    else:
+        await conn.execute(UPSERT_CALLS_PACKED, *packed)
 
 
 RECENT_CALLS = 5_000
@@ -203,16 +247,34 @@ class PostgresStore:
         return {r["id"]: (r["tenant_id"], r["seen_at"], r["inserted"]) for r in rows}
 
     async def _lock_calls(
-        self, conn: "asyncpg.Connection[asyncpg.Record]", first: dict[str, tuple[str, datetime]]
+        self,
+        conn: "asyncpg.Connection[asyncpg.Record]",
+        first: dict[str, tuple[str, datetime]],
+        expected: dict[str, _Sighting] | None = None,
     ) -> dict[str, _Sighting]:
         """Upsert the calls' ``call_index`` rows, locked in key order, each call's version
-        bumped by this transaction."""
+        bumped by this transaction. ``expected`` itself when the rows are as it says."""
         ids = sorted(first)
-        rows = await conn.fetch(
-            UPSERT_CALL_INDEX, ids, [first[i][0] for i in ids], [first[i][1] for i in ids]
-        )
-        # by position (id, tenant_id, seen_at, version): faster than by name
-        return {r[0]: _Sighting(r[1], r[2], r[3]) for r in rows}
+        columns = (ids, [first[i][0] for i in ids], [first[i][1] for i in ids])
+        packed = _packed(columns, INDEX_COLUMNS)
+        if packed is None:
+            rows = await conn.fetch(UPSERT_CALL_INDEX, *columns)
+            # by position (id, tenant_id, seen_at, version): faster than by name
+            return {r[0]: _Sighting(r[1], r[2], r[3]) for r in rows}
+        (locked,) = await conn.fetch(LOCK_CALLS_PACKED, *packed)  # an aggregate's one row
+        got_ids, tenants, seen, versions = locked
+        if expected is not None and got_ids == ids:
+            guess = [expected[i] for i in ids]
+            if (
+                versions == [g.version for g in guess]
+                and tenants == [g.tenant_id for g in guess]
+                and seen == [g.seen_at.timestamp() for g in guess]
+            ):
+                return expected
+        return {
+            i: _Sighting(t, datetime.fromtimestamp(at, UTC), v)
+            for i, t, at, v in zip(got_ids, tenants, seen, versions, strict=True)
+        }
 
     async def record_call_facts(self, facts: Sequence[CallFact]) -> int:
         """Store ``facts`` in one transaction; return how many events were new."""
@@ -266,7 +328,7 @@ class PostgresStore:
         while what to remember is gathered."""
         expected = self._recent.expected(first)
         index, folded = await _meanwhile(
-            self._lock_calls(conn, first), lambda: self._fold(facts, {}, expected)
+            self._lock_calls(conn, first, expected), lambda: self._fold(facts, {}, expected)
         )
         if index != expected:  # written by another process since, or forgotten: read back
             folded = self._fold(facts, await self._stored_events(conn, facts, index), index)
@@ -280,7 +342,7 @@ class PostgresStore:
         if fresh:
             write = conn.copy_records_to_table("calls", records=fresh, columns=CALL_COLUMN_NAMES)
         elif known:
-            write = conn.execute(UPSERT_CALLS, *_transpose(known, len(CALL_COLUMNS)))
+            write = _upsert_calls(conn, known)
         rows = functools.partial(_new_event_rows, new, index)
         # no calls row to write: only events of other tenants than the calls' own
         records = rows() if write is None else (await _meanwhile(write, rows))[1]
@@ -335,7 +397,7 @@ class PostgresStore:
         inserted = [f for f in new if f.event_id in keep]
         fresh, known = _fold_calls(inserted, by_call, index)
         if fresh or known:
-            await conn.execute(UPSERT_CALLS, *_transpose(known + fresh, len(CALL_COLUMNS)))
+            await _upsert_calls(conn, known + fresh)
         return inserted, _memory_after(by_call, inserted, index)
 
     async def _stored_events(
