@@ -12,6 +12,7 @@ from switchboard.common.events import (
     encode,
     event_id,
 )
+from switchboard.common.telemetry import inject_headers
 from switchboard.common.topics import CALL_EVENTS, DIAL_COMMANDS
 from switchboard.dialer.repository import Claimed, OutboxMessage
 
@@ -19,7 +20,9 @@ SOURCE = "/switchboard/dialer"
 
 
 def _message(topic: str, event: Event, key: str) -> OutboxMessage:
-    record = encode(event, key)
+    """The record for the outbox, carrying the current trace (the dial command's or the API
+    request's): the relay publishes it later, outside that span."""
+    record = encode(event, key, inject_headers())
     return OutboxMessage(topic, key, record.str_headers(), record.value)
 
 
