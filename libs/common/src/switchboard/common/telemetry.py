@@ -39,18 +39,11 @@ def start_server_span(tracer: trace.Tracer, name: str, parent: context.Context) 
     if _exporting:
         return tracer.start_span(name, context=parent, kind=trace.SpanKind.SERVER)
     caller = trace.get_current_span(parent).get_span_context()
-    if not caller.is_valid:
-        ids = trace.SpanContext(
-            _IDS.generate_trace_id(), _IDS.generate_span_id(), False, _NEW_TRACE_FLAGS
-        )
-        return trace.NonRecordingSpan(ids)
-    ids = trace.SpanContext(
-        caller.trace_id,
-        _IDS.generate_span_id(),
-        is_remote=False,
-        trace_flags=caller.trace_flags,
-        trace_state=caller.trace_state,
-    )
+    if caller.is_valid:
+        trace_id, flags, state = caller.trace_id, caller.trace_flags, caller.trace_state
+    else:
+        trace_id, flags, state = _IDS.generate_trace_id(), _NEW_TRACE_FLAGS, None
+    ids = trace.SpanContext(trace_id, _IDS.generate_span_id(), False, flags, state)
     return trace.NonRecordingSpan(ids)
 
 

@@ -9,7 +9,6 @@ from typing import Any, Final, TypeVar
 
 from litestar import Request, Response
 from litestar.enums import MediaType
-from litestar.openapi import ResponseSpec
 from litestar.response.base import ASGIResponse
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 from litestar.utils.helpers import get_enum_string_value
@@ -40,10 +39,6 @@ class FixedAnswer(Response[T]):
 
 
 NO_CONTENT: Final = FixedAnswer(None, status_code=HTTP_204_NO_CONTENT, media_type=MediaType.JSON)
-NO_CONTENT_DOC: Final = {
-    # ``Response[None]`` would be documented with a JSON ``null`` body
-    HTTP_204_NO_CONTENT: ResponseSpec(None, description="Every event is durable; no body")
-}
 EMPTY_TWIML: Final = FixedAnswer(
     '<?xml version="1.0" encoding="UTF-8"?><Response/>',
     status_code=HTTP_200_OK,
