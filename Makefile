@@ -3,6 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 UV := scripts/uv.sh
 INFRA := scripts/infra/infra.sh
+STEP := scripts/step.sh
 PYTEST_ARGS ?=
 
 .PHONY: help install up down infra-up infra-down infra-status services-up services-down \
@@ -15,11 +16,16 @@ help: ## List the targets
 install: ## Install uv (pinned) and every workspace member into .venv from uv.lock
 	$(UV) sync --all-packages --frozen
 
-up: ## Start everything: docker compose when an engine answers, else local servers + services
+up: ## Start everything: docker compose when an engine answers, else local servers + services (V=1: all output)
 	@if docker info >/dev/null 2>&1 && [ -f compose/docker-compose.yml ]; then \
 	  docker compose -f compose/docker-compose.yml up -d --wait; \
 	else \
-	  $(MAKE) --no-print-directory install infra-up migrate services-up; \
+	  $(STEP) "install (uv sync)" $(UV) sync --all-packages --frozen && \
+	  $(STEP) "start Kafka PostgreSQL Redis FerretDB" bash $(INFRA) start && \
+	  $(STEP) "migrate history" .venv/bin/python -m switchboard.history migrate && \
+	  $(STEP) "migrate dialer" .venv/bin/python -m switchboard.dialer migrate && \
+	  $(STEP) "start services" scripts/services.sh start && \
+	  scripts/services.sh urls; \
 	fi
 
 down: ## Stop what `make up` started (services, then local servers)
@@ -48,6 +54,7 @@ migrate: ## Apply database migrations of every service
 
 services-up: ## Start the services in the background (logs in .local/log)
 	scripts/services.sh start
+	@scripts/services.sh urls
 
 services-down: ## Stop the services
 	scripts/services.sh stop
@@ -89,7 +96,8 @@ bench-history: install infra-up ## History: events stored/s vs raw COPY; GET /v1
 	.venv/bin/python services/history/bench/history_bench.py
 	$(BENCH_TABLE)
 
-token: install ## Print a local API bearer token: make token TENANT=local
+token: ## Print a local API bearer token (valid 1 hour): TOKEN=$$(make token TENANT=local)
+	@$(UV) sync --all-packages --frozen --quiet
 	@set -a; source scripts/local/common.env; set +a; .venv/bin/python -c \
 	  'import os; from switchboard.common.auth import issue_token; print(issue_token(os.environ["SWITCHBOARD_AUTH__JWT_KEY"], "$(or $(TENANT),local)"))'
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Start/stop the Switchboard services natively (no docker), each in the background with a
-# pid file and a log under .local/. Usage: services.sh start|stop|status
+# pid file and a log under .local/. Usage: services.sh start|stop|status|urls
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 local_dir="${SWITCHBOARD_LOCAL_DIR:-$root/.local}"
@@ -62,21 +62,32 @@ start() {
   for spec in "${SERVICES[@]}"; do
     IFS='|' read -r name _ port <<<"$spec"
     wait_health "$name" "$port"
+    echo "$name: up on :$port"
+  done
+}
+
+urls() {
+  for spec in "${SERVICES[@]}"; do
+    IFS='|' read -r name _ port <<<"$spec"
     printf '%-13s http://127.0.0.1:%s  (/health /ready /metrics; log %s)\n' \
       "$name" "$port" "$logs/$name.log"
   done
 }
 
 stop() {
+  # TERM to every service at once, then wait: each takes ~2 s to shut down gracefully.
+  local names=() pids=()
   for spec in "${SERVICES[@]}"; do
     IFS='|' read -r name _ _ <<<"$spec"
     if alive "$name"; then
-      pid=$(cat "$run/$name.pid"); kill -TERM "$pid"
-      for _ in $(seq 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
-      kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
-      echo "$name: stopped"
+      names+=("$name"); pids+=("$(cat "$run/$name.pid")"); kill -TERM "${pids[-1]}" 2>/dev/null || true
     fi
     rm -f "$run/$name.pid"
+  done
+  for i in "${!pids[@]}"; do
+    for _ in $(seq 60); do kill -0 "${pids[i]}" 2>/dev/null || break; sleep 0.25; done
+    kill -0 "${pids[i]}" 2>/dev/null && kill -KILL "${pids[i]}"
+    echo "${names[i]}: stopped"
   done
 }
 
@@ -91,6 +102,6 @@ status() {
 }
 
 case "${1:-}" in
-  start) start ;; stop) stop ;; status) status ;;
-  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+  start) start ;; stop) stop ;; status) status ;; urls) urls ;;
+  *) echo "usage: $0 start|stop|status|urls" >&2; exit 2 ;;
 esac

@@ -1,0 +1,58 @@
+"""The README's commands print what they say: `make token` only a token, `make up` a line a step."""
+
+import os
+import subprocess
+from pathlib import Path
+
+import jwt
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_make_token_prints_only_the_token() -> None:
+    done = subprocess.run(
+        ["make", "token", "TENANT=acme"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    lines = done.stdout.splitlines()
+    assert len(lines) == 1, done.stdout
+    claims = jwt.decode(lines[0], options={"verify_signature": False})
+    assert claims["tenant"] == "acme"
+    assert claims["exp"] - claims["iat"] == 3600  # the lifetime the README states
+
+
+def run_step(tmp_path: Path, *cmd: str, verbose: bool = False) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "SWITCHBOARD_LOCAL_DIR": str(tmp_path), "V": "1" if verbose else "0"}
+    return subprocess.run(
+        ["bash", str(ROOT / "scripts/step.sh"), "a step", *cmd],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_a_step_prints_one_line_and_keeps_its_output_in_the_log(tmp_path: Path) -> None:
+    done = run_step(tmp_path, "bash", "-c", "echo noisy; echo noisier >&2")
+    assert done.returncode == 0
+    assert done.stdout.splitlines() == [done.stdout.strip()]
+    assert done.stdout.startswith("a step ...") and "ok (" in done.stdout
+    log = (tmp_path / "log/steps.log").read_text()
+    assert "noisy" in log and "noisier" in log
+
+
+def test_a_failing_step_shows_its_output_and_fails(tmp_path: Path) -> None:
+    done = run_step(tmp_path, "bash", "-c", "echo why it broke; exit 3")
+    assert done.returncode == 3
+    assert "FAILED (exit 3)" in done.stdout
+    assert "why it broke" in done.stdout
+
+
+def test_v1_shows_everything(tmp_path: Path) -> None:
+    done = run_step(tmp_path, "bash", "-c", "echo line one; echo line two", verbose=True)
+    assert done.stdout.splitlines() == ["line one", "line two"]
