@@ -126,7 +126,8 @@ def start(name: str, args: list[str], env: dict[str, str], logdir: Path) -> Serv
         name,
         args,
         {
-            "SWITCHBOARD_LOG__LEVEL": "WARNING",
+            # INFO: start-up lines from uvicorn, Litestar, FastStream and aiokafka to check below.
+            "SWITCHBOARD_LOG__LEVEL": "INFO",
             "SWITCHBOARD_AUTH__JWT_KEY": "ops-metrics-test-jwt-key-0123456789abcdef",
             "SWITCHBOARD_HTTP__PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
             **ports,
@@ -281,3 +282,19 @@ def test_the_check_notices_a_metric_nobody_exports(running: dict[str, ServicePro
         "switchboard_ingress_webhooks" not in names or "switchboard_ingress_webhooks_total" in names
     )
     assert not metric_names("rate(switchboard_ingress_webhook_total[5m])") <= names
+
+
+def test_every_log_line_is_json(running: dict[str, ServiceProcess]) -> None:
+    """uvicorn, Litestar, FastStream and aiokafka lines too (one structlog handler for all)."""
+    loggers: set[str] = set()
+    for name, service in running.items():
+        lines = service.log_path.read_text().splitlines()
+        assert lines, name
+        for line in lines:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                raise AssertionError(f"{name}: not a JSON line: {line[:300]!r}") from None
+            assert {"event", "level", "timestamp", "service"} <= record.keys(), (name, record)
+            loggers.add(str(record.get("logger", "")))
+    assert {"uvicorn.error", "faststream.kafka"} <= loggers, loggers

@@ -54,6 +54,8 @@ def health_routes(
 
     @get("/metrics", include_in_schema=False, sync_to_thread=False)
     def metrics() -> Response[bytes]:
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        # As a header: Litestar appends "; charset=utf-8" to a text/ media type, and
+        # CONTENT_TYPE_LATEST carries one already.
+        return Response(generate_latest(registry), headers={"content-type": CONTENT_TYPE_LATEST})
 
     return [health, ready, metrics]

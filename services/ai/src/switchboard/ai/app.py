@@ -217,6 +217,7 @@ def create_worker(settings: AiSettings, overrides: Overrides | None = None) -> L
                 await broker.stop()  # stop consuming, finish in-flight, commit
 
     return Litestar(
+        logging_config=None,  # logs go through common.logging's structlog handler
         route_handlers=health_routes(
             {"mongo": mongo_ready, "redis": redis_ready, "kafka": broker_ready}
         ),
@@ -253,6 +254,7 @@ def create_api(settings: AiSettings) -> Litestar:
         return "db" in state and await ping(state["db"])
 
     return Litestar(
+        logging_config=None,  # logs go through common.logging's structlog handler
         route_handlers=[
             BusinessController,
             UsageController,

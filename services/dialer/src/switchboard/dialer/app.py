@@ -112,6 +112,7 @@ def create_api(settings: DialerSettings, *, clock: Clock = utcnow) -> Litestar:
         return "store" in state and bool(await state["store"].is_ready())
 
     return Litestar(
+        logging_config=None,  # logs go through common.logging's structlog handler
         route_handlers=[
             CampaignController,
             DncController,
@@ -210,6 +211,7 @@ def create_worker(
         return bool(await broker.ping(timeout=1.0))
 
     return Litestar(
+        logging_config=None,  # logs go through common.logging's structlog handler
         route_handlers=health_routes({"postgres": store_ready, "kafka": broker_ready}),
         lifespan=[lifespan],
     )

@@ -104,6 +104,7 @@ def create_worker(
             await pool.close()
 
     return Litestar(
+        logging_config=None,  # logs go through common.logging's structlog handler
         route_handlers=health_routes({"postgres": store_ready, "kafka": broker_ready}),
         lifespan=[lifespan],
     )
@@ -138,6 +139,7 @@ def create_api(settings: HistorySettings, reader: HistoryReader | None = None) -
         return state["reader"].for_tenant(tenant)
 
     return Litestar(
+        logging_config=None,  # logs go through common.logging's structlog handler
         route_handlers=[*ROUTES, *health_routes({"postgres": reader_ready})],
         dependencies={
             "tenant": Provide(tenant_of, sync_to_thread=False),

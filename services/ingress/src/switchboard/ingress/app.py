@@ -89,6 +89,7 @@ def create_app(settings: IngressSettings, publisher: RecordPublisher | None = No
         else {}
     )
     app = Litestar(
+        logging_config=None,  # logs go through common.logging's structlog handler
         route_handlers=[
             *WEBHOOK_ROUTES,
             *health_routes({"spool": spool_ready}, degraded_checks={"kafka": delivery.kafka_ok}),

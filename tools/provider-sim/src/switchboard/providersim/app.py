@@ -56,6 +56,7 @@ def create_app(
             await client.aclose()
 
     app = Litestar(
+        logging_config=None,  # logs go through common.logging's structlog handler
         route_handlers=[
             TwilioApi,
             OpenAIApi,

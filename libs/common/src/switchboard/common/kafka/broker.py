@@ -32,6 +32,9 @@ def create_broker(settings: KafkaSettings, *, middlewares: Sequence[Any] = ()) -
         # Per-message "Received"/"Processed" lines at DEBUG: at thousands of messages a second
         # they cost CPU and bury what matters. Failures are still logged at ERROR.
         log_level=logging.DEBUG,
+        # A plain standard logger: its records go through the process's structlog handler
+        # (FastStream's default logger brings its own coloured text handler).
+        logger=logging.getLogger("faststream.kafka"),
     )
 
 
