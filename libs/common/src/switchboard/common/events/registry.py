@@ -12,6 +12,13 @@ from switchboard.common.events.calls import (
 )
 from switchboard.common.events.commands import DialCommand
 from switchboard.common.events.messages import MessageReceived, MessageSent, MessageStatusChanged
+from switchboard.common.topics import (
+    CALL_EVENTS,
+    DIAL_COMMANDS,
+    MESSAGE_INBOUND,
+    MESSAGE_OUTBOUND,
+    MESSAGE_STATUS,
+)
 
 EVENT_TYPES: Final[dict[str, type[EventData]]] = {
     model.event_type: model
@@ -28,4 +35,13 @@ EVENT_TYPES: Final[dict[str, type[EventData]]] = {
     )
 }
 
-__all__ = ["EVENT_TYPES", "EventData"]
+TOPIC_EVENT_TYPES: Final[dict[str, tuple[type[EventData], ...]]] = {
+    CALL_EVENTS: (CallStatusChanged, CallMachineDetected, CallReport, CallPlaced, CallPlaceFailed),
+    MESSAGE_INBOUND: (MessageReceived,),
+    MESSAGE_STATUS: (MessageStatusChanged,),
+    MESSAGE_OUTBOUND: (MessageSent,),
+    DIAL_COMMANDS: (DialCommand,),
+}
+"""Which event types each topic carries (the contract the AsyncAPI documents describe)."""
+
+__all__ = ["EVENT_TYPES", "TOPIC_EVENT_TYPES", "EventData"]
