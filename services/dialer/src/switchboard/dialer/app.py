@@ -1,8 +1,9 @@
 """Composition root: ``create_api`` (campaigns API) and ``create_worker`` (dial loop,
-recovery, outbox relay, consumers, /health /ready /metrics)."""
+recovery, outbox relay under a supervisor, consumers, /health /ready /metrics)."""
 
 import asyncio
 import contextlib
+import functools
 import multiprocessing
 import os
 import socket
@@ -27,6 +28,7 @@ from switchboard.common.cli import configure_process
 from switchboard.common.http import health_routes
 from switchboard.common.kafka import create_broker, ensure_topics
 from switchboard.common.runtime import settled_after_startup
+from switchboard.common.supervise import Supervisor
 from switchboard.common.topics import CALL_EVENTS, DIAL_COMMANDS, MESSAGE_INBOUND, dlq
 from switchboard.dialer.adapters.postgres import PostgresCampaignStore, create_pool
 from switchboard.dialer.adapters.postgres_dialing import PostgresDialingStore
@@ -144,10 +146,18 @@ def create_worker(
     placer: CallPlacer | None = None,
     clock: Clock = utcnow,
 ) -> Litestar:
-    """A worker: dial loop, recovery, outbox relay and consumers; /health /ready /metrics."""
+    """A worker: dial loop, recovery, outbox relay and consumers; /health /ready /metrics.
+
+    The three loops run under a :class:`Supervisor`: one that fails unexpectedly is restarted
+    with backoff, and ``/ready`` names it (``loop:<name>``) until it runs again."""
     broker = create_broker(settings.kafka)
     worker_id = settings.worker.worker_id or f"{socket.gethostname()}-{os.getpid()}"
     state: dict[str, Any] = {}
+    # Registered now, so /ready knows every loop; what they run is built in the lifespan.
+    supervisor = Supervisor(settings.service_name)
+    supervisor.add("dial", lambda: state["dialer"].run())
+    supervisor.add("recovery", lambda: state["dialer"].run_recovery())
+    supervisor.add("outbox-relay", lambda: state["relay"]())
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -156,6 +166,7 @@ def create_worker(
         pg = settings.postgres
         pool = await create_pool(pg.dsn(settings.database), pg.min_pool, pg.max_pool)
         redis = redis_client(settings)
+        state["redis"] = redis
         owned_placer = None
         if placer is None:
             owned_placer = TwilioCallPlacer(settings.twilio, str(settings.ingress_public_url))
@@ -173,6 +184,14 @@ def create_worker(
             tolerance_s=settings.worker.pacing_tolerance_s,
         )
         dialer = Dialer(settings, store, pacer, active, clock=clock, worker_id=worker_id)
+        state["dialer"] = dialer
+        state["relay"] = functools.partial(
+            run_relay,
+            store,
+            broker,
+            settings.kafka.publish_timeout_s,
+            settings.worker.relay_interval_s,
+        )
         commands_group = f"{settings.consumer.commands_group_prefix}-{worker_id}"
         broker.include_router(
             create_router(
@@ -180,24 +199,10 @@ def create_worker(
             )
         )
         await broker.start()
-        tasks = [
-            asyncio.create_task(dialer.run()),
-            asyncio.create_task(dialer.run_recovery()),
-            asyncio.create_task(
-                run_relay(
-                    store,
-                    broker,
-                    settings.kafka.publish_timeout_s,
-                    settings.worker.relay_interval_s,
-                )
-            ),
-        ]
         try:
-            yield
+            async with supervisor.running():
+                yield
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
             await broker.stop()
             if owned_placer is not None:
                 await owned_placer.close()
@@ -207,12 +212,22 @@ def create_worker(
     async def store_ready() -> bool:
         return "store" in state and bool(await state["store"].is_ready())
 
+    async def redis_ready() -> bool:
+        return "redis" in state and bool(await state["redis"].ping())
+
     async def broker_ready() -> bool:
         return bool(await broker.ping(timeout=1.0))
 
     return Litestar(
         logging_config=None,  # logs go through common.logging's structlog handler
-        route_handlers=health_routes({"postgres": store_ready, "kafka": broker_ready}),
+        route_handlers=health_routes(
+            {
+                "postgres": store_ready,
+                "redis": redis_ready,
+                "kafka": broker_ready,
+                **supervisor.checks(),
+            }
+        ),
         lifespan=[lifespan],
     )
 
