@@ -65,6 +65,28 @@ def test_list_is_paged_like_twilio(sim):
     assert raw["next_page_uri"] is None and raw["previous_page_uri"]
 
 
+def test_a_queued_call_has_no_start_time_and_start_time_filters_skip_it(sim, wait):
+    sim.configure(faults={"queue_s": 3600})  # held in the queue, as behind a long CPS queue
+    client = sdk_client(sim)
+    created = client.calls.create(
+        to="+14155550177", from_="+15005550006", url="http://example.invalid/twiml"
+    )
+    fetched = client.calls(created.sid).fetch()
+    assert fetched.status == "queued" and fetched.start_time is None
+    assert int(fetched.queue_time) >= 3_600_000
+    assert isinstance(fetched.date_created, datetime)
+    raw = sim.http.get(
+        f"/2010-04-01/Accounts/{sim.account}/Calls/{created.sid}.json",
+        auth=(sim.account, sim.token),
+    ).json()
+    assert raw["start_time"] is None and raw["date_created"] is not None
+
+    since = datetime.now(UTC) - timedelta(days=1)
+    assert client.calls.list(to="+14155550177", start_time_after=since) == []
+    assert [c.sid for c in client.calls.list(to="+14155550177")] == [created.sid]
+    assert [c.sid for c in client.calls.list(to="+14155550177", status="queued")] == [created.sid]
+
+
 def test_wrong_credentials_get_twilio_401(sim):
     response = sim.http.post(
         f"/2010-04-01/Accounts/{sim.account}/Calls.json",

@@ -8,7 +8,7 @@ from switchboard.providersim.state import CallRecord
 from switchboard.providersim.twilio_api import filter_calls, page_of
 
 
-def call(sid: str, to: str, day: int) -> CallRecord:
+def call(sid: str, to: str, day: int, *, started: bool = True) -> CallRecord:
     created = datetime(2026, 11, day, 12, tzinfo=UTC)
     return CallRecord(
         sid=sid,
@@ -32,7 +32,7 @@ def call(sid: str, to: str, day: int) -> CallRecord:
         hold_callbacks=False,
         drop_final=False,
         rng=random.Random(0),
-        started_at=created,
+        started_at=created if started else None,
         hangup=asyncio.Event(),
     )
 
@@ -45,6 +45,15 @@ def test_filters_by_to_and_start_time_newest_first():
     assert [c.sid for c in filter_calls(calls, [("StartTime<", "2026-11-21")])] == ["CA2", "CA1"]
     since = [("StartTime>", "2026-11-21T13:00:00Z")]
     assert [c.sid for c in filter_calls(calls, since)] == ["CA3"]
+
+
+def test_a_start_time_filter_leaves_out_calls_that_have_not_started():
+    # Twilio: a call still queued has no StartTime, so no StartTime filter matches it.
+    calls = [call("CA1", "+1", 20), call("CA2", "+1", 22, started=False)]
+    assert [c.sid for c in filter_calls(calls, [("To", "+1")])] == ["CA2", "CA1"]
+    for op in ("StartTime>", "StartTime<", "StartTime"):
+        assert "CA2" not in [c.sid for c in filter_calls(calls, [(op, "2026-11-22")])]
+    assert [c.sid for c in filter_calls(calls, [("StartTime>", "2026-11-19")])] == ["CA1"]
 
 
 def test_pages_link_to_each_other():

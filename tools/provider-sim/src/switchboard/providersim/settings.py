@@ -62,6 +62,9 @@ class Faults(BaseModel):
     """The terminal (``completed`` event) callback of a call is never sent."""
     retries: int = 0
     """Retries after a non-2xx answer or a connection error, on top of Twilio's own rules."""
+    queue_s: float = 0.0
+    """Every created call waits this many more real seconds queued (``status`` queued, no
+    ``start_time``) before it starts, as behind a long CPS queue."""
 
 
 class WhatsAppConfig(BaseModel):

@@ -111,7 +111,11 @@ def _parse_when(value: str) -> date | datetime:
 
 
 def _matches_time(call: CallRecord, op: str, value: str) -> bool:
-    when = call.started_at or call.created_at
+    # As Twilio: StartTime is when the call left the queue; a call still queued has none,
+    # so no StartTime filter matches it (list by To/From and read date_created instead).
+    when = call.started_at
+    if when is None:
+        return False
     bound = _parse_when(value)
     mine: date | datetime = when.date() if not isinstance(bound, datetime) else when
     if op == ">":  # the SDK's "StartTime>" and the raw "StartTime>=" both mean on or after
@@ -122,7 +126,8 @@ def _matches_time(call: CallRecord, op: str, value: str) -> bool:
 
 
 def filter_calls(calls: list[CallRecord], query: list[tuple[str, str]]) -> list[CallRecord]:
-    """Twilio's list filters: To, From, Status, StartTime (=, >=, <=); newest first."""
+    """Twilio's list filters: To, From, Status, StartTime (=, >=, <=); newest (by creation)
+    first."""
     selected = calls
     for name, value in query:
         key = name.rstrip("=")

@@ -54,6 +54,7 @@ class CallEngine:
         if not (_first(form, "Url") or _first(form, "Twiml") or _first(form, "ApplicationSid")):
             raise TwilioError(21205, "Url parameter is required", 400)
         delay_s = self._state.limiter(account_sid).admit_call(monotonic())
+        delay_s += self._state.config.faults.queue_s
         call = self._plan(account_sid, to, from_, form, delay_s)
         self._state.calls[call.sid] = call
         self._state.record(
