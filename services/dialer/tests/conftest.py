@@ -81,7 +81,7 @@ class FakePlacer:
     async def fetch(self, account_sid, call_sid) -> ProviderCall:
         return self.calls[call_sid]
 
-    async def calls_to(self, account_sid, *, to, from_, since) -> list[ProviderCall]:
+    async def calls_to(self, account_sid, *, to, from_, since, until) -> list[ProviderCall]:
         return [c for c in self.calls.values() if c.to == to and c.from_ == from_]
 
     async def hang_up(self, account_sid, call_sid) -> None:

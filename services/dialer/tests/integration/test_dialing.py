@@ -304,6 +304,28 @@ async def test_a_claim_that_never_reached_the_provider_is_dialed_once_later(env,
     assert sorted(r["state"] for r in states) == ["abandoned", "placed"]
 
 
+async def test_recovery_never_takes_an_earlier_attempts_call(env, clock) -> None:
+    c = await env.campaign(["+12125550001"], max_attempts=2, retry_delays=RetryDelays(busy=0))
+    dialer = env.dialer()
+    await dialer.step()
+    await asyncio.sleep(0.2)
+    [first] = list(env.placer.calls)
+    await env.end_call(first, "busy")  # due again at once
+    # The retry is claimed by a worker that dies before sending it. The provider lists the
+    # first attempt's call too (created moments before, inside the clock-skew allowance).
+    claims = await env.store.claim(
+        c, ["America/New_York"], clock(), [uuid.uuid4()], "dead", timedelta(0)
+    )
+    assert len(claims) == 1
+    clock.advance(1)
+    assert await dialer.recover_once() == 1
+    states = await env.pool.fetch("SELECT state, call_sid FROM attempts ORDER BY claimed_at")
+    assert [tuple(r) for r in states] == [("ended", first), ("abandoned", None)]
+    await dialer.step()
+    await asyncio.sleep(0.2)
+    assert env.placer.per_number["+12125550001"] == 2  # the retry, once
+
+
 async def test_an_early_terminal_event_is_applied_when_the_sid_is_recorded(env) -> None:
     c = await env.campaign(["+12125550001"])
     # the provider's final callback overtakes our own commit

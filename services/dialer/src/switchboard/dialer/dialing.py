@@ -5,8 +5,10 @@ Never dialing twice rests on three rules:
 1. a claim (contact → ``dialing`` + attempt row) commits *before* the provider is asked;
 2. a worker sends a claim's request only before ``claim_lease - request_timeout - margin``,
    so once the lease has expired no request for it can still be on its way;
-3. an expired claim is resolved by listing the provider's calls to that number since the
-   claim: found → recorded as placed; not found → the attempt never happened.
+3. an expired claim is resolved by listing the provider's calls to that number from that
+   caller id created in the claim's lease (by creation time: a call still queued has no start
+   time) and not recorded for another attempt: found → recorded as placed; not found → the
+   attempt never happened.
 
 A placed call whose final callback never came is settled the same way: by asking the provider.
 """
@@ -346,12 +348,21 @@ class Dialer:
         expired = await self._store.take_expired(self._clock(), self.worker_id, self._lease, limit)
         for item in expired:
             claim = item.claimed
-            calls = await self._placer.calls_to(
-                item.account_sid,
-                to=claim.to_number,
-                from_=claim.from_number,
-                since=claim.claimed_at,
-            )
+            try:
+                listed = await self._placer.calls_to(
+                    item.account_sid,
+                    to=claim.to_number,
+                    from_=claim.from_number,
+                    since=claim.claimed_at,
+                    until=claim.claimed_at + self._lease,
+                )
+            except ProviderUnavailable as exc:
+                # Still leased to this worker: looked up again when that lease runs out.
+                log.warning("expired claim lookup failed; will retry", error=str(exc))
+                continue
+            # Calls of earlier attempts (the window allows for clock skew) are recorded already.
+            known = await self._store.known_calls({c.sid for c in listed}) if listed else set()
+            calls = [c for c in listed if c.sid not in known]
             if calls:
                 first = min(calls, key=lambda c: c.created_at or claim.claimed_at)
                 if len(calls) > 1:

@@ -98,9 +98,10 @@ class CallPlacer(Protocol):
         ...
 
     async def calls_to(
-        self, account_sid: str, *, to: str, from_: str, since: datetime
+        self, account_sid: str, *, to: str, from_: str, since: datetime, until: datetime
     ) -> list[ProviderCall]:
-        """Calls to ``to`` from ``from_`` created at or after ``since``."""
+        """Calls to ``to`` from ``from_`` created between ``since`` and ``until``, whatever
+        their status (queued ones included)."""
         ...
 
     async def fetch(self, account_sid: str, call_sid: str) -> ProviderCall:

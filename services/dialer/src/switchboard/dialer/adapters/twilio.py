@@ -29,6 +29,8 @@ TWILIO_API: Final = "https://api.twilio.com"
 TOO_MANY_REQUESTS: Final = 20429
 CAPACITY_CODES: Final = frozenset({10004, 22005})
 CLOCK_SKEW: Final = timedelta(seconds=60)
+LIST_PAGE_SIZE: Final = 50
+MAX_LIST_PAGES: Final = 20
 
 
 class PlaceError(Exception):
@@ -151,19 +153,36 @@ class TwilioCallPlacer:
         return str(call.sid)
 
     async def calls_to(
-        self, account_sid: str, *, to: str, from_: str, since: datetime
+        self, account_sid: str, *, to: str, from_: str, since: datetime, until: datetime
     ) -> list[ProviderCall]:
+        """Calls to ``to`` from ``from_`` created between ``since`` and ``until`` (each
+        widened by ``CLOCK_SKEW``).
+
+        Listed by To and From only and matched on ``date_created``: Twilio gives a call that
+        is still queued no StartTime, so a StartTime filter misses exactly the call recovery
+        must find. The list comes newest first; pages are read until one holds only calls
+        created before the window."""
+        low, high = since - CLOCK_SKEW, until + CLOCK_SKEW
+        found: list[ProviderCall] = []
         try:
-            calls = await self._client(account_sid).calls.list_async(
-                to=to, from_=from_, start_time_after=since - CLOCK_SKEW, limit=50
+            page = await self._client(account_sid).calls.page_async(
+                to=to, from_=from_, page_size=LIST_PAGE_SIZE
             )
+            for _ in range(MAX_LIST_PAGES):
+                calls = list(page)
+                found += [_provider_call(c) for c in calls if _created_in(c, low, high)]
+                if all(c.date_created is not None and c.date_created < low for c in calls):
+                    return found
+                page = await page.next_page_async()
+                if page is None:
+                    return found
         except (TwilioException, aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise ProviderUnavailable(f"list calls: {exc!r}") from exc
-        return [
-            _provider_call(c)
-            for c in calls
-            if c.date_created is None or c.date_created >= since - CLOCK_SKEW
-        ]
+        # Never guess "no call" (that would dial again): leave the claim for a later look.
+        raise ProviderUnavailable(
+            f"list calls: more than {MAX_LIST_PAGES * LIST_PAGE_SIZE} calls to {to} from "
+            f"{from_} since {low.isoformat()}"
+        )
 
     async def fetch(self, account_sid: str, call_sid: str) -> ProviderCall:
         try:
@@ -182,6 +201,11 @@ class TwilioCallPlacer:
 
     async def close(self) -> None:
         await asyncio.shield(self._http.close())
+
+
+def _created_in(call: Any, low: datetime, high: datetime) -> bool:
+    created: datetime | None = call.date_created
+    return created is None or low <= created <= high  # no date: count it, never redial
 
 
 def _provider_call(call: Any) -> ProviderCall:
