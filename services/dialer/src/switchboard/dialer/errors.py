@@ -2,9 +2,10 @@
 
 SwitchboardError
  ├── RetryableError
- │    ├── StoreUnavailable       PostgreSQL or Redis did not answer
+ │    ├── StoreUnavailable       PostgreSQL or Redis did not answer (down, restarting, full)
  │    └── ProviderUnavailable    the provider timed out or answered 5xx
  └── PermanentError
+      ├── StoreRejected          PostgreSQL refused the data (bad value, constraint)
       ├── CampaignNotFound       404 (also for another tenant's campaign)
       ├── InvalidTransition      409: e.g. resume a cancelled campaign
       └── InvalidCampaign        422: e.g. no provider account to place calls with
@@ -15,6 +16,10 @@ from switchboard.common.errors import PermanentError, RetryableError
 
 class StoreUnavailable(RetryableError):
     """A datastore did not answer."""
+
+
+class StoreRejected(PermanentError):
+    """PostgreSQL refused the data itself: the same write fails every time."""
 
 
 class ProviderUnavailable(RetryableError):

@@ -10,7 +10,12 @@ from uuid import UUID
 
 import asyncpg
 
-from switchboard.dialer.errors import CampaignNotFound, InvalidTransition, StoreUnavailable
+from switchboard.dialer.errors import (
+    CampaignNotFound,
+    InvalidTransition,
+    StoreRejected,
+    StoreUnavailable,
+)
 from switchboard.dialer.models import TRANSITIONS, CampaignConfig, CampaignStatus
 from switchboard.dialer.repository import Campaign, OutboxMessage, Progress
 
@@ -25,15 +30,22 @@ _INSERT_OUTBOX: Final = (
 
 @contextlib.contextmanager
 def translate(what: str) -> Iterator[None]:
-    """Driver and connection errors → StoreUnavailable (retryable)."""
+    """asyncpg errors → ours. Data the server refuses (a bad value, a constraint) is
+    :class:`StoreRejected`: the same data fails every time. Everything else may pass on a retry
+    (:class:`StoreUnavailable`): a connection refused or lost, a server shutting down or
+    starting up (57P0x, not connection errors to asyncpg), no free connection slot (53300),
+    a deadlock, the client's state after a lost connection."""
     try:
         yield
-    except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError) as exc:
+    except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as exc:
+        raise StoreRejected(f"{what}: {exc!r}") from exc
+    except (
+        asyncpg.PostgresError,
+        asyncpg.InterfaceError,
+        asyncpg.InternalClientError,
+        OSError,
+    ) as exc:
         raise StoreUnavailable(f"{what}: {exc!r}") from exc
-    except asyncpg.PostgresError as exc:
-        if isinstance(exc, asyncpg.exceptions.DeadlockDetectedError | asyncpg.SerializationError):
-            raise StoreUnavailable(f"{what}: {exc!r}") from exc
-        raise
 
 
 def campaign_of(row: asyncpg.Record) -> Campaign:
