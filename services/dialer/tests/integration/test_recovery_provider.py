@@ -17,7 +17,7 @@ from switchboard.dialer.adapters.postgres import PostgresCampaignStore
 from switchboard.dialer.adapters.postgres_dialing import PostgresDialingStore
 from switchboard.dialer.adapters.redis_pacer import RedisPacer
 from switchboard.dialer.adapters.twilio import TwilioCallPlacer
-from switchboard.dialer.dialing import Dialer
+from switchboard.dialer.dialing import CLAIMS_RECOVERED, Dialer
 from switchboard.dialer.models import CallingWindow, CampaignConfig
 from switchboard.dialer.repository import Campaign
 from switchboard.dialer.settings import WindowSettings
@@ -101,7 +101,10 @@ async def test_a_call_still_queued_at_the_provider_is_recovered_not_redialed(
         assert queued["status"] == "queued"
 
         dialer = Dialer(settings, store, pacer, placer, worker_id="survivor")
+        recovered = CLAIMS_RECOVERED.labels("placed")
+        before = recovered._value.get()
         assert await dialer.recover_once() == 1
+        assert recovered._value.get() == before + 1
         attempt = await pool.fetchrow("SELECT state, call_sid FROM attempts")
         assert tuple(attempt) == ("placed", sid)
 

@@ -30,6 +30,7 @@ from switchboard.common.topics import CALL_EVENTS, MESSAGE_INBOUND
 from switchboard.dialer import events
 from switchboard.dialer.adapters.postgres import PostgresCampaignStore
 from switchboard.dialer.app import create_worker
+from switchboard.dialer.dialing import OUTAGE_RETRIES
 from switchboard.dialer.models import CallingWindow, CampaignConfig
 from switchboard.dialer.repository import Campaign
 from switchboard.dialer.settings import WindowSettings
@@ -148,6 +149,8 @@ async def test_datastore_outages_pause_the_worker_and_lose_nothing(
         await eventually(lambda: len(placer.calls) == 1, timeout_s=30)
         [sid] = placer.calls
         before_restarts, before_dead = restarts(), dead_letters(group)
+        recovery_retries = OUTAGE_RETRIES.labels("recovery")
+        before_retries = recovery_retries._value.get()
 
         # PostgreSQL: stopped and started while the loops poll and a STOP arrives.
         opted_out = "+14155550101"
@@ -187,3 +190,4 @@ async def test_datastore_outages_pause_the_worker_and_lose_nothing(
         await eventually(lambda: _ready(client), timeout_s=60)
         assert dead_letters(group) == before_dead
         assert restarts() == before_restarts  # paused through the outages, never ended
+        assert recovery_retries._value.get() > before_retries  # and counted while paused

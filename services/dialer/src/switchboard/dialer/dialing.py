@@ -56,6 +56,18 @@ RECONCILED = Counter(
     "Calls whose lost final status was fetched from the provider, by status.",
     ["status"],
 )
+OUTAGE_RETRIES = Counter(
+    "switchboard_dialer_outage_retries_total",
+    "Passes of a worker loop that failed because PostgreSQL, Redis, Kafka or the provider was "
+    "unavailable; the loop pauses and tries again.",
+    ["loop"],
+)
+CLAIMS_RECOVERED = Counter(
+    "switchboard_dialer_claims_recovered_total",
+    "Expired claims resolved by asking the provider: placed (its call exists), abandoned (no "
+    "call: the contact is due again), lookup_failed (asked again later).",
+    ["result"],
+)
 PENDING = Gauge("switchboard_dialer_pending_placements", "Claimed calls not yet sent.")
 TARGET_CPS = Gauge(
     "switchboard_dialer_target_cps",
@@ -136,6 +148,7 @@ class Dialer:
                 try:
                     pause = await self.step()
                 except RetryableError as exc:
+                    OUTAGE_RETRIES.labels("dial").inc()
                     log.warning("dial step failed; retrying", error=str(exc))
                     pause = 1.0
                 if pause > 0:
@@ -358,6 +371,7 @@ class Dialer:
                 )
             except ProviderUnavailable as exc:
                 # Still leased to this worker: looked up again when that lease runs out.
+                CLAIMS_RECOVERED.labels("lookup_failed").inc()
                 log.warning("expired claim lookup failed; will retry", error=str(exc))
                 continue
             # Calls of earlier attempts (the window allows for clock skew) are recorded already.
@@ -369,12 +383,14 @@ class Dialer:
                     log.error("several calls for one claim", attempt=str(claim.attempt_id))
                 tenant = await self._tenant_of(claim.campaign_id)
                 await self.record_placed(tenant, item.account_sid, claim, first.sid)
+                CLAIMS_RECOVERED.labels("placed").inc()
                 log.info("recovered a placed call", attempt=str(claim.attempt_id), sid=first.sid)
             else:
                 await self._store.abandon(claim.attempt_id, self._clock())
                 await self._pacer.release_slots(
                     item.account_sid, claim.campaign_id, [claim.attempt_id]
                 )
+                CLAIMS_RECOVERED.labels("abandoned").inc()
                 log.info("claim abandoned: the provider has no call", attempt=str(claim.attempt_id))
         return len(expired)
 
@@ -433,5 +449,6 @@ class Dialer:
                 await self._store.purge(self._clock())
                 await self.report_pace()
             except RetryableError as exc:
+                OUTAGE_RETRIES.labels("recovery").inc()
                 log.warning("recovery failed; retrying", error=str(exc))
             await asyncio.sleep(self._s.worker.recovery_interval_s)

@@ -10,6 +10,7 @@ from switchboard.common.errors import RetryableError
 from switchboard.common.events import KafkaRecord
 from switchboard.common.kafka import publish_record
 from switchboard.dialer.adapters.postgres_dialing import PostgresDialingStore
+from switchboard.dialer.dialing import OUTAGE_RETRIES
 from switchboard.dialer.repository import OutboxMessage
 
 log = structlog.get_logger(__name__)
@@ -45,6 +46,7 @@ async def run_relay(
         try:
             sent = await store.relay_outbox(publish)
         except RetryableError as exc:
+            OUTAGE_RETRIES.labels("outbox-relay").inc()
             log.warning("outbox relay failed; retrying", error=str(exc))
             sent = 0
             await asyncio.sleep(1.0)
