@@ -23,16 +23,16 @@ def test_twilio_accepts_any_configured_token_so_secrets_rotate() -> None:
     params = FormParams.from_pairs(PARAMS.items())
     for token in ("old", "new"):
         sig = twilio_signature(URL, PARAMS, token)
-        assert twilio_signature_ok(URL, params, sig, [SecretStr("old"), SecretStr("new")])
+        assert twilio_signature_ok(URL, params, sig.encode(), [SecretStr("old"), SecretStr("new")])
 
 
 def test_twilio_rejects_wrong_token_missing_tampered_and_other_url() -> None:
     params = FormParams.from_pairs(PARAMS.items())
-    sig = twilio_signature(URL, PARAMS, "secret")
+    sig = twilio_signature(URL, PARAMS, "secret").encode()
     tokens = [SecretStr("secret")]
-    assert not twilio_signature_ok(URL, params, twilio_signature(URL, PARAMS, "x"), tokens)
+    assert not twilio_signature_ok(URL, params, twilio_signature(URL, PARAMS, "x").encode(), tokens)
     assert not twilio_signature_ok(URL, params, None, tokens)
-    assert not twilio_signature_ok(URL, params, "", tokens)
+    assert not twilio_signature_ok(URL, params, b"", tokens)
     tampered = FormParams.from_pairs({**PARAMS, "CallStatus": "completed"}.items())
     assert not twilio_signature_ok(URL, tampered, sig, tokens)
     assert not twilio_signature_ok(URL.replace("x=1", "x=2"), params, sig, tokens)
@@ -40,9 +40,9 @@ def test_twilio_rejects_wrong_token_missing_tampered_and_other_url() -> None:
 
 def test_twilio_port_variants_like_the_sdk() -> None:
     with_port = "https://hooks.example.test:443/cb"
-    sig = twilio_signature("https://hooks.example.test/cb", {"A": "1"}, "t")
+    sig = twilio_signature("https://hooks.example.test/cb", {"A": "1"}, "t").encode()
     assert twilio_signature_ok(with_port, FormParams(A=["1"]), sig, [SecretStr("t")])
-    sig = twilio_signature(with_port, {"A": "1"}, "t")
+    sig = twilio_signature(with_port, {"A": "1"}, "t").encode()
     assert twilio_signature_ok(
         "https://hooks.example.test/cb", FormParams(A=["1"]), sig, [SecretStr("t")]
     )
@@ -66,7 +66,7 @@ def test_twilio_verdict_equals_the_sdk_request_validator(url, form, token, forge
     if forged:
         signature = signature[:-2] + ("AA" if not signature.endswith("AA") else "BB")
     expected = RequestValidator(token).validate(url, params, signature)
-    assert twilio_signature_ok(url, params, signature, [SecretStr(token)]) == expected
+    assert twilio_signature_ok(url, params, signature.encode(), [SecretStr(token)]) == expected
 
 
 def test_hub_signature() -> None:
@@ -74,23 +74,23 @@ def test_hub_signature() -> None:
     import hmac
 
     body = b'{"object":"whatsapp_business_account"}'
-    good = "sha256=" + hmac.new(b"s", body, hashlib.sha256).hexdigest()
+    good = b"sha256=" + hmac.new(b"s", body, hashlib.sha256).hexdigest().encode()
     assert hub_signature_ok(body, good, [SecretStr("s")])
-    assert hub_signature_ok(body, good.upper().replace("SHA256=", "sha256="), [SecretStr("s")])
+    assert hub_signature_ok(body, good.upper().replace(b"SHA256=", b"sha256="), [SecretStr("s")])
     assert not hub_signature_ok(body + b" ", good, [SecretStr("s")])
     assert not hub_signature_ok(body, good[7:], [SecretStr("s")])
     assert not hub_signature_ok(body, None, [SecretStr("s")])
 
 
 def test_shared_secret_and_timestamped_hmac_window() -> None:
-    assert shared_secret_ok("abc", [SecretStr("x"), SecretStr("abc")])
-    assert not shared_secret_ok("", [SecretStr("")]) and not shared_secret_ok(None, [])
+    assert shared_secret_ok(b"abc", [SecretStr("x"), SecretStr("abc")])
+    assert not shared_secret_ok(b"", [SecretStr("")]) and not shared_secret_ok(None, [])
     import hashlib
     import hmac
 
     now = time.time()
-    t = str(int(now))
-    sig = hmac.new(b"k", t.encode() + b".body", hashlib.sha256).hexdigest()
+    t = str(int(now)).encode()
+    sig = hmac.new(b"k", t + b".body", hashlib.sha256).hexdigest().encode()
     window = {"now": now, "max_age_s": 60, "max_future_s": 10}
     assert timestamped_hmac_ok(b"body", t, sig, [SecretStr("k")], **window)
     assert not timestamped_hmac_ok(b"body2", t, sig, [SecretStr("k")], **window)
@@ -100,6 +100,11 @@ def test_shared_secret_and_timestamped_hmac_window() -> None:
     assert not timestamped_hmac_ok(
         b"body", t, sig, [SecretStr("k")], now=now - 11, max_age_s=60, max_future_s=10
     )
-    assert not timestamped_hmac_ok(b"body", "12a", sig, [SecretStr("k")], **window)
-    assert parse_elevenlabs_header("t=1,v0=ab") == ("1", "ab")
-    assert parse_elevenlabs_header("garbage") == (None, None)
+    assert not timestamped_hmac_ok(b"body", b"12a", sig, [SecretStr("k")], **window)
+    assert parse_elevenlabs_header(b"t=1,v0=ab") == (b"1", b"ab")
+    assert parse_elevenlabs_header(b"garbage") == (None, None)
+    # bytes, not text: "²" passes str.isdigit() but not int(); 5,000 digits overflow int()
+    for hostile in ("²".encode("latin-1"), "²".encode(), b"1" * 5000, t + b"\xb2"):
+        assert not timestamped_hmac_ok(b"body", hostile, sig, [SecretStr("k")], **window)
+    assert not timestamped_hmac_ok(b"body", t, "é".encode() * 32, [SecretStr("k")], **window)
+    assert not hub_signature_ok(b"body", "sha256=é".encode(), [SecretStr("s")])

@@ -1,13 +1,19 @@
-"""Signature checks, one function per provider scheme. Each works on the raw bytes,
-compares in constant time, accepts any of several secrets, and fails closed."""
+"""Signature checks, one function per provider scheme. Each works on the raw bytes of the body
+*and* of the signature headers (a header may carry any byte: compared as text, a non-ASCII one
+made ``hmac.compare_digest`` raise, and ``int()`` of a superscript digit or of 5,000 digits
+too), compares in constant time, accepts any of several secrets, and fails closed."""
 
 import base64
 import hashlib
 import hmac
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Final
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import SecretStr
+
+MAX_TIMESTAMP_DIGITS: Final = 12
+"""Unix seconds have 10 digits until the year 2286; longer ones are refused before ``int()``."""
 
 
 class FormParams(dict[str, list[str]]):
@@ -55,10 +61,10 @@ def _port_variants(url: str) -> tuple[str, str]:
 def twilio_signature_ok(
     url: str,
     params: Mapping[str, Sequence[str]],
-    signature: str | None,
+    signature: bytes | None,
     tokens: Sequence[SecretStr],
 ) -> bool:
-    """True when X-Twilio-Signature matches ``url`` + params under any token.
+    """True when X-Twilio-Signature (its raw bytes) matches ``url`` + params under any token.
 
     Same result as ``twilio.request_validator.RequestValidator.validate`` (a test checks it)
     at a fraction of its cost: one HMAC per token for the URL as configured; the port
@@ -66,10 +72,9 @@ def twilio_signature_ok(
     """
     if not signature:
         return False
-    expected = signature.encode()
-    if _matches(url, params, expected, tokens):
+    if _matches(url, params, signature, tokens):
         return True
-    return _matches(_port_variants(url)[1], params, expected, tokens)
+    return _matches(_port_variants(url)[1], params, signature, tokens)
 
 
 def _matches(
@@ -83,30 +88,31 @@ def _matches(
     return False
 
 
-def _hmac_sha256_hex(secret: SecretStr, message: bytes) -> str:
-    return hmac.new(secret.get_secret_value().encode(), message, hashlib.sha256).hexdigest()
+def _hmac_sha256_hex(secret: SecretStr, message: bytes) -> bytes:
+    hex_digest = hmac.new(secret.get_secret_value().encode(), message, hashlib.sha256).hexdigest()
+    return hex_digest.encode()
 
 
-def hub_signature_ok(body: bytes, header: str | None, secrets: Sequence[SecretStr]) -> bool:
+def hub_signature_ok(body: bytes, header: bytes | None, secrets: Sequence[SecretStr]) -> bool:
     """Meta's ``X-Hub-Signature-256: sha256=<hex HMAC-SHA256(app secret, raw body)>``."""
-    if not header or not header.startswith("sha256="):
+    if not header or not header.startswith(b"sha256="):
         return False
-    given = header.removeprefix("sha256=").strip().lower()
+    given = header.removeprefix(b"sha256=").strip().lower()  # bytes.lower(): ASCII letters only
     return any(hmac.compare_digest(_hmac_sha256_hex(s, body), given) for s in secrets)
 
 
-def shared_secret_ok(given: str | None, secrets: Sequence[SecretStr]) -> bool:
-    """A secret sent as is (``X-Vapi-Secret`` or a bearer token), compared in constant time."""
+def shared_secret_ok(given: bytes | None, secrets: Sequence[SecretStr]) -> bool:
+    """A secret sent as is (``X-Vapi-Secret``, a bearer token, Meta's verify token), compared
+    as bytes in constant time with each secret's UTF-8."""
     if not given:
         return False
-    raw = given.encode()
-    return any(hmac.compare_digest(s.get_secret_value().encode(), raw) for s in secrets)
+    return any(hmac.compare_digest(s.get_secret_value().encode(), given) for s in secrets)
 
 
 def timestamped_hmac_ok(
     body: bytes,
-    timestamp: str | None,
-    signature: str | None,
+    timestamp: bytes | None,
+    signature: bytes | None,
     secrets: Sequence[SecretStr],
     *,
     now: float,
@@ -115,19 +121,26 @@ def timestamped_hmac_ok(
 ) -> bool:
     """HMAC-SHA256 hex of ``"{timestamp}.{body}"`` with the timestamp inside the window
     (ElevenLabs ``v0``, Vapi ``x-signature``). Timestamps are unix seconds."""
+    # bytes.isdigit() is ASCII 0-9 only (str.isdigit() also takes "²", which int() refuses).
     if not timestamp or not signature or not timestamp.isdigit():
+        return False
+    if len(timestamp) > MAX_TIMESTAMP_DIGITS:
         return False
     age = now - int(timestamp)
     if age > max_age_s or -age > max_future_s:
         return False
-    message = timestamp.encode() + b"." + body
+    message = timestamp + b"." + body
     given = signature.strip().lower()
     return any(hmac.compare_digest(_hmac_sha256_hex(s, message), given) for s in secrets)
 
 
-def parse_elevenlabs_header(header: str | None) -> tuple[str | None, str | None]:
-    """``t=<unix>,v0=<hex>`` → (t, v0); missing parts are None."""
+def parse_elevenlabs_header(header: bytes | None) -> tuple[bytes | None, bytes | None]:
+    """``t=<unix>,v0=<hex>`` → (t, v0) as bytes; missing parts are None."""
     if not header:
         return None, None
-    fields = dict(part.strip().split("=", 1) for part in header.split(",") if "=" in part)
-    return fields.get("t"), fields.get("v0")
+    fields: dict[bytes, bytes] = {}
+    for part in header.split(b","):
+        name, eq, value = part.strip().partition(b"=")
+        if eq:
+            fields[name] = value
+    return fields.get(b"t"), fields.get(b"v0")

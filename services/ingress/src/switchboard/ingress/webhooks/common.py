@@ -51,6 +51,14 @@ def header(request: AnyRequest, name: bytes) -> str | None:
     return scope_header(request.scope, name)
 
 
+def raw_header(request: AnyRequest, name: bytes) -> bytes | None:
+    """A request header's bytes as received (signatures are compared as bytes)."""
+    for key, value in request.scope["headers"]:
+        if key == name:
+            return bytes(value)
+    return None
+
+
 def media_type(request: AnyRequest) -> str:
     return (header(request, b"content-type") or "").split(";")[0].strip().lower()
 

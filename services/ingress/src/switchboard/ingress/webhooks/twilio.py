@@ -15,8 +15,8 @@ from switchboard.ingress.webhooks.common import (
     AnyRequest,
     Wiring,
     accept,
-    header,
     parse_form,
+    raw_header,
     read_body,
     signed_url,
     wiring,
@@ -28,7 +28,7 @@ async def _verified(request: AnyRequest, wired: Wiring) -> tuple[FormParams, str
     """The form fields and the tenant of the account that signed them (403 otherwise)."""
     params = parse_form(await read_body(request, FORM))
     account = wired.settings.twilio.accounts.get(params.first("AccountSid") or "")
-    signature = header(request, b"x-twilio-signature")
+    signature = raw_header(request, b"x-twilio-signature")
     if account is None or not twilio_signature_ok(
         signed_url(wired.settings.http, request),
         params,

@@ -15,8 +15,8 @@ from switchboard.ingress.webhooks.common import (
     JSON,
     AnyRequest,
     accept,
-    header,
     parse_json,
+    raw_header,
     read_body,
     wiring,
 )
@@ -27,15 +27,15 @@ def _vapi_source(request: AnyRequest, body: bytes, settings: IngressSettings) ->
     vapi_settings = settings.vapi
     for source in vapi_settings.sources:
         if vapi_settings.auth_mode == "secret_header":
-            ok = shared_secret_ok(header(request, b"x-vapi-secret"), source.secrets)
+            ok = shared_secret_ok(raw_header(request, b"x-vapi-secret"), source.secrets)
         elif vapi_settings.auth_mode == "bearer":
-            auth = header(request, b"authorization") or ""
-            ok = auth.startswith("Bearer ") and shared_secret_ok(auth[7:], source.secrets)
+            auth = raw_header(request, b"authorization") or b""
+            ok = auth.startswith(b"Bearer ") and shared_secret_ok(auth[7:], source.secrets)
         else:
             ok = timestamped_hmac_ok(
                 body,
-                header(request, b"x-timestamp"),
-                header(request, b"x-signature"),
+                raw_header(request, b"x-timestamp"),
+                raw_header(request, b"x-signature"),
                 source.secrets,
                 now=time.time(),
                 max_age_s=vapi_settings.hmac_tolerance_s,
@@ -86,7 +86,7 @@ async def elevenlabs_post_call(request: AnyRequest) -> FixedAnswer[dict[str, str
     wired = wiring(request)
     settings = wired.settings
     body = await read_body(request, JSON)
-    t, v0 = parse_elevenlabs_header(header(request, b"elevenlabs-signature"))
+    t, v0 = parse_elevenlabs_header(raw_header(request, b"elevenlabs-signature"))
     cfg = settings.elevenlabs
     now = time.time()
     source = next(

@@ -14,8 +14,8 @@ from switchboard.ingress.webhooks.common import (
     JSON,
     AnyRequest,
     accept,
-    header,
     parse_json,
+    raw_header,
     read_body,
     wiring,
 )
@@ -52,7 +52,9 @@ class WhatsAppWebhooks(Controller):
         if (
             mode != "subscribe"
             or not challenge
-            or not shared_secret_ok(token, settings.whatsapp.verify_tokens)
+            or not shared_secret_ok(
+                token.encode() if token else None, settings.whatsapp.verify_tokens
+            )
         ):
             raise SignatureInvalid(detail="hub.verify_token does not match")
         return Response(challenge, media_type="text/plain", status_code=HTTP_200_OK)
@@ -69,7 +71,7 @@ class WhatsAppWebhooks(Controller):
     ) -> Response[dict[str, str]]:
         settings, delivery = wiring(request).settings, wiring(request).delivery
         body = await read_body(request, JSON)
-        signed = header(request, b"x-hub-signature-256")
+        signed = raw_header(request, b"x-hub-signature-256")
         app = next(
             (a for a in settings.whatsapp.apps if hub_signature_ok(body, signed, a.secrets)), None
         )
