@@ -17,6 +17,7 @@ from switchboard.common.http import health_routes
 from switchboard.common.metrics import labelled
 from switchboard.common.middleware import request_context, response_headers
 from switchboard.common.runtime import settled_after_startup
+from switchboard.common.supervise import Supervisor
 from switchboard.ingress.delivery import Delivery, RecordPublisher
 from switchboard.ingress.errors import WebhookRejected
 from switchboard.ingress.metrics import WEBHOOKS
@@ -61,6 +62,8 @@ def create_app(settings: IngressSettings, publisher: RecordPublisher | None = No
         drain_batch=settings.spool.drain_batch,
         drain_retry_s=settings.spool.drain_retry_s,
     )
+    loops = Supervisor("ingress")
+    loops.add("spool-drainer", delivery.drain_forever)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -69,7 +72,7 @@ def create_app(settings: IngressSettings, publisher: RecordPublisher | None = No
         async with contextlib.AsyncExitStack() as stack:
             if kafka is not None:
                 await stack.enter_async_context(kafka.running())
-            await stack.enter_async_context(delivery.draining())
+            await stack.enter_async_context(loops.running())
             yield
         await spool.close()
 
@@ -92,7 +95,13 @@ def create_app(settings: IngressSettings, publisher: RecordPublisher | None = No
         logging_config=None,  # logs go through common.logging's structlog handler
         route_handlers=[
             *WEBHOOK_ROUTES,
-            *health_routes({"spool": spool_ready}, degraded_checks={"kafka": delivery.kafka_ok}),
+            # A drainer that is down (between restarts) is "degraded", not "not ready": webhooks
+            # are still made durable (Kafka, or the spool), and taking the replica out of the
+            # Service would turn them away while no other process can drain its spool file.
+            *health_routes(
+                {"spool": spool_ready},
+                degraded_checks={"kafka": delivery.kafka_ok, **loops.checks()},
+            ),
         ],
         state=State({"wiring": Wiring(settings=settings, delivery=delivery)}),
         lifespan=[lifespan],

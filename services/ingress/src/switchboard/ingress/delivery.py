@@ -12,7 +12,7 @@ status precedence and time, not by arrival). The drainer deletes only what was a
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Literal, Protocol
 
 import structlog
@@ -114,7 +114,12 @@ class Delivery:
         self._observe()
         return len(batch)
 
-    async def _drain_forever(self) -> None:
+    async def drain_forever(self) -> None:
+        """The drainer: runs for the life of the app under ``common.supervise`` (an unexpected
+        exception restarts it with backoff and shows in ``/ready``)."""
+        self._observe()
+        if self._spool.depth:
+            log.info("spool has events to drain", depth=self._spool.depth)
         while True:
             try:
                 while await self.drain_once():
@@ -128,17 +133,3 @@ class Delivery:
             with contextlib.suppress(TimeoutError):
                 # Wake up on new spooled events, and now and then to refresh the age gauge.
                 await asyncio.wait_for(self._wake.wait(), timeout=self._drain_retry_s * 5)
-
-    @contextlib.asynccontextmanager
-    async def draining(self) -> AsyncIterator["Delivery"]:
-        """Run the drainer for the lifetime of the app."""
-        self._observe()
-        if self._spool.depth:
-            log.info("spool has events from an earlier run", depth=self._spool.depth)
-        task = asyncio.create_task(self._drain_forever())
-        try:
-            yield self
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
