@@ -2,6 +2,7 @@
 
 import hashlib
 import hmac
+import itertools
 import json
 import time
 from collections.abc import Iterator, Sequence
@@ -152,6 +153,28 @@ class Sign:
     @staticmethod
     def sample(name: str) -> Any:
         return json.loads((SAMPLES / name).read_text())
+
+    @staticmethod
+    def long_vapi_report(call_id: str, body_bytes: int, transcript_share: float = 0.45) -> Any:
+        """A Vapi end-of-call report of about ``body_bytes`` once JSON-encoded, shaped like a
+        long call's: the transcript (``transcript_share`` of the body) and the turns again
+        in ``artifact.messages``."""
+        report = json.loads((SAMPLES / "vapi_end_of_call_report.json").read_text())
+        report["message"]["call"]["id"] = call_id
+        turn = "User: I would like to move my appointment to Thursday afternoon, please. "
+        lines = [f"{'AI' if n % 2 else 'User'}: turn {n} {turn}" for n in range(40_000)]
+        transcript = "\n".join(lines)[: int(body_bytes * transcript_share)]
+        report["message"]["artifact"]["transcript"] = transcript
+        messages: list[dict[str, Any]] = []
+        room = body_bytes - len(json.dumps(report))
+        for n in itertools.count():
+            message = {"role": "user", "message": lines[n % len(lines)], "time": 1750263773123 + n}
+            room -= len(json.dumps(message)) + 2
+            if room < 0:
+                break
+            messages.append(message)
+        report["message"]["artifact"]["messages"] = messages
+        return report
 
 
 @pytest.fixture

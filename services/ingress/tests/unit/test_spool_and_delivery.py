@@ -7,6 +7,7 @@ import pytest
 from switchboard.common.events import CallStatus, CallStatusChanged, Event, KafkaRecord
 from switchboard.ingress.delivery import Delivery
 from switchboard.ingress.events import Outgoing
+from switchboard.ingress.record_limit import RecordLimit
 from switchboard.ingress.spool import Spool, SpoolUnavailable
 
 
@@ -69,7 +70,9 @@ async def test_full_spool_refuses_the_whole_batch(tmp_path) -> None:
 async def test_delivery_spools_while_kafka_fails_and_drains_in_order(tmp_path, kafka) -> None:
     spool = Spool(tmp_path, max_events=100)
     await spool.open()
-    delivery = Delivery(kafka, spool, deadline_s=0.1, drain_batch=2, drain_retry_s=0.01)
+    delivery = Delivery(
+        kafka, spool, RecordLimit(1_000_000), deadline_s=0.1, drain_batch=2, drain_retry_s=0.01
+    )
     assert await delivery.deliver([outgoing(1)]) == "published"
     kafka.failing = True  # gone, or slower than the deadline under load
     assert await delivery.deliver([outgoing(2), outgoing(3)]) == "spooled"

@@ -23,6 +23,12 @@ class KafkaSettings(BaseModel):
     request_timeout_ms: int = 10_000
     partitions: int = 6
     """Partitions for topics created by ``ensure_topics`` (the KEDA replica ceiling)."""
+    max_record_bytes: int = Field(default=1_000_000, ge=4096)
+    """Largest record a service publishes (key, value, headers and batch framing, as the
+    producer counts it); the producers' ``max_request_size``. It must not exceed the broker's
+    ``message.max.bytes`` (default 1,048,588) nor any topic's ``max.message.bytes``: the
+    default leaves room under Kafka's defaults. The ingress trims larger events to fit
+    (see the ingress README) or refuses them with 413."""
 
 
 class PostgresSettings(BaseModel):

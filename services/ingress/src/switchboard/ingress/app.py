@@ -22,6 +22,7 @@ from switchboard.ingress.delivery import Delivery, RecordPublisher
 from switchboard.ingress.errors import WebhookRejected
 from switchboard.ingress.metrics import WEBHOOKS
 from switchboard.ingress.publish import KafkaPublisher
+from switchboard.ingress.record_limit import RecordLimit
 from switchboard.ingress.settings import IngressSettings, get_settings
 from switchboard.ingress.spool import Spool
 from switchboard.ingress.webhooks import ALL as WEBHOOK_ROUTES
@@ -58,6 +59,7 @@ def create_app(settings: IngressSettings, publisher: RecordPublisher | None = No
     delivery = Delivery(
         records,
         spool,
+        RecordLimit(settings.kafka.max_record_bytes),
         deadline_s=settings.spool.publish_deadline_s,
         drain_batch=settings.spool.drain_batch,
         drain_retry_s=settings.spool.drain_retry_s,

@@ -23,6 +23,7 @@ from switchboard.common.metrics import labelled
 from switchboard.common.telemetry import inject_headers
 from switchboard.ingress.events import Outgoing
 from switchboard.ingress.metrics import DELIVERIES, SPOOL_AGE, SPOOL_DEPTH
+from switchboard.ingress.record_limit import RecordLimit
 from switchboard.ingress.spool import Spool
 
 log = structlog.get_logger(__name__)
@@ -47,6 +48,7 @@ class Delivery:
         self,
         publisher: RecordPublisher,
         spool: Spool,
+        limit: RecordLimit,
         *,
         deadline_s: float,
         drain_batch: int,
@@ -54,6 +56,7 @@ class Delivery:
     ) -> None:
         self._publisher = publisher
         self._spool = spool
+        self._limit = limit
         self._deadline_s = deadline_s
         self._drain_batch = drain_batch
         self._drain_retry_s = drain_retry_s
@@ -62,11 +65,17 @@ class Delivery:
         """False from a failed publish until the drainer gets a batch through."""
 
     async def deliver(self, outgoing: Sequence[Outgoing]) -> Outcome:
-        """Make every event durable; raises SpoolUnavailable when that is impossible."""
+        """Make every event durable; raises SpoolUnavailable when that is impossible, and
+        EventTooLarge (nothing published) when one does not fit a Kafka record."""
         trace_headers = inject_headers()  # the request's span continues in every consumer
         records = [(o.topic, encode(o.event, o.key, trace_headers)) for o in outgoing]
         if not records:
             return "published"
+        limit = self._limit
+        for n, (topic, record) in enumerate(records):
+            if len(record.value) > limit.exact_above:  # cheap; see record_limit
+                o = outgoing[n]
+                records[n] = (topic, limit.fit(o.event, o.key, record, trace_headers))
         if self._kafka_ok and self._publisher.connected:
             try:
                 await self._publisher.publish_all(records, timeout_s=self._deadline_s)

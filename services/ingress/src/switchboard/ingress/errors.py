@@ -4,6 +4,7 @@ WebhookRejected
  ├── SignatureInvalid     403  missing or wrong signature, unknown account
  ├── UnsupportedMedia     415  wrong Content-Type
  ├── BodyTooLarge         413  body over the configured limit
+ ├── EventTooLarge        413  an event over Kafka's record limit even after trimming
  ├── PayloadInvalid       422  verified but not a payload we understand
  └── BrokerUnavailable    503  not durable yet; the provider should retry
 """
@@ -38,6 +39,11 @@ class UnsupportedMedia(WebhookRejected):
 class BodyTooLarge(WebhookRejected):
     status_code = HTTP_413_REQUEST_ENTITY_TOO_LARGE
     reason = "too_large"
+
+
+class EventTooLarge(WebhookRejected):
+    status_code = HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    reason = "event_too_large"
 
 
 class PayloadUnreadable(WebhookRejected):

@@ -17,3 +17,9 @@ SPOOL_DEPTH = Gauge("switchboard_ingress_spool_depth", "Events waiting in the lo
 SPOOL_AGE = Gauge(
     "switchboard_ingress_spool_oldest_age_seconds", "Age of the oldest event in the spool."
 )
+OVERSIZE = Counter(
+    "switchboard_ingress_oversize_events_total",
+    "Events over the Kafka record limit: trimmed to fit (from a webhook or the spool), or "
+    "rejected (the webhook answered 413).",
+    ["outcome"],
+)

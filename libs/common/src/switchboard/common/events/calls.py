@@ -112,6 +112,21 @@ class CallReport(EventData):
     successful: bool | None = None
     occurred_at: AwareDatetime
     raw: dict[str, Any] = Field(default_factory=dict)
+    # Written only when set, so an untrimmed report is the same bytes as before the fields
+    # existed (consumers forbid unknown fields).
+    truncated: bool = Field(
+        default=False,
+        exclude_if=lambda v: not v,
+        description="Fields were cut or dropped to fit the broker's record limit; "
+        "original_sizes names them. Absent when nothing was.",
+    )
+    original_sizes: dict[str, int] = Field(
+        default_factory=dict,
+        exclude_if=lambda v: not v,
+        description="Each cut or dropped field → its size before, in bytes (UTF-8 text; "
+        "raw: its JSON). Cut in this order: raw (dropped), transcript, summary (each kept "
+        "from its start).",
+    )
 
 
 class CallPlaced(EventData):

@@ -17,6 +17,7 @@ from switchboard.common.kafka.dlq import (
     process_record,
     replay_dead_letters,
 )
+from switchboard.common.kafka.limits import record_size
 
 __all__ = [
     "BatchHandler",
@@ -32,6 +33,7 @@ __all__ = [
     "handle_or_dead_letter",
     "process_record",
     "publish_record",
+    "record_size",
     "records_of",
     "replay_dead_letters",
     "send_records",

@@ -21,13 +21,15 @@ from switchboard.common.settings import KafkaSettings
 
 
 def create_broker(settings: KafkaSettings, *, middlewares: Sequence[Any] = ()) -> KafkaBroker:
-    """A broker whose producer is idempotent and waits for every in-sync replica (acks=all)."""
+    """A broker whose producer is idempotent, waits for every in-sync replica (acks=all) and
+    refuses records over ``settings.max_record_bytes`` before sending them."""
     return KafkaBroker(
         settings.bootstrap_servers,
         client_id=settings.client_id,
         request_timeout_ms=settings.request_timeout_ms,
         acks="all",
         enable_idempotence=True,
+        max_request_size=settings.max_record_bytes,
         middlewares=tuple(middlewares),
         # Per-message "Received"/"Processed" lines at DEBUG: at thousands of messages a second
         # they cost CPU and bury what matters. Failures are still logged at ERROR.
@@ -47,6 +49,7 @@ def create_producer(settings: KafkaSettings) -> AIOKafkaProducer:
         request_timeout_ms=settings.request_timeout_ms,
         acks="all",
         enable_idempotence=True,
+        max_request_size=settings.max_record_bytes,
         partitioner=partition_for,
     )
 

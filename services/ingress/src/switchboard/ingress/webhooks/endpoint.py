@@ -52,7 +52,8 @@ _TEXT: Final = Schema(type=OpenAPIType.STRING)
 _REJECTIONS: Final = {
     "400": "The body cannot be read (not UTF-8, not JSON, client gone)",
     "403": "The signature does not verify (or its timestamp is stale)",
-    "413": "The body is over the configured limit",
+    "413": "The body is over the configured limit (reason too_large), or an event is over "
+    "Kafka's record limit even after trimming (event_too_large)",
     "415": "Wrong Content-Type",
     "422": "Verified, but not a payload this route knows",
     "429": "Over the per-IP rate limit",
