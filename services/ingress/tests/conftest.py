@@ -14,8 +14,9 @@ import pytest
 from litestar.testing import TestClient
 from pydantic import SecretStr
 
-from switchboard.common.errors import PublishError
+from switchboard.common.errors import PublishError, RecordRefused
 from switchboard.common.events import Event, KafkaRecord, decode
+from switchboard.common.kafka import SendOutcome
 from switchboard.common.testing import twilio_signature
 from switchboard.ingress.app import create_app
 from switchboard.ingress.settings import (
@@ -43,12 +44,19 @@ EL_SECRET = "wsec_elevenlabs"
 
 class FakeKafka:
     """The Kafka side of delivery: records what was acked; ``down`` makes it refuse (not
-    connected), ``failing`` makes publishes fail (a broker gone or slower than the deadline)."""
+    connected), ``failing`` makes publishes fail (a broker gone or slower than the deadline).
+    Per record (``publish_each``): keys in ``refused`` are refused for what they are (and so
+    is every record sent with them, as a broker fails a whole batch of a partition), keys in
+    ``flaky`` fail as if their partition had no leader."""
 
     def __init__(self) -> None:
         self.published: list[tuple[str, KafkaRecord]] = []
         self.down = False
         self.failing = False
+        self.refused: set[bytes] = set()
+        self.flaky: set[bytes] = set()
+        self.sends: list[list[bytes | None]] = []
+        """Keys of each ``publish_each`` call, in order."""
 
     @property
     def connected(self) -> bool:
@@ -60,6 +68,23 @@ class FakeKafka:
         if self.down or self.failing:
             raise PublishError("broker down (fake)")
         self.published.extend(records)
+
+    async def publish_each(
+        self, records: Sequence[tuple[str, KafkaRecord]], *, timeout_s: float
+    ) -> list[SendOutcome]:
+        self.sends.append([r.key for _, r in records])
+        if self.down or self.failing:
+            return [PublishError("broker down (fake)")] * len(records)
+        if any(r.key in self.refused for _, r in records):
+            return [RecordRefused("refused: too large (fake)")] * len(records)
+        outcomes: list[SendOutcome] = []
+        for topic, record in records:
+            if record.key in self.flaky:
+                outcomes.append(PublishError("no leader (fake)"))
+            else:
+                self.published.append((topic, record))
+                outcomes.append(None)
+        return outcomes
 
     def events(self) -> list[tuple[str, bytes | None, Event]]:
         return [(t, r.key, decode(r.headers, r.value)) for t, r in self.published]

@@ -9,6 +9,7 @@ from litestar.testing import TestClient
 
 from switchboard.common.errors import PublishError
 from switchboard.common.events import KafkaRecord
+from switchboard.common.kafka import SendOutcome
 from switchboard.ingress.app import create_app
 
 LOOP = "loop:spool-drainer"
@@ -37,6 +38,15 @@ class ExplodingKafka:
         if self.failing:
             raise PublishError("broker down (fake)")
         self.published.extend(records)
+
+    async def publish_each(
+        self, records: Sequence[tuple[str, KafkaRecord]], *, timeout_s: float
+    ) -> list[SendOutcome]:
+        try:
+            await self.publish_all(records, timeout_s=timeout_s)
+        except PublishError as exc:
+            return [exc] * len(records)
+        return [None] * len(records)
 
 
 def eventually(check: Callable[[], bool], what: str, timeout_s: float = 60.0) -> None:

@@ -1,13 +1,17 @@
-"""``switchboard-ingress serve``: run the ingress under uvicorn."""
+"""``switchboard-ingress serve``: run the ingress under uvicorn;
+``switchboard-ingress spool list|show|requeue|export``: the spool's dead letters."""
 
 import typer
 
 from switchboard.common.cli import run_app
 from switchboard.ingress.settings import get_settings
+from switchboard.ingress.spool_cli import spool
 
 cli = typer.Typer(
     help="Switchboard ingress: verified provider webhooks → Kafka.", no_args_is_help=True
 )
+
+cli.add_typer(spool, name="spool")
 
 
 @cli.command()

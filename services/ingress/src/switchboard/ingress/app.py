@@ -18,10 +18,10 @@ from switchboard.common.metrics import labelled
 from switchboard.common.middleware import request_context, response_headers
 from switchboard.common.runtime import settled_after_startup
 from switchboard.common.supervise import Supervisor
-from switchboard.ingress.delivery import Delivery, RecordPublisher
+from switchboard.ingress.delivery import Delivery
 from switchboard.ingress.errors import WebhookRejected
 from switchboard.ingress.metrics import WEBHOOKS
-from switchboard.ingress.publish import KafkaPublisher
+from switchboard.ingress.publish import KafkaPublisher, RecordPublisher
 from switchboard.ingress.record_limit import RecordLimit
 from switchboard.ingress.settings import IngressSettings, get_settings
 from switchboard.ingress.spool import Spool
@@ -63,9 +63,10 @@ def create_app(settings: IngressSettings, publisher: RecordPublisher | None = No
         deadline_s=settings.spool.publish_deadline_s,
         drain_batch=settings.spool.drain_batch,
         drain_retry_s=settings.spool.drain_retry_s,
+        max_attempts=settings.spool.max_attempts,
     )
     loops = Supervisor("ingress")
-    loops.add("spool-drainer", delivery.drain_forever)
+    loops.add("spool-drainer", delivery.drainer.run)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:

@@ -7,38 +7,28 @@ go to Kafka again while the backlog drains behind them. Keeping every new event 
 backlog instead would turn one slow publish under load into spool-only service (an fsync per
 request) for as long as the load lasts. The spool drains in order; events that arrive after
 recovery may reach Kafka before the end of the backlog (consumers order a call's events by
-status precedence and time, not by arrival). The drainer deletes only what was acked.
+status precedence and time, not by arrival). The drainer (``drain.py``) deletes only what was
+acked, and sets aside what can never be published.
 """
 
-import asyncio
-import contextlib
 from collections.abc import Sequence
-from typing import Literal, Protocol
+from typing import Literal
 
 import structlog
 
 from switchboard.common.errors import PublishError
-from switchboard.common.events import KafkaRecord, encode
+from switchboard.common.events import encode
 from switchboard.common.metrics import labelled
 from switchboard.common.telemetry import inject_headers
+from switchboard.ingress.drain import SpoolDrainer
 from switchboard.ingress.events import Outgoing
-from switchboard.ingress.metrics import DELIVERIES, SPOOL_AGE, SPOOL_DEPTH
+from switchboard.ingress.metrics import DELIVERIES
+from switchboard.ingress.publish import RecordPublisher
 from switchboard.ingress.record_limit import RecordLimit
 from switchboard.ingress.spool import Spool
 
 log = structlog.get_logger(__name__)
 Outcome = Literal["published", "spooled"]
-
-
-class RecordPublisher(Protocol):
-    """The Kafka side (KafkaPublisher in production, a fake in tests)."""
-
-    @property
-    def connected(self) -> bool: ...
-
-    async def publish_all(
-        self, records: Sequence[tuple[str, KafkaRecord]], *, timeout_s: float
-    ) -> None: ...
 
 
 class Delivery:
@@ -53,16 +43,27 @@ class Delivery:
         deadline_s: float,
         drain_batch: int,
         drain_retry_s: float,
+        max_attempts: int = 10,
     ) -> None:
         self._publisher = publisher
         self._spool = spool
         self._limit = limit
         self._deadline_s = deadline_s
-        self._drain_batch = drain_batch
-        self._drain_retry_s = drain_retry_s
-        self._wake = asyncio.Event()
         self._kafka_ok = True
         """False from a failed publish until the drainer gets a batch through."""
+        self.drainer = SpoolDrainer(
+            publisher,
+            spool,
+            limit,
+            batch=drain_batch,
+            retry_s=drain_retry_s,
+            publish_timeout_s=deadline_s,
+            max_attempts=max_attempts,
+            on_published=self._kafka_takes_events,
+        )
+
+    def _kafka_takes_events(self) -> None:
+        self._kafka_ok = True
 
     async def deliver(self, outgoing: Sequence[Outgoing]) -> Outcome:
         """Make every event durable; raises SpoolUnavailable when that is impossible, and
@@ -89,8 +90,8 @@ class Delivery:
         # same event ids, which consumers drop.
         await self._spool.append(records)
         labelled(DELIVERIES, "spooled").inc(len(records))
-        self._observe()
-        self._wake.set()
+        self.drainer.observe()
+        self.drainer.wake()
         return "spooled"
 
     @property
@@ -102,43 +103,6 @@ class Delivery:
         """Readiness (degraded) check: Kafka takes events directly, nothing is spooled."""
         return not self.degraded
 
-    def _observe(self) -> None:
-        SPOOL_DEPTH.set(self._spool.depth)
-        SPOOL_AGE.set(self._spool.oldest_age_s())
-
     async def drain_once(self) -> int:
-        """Publish the oldest batch from the spool; returns how many left it."""
-        batch = await self._spool.peek(self._drain_batch)
-        if not batch:
-            self._kafka_ok = True  # nothing to prove it with (the spool refused the events)
-            return 0
-        if not self._publisher.connected:
-            raise PublishError("producer not connected")
-        await self._publisher.publish_all(
-            [(s.topic, s.record) for s in batch], timeout_s=max(self._deadline_s, 5.0)
-        )
-        self._kafka_ok = True
-        await self._spool.delete_through(batch[-1].seq)
-        labelled(DELIVERIES, "drained").inc(len(batch))
-        self._observe()
-        return len(batch)
-
-    async def drain_forever(self) -> None:
-        """The drainer: runs for the life of the app under ``common.supervise`` (an unexpected
-        exception restarts it with backoff and shows in ``/ready``)."""
-        self._observe()
-        if self._spool.depth:
-            log.info("spool has events to drain", depth=self._spool.depth)
-        while True:
-            try:
-                while await self.drain_once():
-                    pass
-            except PublishError as exc:
-                log.info("spool drain waiting for kafka", depth=self._spool.depth, error=str(exc))
-                self._observe()
-                await asyncio.sleep(self._drain_retry_s)
-                continue
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                # Wake up on new spooled events, and now and then to refresh the age gauge.
-                await asyncio.wait_for(self._wake.wait(), timeout=self._drain_retry_s * 5)
+        """One drain pass (see ``SpoolDrainer.drain_once``)."""
+        return await self.drainer.drain_once()

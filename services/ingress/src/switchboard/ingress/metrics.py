@@ -23,3 +23,13 @@ OVERSIZE = Counter(
     "rejected (the webhook answered 413).",
     ["outcome"],
 )
+SPOOL_DEAD_LETTERS = Gauge(
+    "switchboard_ingress_spool_dead_letters",
+    "Spooled records set aside because they can never be published (this process's spool "
+    "file); see `switchboard-ingress spool list`.",
+)
+DEAD_LETTERED = Counter(
+    "switchboard_ingress_spool_dead_lettered_total",
+    "Spooled records moved to the dead-letter table, by reason (too_large, refused, attempts).",
+    ["reason"],
+)

@@ -4,6 +4,7 @@ background so the ingress starts (and spools) while Kafka is still coming up."""
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
+from typing import Protocol
 
 import structlog
 from aiokafka import AIOKafkaProducer
@@ -11,12 +12,29 @@ from aiokafka.errors import KafkaError
 
 from switchboard.common.errors import PublishError
 from switchboard.common.events import KafkaRecord
-from switchboard.common.kafka import create_producer, send_records
+from switchboard.common.kafka import SendOutcome, create_producer, send_each, send_records
 from switchboard.common.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)
 RECONNECT_DELAY_S = 1.0
 STOP_TIMEOUT_S = 5.0
+
+
+class RecordPublisher(Protocol):
+    """The Kafka side of delivery and draining (KafkaPublisher; a fake in tests)."""
+
+    @property
+    def connected(self) -> bool: ...
+
+    async def publish_all(
+        self, records: Sequence[tuple[str, KafkaRecord]], *, timeout_s: float
+    ) -> None:
+        """PublishError unless every record was acked within ``timeout_s``."""
+
+    async def publish_each(
+        self, records: Sequence[tuple[str, KafkaRecord]], *, timeout_s: float
+    ) -> list[SendOutcome]:
+        """The outcome of each record: None (acked), RecordRefused or PublishError."""
 
 
 class KafkaPublisher:
@@ -37,6 +55,15 @@ class KafkaPublisher:
         if self._producer is None:
             raise PublishError("producer not connected")
         await send_records(self._producer, records, timeout_s=timeout_s)
+
+    async def publish_each(
+        self, records: Sequence[tuple[str, KafkaRecord]], *, timeout_s: float
+    ) -> list[SendOutcome]:
+        """Each record's outcome (None: acked), so one failure hides no success."""
+        producer = self._producer
+        if producer is None:
+            return [PublishError("producer not connected")] * len(records)
+        return await send_each(producer, records, timeout_s=timeout_s)
 
     async def _connect_forever(self) -> None:
         while True:

@@ -95,6 +95,13 @@ class SpoolSettings(BaseModel):
     """Beyond this the spool refuses (503) rather than fill the disk."""
     drain_batch: int = 500
     drain_retry_s: float = 1.0
+    """Pause before the drainer tries again after Kafka failed a whole pass; a record that
+    fails while others go through is retried after this, doubling up to a minute."""
+    max_attempts: int = Field(default=10, ge=2)
+    """A spooled record that fails this many times while other records are acked (about five
+    minutes of backoff) moves to the spool's dead-letter table. Records the broker refuses for
+    what they are (too large, corrupt, invalid topic) move after one retry on their own;
+    records over the record limit that cannot be trimmed move at once."""
 
 
 class IngressSettings(CommonSettings):

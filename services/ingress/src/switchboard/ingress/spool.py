@@ -7,11 +7,12 @@ free file again and drains what an earlier process left in it.
 """
 
 import asyncio
+import contextlib
 import fcntl
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from switchboard.common.events import KafkaRecord
 
 T = TypeVar("T")
 MAX_FILES: Final = 64
+_MAX_SEQ: Final = 2**63 - 1
 
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS spool (
@@ -31,7 +33,21 @@ CREATE TABLE IF NOT EXISTS spool (
     value      BLOB    NOT NULL,
     headers    TEXT    NOT NULL,
     created_at REAL    NOT NULL
-)
+);
+-- Records that can never be published, set aside so the rest keep moving
+-- (``switchboard-ingress spool list|show|requeue|export``). ``seq`` is the one it had in spool.
+CREATE TABLE IF NOT EXISTS dead_letters (
+    seq        INTEGER PRIMARY KEY,
+    topic      TEXT    NOT NULL,
+    key        BLOB,
+    value      BLOB    NOT NULL,
+    headers    TEXT    NOT NULL,
+    created_at REAL    NOT NULL,
+    reason     TEXT    NOT NULL,
+    error      TEXT    NOT NULL,
+    attempts   INTEGER NOT NULL,
+    dead_at    REAL    NOT NULL
+);
 """
 
 
@@ -47,6 +63,47 @@ class Spooled:
     topic: str
     record: KafkaRecord
 
+    @classmethod
+    def from_row(cls, row: tuple[int, str, bytes | None, bytes, str]) -> "Spooled":
+        seq, topic, key, value, headers = row
+        decoded = {k: v.encode("latin-1") for k, v in json.loads(headers).items()}
+        return cls(seq, topic, KafkaRecord(key=key, value=value, headers=decoded))
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """Why a spooled record is set aside: the last error and how often it was tried."""
+
+    seq: int
+    reason: str
+    """``too_large`` (over the record limit, cannot be trimmed), ``refused`` (by the broker,
+    for what it is) or ``attempts`` (failed ``max_attempts`` times while others went through)."""
+    error: str
+    attempts: int
+
+
+def encode_headers(headers: dict[str, bytes]) -> str:
+    """Headers as the spool stores them (JSON; bytes through latin-1, so any byte survives)."""
+    return json.dumps({k: v.decode("latin-1") for k, v in headers.items()})
+
+
+def create_schema(db: sqlite3.Connection) -> None:
+    db.executescript(_SCHEMA)
+
+
+@contextlib.contextmanager
+def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """``BEGIN IMMEDIATE`` … ``COMMIT``, rolled back on any error (the connection is in
+    autocommit mode, so a failed statement would otherwise leave the transaction open)."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
 
 class Spool:
     """Append, read in order, delete after ack. Every call runs on one private thread."""
@@ -60,6 +117,7 @@ class Spool:
         self.path: Path | None = None
         self._depth = 0
         self._oldest: float | None = None
+        self._dead = 0
 
     async def _run(self, fn: Callable[[], T]) -> T:
         if self._executor is None:
@@ -88,7 +146,7 @@ class Spool:
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
-        db.execute(_SCHEMA)
+        create_schema(db)
         self._db = db
         self._refresh_stats()
 
@@ -96,11 +154,17 @@ class Spool:
         assert self._db is not None
         count, oldest = self._db.execute("SELECT count(*), min(created_at) FROM spool").fetchone()
         self._depth, self._oldest = int(count), oldest
+        self._dead = int(self._db.execute("SELECT count(*) FROM dead_letters").fetchone()[0])
 
     @property
     def depth(self) -> int:
         """Events waiting (kept current by every append and delete)."""
         return self._depth
+
+    @property
+    def dead_letters(self) -> int:
+        """Records set aside in this file's dead-letter table."""
+        return self._dead
 
     def oldest_age_s(self) -> float:
         """Age of the oldest waiting event; 0 when empty."""
@@ -121,55 +185,63 @@ class Spool:
                 topic,
                 r.key,
                 r.value,
-                json.dumps({k: v.decode("latin-1") for k, v in r.headers.items()}),
+                encode_headers(r.headers),
                 now,
             )
             for topic, r in items
         ]
         try:
-            self._db.execute("BEGIN IMMEDIATE")
-            self._db.executemany(
-                "INSERT INTO spool (topic, key, value, headers, created_at) VALUES (?,?,?,?,?)",
-                rows,
-            )
-            self._db.execute("COMMIT")
+            with transaction(self._db) as db:
+                db.executemany(
+                    "INSERT INTO spool (topic, key, value, headers, created_at) VALUES (?,?,?,?,?)",
+                    rows,
+                )
         except sqlite3.Error as exc:
-            if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
             raise SpoolUnavailable(f"spool write failed: {exc}") from exc
         self._depth += len(rows)
         if self._oldest is None:
             self._oldest = now
 
-    async def peek(self, limit: int) -> list[Spooled]:
-        """The oldest ``limit`` waiting records, in order."""
-        return await self._run(lambda: self._peek(limit))
+    async def peek(
+        self, limit: int, *, after: int = 0, through: int | None = None
+    ) -> list[Spooled]:
+        """The oldest ``limit`` waiting records with ``after < seq <= through``, in order."""
+        return await self._run(lambda: self._peek(limit, after, through))
 
-    def _peek(self, limit: int) -> list[Spooled]:
+    def _peek(self, limit: int, after: int, through: int | None) -> list[Spooled]:
         assert self._db is not None
         rows = self._db.execute(
-            "SELECT seq, topic, key, value, headers FROM spool ORDER BY seq LIMIT ?", (limit,)
+            "SELECT seq, topic, key, value, headers FROM spool"
+            " WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
+            (after, _MAX_SEQ if through is None else through, limit),
         ).fetchall()
-        return [
-            Spooled(
-                seq,
-                topic,
-                KafkaRecord(
-                    key=key,
-                    value=value,
-                    headers={k: v.encode("latin-1") for k, v in json.loads(headers).items()},
-                ),
-            )
-            for seq, topic, key, value, headers in rows
-        ]
+        return [Spooled.from_row(row) for row in rows]
 
-    async def delete_through(self, seq: int) -> None:
-        """Forget every record up to and including ``seq`` (the broker acked them)."""
-        await self._run(lambda: self._delete_through(seq))
+    async def delete(self, seqs: Sequence[int]) -> None:
+        """Forget these records (the broker acked them)."""
+        await self._run(lambda: self._delete(seqs))
 
-    def _delete_through(self, seq: int) -> None:
+    def _delete(self, seqs: Sequence[int]) -> None:
         assert self._db is not None
-        self._db.execute("DELETE FROM spool WHERE seq <= ?", (seq,))
+        with transaction(self._db) as db:
+            db.executemany("DELETE FROM spool WHERE seq = ?", [(s,) for s in seqs])
+        self._refresh_stats()
+
+    async def dead_letter(self, letters: Sequence[DeadLetter]) -> None:
+        """Move these records to the dead-letter table, with why, in one transaction."""
+        await self._run(lambda: self._dead_letter(letters))
+
+    def _dead_letter(self, letters: Sequence[DeadLetter]) -> None:
+        assert self._db is not None
+        now = time.time()
+        with transaction(self._db) as db:
+            db.executemany(
+                "INSERT INTO dead_letters (seq, topic, key, value, headers, created_at, reason,"
+                " error, attempts, dead_at) SELECT seq, topic, key, value, headers, created_at,"
+                " ?, ?, ?, ? FROM spool WHERE seq = ?",
+                [(d.reason, d.error, d.attempts, now, d.seq) for d in letters],
+            )
+            db.executemany("DELETE FROM spool WHERE seq = ?", [(d.seq,) for d in letters])
         self._refresh_stats()
 
     async def close(self) -> None:

@@ -2,10 +2,12 @@
 
 from switchboard.common.kafka.batch import BatchHandler, BatchProcessor, Route, records_of
 from switchboard.common.kafka.broker import (
+    SendOutcome,
     create_broker,
     create_producer,
     ensure_topics,
     publish_record,
+    send_each,
     send_records,
 )
 from switchboard.common.kafka.dlq import (
@@ -26,6 +28,7 @@ __all__ = [
     "DeadLetters",
     "RetryPolicy",
     "Route",
+    "SendOutcome",
     "call_with_retries",
     "create_broker",
     "create_producer",
@@ -36,5 +39,6 @@ __all__ = [
     "record_size",
     "records_of",
     "replay_dead_letters",
+    "send_each",
     "send_records",
 ]

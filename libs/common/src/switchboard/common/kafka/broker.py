@@ -4,16 +4,24 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Final
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import (
+    CorruptRecordException,
+    InvalidTimestampError,
+    InvalidTopicError,
+    KafkaError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    TopicAlreadyExistsError,
+)
 from faststream.exceptions import IncorrectState
 from faststream.kafka import KafkaBroker
 from opentelemetry import trace
 
-from switchboard.common.errors import PublishError
+from switchboard.common.errors import PublishError, RecordRefused
 from switchboard.common.events.envelope import KafkaRecord
 from switchboard.common.kafka.partitioner import partition_for
 from switchboard.common.kafka.tracing import TRACEPARENT, with_current_context
@@ -82,6 +90,57 @@ async def send_records(
         for ack in acks:  # their outcome no longer matters: keep asyncio from logging it
             ack.add_done_callback(_ignore_outcome)
         raise PublishError(f"publish of {len(records)} record(s) failed: {exc!r}") from exc
+
+
+_REFUSALS: Final = (
+    MessageSizeTooLargeError,  # by the producer (max_request_size) or the broker
+    RecordListTooLargeError,
+    CorruptRecordException,
+    InvalidTopicError,
+    InvalidTimestampError,
+)
+"""Errors about the record itself: no retry can succeed (anything else may be the broker)."""
+
+SendOutcome = PublishError | RecordRefused | None
+"""Per record: None (acked), RecordRefused, or PublishError (may succeed later)."""
+
+
+async def send_each(
+    producer: AIOKafkaProducer, records: Sequence[tuple[str, KafkaRecord]], *, timeout_s: float
+) -> list[SendOutcome]:
+    """Queue every record in order, then wait for their acks; the outcome of each, so that a
+    record that fails does not hide the ones that went through (the ingress spool's drainer
+    sets aside what can never be published and keeps the rest moving)."""
+    outcomes: list[SendOutcome] = [PublishError("not sent before the deadline")] * len(records)
+    acks: list[tuple[int, asyncio.Future[Any]]] = []
+    try:
+        async with asyncio.timeout(timeout_s):
+            for n, (topic, r) in enumerate(records):
+                try:
+                    ack = await producer.send(
+                        topic, r.value, key=r.key, headers=[*r.headers.items()]
+                    )
+                except (KafkaError, OSError) as exc:  # refused before sending (e.g. too large)
+                    outcomes[n] = _outcome_of(exc)
+                else:
+                    acks.append((n, ack))
+            for n, ack in acks:
+                try:
+                    await ack
+                except (KafkaError, OSError) as exc:
+                    outcomes[n] = _outcome_of(exc)
+                else:
+                    outcomes[n] = None
+    except TimeoutError:
+        for _, ack in acks:  # their outcome no longer matters: keep asyncio from logging it
+            ack.add_done_callback(_ignore_outcome)
+    return outcomes
+
+
+def _outcome_of(exc: BaseException) -> PublishError | RecordRefused:
+    if isinstance(exc, _REFUSALS):
+        return RecordRefused(f"refused: {exc!r}")
+    return PublishError(f"publish failed: {exc!r}")
 
 
 def _ignore_outcome(ack: "asyncio.Future[Any]") -> None:
