@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from litestar.testing import TestClient
 from typer.testing import CliRunner
 
@@ -27,7 +28,7 @@ from switchboard.common.events import (
 )
 from switchboard.common.kafka import ensure_topics
 from switchboard.common.settings import KafkaSettings
-from switchboard.common.testing import end_offsets, read_records
+from switchboard.common.testing import end_offsets, read_records, unique
 from switchboard.common.topics import CALL_EVENTS
 from switchboard.ingress.__main__ import cli
 from switchboard.ingress.app import create_app
@@ -148,3 +149,41 @@ def test_a_poison_record_at_the_head_holds_nothing_back_and_the_cli_handles_it(
     assert "spool-0.db: 0 dead letter(s), 1 waiting" in out
     code, out, err = spool_cli("export", "-d", str(directory), "-o", str(exported), "--remove")
     assert code == 0 and "exported 0 dead letter(s)" in err
+
+
+def test_a_record_the_broker_refuses_is_set_aside_and_the_rest_of_its_batch_goes_through(
+    tmp_path, kafka_settings: KafkaSettings, settings_for
+) -> None:
+    """A topic whose ``max.message.bytes`` is below the ingress's record limit: the broker
+    refuses the whole batch the big record is in; the others, retried on their own, go
+    through, and the big one, refused alone, is set aside with the broker's error."""
+    topic = unique("t.small")
+    asyncio.run(create_topic(kafka_settings, topic, {"max.message.bytes": "4000"}))
+    settings = settings_for(tmp_path).model_copy(update={"kafka": kafka_settings})
+    run = uuid.uuid4().hex[:12]
+    big = KafkaRecord(f"big-{run}".encode(), b"b" * 8_000, {"ce_type": b"x"})
+    small = [KafkaRecord(f"small-{run}-{n}".encode(), b"s" * 100, {}) for n in range(3)]
+    asyncio.run(spool_directly(settings.spool.directory, [(topic, r) for r in [big, *small]]))
+    with TestClient(app=create_app(settings)) as client:
+        records = asyncio.run(
+            read_records(kafka_settings, topic, {}, until=lambda rs: len(rs) >= 3, timeout_s=60)
+        )
+        assert sorted(r.key for r in records) == sorted(r.key for r in small)
+        deadline = time.monotonic() + 60
+        while client.get("/ready").json()["status"] != "ready":
+            assert time.monotonic() < deadline, "the spool never emptied"
+            time.sleep(0.2)
+        assert "switchboard_ingress_spool_dead_letters 1.0" in client.get("/metrics").text
+    code, out, _ = spool_cli("list", "-d", str(settings.spool.directory))
+    assert code == 0 and "refused" in out and "MessageSizeTooLarge" in out
+
+
+async def create_topic(settings: KafkaSettings, topic: str, config: dict[str, str]) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    await admin.start()
+    try:
+        await admin.create_topics(
+            [NewTopic(topic, num_partitions=1, replication_factor=1, topic_configs=config)]
+        )
+    finally:
+        await admin.close()
