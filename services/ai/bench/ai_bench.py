@@ -45,8 +45,9 @@ from redis.asyncio import Redis
 
 from switchboard.ai.app import Overrides, open_runtime
 from switchboard.ai.models import ChatMessage, Completion
-from switchboard.ai.settings import AiSettings, CacheSettings, CryptoSettings
+from switchboard.ai.settings import AiSettings, CacheSettings
 from switchboard.ai.testing import FakeEmbedder, FakeModel, FakePublisher, FakeSender
+from switchboard.common.crypto import KeyRingSettings
 from switchboard.common.events import Event, MessageReceived, event_id
 from switchboard.common.settings import MongoSettings
 from switchboard.common.testing import unique
@@ -224,7 +225,7 @@ async def run(
     key = base64.b64encode(os.urandom(32)).decode()
     settings = AiSettings(
         mongo=MongoSettings(database=unique("ai_bench")),
-        crypto=CryptoSettings(keys={"k1": SecretStr(key)}, current_key_id="k1"),
+        crypto=KeyRingSettings(keys={"k1": SecretStr(key)}, current_key_id="k1"),
         cache=CacheSettings(max_entries=cache_entries),
     )
     model, sender, publisher = TimedModel(), FakeSender(), FakePublisher()
@@ -233,10 +234,10 @@ async def run(
     async with open_runtime(settings, overrides=overrides) as rt:
         try:
             from switchboard.ai.cache import token_context
-            from switchboard.ai.crypto import TokenCipher
             from switchboard.ai.models import Business
+            from switchboard.common.crypto import Cipher
 
-            cipher = TokenCipher(settings.crypto.keys, "k1")
+            cipher = Cipher(settings.crypto.keys, "k1")
             channels = [f"bench-wa-{i}" for i in range(businesses)]
             for i, channel in enumerate(channels):
                 bid = f"bench-{i}"

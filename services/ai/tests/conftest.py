@@ -8,7 +8,6 @@ import pytest
 
 from switchboard.ai.breaker import CircuitBreaker
 from switchboard.ai.cache import BusinessCache, token_context
-from switchboard.ai.crypto import TokenCipher
 from switchboard.ai.handlers import ReplyPipeline
 from switchboard.ai.models import Business
 from switchboard.ai.retrieval import Retriever
@@ -27,6 +26,7 @@ from switchboard.ai.testing import (
     InMemoryUsage,
     fixed_now,
 )
+from switchboard.common.crypto import Cipher
 from switchboard.common.events import Event, MessageReceived, event_id
 
 KEY_1 = base64.b64encode(b"1" * 32).decode()
@@ -36,11 +36,11 @@ SMS_NUMBER = "+15005550006"
 PRICES = {"gpt-test": Price(input_per_1k=1.0, output_per_1k=2.0)}
 
 
-def make_cipher(current: str = "k1") -> TokenCipher:
-    return TokenCipher({"k1": KEY_1, "k2": KEY_2}, current)
+def make_cipher(current: str = "k1") -> Cipher:
+    return Cipher({"k1": KEY_1, "k2": KEY_2}, current)
 
 
-def make_business(cipher: TokenCipher, **overrides: object) -> Business:
+def make_business(cipher: Cipher, **overrides: object) -> Business:
     bid = str(overrides.pop("id", "biz1"))
     values: dict[str, object] = {
         "id": bid,
@@ -99,16 +99,16 @@ class World:
     knowledge: InMemoryKnowledge
     cache: BusinessCache
     breaker: CircuitBreaker
-    cipher: TokenCipher
+    cipher: Cipher
 
 
 @pytest.fixture
-def cipher() -> TokenCipher:
+def cipher() -> Cipher:
     return make_cipher()
 
 
 @pytest.fixture
-def world(cipher: TokenCipher) -> World:
+def world(cipher: Cipher) -> World:
     clock = FakeClock()
     model, embedder, sender, publisher = FakeModel(), FakeEmbedder(), FakeSender(), FakePublisher()
     lookup, ledger = InMemoryLookup(), InMemoryLedger()

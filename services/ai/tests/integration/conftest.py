@@ -12,7 +12,6 @@ from switchboard.ai.settings import (
     AiSettings,
     BreakerSettings,
     ConsumerSettings,
-    CryptoSettings,
     KnowledgeSettings,
     Price,
 )
@@ -25,6 +24,7 @@ from switchboard.ai.testing import (
     fixed_now,
 )
 from switchboard.common.auth import AuthSettings
+from switchboard.common.crypto import KeyRingSettings
 from switchboard.common.kafka import RetryPolicy
 from switchboard.common.settings import MongoSettings
 from switchboard.common.testing import unique
@@ -39,7 +39,7 @@ def ai_settings(build, common_settings) -> AiSettings:
         kafka=common_settings.kafka,
         redis=common_settings.redis,
         mongo=MongoSettings(url=common_settings.mongo.url, database=unique("ai_test")),
-        crypto=CryptoSettings(
+        crypto=KeyRingSettings(
             keys={"k1": SecretStr(build.key_1), "k2": SecretStr(build.key_2)}, current_key_id="k1"
         ),
         auth=AuthSettings(jwt_key=SecretStr(JWT_KEY)),

@@ -9,9 +9,9 @@ from switchboard.ai.adapters.mongo_businesses import MongoBusinesses
 from switchboard.ai.adapters.mongo_replies import MongoConversations, MongoLedger, MongoUsage
 from switchboard.ai.admin import rotate_keys
 from switchboard.ai.cache import token_context
-from switchboard.ai.crypto import TokenCipher
 from switchboard.ai.errors import ChannelTaken
 from switchboard.ai.models import Reply, ReplyState, StoredMessage
+from switchboard.common.crypto import Cipher
 
 pytestmark = pytest.mark.integration
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -60,7 +60,7 @@ async def test_key_rotation_re_encrypts_and_old_records_still_decrypt(db, build)
     assert await rotate_keys(store, new_cipher) == 1
     raw = await store.raw("biz1")
     assert raw["whatsapp_token"]["kid"] == raw["twilio_token"]["kid"] == "k2"
-    only_k2 = TokenCipher({"k2": build.key_2}, "k2")
+    only_k2 = Cipher({"k2": build.key_2}, "k2")
     rotated = await store.by_channel(build.wa_id)
     assert only_k2.open(rotated.whatsapp_token, token_context("biz1", "whatsapp")) == (
         "wa-secret-token"

@@ -9,8 +9,8 @@ from switchboard.ai.adapters.mongo import create_client
 from switchboard.ai.adapters.mongo_businesses import MongoBusinesses
 from switchboard.ai.admin import rotate_keys as rotate
 from switchboard.ai.app import create_cipher
-from switchboard.ai.crypto import new_key as make_key
 from switchboard.ai.settings import get_settings
+from switchboard.common.crypto import new_key as make_key
 from switchboard.common.logging import configure_logging
 
 cli = typer.Typer(help="Switchboard AI replies.", no_args_is_help=True)

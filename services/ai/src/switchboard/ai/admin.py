@@ -14,9 +14,9 @@ from switchboard.ai.adapters.mongo_businesses import MongoBusinesses, VersionCon
 from switchboard.ai.adapters.mongo_knowledge import KnowledgeDocument, MongoKnowledge
 from switchboard.ai.adapters.mongo_replies import MongoUsage
 from switchboard.ai.cache import token_context
-from switchboard.ai.crypto import TokenCipher
 from switchboard.ai.models import Business
 from switchboard.ai.schemas import BusinessCreate, BusinessSettingsFields, BusinessUpdate, UsageOut
+from switchboard.common.crypto import Cipher
 
 log = structlog.get_logger(__name__)
 _TOKEN_INPUTS = {"whatsapp_access_token": "whatsapp", "twilio_auth_token": "twilio"}
@@ -36,7 +36,7 @@ class AdminService:
     businesses: MongoBusinesses
     knowledge: MongoKnowledge
     usage: MongoUsage
-    cipher: TokenCipher
+    cipher: Cipher
     default_model: str
     max_document_chars: int = 200_000
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
@@ -124,7 +124,7 @@ class AdminService:
         ]
 
 
-async def rotate_keys(businesses: MongoBusinesses, cipher: TokenCipher) -> int:
+async def rotate_keys(businesses: MongoBusinesses, cipher: Cipher) -> int:
     """Re-encrypt every token not under the current key; returns how many businesses changed."""
     rotated = 0
     for business in await businesses.all():

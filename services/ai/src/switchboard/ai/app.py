@@ -36,7 +36,6 @@ from switchboard.ai.api import BusinessController, UsageController
 from switchboard.ai.breaker import BreakerState, CircuitBreaker
 from switchboard.ai.cache import BusinessCache
 from switchboard.ai.consumers import create_router
-from switchboard.ai.crypto import TokenCipher
 from switchboard.ai.handlers import ReplyPipeline, handle_inbound
 from switchboard.ai.knowledge import EmbeddingJob
 from switchboard.ai.metrics import BREAKER_STATE
@@ -45,6 +44,7 @@ from switchboard.ai.retrieval import Retriever
 from switchboard.ai.settings import AiSettings, get_settings
 from switchboard.common.auth import tenant_jwt_auth, tenant_of
 from switchboard.common.cli import configure_process
+from switchboard.common.crypto import Cipher
 from switchboard.common.events import Event
 from switchboard.common.http import health_routes
 from switchboard.common.kafka import DeadLetters, create_broker, ensure_topics
@@ -52,8 +52,8 @@ from switchboard.common.runtime import settled_after_startup
 from switchboard.common.topics import dlq
 
 
-def create_cipher(settings: AiSettings) -> TokenCipher:
-    return TokenCipher(settings.crypto.keys, settings.crypto.current_key_id)
+def create_cipher(settings: AiSettings) -> Cipher:
+    return Cipher.from_settings(settings.crypto)
 
 
 @dataclass(slots=True)

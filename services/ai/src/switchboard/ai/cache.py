@@ -10,9 +10,9 @@ from collections.abc import Callable
 from cachetools import TTLCache
 from prometheus_client import Counter
 
-from switchboard.ai.crypto import TokenCipher
 from switchboard.ai.models import Business, ProviderTokens
 from switchboard.ai.repository import BusinessLookup
+from switchboard.common.crypto import Cipher
 
 CACHE_LOOKUPS = Counter(
     "switchboard_ai_business_cache_total", "Business cache lookups by result.", ["result"]
@@ -25,7 +25,7 @@ class BusinessCache:
     def __init__(
         self,
         lookup: BusinessLookup,
-        cipher: TokenCipher,
+        cipher: Cipher,
         *,
         ttl_s: float,
         max_entries: int,

@@ -5,7 +5,7 @@ SwitchboardError (common)
  │    ├── StoreUnavailable     MongoDB / Redis did not answer
  │    └── SendFailed           the provider refused or failed before accepting the reply
  └── PermanentError
-      ├── CryptoError          a token cannot be decrypted (unknown key id, tampered)
+      ├── CryptoError          a token cannot be decrypted (switchboard.common.crypto)
       ├── SendRejected         the provider will never accept this reply (4xx)
       └── SendUnknown          no answer from the provider: the reply may have gone out
 ModelUnavailable               the model failed after bounded retries (→ fallback, not retried)
@@ -29,10 +29,6 @@ class SendRejected(PermanentError):
 
 class SendUnknown(PermanentError):
     """The provider did not answer in time; the reply may have been delivered (never resent)."""
-
-
-class CryptoError(PermanentError):
-    """A stored token cannot be decrypted with the key ring."""
 
 
 class ModelUnavailable(SwitchboardError):

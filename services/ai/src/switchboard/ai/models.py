@@ -6,18 +6,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
+from switchboard.common.crypto import Sealed
 from switchboard.common.events import Channel
 
 Role = Literal["system", "user", "assistant"]
-
-
-@dataclass(frozen=True, slots=True)
-class SealedToken:
-    """A provider token encrypted with AES-256-GCM under key ``kid``."""
-
-    kid: str
-    nonce: bytes
-    ciphertext: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,8 +33,8 @@ class Business:
     """0: unlimited."""
     fallback_text: str | None = None
     active: bool = True
-    whatsapp_token: SealedToken | None = None
-    twilio_token: SealedToken | None = None
+    whatsapp_token: Sealed | None = None
+    twilio_token: Sealed | None = None
     version: int = 1
 
     @property

@@ -5,6 +5,7 @@ from functools import lru_cache
 from pydantic import BaseModel, Field, SecretStr
 
 from switchboard.common.auth import AuthSettings
+from switchboard.common.crypto import KeyRingSettings
 from switchboard.common.kafka import RetryPolicy
 from switchboard.common.settings import CommonSettings
 from switchboard.common.topics import MESSAGE_INBOUND, MESSAGE_OUTBOUND, Groups
@@ -18,15 +19,6 @@ class AiHttpSettings(BaseModel):
     """The admin API (``switchboard-ai api``)."""
     worker_port: int = 8003
     """Health/readiness/metrics of the consumer (``switchboard-ai worker``)."""
-
-
-class CryptoSettings(BaseModel):
-    """AES-256-GCM keys for provider tokens at rest."""
-
-    keys: dict[str, SecretStr] = Field(default_factory=dict)
-    """Key ring ``{key_id: base64 of 32 random bytes}``; keep old keys until ``rotate-keys`` ran."""
-    current_key_id: str = ""
-    """The key new ciphertexts are written with; must be in ``keys``."""
 
 
 class OpenAISettings(BaseModel):
@@ -130,7 +122,8 @@ class AiSettings(CommonSettings):
     service_name: str = "ai"
     http: AiHttpSettings = Field(default_factory=AiHttpSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
-    crypto: CryptoSettings = Field(default_factory=CryptoSettings)
+    crypto: KeyRingSettings = Field(default_factory=KeyRingSettings)
+    """AES-256-GCM keys for provider tokens at rest."""
     openai: OpenAISettings = Field(default_factory=OpenAISettings)
     breaker: BreakerSettings = Field(default_factory=BreakerSettings)
     providers: ProviderSettings = Field(default_factory=ProviderSettings)

@@ -8,22 +8,23 @@ from pymongo.errors import DuplicateKeyError
 
 from switchboard.ai.adapters.mongo import BUSINESSES, CHANNELS, Database, Doc, translated
 from switchboard.ai.errors import ChannelTaken
-from switchboard.ai.models import Business, SealedToken
+from switchboard.ai.models import Business
+from switchboard.common.crypto import Sealed
 
 _TOKEN_FIELDS = ("whatsapp_token", "twilio_token")
 _TUPLE_FIELDS = ("whatsapp_phone_number_ids", "twilio_numbers")
 
 
-def _sealed_to_doc(token: SealedToken | None) -> Doc | None:
+def _sealed_to_doc(token: Sealed | None) -> Doc | None:
     if token is None:
         return None
     return {"kid": token.kid, "nonce": Binary(token.nonce), "ct": Binary(token.ciphertext)}
 
 
-def _sealed_from_doc(doc: Doc | None) -> SealedToken | None:
+def _sealed_from_doc(doc: Doc | None) -> Sealed | None:
     if not doc:
         return None
-    return SealedToken(kid=doc["kid"], nonce=bytes(doc["nonce"]), ciphertext=bytes(doc["ct"]))
+    return Sealed(kid=doc["kid"], nonce=bytes(doc["nonce"]), ciphertext=bytes(doc["ct"]))
 
 
 def business_to_doc(b: Business) -> Doc:
