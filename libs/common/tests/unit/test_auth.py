@@ -1,4 +1,6 @@
+import re
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -8,6 +10,7 @@ from litestar.testing import TestClient
 from pydantic import SecretStr
 
 from switchboard.common.auth import (
+    EXAMPLE_KEYS,
     AuthNotConfiguredError,
     AuthSettings,
     issue_token,
@@ -25,7 +28,7 @@ def whoami(tenant: str) -> dict[str, Any]:
 
 
 def client(settings: AuthSettings) -> TestClient:  # type: ignore[type-arg]
-    auth = tenant_jwt_auth(settings)
+    auth = tenant_jwt_auth(settings, environment="local")
     app = Litestar(
         route_handlers=[whoami, *health_routes({})],
         on_app_init=[auth.on_app_init],
@@ -71,4 +74,45 @@ def test_health_stays_open() -> None:
 
 def test_refuses_to_start_without_a_key() -> None:
     with pytest.raises(AuthNotConfiguredError):
-        tenant_jwt_auth(AuthSettings())
+        tenant_jwt_auth(AuthSettings(), environment="local")
+
+
+@get("/healthzzz", sync_to_thread=False)
+def lookalike() -> dict[str, str]:
+    return {"status": "secret"}
+
+
+def test_open_paths_match_exactly_not_by_prefix() -> None:
+    auth = tenant_jwt_auth(AuthSettings(jwt_key=SecretStr(KEY)), environment="local")
+    app = Litestar(route_handlers=[lookalike, *health_routes({})], on_app_init=[auth.on_app_init])
+    with TestClient(app) as c:
+        assert c.get("/health").status_code == 200
+        assert c.get("/healthzzz").status_code == 401
+        assert c.get("/schema/openapi.json").status_code == 200
+
+
+def test_weak_or_example_keys_stop_the_api_outside_local() -> None:
+    for key in ["short-key", *EXAMPLE_KEYS]:
+        settings = AuthSettings(jwt_key=SecretStr(key))
+        with pytest.raises(AuthNotConfiguredError, match="SWITCHBOARD_AUTH__JWT_KEY"):
+            tenant_jwt_auth(settings, environment="production")
+        tenant_jwt_auth(settings, environment="local")  # the local stack keeps working
+    tenant_jwt_auth(AuthSettings(jwt_key=SecretStr(KEY)), environment="production")
+
+
+def test_example_keys_list_every_key_the_repository_prints() -> None:
+    root = Path(__file__).resolve().parents[4]
+    files = [
+        "scripts/local/common.env",
+        "compose/.env.example",
+        "k8s/overlays/dev/secrets.yaml",
+        *(str(p.relative_to(root)) for p in root.glob("services/*/README.md")),
+        "README.md",
+    ]
+    found: set[str] = set()
+    for name in files:
+        text = (root / name).read_text()
+        found |= set(re.findall(r"JWT_KEY=[']?([^\s'\"]+)", text))
+        found |= set(re.findall(r"jwt-key: (\S+)", text))
+    assert found, "the example files moved: update this test"
+    assert found <= EXAMPLE_KEYS, found - EXAMPLE_KEYS

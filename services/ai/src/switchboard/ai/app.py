@@ -227,7 +227,7 @@ def create_worker(settings: AiSettings, overrides: Overrides | None = None) -> L
 
 def create_api(settings: AiSettings) -> Litestar:
     """The admin API: businesses, knowledge documents, usage."""
-    auth = tenant_jwt_auth(settings.auth)
+    auth = tenant_jwt_auth(settings.auth, environment=settings.environment)
     cipher = create_cipher(settings)
     state: dict[str, Any] = {}
 

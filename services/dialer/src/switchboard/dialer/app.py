@@ -78,7 +78,7 @@ def redis_client(settings: DialerSettings) -> "aioredis.Redis":
 
 def create_api(settings: DialerSettings, *, clock: Clock = utcnow) -> Litestar:
     """The campaigns API (JWT with a ``tenant`` claim)."""
-    auth = tenant_jwt_auth(settings.auth)
+    auth = tenant_jwt_auth(settings.auth, environment=settings.environment)
     state: dict[str, Any] = {}
 
     @contextlib.asynccontextmanager

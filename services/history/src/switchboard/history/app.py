@@ -112,7 +112,7 @@ def create_worker(
 
 def create_api(settings: HistorySettings, reader: HistoryReader | None = None) -> Litestar:
     """The query API; without ``reader`` it reads the configured PostgreSQL."""
-    auth = tenant_jwt_auth(settings.auth)
+    auth = tenant_jwt_auth(settings.auth, environment=settings.environment)
     limits = PageLimits(settings.api.default_limit, settings.api.max_limit)
     state: dict[str, HistoryReader] = {} if reader is None else {"reader": reader}
 

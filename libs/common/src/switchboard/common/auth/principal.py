@@ -1,0 +1,77 @@
+"""Who is calling, what it may do, and which paths need nobody: shared by both token kinds
+(the local HS256 tokens and the control plane's EdDSA tokens)."""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Final
+
+from litestar import Request
+from litestar.connection import ASGIConnection
+from litestar.exceptions import PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.types import Guard
+
+OPEN_PATHS: Final = ("/health", "/ready", "/metrics", "/schema/*")
+"""Paths served without a token. Exact paths; ``/x/*`` also opens everything below ``/x/``."""
+
+
+class AuthNotConfiguredError(RuntimeError):
+    """The API would start without a usable key to check tokens with."""
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: a token subject acting for one tenant (``None``: the platform
+    operator), with the scopes its token grants."""
+
+    tenant: str | None
+    subject: str
+    scopes: frozenset[str] = frozenset()
+
+    def has(self, *scopes: str) -> bool:
+        return set(scopes) <= self.scopes
+
+
+def open_path_patterns(paths: Iterable[str]) -> list[str]:
+    """Anchored regular expressions for Litestar's ``exclude``: ``/health`` opens ``/health``
+    only (a prefix match would also open ``/healthzzz``); ``/schema/*`` opens ``/schema`` and
+    what lies below it."""
+    patterns = []
+    for path in paths:
+        if path.endswith("/*"):
+            base = path[:-2]
+            patterns.append(f"^{_escape(base)}(?:/.*)?$")
+        else:
+            patterns.append(f"^{_escape(path)}$")
+    return patterns
+
+
+def _escape(path: str) -> str:
+    # re.escape would also escape "/" needlessly; paths hold only URL-safe characters.
+    return "".join("\\" + c if c in ".^$*+?{}[]\\|()" else c for c in path)
+
+
+def tenant_of(request: Request[Principal, Any, Any]) -> str:
+    """Dependency: the caller's tenant (every query filters by it); an operator token, which
+    acts for no tenant, gets 403 here."""
+    tenant = request.user.tenant
+    if tenant is None:
+        raise PermissionDeniedException("this endpoint needs a tenant's token")
+    return tenant
+
+
+def requires(*scopes: str) -> Guard:
+    """A Litestar guard: 403 unless the caller's token grants every one of ``scopes``.
+
+    ``Controller(guards=[requires("history:read")])`` or ``@post(..., guards=[...])``.
+    """
+
+    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        principal = connection.user
+        if not isinstance(principal, Principal):
+            raise PermissionDeniedException("no principal")
+        missing = sorted(set(scopes) - principal.scopes)
+        if missing:
+            raise PermissionDeniedException(f"the token lacks the scope {', '.join(missing)}")
+
+    return guard
