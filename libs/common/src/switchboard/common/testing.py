@@ -49,6 +49,20 @@ async def partitions(settings: KafkaSettings, topic: str) -> list[TopicPartition
     return [TopicPartition(topic, p["partition"]) for p in described.get("partitions", [])]
 
 
+async def topic_configs(settings: KafkaSettings, topic: str) -> dict[str, str]:
+    """The configuration of ``topic`` as the broker reports it (``cleanup.policy``, ...)."""
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    await admin.start()
+    try:
+        [response] = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
+    finally:
+        await admin.close()
+    # resources: [(error code, error message, type, name, [(name, value, ...), ...])]
+    return {entry[0]: entry[1] for entry in response.resources[0][4]}
+
+
 async def end_offsets(settings: KafkaSettings, topic: str) -> dict[int, int]:
     """The current end offset of each partition of ``topic``."""
     tps = await partitions(settings, topic)

@@ -7,6 +7,10 @@ MESSAGE_INBOUND: Final = "message.inbound"
 MESSAGE_STATUS: Final = "message.status"
 MESSAGE_OUTBOUND: Final = "message.outbound"
 DIAL_COMMANDS: Final = "dial.commands"
+CONTROL_CONFIG: Final = "control.config"
+"""Compacted: the control plane's entities by key (tenants, accounts, channels, signing keys),
+read from the beginning by every service (``switchboard.common.config.ConfigFollower``). Not in
+``ALL_TOPICS``: it is created with ``cleanup.policy=compact`` by whoever starts first."""
 
 ALL_TOPICS: Final = (CALL_EVENTS, MESSAGE_INBOUND, MESSAGE_STATUS, MESSAGE_OUTBOUND, DIAL_COMMANDS)
 

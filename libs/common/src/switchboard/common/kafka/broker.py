@@ -3,7 +3,7 @@
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
 from aiokafka import AIOKafkaProducer
@@ -171,9 +171,14 @@ async def publish_record(
 
 
 async def ensure_topics(
-    settings: KafkaSettings, topics: Iterable[str], *, partitions: int | None = None
+    settings: KafkaSettings,
+    topics: Iterable[str],
+    *,
+    partitions: int | None = None,
+    configs: Mapping[str, str] | None = None,
 ) -> None:
-    """Create ``topics`` if missing (idempotent; safe to run from every service at start)."""
+    """Create ``topics`` if missing (idempotent; safe to run from every service at start),
+    with the topic ``configs`` given (e.g. ``{"cleanup.policy": "compact"}``)."""
     admin = AIOKafkaAdminClient(
         bootstrap_servers=settings.bootstrap_servers,
         request_timeout_ms=settings.request_timeout_ms,
@@ -182,7 +187,12 @@ async def ensure_topics(
     try:
         existing = set(await admin.list_topics())
         wanted = [
-            NewTopic(name=t, num_partitions=partitions or settings.partitions, replication_factor=1)
+            NewTopic(
+                name=t,
+                num_partitions=partitions or settings.partitions,
+                replication_factor=1,
+                topic_configs=dict(configs or {}),
+            )
             for t in topics
             if t not in existing
         ]
