@@ -6,7 +6,7 @@ from typing import Any
 import jwt
 import pytest
 from litestar import Litestar, get, post
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.testing import TestClient
 
@@ -87,12 +87,12 @@ def test_scopes_for_an_audience_are_only_that_services_scopes() -> None:
 
 
 @get("/v1/calls", guards=[requires(Scope.HISTORY_READ)], sync_to_thread=False)
-def calls(tenant: str) -> dict[str, str]:
+def calls(tenant: NamedDependency[str]) -> dict[str, str]:
     return {"tenant": tenant}
 
 
 @post("/v1/campaigns", guards=[requires(Scope.CAMPAIGNS_WRITE)], sync_to_thread=False)
-def campaigns(tenant: str) -> dict[str, str]:
+def campaigns(tenant: NamedDependency[str]) -> dict[str, str]:
     return {"tenant": tenant}
 
 

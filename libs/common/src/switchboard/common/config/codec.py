@@ -15,7 +15,7 @@ from typing import Final
 
 from pydantic import TypeAdapter, ValidationError
 
-from switchboard.common.config.entities import Channel, Entity, Sealing, Tenant
+from switchboard.common.config.entities import Channel, ConfigEntity, Entity, Sealing, Tenant
 from switchboard.common.crypto import Cipher, CryptoError
 from switchboard.common.errors import PermanentError
 
@@ -33,7 +33,7 @@ def wire_context(key: str) -> str:
     return f"control.config:{key}"
 
 
-def dump_entity(entity: Entity, cipher: Cipher, context: str) -> dict[str, object]:
+def dump_entity(entity: ConfigEntity, cipher: Cipher, context: str) -> dict[str, object]:
     """The entity as a JSON-ready dict, its secrets sealed under ``cipher`` for ``context``."""
     sealing = Sealing(cipher, context)
     dumped: dict[str, object] = entity.model_dump(mode="json", context={"sealing": sealing})
@@ -53,7 +53,7 @@ def entity_type(entity_kind: str, *, deleted: bool = False) -> str:
     return f"switchboard.config.{entity_kind}.{'deleted.' if deleted else ''}v1"
 
 
-def tenant_of(entity: Entity) -> str | None:
+def tenant_of(entity: ConfigEntity) -> str | None:
     if isinstance(entity, Tenant):
         return entity.id
     if isinstance(entity, Channel):
@@ -76,7 +76,7 @@ def _headers(key: str, ce_type: str, tenant: str | None) -> dict[str, bytes]:
     return {k: v.encode() for k, v in headers.items()}
 
 
-def encode(entity: Entity, cipher: Cipher) -> tuple[bytes, bytes, dict[str, bytes]]:
+def encode(entity: ConfigEntity, cipher: Cipher) -> tuple[bytes, bytes, dict[str, bytes]]:
     """(key, value, headers) of the record that publishes ``entity``."""
     key = entity.key
     value = json.dumps(dump_entity(entity, cipher, wire_context(key)), separators=(",", ":"))

@@ -83,7 +83,7 @@ Secret = Annotated[
     SecretStr,
     BeforeValidator(_open_sealed),
     AfterValidator(_long_enough),
-    PlainSerializer(_seal_or_mask),
+    PlainSerializer(_seal_or_mask, when_used="json"),
 ]
 """A provider secret: >= 16 characters; masked in plain dumps, sealed under a :class:`Sealing`."""
 
@@ -100,6 +100,8 @@ class ConfigEntity(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    entity: str
+    """What the entity is (``tenant``, ``account``, ``channel``, ``signing-key``)."""
     version: int = 0
     """Increases with every change of the entity in the control plane."""
     updated_at: datetime | None = None

@@ -1,0 +1,2 @@
+"""Switchboard control plane: tenants, accounts, channels and credentials, distributed on
+control.config."""
