@@ -29,6 +29,7 @@ SETTINGS_CLASSES = {
     "switchboard-history": "switchboard.history.settings:HistorySettings",
     "switchboard-dialer": "switchboard.dialer.settings:DialerSettings",
     "switchboard-ai": "switchboard.ai.settings:AiSettings",
+    "switchboard-control": "switchboard.control.settings:ControlSettings",
     "switchboard-provider-sim": "switchboard.providersim.settings:SimSettings",
 }
 
@@ -38,6 +39,7 @@ DOCKERFILES = {
     "services/history/Dockerfile": "switchboard-history",
     "services/dialer/Dockerfile": "switchboard-dialer",
     "services/ai/Dockerfile": "switchboard-ai",
+    "services/control/Dockerfile": "switchboard-control",
     "tools/provider-sim/Dockerfile": "switchboard-provider-sim",
 }
 

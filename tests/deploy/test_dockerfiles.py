@@ -19,6 +19,7 @@ DOCKERFILES = {
     "services/history/Dockerfile": "switchboard-history",
     "services/dialer/Dockerfile": "switchboard-dialer",
     "services/ai/Dockerfile": "switchboard-ai",
+    "services/control/Dockerfile": "switchboard-control",
     "tools/provider-sim/Dockerfile": "switchboard-provider-sim",
 }
 BASE = "python:3.11-slim-bookworm"
@@ -27,6 +28,7 @@ CLI_MODULES = {
     "switchboard-history": "switchboard.history.__main__",
     "switchboard-dialer": "switchboard.dialer.__main__",
     "switchboard-ai": "switchboard.ai.__main__",
+    "switchboard-control": "switchboard.control.__main__",
     "switchboard-provider-sim": "switchboard.providersim.__main__",
 }
 
