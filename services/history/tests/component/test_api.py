@@ -102,3 +102,11 @@ async def test_csv_has_a_header_and_iso_times() -> None:
 def test_the_api_refuses_to_start_without_a_key() -> None:
     with pytest.raises(AuthNotConfiguredError):
         create_api(HistorySettings(), reader=FakeReader())
+
+
+def test_outside_local_an_example_or_short_key_stops_the_api_naming_the_setting() -> None:
+    for key in ("local-dev-jwt-key-change-me-0123456789abcdef", "short"):
+        settings = HistorySettings(environment="production", auth=AuthSettings(jwt_key=key))
+        with pytest.raises(AuthNotConfiguredError, match="SWITCHBOARD_AUTH__JWT_KEY"):
+            create_api(settings, reader=FakeReader())
+    create_api(HistorySettings(environment="production", auth=AuthSettings(jwt_key=KEY)))
