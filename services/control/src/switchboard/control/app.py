@@ -179,6 +179,7 @@ def create_api(settings: ControlSettings, *, clock: Callable[[], datetime] = utc
         lifespan=[lifespan],
         cors_config=CORSConfig(allow_origins=[]),
         openapi_config=OpenAPIConfig(title="Switchboard control plane", version="0.1.0"),
+        logging_config=None,  # logs go through common.logging's structlog handler
     )
 
 
