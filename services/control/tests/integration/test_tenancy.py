@@ -119,3 +119,21 @@ async def test_tenant_endpoints_are_not_for_operator_tokens_and_vice_versa(world
     assert (await world.api.get("/v1/admin/tenants")).status_code == 401
     listed = await world.admin("GET", "/tenants")
     assert [t["id"] for t in listed.json()] == ["acme", "globex"]
+
+
+async def test_the_operator_lists_everything_or_one_tenants_share(world) -> None:
+    assert (
+        await bind(world, world.b, "phone", B_NUMBER, account_id=world.sid_b)
+    ).status_code == 200
+    accounts = await world.admin("GET", "/accounts")
+    assert accounts.status_code == 200, accounts.text
+    assert len(accounts.json()) == 6
+    mine = await world.admin("GET", "/accounts", params={"tenant": "acme"})
+    assert {a["id"] for a in mine.json()} == {world.sid_a, "wa-acme", "el-a"}
+    channels = await world.admin("GET", "/channels", params={"tenant": "globex"})
+    assert [c["id"] for c in channels.json()] == [B_NUMBER]
+    assert (await world.admin("GET", "/channels", params={"tenant": "acme"})).json() == []
+    keys = await world.admin("GET", "/api-keys", params={"tenant": "acme"})
+    assert [k["name"] for k in keys.json()] == ["control"]
+    operators = await world.admin("GET", "/api-keys")
+    assert [k["scopes"] for k in operators.json()] == [["tenants:admin"]]

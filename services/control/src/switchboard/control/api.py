@@ -8,11 +8,11 @@
   and their rotation, channel binding, its API keys.
 """
 
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Request, delete, get, patch, post, put
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from switchboard.common.auth import Principal, Scope, requires
@@ -40,6 +40,10 @@ from switchboard.control.schemas import (
     TokenOut,
     TokenRequest,
 )
+
+HolderQuery = Annotated[str | None, QueryParameter(name="tenant")]
+"""``?tenant=`` of the operator's lists (not named ``tenant`` in Python: that name is the
+dependency giving a tenant caller's own tenant)."""
 
 
 def provider_of(value: str) -> Provider:
@@ -191,9 +195,9 @@ class OperatorController(Controller):
 
     @get("/accounts")
     async def list_accounts(
-        self, plane: NamedDependency[ControlPlane], tenant: FromQuery[str | None] = None
+        self, plane: NamedDependency[ControlPlane], holder: HolderQuery = None
     ) -> list[dict[str, Any]]:
-        return [account_out(a) for a in await plane.entities.list_accounts(tenant)]
+        return [account_out(a) for a in await plane.entities.list_accounts(holder)]
 
     @get("/accounts/{provider:str}/{account_id:str}")
     async def get_account(
@@ -233,9 +237,9 @@ class OperatorController(Controller):
 
     @get("/channels")
     async def list_channels(
-        self, plane: NamedDependency[ControlPlane], tenant: FromQuery[str | None] = None
+        self, plane: NamedDependency[ControlPlane], holder: HolderQuery = None
     ) -> list[Channel]:
-        return await plane.entities.list_channels(tenant)
+        return await plane.entities.list_channels(holder)
 
     @post("/tenants/{tenant_id:str}/api-keys", status_code=HTTP_201_CREATED)
     async def create_tenant_key(
@@ -254,10 +258,10 @@ class OperatorController(Controller):
 
     @get("/api-keys")
     async def list_keys(
-        self, plane: NamedDependency[ControlPlane], tenant: FromQuery[str | None] = None
+        self, plane: NamedDependency[ControlPlane], holder: HolderQuery = None
     ) -> list[ApiKeyOut]:
         """``?tenant=`` for a tenant's keys; without it, the operator keys."""
-        return [key_out(k) for k in await plane.api_keys(tenant)]
+        return [key_out(k) for k in await plane.api_keys(holder)]
 
     @delete("/api-keys/{key_id:str}", status_code=HTTP_204_NO_CONTENT)
     async def revoke_key(self, key_id: FromPath[str], plane: NamedDependency[ControlPlane]) -> None:
