@@ -137,3 +137,23 @@ async def test_the_operator_lists_everything_or_one_tenants_share(world) -> None
     assert [k["name"] for k in keys.json()] == ["control"]
     operators = await world.admin("GET", "/api-keys")
     assert [k["scopes"] for k in operators.json()] == [["tenants:admin"]]
+
+
+async def test_deleting_goes_channels_then_accounts_then_tenant(world) -> None:
+    assert (
+        await bind(world, world.b, "phone", B_NUMBER, account_id=world.sid_b)
+    ).status_code == 200
+    assert (await world.admin("DELETE", "/tenants/globex")).status_code == 409
+    assert (await world.admin("DELETE", f"/accounts/twilio/{world.sid_b}")).status_code == 409
+    assert (await world.admin("DELETE", f"/channels/phone/{B_NUMBER}")).status_code == 204
+    for path in (f"/accounts/twilio/{world.sid_b}", "/accounts/whatsapp/wa-globex"):
+        assert (await world.admin("DELETE", path)).status_code == 204
+    assert (await world.admin("GET", f"/accounts/twilio/{world.sid_b}")).status_code == 404
+    assert (await world.admin("DELETE", "/tenants/globex")).status_code == 409  # el-b is left
+    assert (await world.admin("DELETE", "/accounts/elevenlabs/el-b")).status_code == 204
+    assert (await world.admin("DELETE", "/tenants/globex")).status_code == 204
+    assert (await world.admin("GET", "/tenants/globex")).status_code == 404
+    # a token it got before is refused from now on (and its keys are gone)
+    refused = await world.api.get("/v1/channels", headers=world.b)
+    assert refused.status_code == 403 and "suspended or deleted" in refused.text
+    assert (await world.admin("GET", "/api-keys", params={"tenant": "globex"})).json() == []

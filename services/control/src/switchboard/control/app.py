@@ -24,7 +24,14 @@ from litestar.status_codes import (
 )
 from pydantic import ValidationError
 
-from switchboard.common.auth import OPEN_PATHS, Audience, ControlJWTAuth, TokenVerifier, tenant_of
+from switchboard.common.auth import (
+    OPEN_PATHS,
+    Audience,
+    ControlJWTAuth,
+    Principal,
+    TokenVerifier,
+    tenant_of,
+)
 from switchboard.common.cli import configure_process
 from switchboard.common.crypto import Cipher
 from switchboard.common.http import health_routes
@@ -158,6 +165,14 @@ def create_api(settings: ControlSettings, *, clock: Callable[[], datetime] = utc
             async with supervisor.running():
                 yield
 
+    async def active_tenant(request: Request[Principal, Any, Any]) -> str:
+        # Tokens outlive a suspension or deletion by up to their lifetime: check every request.
+        tenant = tenant_of(request)
+        known = await state["runtime"].plane.entities.get_tenant(tenant)
+        if known is None or known.status != "active":
+            raise Forbidden(f"tenant {tenant} is suspended or deleted")
+        return tenant
+
     async def store_ready() -> bool:
         return "runtime" in state and await state["runtime"].plane.entities.is_ready()
 
@@ -171,7 +186,7 @@ def create_api(settings: ControlSettings, *, clock: Callable[[], datetime] = utc
         ],
         dependencies={
             "plane": Provide(lambda: state["runtime"].plane, sync_to_thread=False),
-            "tenant": Provide(tenant_of, sync_to_thread=False),
+            "tenant": Provide(active_tenant),
             "principal": Provide(principal_of, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
