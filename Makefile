@@ -1,5 +1,6 @@
 # Switchboard: one Makefile for the whole workspace. `make help` lists the targets.
 SHELL := /bin/bash
+MAKEFLAGS += --no-print-directory
 .DEFAULT_GOAL := help
 UV := scripts/uv.sh
 INFRA := scripts/infra/infra.sh
