@@ -196,6 +196,8 @@ def test_no_input_gives_5xx_or_publishes_unverified(
                         "status",
                         "recipient_id",
                         "timestamp",
+                        "errors",
+                        "context",
                     ]
                 ),
                 c,
@@ -206,5 +208,6 @@ def test_no_input_gives_5xx_or_publishes_unverified(
     )
 )
 def test_signed_but_arbitrary_whatsapp_json_never_5xx(client, sign, payload) -> None:
+    """Any signed JSON is acknowledged: Meta redelivers a refused batch for days."""
     body, headers = sign.whatsapp(payload)
-    assert client.post(ROUTES[3], content=body, headers=headers).status_code in (200, 400, 422)
+    assert client.post(ROUTES[3], content=body, headers=headers).status_code == 200

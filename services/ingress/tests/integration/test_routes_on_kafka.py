@@ -128,6 +128,37 @@ def test_whatsapp_batch_on_kafka(live, kafka_settings, signer) -> None:
     assert len(read_back(kafka_settings, MESSAGE_STATUS, status, key)) == 1
 
 
+def test_whatsapp_location_and_unknown_status_on_kafka(live, kafka_settings, signer) -> None:
+    """A non-text message keeps what it carries, and a status value we do not rank is published
+    as it is, under its own type, on the real broker."""
+    payload = signer.sample("whatsapp_text_and_status.json")
+    contact = str(uuid.uuid4().int)[:11]
+    first, second = (e["changes"][0]["value"] for e in payload["entry"])
+    first["messages"] = [
+        {
+            "from": contact,
+            "id": "wamid." + uuid.uuid4().hex,
+            "timestamp": "1749416383",
+            "type": "location",
+            "location": {"latitude": 52.52, "longitude": 13.405, "name": "Alexanderplatz"},
+        }
+    ]
+    second["statuses"][0].update(recipient_id=contact, status="played")
+    key = f"106540352242922:{contact}".encode()
+    inbound, status = (
+        offsets(kafka_settings, MESSAGE_INBOUND),
+        offsets(kafka_settings, MESSAGE_STATUS),
+    )
+    body, headers = signer.whatsapp(payload)
+    assert live.post("/webhooks/whatsapp", content=body, headers=headers).status_code == 200
+    [location] = read_back(kafka_settings, MESSAGE_INBOUND, inbound, key)
+    [played] = read_back(kafka_settings, MESSAGE_STATUS, status, key)
+    data = decode(location.headers, location.value).data
+    assert data.content.location.name == "Alexanderplatz"  # type: ignore[attr-defined]
+    assert dict(played.headers)["ce_type"] == b"switchboard.message.status.other.v1"
+    assert decode(played.headers, played.value).data.status == "played"  # type: ignore[attr-defined]
+
+
 def test_vapi_and_elevenlabs_on_kafka(live, kafka_settings, signer) -> None:
     report = signer.sample("vapi_end_of_call_report.json")
     report["message"]["call"]["id"] = call_id = str(uuid.uuid4())

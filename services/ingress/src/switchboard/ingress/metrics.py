@@ -33,3 +33,9 @@ DEAD_LETTERED = Counter(
     "Spooled records moved to the dead-letter table, by reason (too_large, refused, attempts).",
     ["reason"],
 )
+WHATSAPP_SKIPPED = Counter(
+    "switchboard_ingress_whatsapp_skipped_total",
+    "Parts of signed WhatsApp batches that could not become events (logged with the payload); "
+    "the rest of the batch was accepted.",
+    ["part"],
+)

@@ -11,7 +11,12 @@ from switchboard.common.events.calls import (
     CallStatusChanged,
 )
 from switchboard.common.events.commands import DialCommand
-from switchboard.common.events.messages import MessageReceived, MessageSent, MessageStatusChanged
+from switchboard.common.events.messages import (
+    MessageReceived,
+    MessageSent,
+    MessageStatusChanged,
+    MessageStatusOther,
+)
 from switchboard.common.topics import (
     CALL_EVENTS,
     DIAL_COMMANDS,
@@ -30,6 +35,7 @@ EVENT_TYPES: Final[dict[str, type[EventData]]] = {
         CallPlaceFailed,
         MessageReceived,
         MessageStatusChanged,
+        MessageStatusOther,
         MessageSent,
         DialCommand,
     )
@@ -38,7 +44,7 @@ EVENT_TYPES: Final[dict[str, type[EventData]]] = {
 TOPIC_EVENT_TYPES: Final[dict[str, tuple[type[EventData], ...]]] = {
     CALL_EVENTS: (CallStatusChanged, CallMachineDetected, CallReport, CallPlaced, CallPlaceFailed),
     MESSAGE_INBOUND: (MessageReceived,),
-    MESSAGE_STATUS: (MessageStatusChanged,),
+    MESSAGE_STATUS: (MessageStatusChanged, MessageStatusOther),
     MESSAGE_OUTBOUND: (MessageSent,),
     DIAL_COMMANDS: (DialCommand,),
 }

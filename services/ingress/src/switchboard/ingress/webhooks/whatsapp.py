@@ -1,13 +1,16 @@
 """WhatsApp Cloud API: the subscription check (GET) and signed notifications (POST)."""
 
-from typing import Annotated
+import json
+from typing import Annotated, Final
 
+import structlog
 from litestar import Controller, Response, get, post
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_200_OK
 
 from switchboard.ingress.errors import SignatureInvalid
 from switchboard.ingress.events import whatsapp
+from switchboard.ingress.metrics import WHATSAPP_SKIPPED
 from switchboard.ingress.verify import hub_signature_ok, shared_secret_ok
 from switchboard.ingress.webhooks.answers import EMPTY_JSON
 from switchboard.ingress.webhooks.common import (
@@ -30,11 +33,28 @@ NOTIFY = WebhookDoc(
     "Every event of the batch is durable",
 )
 NOTIFY_DOC = """One event per message/status: inbound → ``message.inbound``, statuses →
-``message.status``, keyed by conversation; all durable before the 200."""
+``message.status``, keyed by conversation; all durable before the 200. A verified batch is
+never refused for its content: parts that cannot become events are logged and counted."""
+
+log = structlog.get_logger(__name__)
+_LOGGED_CHARS: Final = 4000
+
+
+def _set_aside(skipped: list[whatsapp.Skipped]) -> None:
+    """Log (with the payload, so nothing Meta sent is lost without a trace) and count."""
+    for part in skipped:
+        WHATSAPP_SKIPPED.labels(part.part).inc()
+        log.warning(
+            "whatsapp part not published",
+            part=part.part,
+            reason=part.reason,
+            payload=json.dumps(part.payload, default=str)[:_LOGGED_CHARS],
+        )
 
 
 class WhatsAppWebhooks(Controller):
-    """Meta retries failed deliveries for days, so a batch is accepted whole or not at all."""
+    """Meta retries failed deliveries for days, so a batch is accepted whole or not at all, and a
+    verified one is never refused for what it contains."""
 
     path = "/webhooks/whatsapp"
     tags = ("whatsapp",)
@@ -77,5 +97,8 @@ class WhatsAppWebhooks(Controller):
         )
         if app is None:
             raise SignatureInvalid(detail="X-Hub-Signature-256 does not verify")
-        await accept("whatsapp", delivery, whatsapp.notification(parse_json(body), app.tenant))
+        parsed = whatsapp.notification(parse_json(body), app.tenant)
+        if parsed.skipped:
+            _set_aside(parsed.skipped)
+        await accept("whatsapp", delivery, parsed.events)
         return EMPTY_JSON
