@@ -162,3 +162,15 @@ async def test_knowledge_embedded_by_the_simulator_lands_in_the_prompt(
     first_cited = system.split("\n\n[", 1)[1]
     assert first_cited.startswith("Opening hours]"), system
     assert "On Sundays the bakery is closed all day." in system
+
+
+async def test_reasoning_model_business_is_answered_not_fallback(live, sim, build, cipher) -> None:
+    """The simulator refuses ``max_tokens``/``temperature`` for o4-mini as OpenAI does; the
+    business must get the model's answer, not its fallback."""
+    await live.businesses.create(build.business(cipher, model="o4-mini"))
+    assert await live.handle(build.inbound()) == "replied"
+    [chat] = await openai_requests(sim, "chat.completions")
+    assert "max_tokens" not in chat and "temperature" not in chat
+    assert chat["max_completion_tokens"] > 300
+    [reply] = (await sim_messages(sim))["whatsapp_replies"]
+    assert reply["text"]["body"] != "We will get back to you soon."

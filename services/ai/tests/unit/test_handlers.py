@@ -234,3 +234,20 @@ async def test_sent_not_recorded_after_the_send_is_never_resent(world, build) ->
     assert len(world.publisher.published) == 1
     assert len(world.usage.counted) == 1
     assert world.ledger.records["wamid.in1"].state is ReplyState.SENDING
+
+
+async def test_a_refused_request_gets_the_fallback_and_leaves_the_breaker_closed(
+    world, build
+) -> None:
+    """One business's bad parameters are not an outage: other businesses keep their model."""
+    world.model.reject = True
+    outcomes = [await handle_inbound(build.inbound(f"r{i}"), world.pipeline) for i in range(5)]
+    assert outcomes == ["fallback"] * 5
+    assert world.breaker.state is BreakerState.CLOSED
+
+
+async def test_reasoning_effort_reaches_the_model(world, build, cipher) -> None:
+    world.lookup.add(build.business(cipher, model="o4-mini", reasoning_effort="low"))
+    assert await handle_inbound(build.inbound(), world.pipeline) == "replied"
+    [call] = world.model.calls
+    assert (call["model"], call["reasoning_effort"], call["max_tokens"]) == ("o4-mini", "low", 300)

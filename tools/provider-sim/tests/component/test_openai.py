@@ -98,3 +98,66 @@ async def test_injected_errors_use_openai_error_shapes(start_sim):
     assert seen == {429, 500}
     assert sim.stats()["counters"]["openai.error"] == 12
     await client.close()
+
+
+@pytest.mark.parametrize(
+    ("model", "params", "param", "code"),
+    [
+        ("o4-mini", {"max_tokens": 300}, "max_tokens", "unsupported_parameter"),
+        (
+            "gpt-5",
+            {"max_completion_tokens": 300, "temperature": 0.3},
+            "temperature",
+            "unsupported_value",
+        ),
+        ("o3", {"reasoning_effort": "minimal"}, "reasoning_effort", "unsupported_value"),
+        (
+            "gpt-5.1",
+            {"reasoning_effort": "low", "temperature": 0.2},
+            "temperature",
+            "unsupported_value",
+        ),
+        ("gpt-4o-mini", {"reasoning_effort": "low"}, "reasoning_effort", "unsupported_parameter"),
+    ],
+)
+async def test_wrong_parameters_are_refused_as_openai_does(sim, model, params, param, code):
+    client = client_for(sim)
+    with pytest.raises(openai.BadRequestError) as refused:
+        await client.chat.completions.create(
+            model=model, messages=[{"role": "user", "content": "Hi"}], **params
+        )
+    assert refused.value.status_code == 400
+    error = refused.value.body
+    assert (error["type"], error["param"], error["code"]) == ("invalid_request_error", param, code)
+    await client.close()
+
+
+async def test_what_each_family_accepts(sim):
+    client = client_for(sim)
+    hi = [{"role": "user", "content": "Hi"}]
+    ok = [
+        ("gpt-4o-mini", {"max_tokens": 50, "temperature": 0.3}),
+        ("o4-mini", {"max_completion_tokens": 500, "reasoning_effort": "low"}),
+        ("gpt-5", {"max_completion_tokens": 500, "temperature": 1, "reasoning_effort": "minimal"}),
+        ("gpt-5.1", {"max_completion_tokens": 500, "temperature": 0.3}),
+    ]
+    for model, params in ok:
+        answer = await client.chat.completions.create(model=model, messages=hi, **params)
+        assert answer.choices[0].message.content
+    await client.close()
+
+
+async def test_reasoning_spends_hidden_tokens_of_the_budget(sim):
+    client = client_for(sim)
+    hi = [{"role": "user", "content": "What are your opening hours?"}]
+    roomy = await client.chat.completions.create(
+        model="o4-mini", messages=hi, max_completion_tokens=1000
+    )
+    assert roomy.usage.completion_tokens_details.reasoning_tokens == 64
+    assert roomy.choices[0].finish_reason == "stop"
+    tight = await client.chat.completions.create(
+        model="o4-mini", messages=hi, max_completion_tokens=64
+    )
+    assert tight.choices[0].message.content == ""
+    assert tight.choices[0].finish_reason == "length"
+    await client.close()

@@ -21,6 +21,8 @@ from switchboard.common.crypto import Cipher
 log = structlog.get_logger(__name__)
 _TOKEN_INPUTS = {"whatsapp_access_token": "whatsapp", "twilio_auth_token": "twilio"}
 _MAX_CONFLICT_RETRIES = 5
+_CLEARABLE = frozenset({"fallback_text", "twilio_account_sid", "reasoning_effort"})
+"""Fields a PATCH may set to null."""
 
 
 class NotFound(LookupError):
@@ -51,7 +53,7 @@ class AdminService:
                     changes[f"{kind}_token"] = sealed
             elif name in ("whatsapp_phone_number_ids", "twilio_numbers"):
                 changes[name] = tuple(dict.fromkeys(value or ()))
-            elif value is not None or name in ("fallback_text", "twilio_account_sid"):
+            elif value is not None or name in _CLEARABLE:
                 changes[name] = value
         return dataclasses.replace(business, **changes)
 

@@ -144,7 +144,12 @@ async def open_runtime(
             ),
             usage=RedisSpend(MongoUsage(db, inserts=inserts), redis, f"{ns}:spend"),
             limiter=limiter,
-            model=o.model or OpenAIModel(openai_client),
+            model=o.model
+            or OpenAIModel(
+                openai_client,
+                families=settings.openai.model_families,
+                reasoning_headroom=settings.openai.reasoning_headroom_tokens,
+            ),
             breaker=CircuitBreaker(
                 settings.breaker.failure_threshold,
                 settings.breaker.reset_timeout_s,

@@ -9,6 +9,8 @@ SwitchboardError (common)
       ├── SendRejected         the provider will never accept this reply (4xx)
       └── SendUnknown          no answer from the provider: the reply may have gone out
 ModelUnavailable               the model failed after bounded retries (→ fallback, not retried)
+ModelRejected                  the model refused this request as invalid (→ fallback; the breaker
+                               does not count it: one business's settings, not an outage)
 ChannelTaken                   another business already uses a channel id (API: 409)
 """
 
@@ -33,6 +35,11 @@ class SendUnknown(PermanentError):
 
 class ModelUnavailable(SwitchboardError):
     """The chat model failed (timeout, 5xx, breaker open); the caller sends the fallback."""
+
+
+class ModelRejected(SwitchboardError):
+    """The model server refused the request itself (400/404/422: a parameter the model does not
+    take, an unknown model); the caller sends the fallback."""
 
 
 class ChannelTaken(SwitchboardError):

@@ -20,7 +20,7 @@ import structlog
 
 from switchboard.ai.breaker import BreakerOpen, CircuitBreaker
 from switchboard.ai.cache import BusinessCache
-from switchboard.ai.errors import ModelUnavailable, SendFailed, SendRejected
+from switchboard.ai.errors import ModelRejected, ModelUnavailable, SendFailed, SendRejected
 from switchboard.ai.metrics import (
     COST,
     HANDLE_SECONDS,
@@ -162,12 +162,20 @@ async def _reply(
     try:
         completion = await p.breaker.call(
             lambda: p.model.complete(
-                business.model, prompt, business.temperature, business.max_tokens
+                business.model,
+                prompt,
+                business.temperature,
+                business.max_tokens,
+                business.reasoning_effort,
             )
         )
     except ModelUnavailable as exc:
         MODEL_FAILURES.labels("breaker_open" if isinstance(exc, BreakerOpen) else "error").inc()
         log.warning("model unavailable; fallback", business_id=business.id, error=str(exc))
+        return Reply(text=business.fallback_text, fallback=True) if business.fallback_text else None
+    except ModelRejected as exc:  # this business's model or settings; others are unaffected
+        MODEL_FAILURES.labels("rejected").inc()
+        log.warning("model refused the request; fallback", business_id=business.id, error=str(exc))
         return Reply(text=business.fallback_text, fallback=True) if business.fallback_text else None
     MODEL_SECONDS.observe(p.monotonic() - started)
     TOKENS.labels("in").inc(completion.prompt_tokens)

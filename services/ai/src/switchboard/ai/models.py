@@ -26,6 +26,10 @@ class Business:
     model: str = "gpt-4o-mini"
     temperature: float = 0.3
     max_tokens: int = 300
+    """The answer's budget (``max_tokens``, or ``max_completion_tokens`` + headroom for models
+    that reason first)."""
+    reasoning_effort: str | None = None
+    """For reasoning models only; None: the model's default."""
     memory_messages: int = 10
     rate_limit_per_minute: int = 0
     """0: unlimited."""
@@ -54,6 +58,8 @@ class ProviderTokens:
 class ChatMessage:
     role: Role
     content: str
+    images: tuple[str, ...] = ()
+    """Images for the model to see (``data:`` URLs), beside ``content``; user turns only."""
 
 
 @dataclass(frozen=True, slots=True)

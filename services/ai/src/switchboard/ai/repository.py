@@ -89,10 +89,17 @@ class RateLimiter(Protocol):
 
 
 class ModelClient(Protocol):
-    """Chat completions; raises ModelUnavailable when the model failed after bounded retries."""
+    """Chat completions; raises ModelUnavailable when the model failed after bounded retries,
+    ModelRejected when it refused the request as invalid. Each model family is sent the
+    parameters it accepts (``max_tokens`` is the answer's budget)."""
 
     async def complete(
-        self, model: str, messages: Sequence[ChatMessage], temperature: float, max_tokens: int
+        self,
+        model: str,
+        messages: Sequence[ChatMessage],
+        temperature: float,
+        max_tokens: int,
+        reasoning_effort: str | None = None,
     ) -> Completion: ...
 
 

@@ -1,6 +1,7 @@
 """Admin API request and response models (never reused as events). Tokens are write-only."""
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -16,6 +17,10 @@ class BusinessSettingsFields(BaseModel):
     model: str | None = None
     temperature: float | None = Field(default=None, ge=0, le=2)
     max_tokens: int | None = Field(default=None, ge=1, le=16_384)
+    """The answer's budget; reasoning models also get ``openai.reasoning_headroom_tokens``."""
+    reasoning_effort: Literal["none", "minimal", "low", "medium", "high", "xhigh"] | None = None
+    """Reasoning models only (null: the model's default); a value the model's family does not
+    take is left out."""
     memory_messages: int | None = Field(default=None, ge=0, le=200)
     """How many earlier turns of the conversation go into the prompt."""
     rate_limit_per_minute: int | None = Field(default=None, ge=0)
@@ -52,6 +57,7 @@ class BusinessOut(BaseModel):
     model: str
     temperature: float
     max_tokens: int
+    reasoning_effort: str | None
     memory_messages: int
     rate_limit_per_minute: int
     monthly_spend_limit_usd: float
@@ -73,6 +79,7 @@ class BusinessOut(BaseModel):
             model=b.model,
             temperature=b.temperature,
             max_tokens=b.max_tokens,
+            reasoning_effort=b.reasoning_effort,
             memory_messages=b.memory_messages,
             rate_limit_per_minute=b.rate_limit_per_minute,
             monthly_spend_limit_usd=b.monthly_spend_limit_usd,

@@ -1,6 +1,7 @@
 """AI service settings (``SWITCHBOARD_`` env vars; nested with ``__``)."""
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr
 
@@ -31,6 +32,14 @@ class OpenAISettings(BaseModel):
     max_retries: int = 2
     """The SDK's bounded retries (429, 5xx, connection errors) before the call counts as failed."""
     default_model: str = "gpt-4o-mini"
+    reasoning_headroom_tokens: int = Field(default=4000, ge=0)
+    """Added to a business's ``max_tokens`` for models that reason before answering: their
+    ``max_completion_tokens`` counts the hidden reasoning tokens too (a cap, not a cost)."""
+    model_families: dict[str, Literal["chat", "o-series", "gpt-5", "gpt-5.1"]] = Field(
+        default_factory=dict
+    )
+    """Model-name prefix → family, for names OpenAI's do not give away (e.g. Azure deployment
+    names); unlisted names go by OpenAI's naming, unknown ones are chat models."""
     embedding_model: str = "text-embedding-3-small"
     embedding_batch: int = 64
     """Chunks embedded per request."""

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
-from switchboard.ai.errors import ModelUnavailable
+from switchboard.ai.errors import ModelRejected, ModelUnavailable
 from switchboard.ai.models import (
     Business,
     ChatMessage,
@@ -37,18 +37,36 @@ class FakeClock:
 
 
 class FakeModel:
-    """Answers ``reply to: <last user text>``; ``fail`` makes it look down."""
+    """Answers ``reply to: <last user text>``; ``fail`` makes it look down, ``reject`` makes it
+    refuse the request."""
 
     def __init__(self) -> None:
         self.prompts: list[list[ChatMessage]] = []
+        self.calls: list[dict[str, Any]] = []
         self.fail = False
+        self.reject = False
 
     async def complete(
-        self, model: str, messages: Sequence[ChatMessage], temperature: float, max_tokens: int
+        self,
+        model: str,
+        messages: Sequence[ChatMessage],
+        temperature: float,
+        max_tokens: int,
+        reasoning_effort: str | None = None,
     ) -> Completion:
         self.prompts.append(list(messages))
+        self.calls.append(
+            {
+                "model": model,
+                "temperature": temperature,
+                "max_tokens": max_tokens,
+                "reasoning_effort": reasoning_effort,
+            }
+        )
         if self.fail:
             raise ModelUnavailable("model down (fake)")
+        if self.reject:
+            raise ModelRejected("unsupported parameter (fake)")
         return Completion(
             text=f"reply to: {messages[-1].content}",
             model=model,

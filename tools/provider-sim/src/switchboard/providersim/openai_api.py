@@ -1,7 +1,10 @@
 """OpenAI-compatible ``/v1/chat/completions``, ``/v1/embeddings`` and ``/v1/models``.
 
 Deterministic answers (see ``language.py``), realistic ``usage``, configurable latency and
-error rate (429 / 500 with OpenAI's error JSON); every request is recorded.
+error rate (429 / 500 with OpenAI's error JSON); every request is recorded. A parameter the
+model's family does not take is refused as OpenAI refuses it (``openai_models.py``), and a
+reasoning model spends ``openai.reasoning_tokens`` hidden tokens of ``max_completion_tokens``
+before its answer (none left: an empty answer with ``finish_reason: length``).
 """
 
 import asyncio
@@ -13,16 +16,18 @@ from typing import Any
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
 
-from switchboard.providersim import language
+from switchboard.providersim import language, openai_models
 from switchboard.providersim.deps import SimDep
 from switchboard.providersim.state import SimState
 
 AnyRequest = Request[Any, Any, State]
 
 
-def openai_error(status: int, message: str, kind: str, code: str | None) -> Response[Any]:
+def openai_error(
+    status: int, message: str, kind: str, code: str | None, param: str | None = None
+) -> Response[Any]:
     return Response(
-        {"error": {"message": message, "type": kind, "param": None, "code": code}},
+        {"error": {"message": message, "type": kind, "param": param, "code": code}},
         status_code=status,
     )
 
@@ -73,9 +78,14 @@ def chat_completion(sim: SimState, body: dict[str, Any], model: str) -> dict[str
     """The completion object for a validated chat request."""
     messages = body["messages"]
     limit = body.get("max_completion_tokens") or body.get("max_tokens")
-    text = language.reply_for(messages, int(limit) if limit else None)
+    reasoning = sim.config.openai.reasoning_tokens if openai_models.reasons(model, body) else 0
+    if limit:
+        reasoning = min(reasoning, int(limit))
+    left = int(limit) - reasoning if limit else None
+    text = language.reply_for(messages, left) if left is None or left > 0 else ""
+    cut = left is not None and language.count_tokens(language.reply_for(messages)) > left
     prompt = language.prompt_tokens(messages)
-    completion = language.count_tokens(text)
+    completion = language.count_tokens(text) + reasoning
     sim.record("openai.chat.completed", model=model, prompt_tokens=prompt)
     return {
         "id": sim.new_id("chatcmpl-", 24),
@@ -87,13 +97,14 @@ def chat_completion(sim: SimState, body: dict[str, Any], model: str) -> dict[str
                 "index": 0,
                 "message": {"role": "assistant", "content": text, "refusal": None},
                 "logprobs": None,
-                "finish_reason": "length" if limit else "stop",
+                "finish_reason": "length" if cut else "stop",
             }
         ],
         "usage": {
             "prompt_tokens": prompt,
             "completion_tokens": completion,
             "total_tokens": prompt + completion,
+            "completion_tokens_details": {"reasoning_tokens": reasoning},
         },
         "system_fingerprint": "fp_provider_sim",
     }
@@ -142,6 +153,11 @@ class OpenAIApi(Controller):
         sim.counters["openai.chat.requests"] += 1
         if (refused := await gate(sim, request)) is not None:
             return refused
+        if (wrong := openai_models.refusal(model, body)) is not None:
+            sim.record("openai.rejected", reason=wrong.code, param=wrong.param, model=model)
+            return openai_error(
+                400, wrong.message, "invalid_request_error", wrong.code, param=wrong.param
+            )
         return Response(chat_completion(sim, body, model))
 
     @post("/embeddings", status_code=200)

@@ -104,6 +104,8 @@ class OpenAIConfig(BaseModel):
     error_rate: float = 0.0
     """Share of requests answered with an error (429 or 500, alternating by draw)."""
     embedding_dim: int = 256
+    reasoning_tokens: int = 64
+    """Hidden tokens a reasoning model spends before answering (out of max_completion_tokens)."""
     chat_model: str = "gpt-4o-mini"
     embedding_model: str = "text-embedding-3-small"
 

@@ -1,21 +1,28 @@
 """Chat completions and embeddings through the ``openai`` SDK (any OpenAI-compatible server).
 
 The SDK's own timeout and bounded retries (429, 5xx, connection errors) apply to each call;
-whatever still fails becomes ModelUnavailable, which the breaker counts.
+whatever still fails becomes ModelUnavailable, which the breaker counts — except a request the
+server refused as wrong (400, 404, 422: a bad parameter, an unknown model), which is
+ModelRejected: one business's configuration, not a model that is down for everyone.
+Each model family gets the parameters it accepts (``model_families.py``).
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
 
 import openai
-from openai import AsyncOpenAI
+from openai import AsyncOpenAI, omit
 from openai.types.chat import (
     ChatCompletionAssistantMessageParam,
+    ChatCompletionContentPartParam,
     ChatCompletionMessageParam,
     ChatCompletionSystemMessageParam,
     ChatCompletionUserMessageParam,
 )
+from openai.types.shared import ReasoningEffort
 
-from switchboard.ai.errors import ModelUnavailable
+from switchboard.ai.errors import ModelRejected, ModelUnavailable
+from switchboard.ai.model_families import chat_parameters, family_of
 from switchboard.ai.models import ChatMessage, Completion
 from switchboard.ai.settings import OpenAISettings
 
@@ -34,28 +41,65 @@ def _param(m: ChatMessage) -> ChatCompletionMessageParam:
         return ChatCompletionSystemMessageParam(role="system", content=m.content)
     if m.role == "assistant":
         return ChatCompletionAssistantMessageParam(role="assistant", content=m.content)
+    if m.images:  # fetched WhatsApp images, as data URLs beside the words describing them
+        parts: list[ChatCompletionContentPartParam] = [{"type": "text", "text": m.content}]
+        parts += [{"type": "image_url", "image_url": {"url": url}} for url in m.images]
+        return ChatCompletionUserMessageParam(role="user", content=parts)
     return ChatCompletionUserMessageParam(role="user", content=m.content)
+
+
+_REJECTED = (openai.BadRequestError, openai.NotFoundError, openai.UnprocessableEntityError)
 
 
 class OpenAIModel:
     """:class:`~switchboard.ai.repository.ModelClient` over ``chat.completions``."""
 
-    def __init__(self, client: AsyncOpenAI) -> None:
+    def __init__(
+        self,
+        client: AsyncOpenAI,
+        *,
+        families: Mapping[str, str] | None = None,
+        reasoning_headroom: int = 4000,
+    ) -> None:
         self._client = client
+        self._families = dict(families or {})
+        self._headroom = reasoning_headroom
 
     async def complete(
-        self, model: str, messages: Sequence[ChatMessage], temperature: float, max_tokens: int
+        self,
+        model: str,
+        messages: Sequence[ChatMessage],
+        temperature: float,
+        max_tokens: int,
+        reasoning_effort: str | None = None,
     ) -> Completion:
+        params: dict[str, Any] = chat_parameters(
+            family_of(model, self._families),
+            temperature,
+            max_tokens,
+            reasoning_effort,
+            headroom=self._headroom,
+        )
         try:
             response = await self._client.chat.completions.create(
                 model=model,
                 messages=[_param(m) for m in messages],
-                temperature=temperature,
-                max_tokens=max_tokens,
+                temperature=params.get("temperature", omit),
+                max_tokens=params.get("max_tokens", omit),
+                max_completion_tokens=params.get("max_completion_tokens", omit),
+                reasoning_effort=cast(ReasoningEffort, params.get("reasoning_effort", omit)),
             )
+        except _REJECTED as exc:
+            raise ModelRejected(f"{model} refused the request: {exc.message}") from exc
         except openai.OpenAIError as exc:
             raise ModelUnavailable(f"chat completion failed: {exc!r}") from exc
         if not response.choices or not response.choices[0].message.content:
+            if response.choices and response.choices[0].finish_reason == "length":
+                # A reasoning model spent the whole budget thinking: a setting, not an outage.
+                raise ModelRejected(
+                    f"{model} used its whole token budget before answering; raise the "
+                    "business's max_tokens or openai.reasoning_headroom_tokens"
+                )
             raise ModelUnavailable("chat completion had no text")
         usage = response.usage
         return Completion(
