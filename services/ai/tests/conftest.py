@@ -15,6 +15,7 @@ from switchboard.ai.settings import Price
 from switchboard.ai.testing import (
     FakeClock,
     FakeEmbedder,
+    FakeMedia,
     FakeModel,
     FakePublisher,
     FakeSender,
@@ -24,10 +25,17 @@ from switchboard.ai.testing import (
     InMemoryLimiter,
     InMemoryLookup,
     InMemoryUsage,
+    InMemoryWindows,
     fixed_now,
 )
 from switchboard.common.crypto import Cipher
-from switchboard.common.events import Event, MessageReceived, event_id
+from switchboard.common.events import (
+    Event,
+    MessageContent,
+    MessageMedia,
+    MessageReceived,
+    event_id,
+)
 
 KEY_1 = base64.b64encode(b"1" * 32).decode()
 KEY_2 = base64.b64encode(b"2" * 32).decode()
@@ -65,10 +73,16 @@ _T0 = datetime(2026, 11, 23, 11, 0, tzinfo=UTC)
 
 def inbound(
     message_id: str = "wamid.in1",
-    text: str = "Do you sell bread?",
+    text: str | None = "Do you sell bread?",
     channel_id: str = WA_ID,
     contact: str = "15551230001",
     seq: int = 0,
+    *,
+    message_type: str = "text",
+    content: MessageContent | None = None,
+    media: list[MessageMedia] | None = None,
+    received_at: datetime | None = None,
+    contact_name: str | None = None,
 ) -> Event:
     data = MessageReceived(
         channel="whatsapp" if channel_id == WA_ID else "sms",
@@ -76,8 +90,12 @@ def inbound(
         message_id=message_id,
         business_channel_id=channel_id,
         contact=contact,
+        contact_name=contact_name,
+        message_type=message_type,
         text=text,
-        received_at=_T0 + timedelta(seconds=seq),
+        content=content,
+        media=media or [],
+        received_at=received_at or _T0 + timedelta(seconds=seq),
     )
     return Event(id=event_id("test", message_id), source="/test", data=data, tenant="acme")
 
@@ -100,6 +118,8 @@ class World:
     cache: BusinessCache
     breaker: CircuitBreaker
     cipher: Cipher
+    windows: InMemoryWindows
+    media: FakeMedia
 
 
 @pytest.fixture
@@ -117,6 +137,7 @@ def world(cipher: Cipher) -> World:
         lookup, cipher, ttl_s=300, max_entries=1000, token_max_entries=1000, clock=clock
     )
     breaker = CircuitBreaker(3, 30.0, clock=clock)
+    windows, media = InMemoryWindows(), FakeMedia()
     pipeline = ReplyPipeline(
         businesses=cache,
         ledger=ledger,
@@ -131,6 +152,8 @@ def world(cipher: Cipher) -> World:
             knowledge, embedder, k=2, min_score=0.0, ttl_s=300, max_entries=10, clock=clock
         ),
         prices=PRICES,
+        windows=windows,
+        media=media,
         now=fixed_now,
         monotonic=clock,
     )
@@ -150,6 +173,8 @@ def world(cipher: Cipher) -> World:
         cache,
         breaker,
         cipher,
+        windows,
+        media,
     )
 
 

@@ -161,3 +161,50 @@ async def test_usage_per_business_per_day_for_the_tenant_only(client, db, build,
     only_day_2 = await client.get("/v1/usage?from=2026-11-02", headers=auth("acme"))
     assert [r["day"] for r in only_day_2.json()] == ["2026-11-02"]
     assert (await client.get("/v1/usage", headers=auth("globex"))).json() == []
+
+
+async def test_whatsapp_and_model_options_are_set_shown_and_cleared(client) -> None:
+    options = {
+        "model": "o4-mini",
+        "reasoning_effort": "low",
+        "message_types": {"reaction": "answer", "sticker": "fallback"},
+        "whatsapp_template": {
+            "name": "order_followup",
+            "language": "en_US",
+            "parameters": ["{contact_name}"],
+        },
+        "read_receipts": True,
+        "fetch_media": True,
+    }
+    created = await client.post("/v1/businesses", json={**NEW, **options}, headers=auth("acme"))
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert {k: body[k] for k in options} == options
+    bid = body["id"]
+    cleared = await client.patch(
+        f"/v1/businesses/{bid}",
+        json={"whatsapp_template": None, "reasoning_effort": None, "message_types": {}},
+        headers=auth("acme"),
+    )
+    assert cleared.status_code == 200, cleared.text
+    after = cleared.json()
+    assert (after["whatsapp_template"], after["reasoning_effort"], after["message_types"]) == (
+        None,
+        None,
+        {},
+    )
+    assert after["read_receipts"] is True  # untouched
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"message_types": {"image": "shout"}},
+        {"whatsapp_template": {"name": "Has Spaces", "language": "en_US"}},
+        {"whatsapp_template": {"name": "ok", "language": "english"}},
+        {"reasoning_effort": "extreme"},
+    ],
+)
+async def test_bad_options_are_a_400(client, bad) -> None:
+    answer = await client.post("/v1/businesses", json={**NEW, **bad}, headers=auth("acme"))
+    assert answer.status_code == 400, answer.text

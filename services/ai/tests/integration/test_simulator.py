@@ -4,7 +4,9 @@ The simulator runs as its own process (``python -m switchboard.providersim serve
 free port.
 """
 
+import base64
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -12,9 +14,11 @@ import pytest
 from switchboard.ai.admin import AdminService
 from switchboard.ai.app import Overrides, open_runtime
 from switchboard.ai.breaker import BreakerState
-from switchboard.ai.errors import SendRejected
+from switchboard.ai.errors import SendFailed, SendNotAuthorized, SendRejected
+from switchboard.ai.models import Template
 from switchboard.ai.settings import OpenAISettings, ProviderSettings
 from switchboard.ai.testing import FakeClock, FakePublisher, fixed_now
+from switchboard.common.events import MessageContent, MessageLocation, MessageMedia
 from switchboard.common.testing import ServiceProcess, free_port
 
 pytestmark = pytest.mark.integration
@@ -47,7 +51,20 @@ async def sim(sim_url: str, build) -> AsyncIterator[httpx.AsyncClient]:
             "openai": {"latency_ms": 0, "error_rate": 0},
         }
         assert (await client.post("/_sim/reset", json=config)).status_code == 200
+        await customer_writes(client, build.wa_id, "15551230001")  # opens the 24-hour window
         yield client
+
+
+async def customer_writes(sim: httpx.AsyncClient, phone_number_id: str, wa_id: str) -> None:
+    answer = await sim.post(
+        "/_sim/whatsapp/inbound",
+        json={
+            "wa_id": wa_id,
+            "phone_number_id": phone_number_id,
+            "messages": [{"type": "text", "text": {"body": "hi"}}],
+        },
+    )
+    assert answer.status_code == 202, answer.text
 
 
 @pytest.fixture
@@ -174,3 +191,99 @@ async def test_reasoning_model_business_is_answered_not_fallback(live, sim, buil
     assert chat["max_completion_tokens"] > 300
     [reply] = (await sim_messages(sim))["whatsapp_replies"]
     assert reply["text"]["body"] != "We will get back to you soon."
+
+
+async def test_a_location_reaches_the_model_in_words(live, sim, build, cipher) -> None:
+    await live.businesses.create(build.business(cipher))
+    place = MessageLocation(latitude=52.52, longitude=13.405, name="Alexanderplatz")
+    event = build.inbound(
+        text=None, message_type="location", content=MessageContent(location=place)
+    )
+    assert await live.handle(event) == "replied"
+    [chat] = await openai_requests(sim, "chat.completions")
+    assert chat["messages"][-1] == {
+        "role": "user",
+        "content": "[location: Alexanderplatz (52.52, 13.405)]",
+    }
+
+
+async def test_outside_the_window_the_simulator_gets_the_template(live, sim, build, cipher) -> None:
+    template = Template("order_followup", "en_US", ("{contact_name}",))
+    await live.businesses.create(build.business(cipher, whatsapp_template=template))
+    late = build.inbound(received_at=fixed_now() - timedelta(hours=25), contact_name="Ada")
+    assert await live.handle(late) == "template"
+    assert await openai_requests(sim, "chat.completions") == []
+    [sent] = (await sim_messages(sim))["whatsapp_replies"]
+    assert sent["type"] == "template"
+    assert sent["template"]["name"] == "order_followup"
+    assert sent["template"]["components"][0]["parameters"] == [{"type": "text", "text": "Ada"}]
+
+
+async def test_meta_refusing_free_text_with_131047_gets_the_template(
+    live, sim, build, cipher
+) -> None:
+    """Our clock says the window is open, the simulator (Meta) says the customer never wrote."""
+    template = Template("order_followup", "en_US")
+    await live.businesses.create(build.business(cipher, whatsapp_template=template))
+    assert await live.handle(build.inbound(contact="15559990000")) == "template"
+    messages = await sim_messages(sim)
+    assert [r["code"] for r in messages["whatsapp_rejected"]] == [131047]
+    [sent] = messages["whatsapp_replies"]
+    assert sent["type"] == "template"
+    [(event, _)] = live.published
+    assert event.data.template == "order_followup"
+
+
+async def test_without_a_template_131047_is_skipped(live, sim, build, cipher) -> None:
+    await live.businesses.create(build.business(cipher))
+    assert await live.handle(build.inbound(contact="15559990000")) == "skipped_window_closed"
+    assert await live.handle(build.inbound(contact="15559990000")) == "duplicate"
+    assert (await sim_messages(sim))["whatsapp_replies"] == []
+
+
+async def test_read_receipt_reaches_the_simulator(live, sim, build, cipher) -> None:
+    await live.businesses.create(build.business(cipher, read_receipts=True))
+    assert await live.handle(build.inbound("wamid.read-me")) == "replied"
+    reads = (await sim_messages(sim))["whatsapp_reads"]
+    assert [(r["message_id"], r["status"]) for r in reads] == [("wamid.read-me", "read")]
+
+
+async def test_media_is_fetched_from_the_graph_api_for_the_model(live, sim, build, cipher) -> None:
+    png = b"\x89PNG\r\n simulated"
+    created = await sim.post(
+        "/_sim/whatsapp/media",
+        json={"mime_type": "image/png", "data_base64": base64.b64encode(png).decode()},
+    )
+    media_id = created.json()["id"]
+    await live.businesses.create(build.business(cipher, fetch_media=True))
+    event = build.inbound(
+        text="is this yours?",
+        message_type="image",
+        content=MessageContent(caption="is this yours?"),
+        media=[MessageMedia(media_id=media_id, content_type="image/png")],
+    )
+    assert await live.handle(event) == "replied"
+    [chat] = await openai_requests(sim, "chat.completions")
+    text, image = chat["messages"][-1]["content"]
+    assert text == {"type": "text", "text": '[image: caption "is this yours?"]'}
+    assert image["image_url"]["url"] == "data:image/png;base64," + base64.b64encode(png).decode()
+
+
+@pytest.mark.parametrize(
+    ("code", "outcome"),
+    [(131026, "skipped_recipient_unavailable"), (131009, "skipped_invalid_parameter")],
+)
+async def test_graph_errors_that_skip(live, sim, build, cipher, code, outcome) -> None:
+    await live.businesses.create(build.business(cipher))
+    await sim.post("/_sim/whatsapp/errors", json={"codes": [code]})
+    assert await live.handle(build.inbound()) == outcome
+    assert await live.handle(build.inbound()) == "duplicate"
+
+
+@pytest.mark.parametrize(("code", "error"), [(130429, SendFailed), (190, SendNotAuthorized)])
+async def test_graph_errors_that_retry_or_alert(live, sim, build, cipher, code, error) -> None:
+    await live.businesses.create(build.business(cipher))
+    await sim.post("/_sim/whatsapp/errors", json={"codes": [code]})
+    with pytest.raises(error):
+        await live.handle(build.inbound())
+    assert await live.handle(build.inbound()) == "replied"  # the retry / the replay after a fix

@@ -21,7 +21,9 @@ from switchboard.common.crypto import Cipher
 log = structlog.get_logger(__name__)
 _TOKEN_INPUTS = {"whatsapp_access_token": "whatsapp", "twilio_auth_token": "twilio"}
 _MAX_CONFLICT_RETRIES = 5
-_CLEARABLE = frozenset({"fallback_text", "twilio_account_sid", "reasoning_effort"})
+_CLEARABLE = frozenset(
+    {"fallback_text", "twilio_account_sid", "reasoning_effort", "whatsapp_template"}
+)
 """Fields a PATCH may set to null."""
 
 
@@ -53,6 +55,11 @@ class AdminService:
                     changes[f"{kind}_token"] = sealed
             elif name in ("whatsapp_phone_number_ids", "twilio_numbers"):
                 changes[name] = tuple(dict.fromkeys(value or ()))
+            elif name == "whatsapp_template":
+                template = fields.whatsapp_template
+                changes[name] = template.to_template() if template is not None else None
+            elif name == "message_types":
+                changes[name] = dict(value or {})
             elif value is not None or name in _CLEARABLE:
                 changes[name] = value
         return dataclasses.replace(business, **changes)

@@ -8,7 +8,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -26,11 +26,13 @@ from switchboard.ai.adapters.mongo import Database, create_client, ensure_indexe
 from switchboard.ai.adapters.mongo_businesses import MongoBusinesses
 from switchboard.ai.adapters.mongo_knowledge import MongoKnowledge
 from switchboard.ai.adapters.mongo_replies import MongoLedger, MongoUsage
+from switchboard.ai.adapters.mongo_windows import MongoWindows
 from switchboard.ai.adapters.openai_client import OpenAIEmbedder, OpenAIModel, create_openai
 from switchboard.ai.adapters.redis_limits import RedisRateLimiter
 from switchboard.ai.adapters.redis_published import RedisPublishedLedger
 from switchboard.ai.adapters.redis_spend import RedisSpend
 from switchboard.ai.adapters.senders import ChannelSender, TwilioSender, WhatsAppSender
+from switchboard.ai.adapters.whatsapp_media import WhatsAppMedia
 from switchboard.ai.admin import AdminService
 from switchboard.ai.api import BusinessController, UsageController
 from switchboard.ai.breaker import BreakerState, CircuitBreaker
@@ -168,6 +170,10 @@ async def open_runtime(
                 clock=o.clock,
             ),
             prices=settings.prices,
+            windows=MongoWindows(db, every_s=p.whatsapp_window_record_every_s),
+            media=WhatsAppMedia(http, p),
+            window_margin=timedelta(seconds=p.whatsapp_window_margin_s),
+            media_text_chars=p.media_text_chars,
             source=settings.source,
             now=o.now,
         )

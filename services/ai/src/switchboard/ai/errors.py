@@ -6,7 +6,12 @@ SwitchboardError (common)
  │    └── SendFailed           the provider refused or failed before accepting the reply
  └── PermanentError
       ├── CryptoError          a token cannot be decrypted (switchboard.common.crypto)
-      ├── SendRejected         the provider will never accept this reply (4xx)
+      ├── SendRejected         the provider will never accept this reply (4xx) → dead letter
+      │    └── SendNotAuthorized   invalid/expired token, missing permission, account locked:
+      │                            dead letter + metric + alert (every message of the business)
+      ├── SendSkipped          this message can never go to this recipient: recorded, counted,
+      │    │                   acknowledged (no dead letter)
+      │    └── ReengagementRequired  the 24-hour window is closed (Meta 131047) → template
       └── SendUnknown          no answer from the provider: the reply may have gone out
 ModelUnavailable               the model failed after bounded retries (→ fallback, not retried)
 ModelRejected                  the model refused this request as invalid (→ fallback; the breaker
@@ -27,6 +32,38 @@ class SendFailed(RetryableError):
 
 class SendRejected(PermanentError):
     """The provider answered that this reply can never be sent (bad number, bad token)."""
+
+
+class SendNotAuthorized(SendRejected):
+    """The provider refused the business's credentials or permissions (Meta 190, 0, 3, 10,
+    200-299, 131005, 131031, 368): nothing this business sends will go out until fixed."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class SendSkipped(PermanentError):
+    """The provider will never deliver this message to this recipient (not on WhatsApp, an
+    invalid parameter, the window closed); retrying or dead-lettering would not help."""
+
+    def __init__(self, message: str, reason: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.code = code
+
+
+class ReengagementRequired(SendSkipped):
+    """Meta 131047: more than 24 hours since the customer's last message; only an approved
+    template may be sent."""
+
+    def __init__(self, message: str, code: str | None = "131047") -> None:
+        super().__init__(message, "window_closed", code)
+
+
+class MediaUnavailable(SwitchboardError):
+    """A media file could not be fetched (expired id, too large, provider error); the message
+    is described instead."""
 
 
 class SendUnknown(PermanentError):

@@ -1,4 +1,5 @@
-"""Handling one ``message.inbound`` event: claim → business → limits → model → send → publish.
+"""Handling one ``message.inbound`` event: claim → business → type → window → limits → model →
+send → publish.
 
 Never twice: the message id is claimed in the ledger before anything with an effect (only
 reads run beside the claim; the rate limit counts claimed messages), the reply is stored
@@ -8,19 +9,34 @@ guarded by an atomic model_done → sending transition, so two attempts cannot b
 Latency: the claim and the reads the model call needs (spend, conversation memory, the
 knowledge index) run concurrently; so do ``sent`` and the after-send steps (memory, usage, the
 outbound event), which are each safe to repeat; only ``published`` waits for all of them.
+
+Non-text messages reach the model described in words (``describe.py``), or get the fallback,
+or nothing, as the business set per type (``Business.type_action``). WhatsApp's window,
+template, read receipts and media are in ``whatsapp.py``.
 """
 
 import asyncio
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Final
 
 import structlog
 
+from switchboard.ai import whatsapp
 from switchboard.ai.breaker import BreakerOpen, CircuitBreaker
 from switchboard.ai.cache import BusinessCache
-from switchboard.ai.errors import ModelRejected, ModelUnavailable, SendFailed, SendRejected
+from switchboard.ai.describe import describe
+from switchboard.ai.errors import (
+    ModelRejected,
+    ModelUnavailable,
+    ReengagementRequired,
+    SendFailed,
+    SendNotAuthorized,
+    SendRejected,
+    SendSkipped,
+)
 from switchboard.ai.metrics import (
     COST,
     HANDLE_SECONDS,
@@ -28,8 +44,11 @@ from switchboard.ai.metrics import (
     MESSAGES,
     MODEL_FAILURES,
     MODEL_SECONDS,
+    SEND_NOT_AUTHORIZED,
+    SEND_SKIPPED,
     SPEND_RATIO,
     TOKENS,
+    WINDOW_CLOSED,
 )
 from switchboard.ai.models import (
     Business,
@@ -44,11 +63,13 @@ from switchboard.ai.models import (
 )
 from switchboard.ai.repository import (
     ConversationStore,
+    MediaFetcher,
     ModelClient,
     OutboundPublisher,
     RateLimiter,
     ReplyLedger,
     Sender,
+    ServiceWindows,
     UsageStore,
 )
 from switchboard.ai.retrieval import KnowledgeMatrix, Retriever
@@ -73,6 +94,11 @@ class ReplyPipeline:
     publisher: OutboundPublisher
     retriever: Retriever | None
     prices: Mapping[str, Price]
+    windows: ServiceWindows | None = None
+    """WhatsApp's 24-hour windows; None: only the message's own time opens one."""
+    media: MediaFetcher | None = None
+    window_margin: timedelta = timedelta(seconds=60)
+    media_text_chars: int = 4000
     source: str = "/switchboard/ai"
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
     monotonic: Callable[[], float] = time.monotonic
@@ -96,6 +122,16 @@ class _Prepared:
     spend_limited: bool
     history: list[StoredMessage]
     index: KnowledgeMatrix | None
+    free_text: bool = True
+    """Whether free text may be sent (WhatsApp's window is open)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Skip:
+    """Nothing will be sent for this message, and why (the ledger's reason, the outcome)."""
+
+    reason: str
+    outcome: str
 
 
 async def _handle(msg: MessageReceived, p: ReplyPipeline) -> str:
@@ -122,10 +158,19 @@ async def _handle(msg: MessageReceived, p: ReplyPipeline) -> str:
         return "duplicate"
     record = existing
     if record is None or record.state is ReplyState.CLAIMED or record.reply is None:
-        reply = await _reply(msg, business, prepared, p)
-        if reply is None:
-            await p.ledger.skip(msg.message_id, "limited_silent", business.id)
-            return "limited_silent"
+        if business.type_action(msg.message_type) == "ignore":
+            await p.ledger.skip(msg.message_id, "ignored_type", business.id)
+            return "skipped_ignored_type"
+        if business.read_receipts and whatsapp.is_whatsapp(msg):
+            reply, _ = await asyncio.gather(
+                _reply(msg, business, prepared, p),
+                whatsapp.mark_read(msg, business, p.businesses.tokens(business), p.sender),
+            )
+        else:
+            reply = await _reply(msg, business, prepared, p)
+        if isinstance(reply, _Skip):
+            await p.ledger.skip(msg.message_id, reply.reason, business.id)
+            return reply.outcome
         record = await p.ledger.store_reply(msg.message_id, business.id, reply)
     return await _send(msg, business, record, p)
 
@@ -137,27 +182,53 @@ async def _prepare(
     business = await p.businesses.by_channel(msg.business_channel_id)
     if business is None or not business.active:
         return business, None
-    spend_limited, history, index = await asyncio.gather(
+    spend_limited, history, index, free_text, _ = await asyncio.gather(
         _over_spend(business, p),
         p.conversations.recent(msg.conversation, business.memory_messages),
         p.retriever.load(business.id) if p.retriever is not None else _no_index(),
+        whatsapp.free_text_allowed(msg, p.windows, p.now(), p.window_margin),
+        whatsapp.record_inbound(msg, p.windows),
     )
-    return business, _Prepared(spend_limited, history, index)
+    return business, _Prepared(spend_limited, history, index, free_text)
+
+
+_SILENT: Final = _Skip("limited_silent", "limited_silent")
+
+
+def _fallback(business: Business) -> Reply | _Skip:
+    return Reply(text=business.fallback_text, fallback=True) if business.fallback_text else _SILENT
 
 
 async def _reply(
     msg: MessageReceived, business: Business, prepared: _Prepared, p: ReplyPipeline
-) -> Reply | None:
-    """The model's answer; the fallback when over a limit or the model is down (None: silence)."""
+) -> Reply | _Skip:
+    """The model's answer; the fallback when over a limit, the model is down or the business
+    answers this type so; the template outside WhatsApp's window; or why nothing is sent."""
     # The rate limit counts only messages that get this far (not duplicates).
     limit = "spend" if prepared.spend_limited else await _over_rate(business, p)
+    if not prepared.free_text:  # free text would be refused (Meta 131047): template or nothing
+        template = whatsapp.template_reply(business, msg) if limit is None else None
+        WINDOW_CLOSED.labels("skipped" if template is None else "template").inc()
+        return template or _Skip("window_closed", "skipped_window_closed")
     if limit is not None:
         action = "fallback" if business.fallback_text else "silent"
         LIMITED.labels(limit, action).inc()
         log.info("business over limit", business_id=business.id, limit=limit, action=action)
-        return Reply(text=business.fallback_text, fallback=True) if business.fallback_text else None
-    knowledge = await _knowledge(prepared.index, msg.text or "", p)
-    prompt = build_prompt(business.system_prompt, knowledge, prepared.history, msg.text or "")
+        return _fallback(business)
+    if business.type_action(msg.message_type) == "fallback":
+        return _fallback(business)
+    question = describe(msg)
+    extra, images = await whatsapp.media_for_model(
+        msg, business, p.businesses.tokens(business), p.media, p.media_text_chars
+    )
+    knowledge = await _knowledge(prepared.index, question, p)
+    prompt = build_prompt(
+        business.system_prompt,
+        knowledge,
+        prepared.history,
+        f"{question}\n\n{extra}" if extra else question,
+        images,
+    )
     started = p.monotonic()
     try:
         completion = await p.breaker.call(
@@ -172,11 +243,11 @@ async def _reply(
     except ModelUnavailable as exc:
         MODEL_FAILURES.labels("breaker_open" if isinstance(exc, BreakerOpen) else "error").inc()
         log.warning("model unavailable; fallback", business_id=business.id, error=str(exc))
-        return Reply(text=business.fallback_text, fallback=True) if business.fallback_text else None
+        return _fallback(business)
     except ModelRejected as exc:  # this business's model or settings; others are unaffected
         MODEL_FAILURES.labels("rejected").inc()
         log.warning("model refused the request; fallback", business_id=business.id, error=str(exc))
-        return Reply(text=business.fallback_text, fallback=True) if business.fallback_text else None
+        return _fallback(business)
     MODEL_SECONDS.observe(p.monotonic() - started)
     TOKENS.labels("in").inc(completion.prompt_tokens)
     TOKENS.labels("out").inc(completion.completion_tokens)
@@ -237,18 +308,43 @@ async def _send(
     if record.state is ReplyState.SENT or not await p.ledger.begin_send(msg.message_id):
         return "duplicate"
     tokens = p.businesses.tokens(business)
+    reply = record.reply
     try:
-        provider_id = await p.sender.send(
-            business, tokens, msg.business_channel_id, msg.contact, record.reply.text
-        )
-    except (SendFailed, SendRejected):
+        try:
+            provider_id = await whatsapp.deliver(msg, business, tokens, reply, p.sender)
+        except ReengagementRequired:
+            # Meta's clock says the window closed although ours did not: the template instead
+            # (free text certainly was not sent), or nothing.
+            template = whatsapp.template_reply(business, msg) if reply.template is None else None
+            if template is None:
+                raise
+            WINDOW_CLOSED.labels("template").inc()
+            reply = replace(reply, text=template.text, template=template.template)
+            provider_id = await whatsapp.deliver(msg, business, tokens, reply, p.sender)
+    except SendSkipped as exc:
+        await p.ledger.abort_send(msg.message_id)  # nothing went out, and nothing ever will
+        await p.ledger.skip(msg.message_id, exc.reason, business.id)
+        SEND_SKIPPED.labels(exc.reason).inc()
+        if isinstance(exc, ReengagementRequired):
+            WINDOW_CLOSED.labels("skipped").inc()
+        log.warning("reply skipped by the provider", business_id=business.id, error=str(exc))
+        return f"skipped_{exc.reason}"
+    except (SendFailed, SendRejected) as exc:
         await p.ledger.abort_send(msg.message_id)  # certainly not sent: a retry may send it
+        if isinstance(exc, SendNotAuthorized):
+            SEND_NOT_AUTHORIZED.labels(exc.code).inc()
+            log.error(
+                "provider refused the business's credentials",
+                business_id=business.id,
+                code=exc.code,
+                error=str(exc),
+            )
         raise
     sent_at = p.now()
     sent = ReplyRecord(
         message_id=msg.message_id,
         state=ReplyState.SENT,
-        reply=record.reply,
+        reply=reply,
         business_id=business.id,
         provider_message_id=provider_id,
         sent_at=sent_at,
@@ -263,7 +359,9 @@ async def _send(
     if not marked:
         return "duplicate"
     await p.ledger.mark_published(msg.message_id)
-    return "fallback" if record.reply.fallback else "replied"
+    if reply.template is not None:
+        return "template"
+    return "fallback" if reply.fallback else "replied"
 
 
 async def _after_send(
@@ -288,7 +386,7 @@ async def _record_and_publish(
             msg.conversation,
             business.id,
             "user",
-            msg.text or "",
+            describe(msg),
             msg.received_at,
         ),
         StoredMessage(
@@ -314,6 +412,7 @@ async def _record_and_publish(
         completion_tokens=reply.completion_tokens,
         cost_usd=reply.cost_usd,
         fallback=reply.fallback,
+        template=reply.template.name if reply.template else None,
         sent_at=sent_at,
     )
     event = Event(

@@ -32,3 +32,28 @@ SPEND_RATIO = Gauge(
     "Month's spend / monthly limit per business with a limit, as of its last message.",
     ["business"],
 )
+SEND_SKIPPED = Counter(
+    "switchboard_ai_send_skipped_total",
+    "Replies the provider will never take for this recipient, recorded and not retried, by "
+    "reason (window_closed, recipient_unavailable, invalid_parameter).",
+    ["reason"],
+)
+SEND_NOT_AUTHORIZED = Counter(
+    "switchboard_ai_send_not_authorized_total",
+    "Sends refused for the business's token or permissions (Meta 190, 10, 200-299 ...), by "
+    "provider error code; each message is dead-lettered for a replay once fixed.",
+    ["code"],
+)
+WINDOW_CLOSED = Counter(
+    "switchboard_ai_window_closed_total",
+    "WhatsApp messages answered outside the 24-hour window, by action (template, skipped).",
+    ["action"],
+)
+READ_RECEIPTS = Counter(
+    "switchboard_ai_read_receipts_total", "WhatsApp read receipts by outcome.", ["outcome"]
+)
+MEDIA_FETCHES = Counter(
+    "switchboard_ai_media_fetches_total",
+    "WhatsApp media fetched for the model, by outcome.",
+    ["outcome"],
+)

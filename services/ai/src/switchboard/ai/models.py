@@ -1,15 +1,55 @@
 """Records and pure rules of the AI service: businesses, reply states, cost, prompts. No I/O."""
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Literal
+from typing import Final, Literal
 
 from switchboard.common.crypto import Sealed
 from switchboard.common.events import Channel
 
 Role = Literal["system", "user", "assistant"]
+TypeAction = Literal["answer", "fallback", "ignore"]
+"""What a business does with a message type: the model answers it (described in words), the
+fallback text answers it, or nothing does."""
+
+DEFAULT_TYPE_ACTIONS: Final[Mapping[str, TypeAction]] = {
+    "reaction": "ignore",
+    "system": "ignore",
+    "unsupported": "fallback",
+}
+"""Reactions and system notices (a number changed) are not questions; an unsupported message
+cannot be described. Every other type is answered unless a business says otherwise."""
+
+SERVICE_WINDOW: Final = timedelta(hours=24)
+"""WhatsApp's customer-service window: free-form messages only this long after the customer's
+last message; afterwards only an approved template (Meta error 131047 otherwise)."""
+WINDOW_OPENERS_EXCLUDED: Final = frozenset({"system"})
+"""Inbound types that are not the customer writing (Meta: a window starts when a user messages
+or calls the business), so they do not open or renew it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    """An approved WhatsApp template, sent outside the 24-hour window instead of free text."""
+
+    name: str
+    language: str
+    parameters: tuple[str, ...] = ()
+    """Body parameters ``{{1}}``, ``{{2}}`` ... in order; ``{contact_name}`` in a value is
+    replaced by the customer's profile name."""
+
+    def for_contact(self, contact_name: str | None) -> "Template":
+        """This template with ``{contact_name}`` filled in (what is actually sent)."""
+        values = tuple(v.replace("{contact_name}", contact_name or "") for v in self.parameters)
+        return Template(self.name, self.language, values)
+
+    def describe(self) -> str:
+        """How the sent template reads in history and memory."""
+        values = ", ".join(f'"{v}"' for v in self.parameters)
+        return f"[template {self.name} ({self.language})" + (f": {values}]" if values else "]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +77,15 @@ class Business:
     """0: unlimited."""
     fallback_text: str | None = None
     active: bool = True
+    message_types: Mapping[str, TypeAction] = field(default_factory=dict, hash=False)
+    """Overrides of :data:`DEFAULT_TYPE_ACTIONS` by message type."""
+    whatsapp_template: Template | None = None
+    """Sent when the 24-hour window is closed; None: nothing is sent then."""
+    read_receipts: bool = False
+    """Mark each WhatsApp message the business answers as read (blue ticks)."""
+    fetch_media: bool = False
+    """Download WhatsApp images and text documents with the business token so the model sees
+    them; otherwise media are only described."""
     whatsapp_token: Sealed | None = None
     twilio_token: Sealed | None = None
     version: int = 1
@@ -45,6 +94,11 @@ class Business:
     def channel_ids(self) -> tuple[str, ...]:
         return self.whatsapp_phone_number_ids + self.twilio_numbers
 
+    def type_action(self, message_type: str) -> TypeAction:
+        return self.message_types.get(
+            message_type, DEFAULT_TYPE_ACTIONS.get(message_type, "answer")
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class ProviderTokens:
@@ -52,6 +106,14 @@ class ProviderTokens:
 
     whatsapp_access_token: str | None = None
     twilio_auth_token: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FetchedMedia:
+    """A downloaded attachment."""
+
+    content_type: str
+    data: bytes = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +157,8 @@ class Reply:
     completion_tokens: int = 0
     cost_usd: float = 0.0
     fallback: bool = False
+    template: Template | None = None
+    """Sent as this template (``text`` describes it), not as free text."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +212,12 @@ def cost_usd(
     return round(prompt_tokens / 1000 * input_per_1k + completion_tokens / 1000 * output_per_1k, 8)
 
 
+def window_open(last_inbound: datetime, now: datetime, margin: timedelta) -> bool:
+    """Whether free text may still be sent: the window runs 24 h from the customer's last
+    message, less ``margin`` (the send takes time and Meta's clock decides)."""
+    return now < last_inbound + SERVICE_WINDOW - margin
+
+
 def channel_of(business: Business, channel_id: str) -> Channel:
     """``whatsapp`` for a phone-number id, ``sms`` for a Twilio number."""
     return "whatsapp" if channel_id in business.whatsapp_phone_number_ids else "sms"
@@ -196,6 +266,7 @@ def build_prompt(
     knowledge: list[RetrievedChunk],
     history: list[StoredMessage],
     text: str,
+    images: tuple[str, ...] = (),
 ) -> list[ChatMessage]:
     """System prompt (+ cited knowledge), the remembered turns oldest first, then the question."""
     system = system_prompt
@@ -204,5 +275,5 @@ def build_prompt(
         system = f"{system_prompt}\n\n{KNOWLEDGE_HEADER}\n\n{cited}"
     messages = [ChatMessage("system", system)]
     messages.extend(ChatMessage(m.role, m.content) for m in history)
-    messages.append(ChatMessage("user", text))
+    messages.append(ChatMessage("user", text, images))
     return messages

@@ -8,11 +8,13 @@ from switchboard.ai.models import (
     Business,
     ChatMessage,
     Completion,
+    FetchedMedia,
     KnowledgeChunk,
     ProviderTokens,
     Reply,
     ReplyRecord,
     StoredMessage,
+    Template,
 )
 from switchboard.common.events import Event
 
@@ -110,15 +112,50 @@ class Embedder(Protocol):
 
 
 class Sender(Protocol):
-    """Sends one text; returns the provider's message id.
+    """Sends one message; returns the provider's message id.
 
-    Raises SendFailed when the provider certainly did not take it (retry is safe) and
-    SendRejected when it never will; any other failure leaves it unknown whether it was sent.
+    Raises SendFailed when the provider certainly did not take it (retry is safe), SendSkipped
+    when it never will for this recipient (ReengagementRequired: WhatsApp's 24-hour window is
+    closed), SendRejected when it never will (SendNotAuthorized: the business's token or
+    permissions); any other failure leaves it unknown whether it was sent.
     """
 
     async def send(
-        self, business: Business, tokens: ProviderTokens, channel_id: str, to: str, text: str
-    ) -> str: ...
+        self,
+        business: Business,
+        tokens: ProviderTokens,
+        channel_id: str,
+        to: str,
+        text: str,
+        *,
+        template: Template | None = None,
+    ) -> str:
+        """``text``, or the approved ``template`` (WhatsApp) when one is given."""
+        ...
+
+    async def mark_read(
+        self, business: Business, tokens: ProviderTokens, channel_id: str, message_id: str
+    ) -> None:
+        """A read receipt for an inbound message (WhatsApp; nothing for SMS)."""
+        ...
+
+
+class ServiceWindows(Protocol):
+    """When each conversation's customer last wrote (WhatsApp's 24-hour window)."""
+
+    async def last_inbound(self, conversation: str) -> datetime | None: ...
+
+    async def record(self, conversation: str, at: datetime) -> None:
+        """``at`` if it is later than what is known (never moves back)."""
+        ...
+
+
+class MediaFetcher(Protocol):
+    """Downloads an inbound attachment by the provider's media id; MediaUnavailable if not."""
+
+    async def fetch(
+        self, business: Business, tokens: ProviderTokens, media_id: str
+    ) -> FetchedMedia: ...
 
 
 class OutboundPublisher(Protocol):

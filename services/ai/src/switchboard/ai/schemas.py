@@ -5,7 +5,28 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from switchboard.ai.models import Business
+from switchboard.ai.models import Business, Template
+
+
+class TemplateIn(BaseModel):
+    """An approved WhatsApp template: sent instead of free text outside the 24-hour window."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=512, pattern=r"^[a-z0-9_]+$")
+    """As approved in WhatsApp Manager."""
+    language: str = Field(min_length=2, max_length=15, pattern=r"^[a-z]{2,3}(_[A-Za-z]{2,4})?$")
+    """The approved translation, e.g. ``en_US``."""
+    parameters: list[str] = Field(default_factory=list, max_length=20)
+    """Body parameters {{1}}, {{2}} ... in order; ``{contact_name}`` is replaced by the
+    customer's profile name."""
+
+    def to_template(self) -> Template:
+        return Template(self.name, self.language, tuple(self.parameters))
+
+    @classmethod
+    def of(cls, t: Template) -> "TemplateIn":
+        return cls(name=t.name, language=t.language, parameters=list(t.parameters))
 
 
 class BusinessSettingsFields(BaseModel):
@@ -29,6 +50,19 @@ class BusinessSettingsFields(BaseModel):
     """Model spend per calendar month in USD (0: unlimited)."""
     fallback_text: str | None = Field(default=None, max_length=4096)
     """Sent when over a limit or the model is down; empty: send nothing."""
+    message_types: dict[str, Literal["answer", "fallback", "ignore"]] | None = Field(
+        default=None, max_length=50
+    )
+    """Per inbound message type (image, location, interactive, reaction, ...): ``answer`` (the
+    model, given a description), ``fallback`` (the fallback text) or ``ignore``. Unlisted types
+    follow the defaults: reaction and system ignored, unsupported answered by the fallback,
+    everything else answered."""
+    whatsapp_template: TemplateIn | None = None
+    """Sent when the 24-hour window is closed; null: nothing is sent then."""
+    read_receipts: bool | None = None
+    """Mark answered WhatsApp messages as read."""
+    fetch_media: bool | None = None
+    """Download WhatsApp images and text documents with the business token for the model."""
     active: bool | None = None
     whatsapp_phone_number_ids: list[str] | None = None
     twilio_numbers: list[str] | None = None
@@ -62,6 +96,10 @@ class BusinessOut(BaseModel):
     rate_limit_per_minute: int
     monthly_spend_limit_usd: float
     fallback_text: str | None
+    message_types: dict[str, str]
+    whatsapp_template: TemplateIn | None
+    read_receipts: bool
+    fetch_media: bool
     active: bool
     has_whatsapp_token: bool
     has_twilio_token: bool
@@ -84,6 +122,10 @@ class BusinessOut(BaseModel):
             rate_limit_per_minute=b.rate_limit_per_minute,
             monthly_spend_limit_usd=b.monthly_spend_limit_usd,
             fallback_text=b.fallback_text,
+            message_types=dict(b.message_types),
+            whatsapp_template=TemplateIn.of(b.whatsapp_template) if b.whatsapp_template else None,
+            read_receipts=b.read_receipts,
+            fetch_media=b.fetch_media,
             active=b.active,
             has_whatsapp_token=b.whatsapp_token is not None,
             has_twilio_token=b.twilio_token is not None,

@@ -62,6 +62,17 @@ class ProviderSettings(BaseModel):
     twilio_base_url: str = "https://api.twilio.com"
     timeout_s: float = 10.0
     max_connections: int = 100
+    media_max_bytes: int = Field(default=5_000_000, ge=1)
+    """Largest WhatsApp media file fetched for a business with ``fetch_media`` (Meta's image
+    limit is 5 MB); larger ones are only described."""
+    media_text_chars: int = Field(default=4000, ge=0)
+    """Characters of a fetched text document put in the prompt."""
+    whatsapp_window_margin_s: float = Field(default=60.0, ge=0)
+    """WhatsApp's 24-hour window counts as closed this long before it ends (the send takes
+    time and Meta's clock decides): a template goes out instead of free text."""
+    whatsapp_window_record_every_s: float = Field(default=60.0, ge=0)
+    """A conversation's last-message time is written at most this often per process (a write
+    per message otherwise); the stored time lags by less, which only shortens the window."""
 
 
 class CacheSettings(BaseModel):

@@ -10,17 +10,19 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
-from switchboard.ai.errors import ModelRejected, ModelUnavailable
+from switchboard.ai.errors import MediaUnavailable, ModelRejected, ModelUnavailable
 from switchboard.ai.models import (
     Business,
     ChatMessage,
     Completion,
+    FetchedMedia,
     KnowledgeChunk,
     ProviderTokens,
     Reply,
     ReplyRecord,
     ReplyState,
     StoredMessage,
+    Template,
 )
 from switchboard.common.events import Event
 
@@ -110,20 +112,73 @@ class Sent:
     to: str
     text: str
     tokens: ProviderTokens
+    template: Template | None = None
 
 
 class FakeSender:
+    """Records sends and read receipts; ``fail_with`` fails the next sends in order,
+    ``refuse_text`` fails every free-text send with it (a closed window on Meta's side)."""
+
     def __init__(self) -> None:
         self.sent: list[Sent] = []
+        self.read: list[str] = []
         self.fail_with: list[BaseException] = []
+        self.refuse_text: BaseException | None = None
+        self.fail_reads: BaseException | None = None
 
     async def send(
-        self, business: Business, tokens: ProviderTokens, channel_id: str, to: str, text: str
+        self,
+        business: Business,
+        tokens: ProviderTokens,
+        channel_id: str,
+        to: str,
+        text: str,
+        *,
+        template: Template | None = None,
     ) -> str:
         if self.fail_with:
             raise self.fail_with.pop(0)
-        self.sent.append(Sent(business.id, channel_id, to, text, tokens))
+        if template is None and self.refuse_text is not None:
+            raise self.refuse_text
+        self.sent.append(Sent(business.id, channel_id, to, text, tokens, template))
         return f"wamid.out{len(self.sent)}"
+
+    async def mark_read(
+        self, business: Business, tokens: ProviderTokens, channel_id: str, message_id: str
+    ) -> None:
+        if self.fail_reads is not None:
+            raise self.fail_reads
+        self.read.append(message_id)
+
+
+class InMemoryWindows:
+    def __init__(self) -> None:
+        self.last: dict[str, datetime] = {}
+        self.reads = 0
+
+    async def last_inbound(self, conversation: str) -> datetime | None:
+        self.reads += 1
+        return self.last.get(conversation)
+
+    async def record(self, conversation: str, at: datetime) -> None:
+        known = self.last.get(conversation)
+        self.last[conversation] = at if known is None else max(known, at)
+
+
+class FakeMedia:
+    """Media by id; an id not in ``files`` is MediaUnavailable."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, FetchedMedia] = {}
+        self.fetched: list[str] = []
+
+    async def fetch(
+        self, business: Business, tokens: ProviderTokens, media_id: str
+    ) -> FetchedMedia:
+        self.fetched.append(media_id)
+        if media_id not in self.files:
+            raise MediaUnavailable(f"no media {media_id} (fake)")
+        return self.files[media_id]
 
 
 class FakePublisher:
@@ -163,7 +218,7 @@ class InMemoryLedger:
 
     async def skip(self, message_id: str, reason: str, business_id: str | None) -> None:
         r = self.records[message_id]
-        if r.state is ReplyState.CLAIMED:
+        if r.state in (ReplyState.CLAIMED, ReplyState.MODEL_DONE):
             self.records[message_id] = replace(
                 r, state=ReplyState.SKIPPED, reason=reason, business_id=business_id
             )

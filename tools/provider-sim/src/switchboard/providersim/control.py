@@ -1,5 +1,6 @@
 """The control and inspection API under ``/_sim``: configure, run scenarios, look, reset."""
 
+import base64
 import json
 import statistics
 from collections import Counter
@@ -31,6 +32,31 @@ class WhatsAppScenario(BaseModel):
     text: str = "Hello from a simulated user"
     numbered: bool = True
     """Append `` #<n>`` to each text (distinct messages); false sends ``text`` as it is."""
+
+
+class WhatsAppInbound(BaseModel):
+    """Messages of any type from one user, sent as one signed webhook: each item is the Meta
+    message without ``from``/``id`` (``{"type": "location", "location": {...}}``), optionally
+    with ``timestamp`` (unix seconds; an old one makes an old window) and ``context``."""
+
+    wa_id: str = Field(min_length=1)
+    name: str = "Sim User"
+    phone_number_id: str | None = None
+    """Default: the first configured number."""
+    messages: list[dict[str, Any]] = Field(min_length=1)
+
+
+class WhatsAppMedia(BaseModel):
+    """A file the Graph media endpoints serve (as if a user had sent it)."""
+
+    mime_type: str = Field(min_length=1)
+    data_base64: str
+
+
+class WhatsAppErrors(BaseModel):
+    """Meta error codes the next sends answer, in order (e.g. 130429, 131026, 190)."""
+
+    codes: list[int] = Field(min_length=1)
 
 
 class VoiceScenario(BaseModel):
@@ -189,6 +215,8 @@ class SimInspection(Controller):
             "twilio_sms": list(sim.messages.values()),
             "whatsapp_inbound": sim.whatsapp_inbound,
             "whatsapp_replies": sim.whatsapp_replies,
+            "whatsapp_reads": sim.whatsapp_reads,
+            "whatsapp_rejected": sim.whatsapp_rejected,
         }
 
     @get("/voice-agents")
@@ -241,7 +269,38 @@ class Scenarios(Controller):
         return Response({"stopped": name})
 
 
-CONTROLLERS = (SimConfigControl, SimInspection, Scenarios)
+class WhatsAppControl(Controller):
+    """Drive the simulated WhatsApp users: messages of any type, media, errors to answer."""
+
+    path = "/_sim/whatsapp"
+    include_in_schema = False
+
+    @post("/inbound", status_code=202)
+    async def inbound(
+        self, data: JSONBody[WhatsAppInbound], sim: SimDep, whatsapp: WhatsAppDep
+    ) -> dict[str, Any]:
+        number = data.phone_number_id or next(iter(sim.config.whatsapp.phone_numbers))
+        messages = [whatsapp.message_of(data.wa_id, m) for m in data.messages]
+        await whatsapp.send_inbound(number, [(data.wa_id, data.name, m) for m in messages])
+        return {"ids": [m["id"] for m in messages]}
+
+    @post("/media", status_code=201)
+    async def media(self, data: JSONBody[WhatsAppMedia], sim: SimDep) -> Response[Any]:
+        try:
+            content = base64.b64decode(data.data_base64, validate=True)
+        except ValueError as exc:
+            return bad_request(f"data_base64: {exc}")
+        media_id = str(1_000_000_000_000_000 + len(sim.whatsapp_media) + 1)
+        sim.whatsapp_media[media_id] = (data.mime_type, content)
+        return Response({"id": media_id}, status_code=201)
+
+    @post("/errors", status_code=200)
+    async def errors(self, data: JSONBody[WhatsAppErrors], sim: SimDep) -> dict[str, Any]:
+        sim.whatsapp_errors.extend(data.codes)
+        return {"queued": list(sim.whatsapp_errors)}
+
+
+CONTROLLERS = (SimConfigControl, SimInspection, Scenarios, WhatsAppControl)
 
 
 def _count(values: Any) -> dict[str, int]:

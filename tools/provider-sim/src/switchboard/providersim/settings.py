@@ -5,6 +5,7 @@ Everything under :class:`SimConfig` can also be changed while the simulator runs
 """
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -83,6 +84,15 @@ class WhatsAppConfig(BaseModel):
     """phone_number_id → display number (default: ``+1555`` + the id's last 7 digits)."""
     batch_max: int = 3
     """At most this many messages/statuses share one webhook POST."""
+    enforce_window: bool = True
+    """Free-form messages only within 24 h of the user's last message (inbound sent through
+    the simulator opens the window); outside it only templates (Meta error 131047)."""
+    window_error: Literal["response", "status"] = "response"
+    """How a free-form send outside the window fails: Meta's error answer (HTTP 400, code
+    131047), or accepted and then a ``failed`` status webhook carrying 131047."""
+    approved_templates: dict[str, list[str]] | None = None
+    """Template name → approved languages; a template not listed fails with 132001. None
+    accepts every template."""
 
 
 class VoiceAgentConfig(BaseModel):

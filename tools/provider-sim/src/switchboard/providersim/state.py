@@ -84,6 +84,16 @@ class SimState:
     """Twilio SMS by sid."""
     whatsapp_replies: list[dict[str, Any]] = field(default_factory=list)
     whatsapp_inbound: list[dict[str, Any]] = field(default_factory=list)
+    whatsapp_reads: list[dict[str, Any]] = field(default_factory=list)
+    """Read receipts the business sent (``status: read``)."""
+    whatsapp_rejected: list[dict[str, Any]] = field(default_factory=list)
+    """Sends refused with a Meta error (the body and the code)."""
+    whatsapp_windows: dict[tuple[str, str], datetime] = field(default_factory=dict)
+    """(phone_number_id, wa_id) → the user's last message: the 24-hour window."""
+    whatsapp_media: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+    """media id → (mime type, content), served by the Graph media endpoints."""
+    whatsapp_errors: list[int] = field(default_factory=list)
+    """Error codes the next sends answer, in order (queued by tests)."""
     vapi_calls: dict[str, dict[str, Any]] = field(default_factory=dict)
     elevenlabs_conversations: dict[str, dict[str, Any]] = field(default_factory=dict)
     openai_requests: list[dict[str, Any]] = field(default_factory=list)

@@ -1,23 +1,29 @@
 """Meta's WhatsApp Cloud API: inbound messages as signed webhooks, the send endpoint, statuses.
 
 Webhooks are shaped and batched like Meta's (``entry[].changes[].value.messages[]``, several
-messages or statuses in one POST) and signed with ``X-Hub-Signature-256``.
+messages or statuses in one POST) and signed with ``X-Hub-Signature-256``. Each user's inbound
+message opens (or renews) the 24-hour customer-service window the send endpoint enforces.
 """
 
 import asyncio
 import json
 import time
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
 
 from litestar import Response
 
 from switchboard.providersim.signing import meta_signature
 from switchboard.providersim.state import SimState
 from switchboard.providersim.webhooks import JSON, Delivery, WebhookSender
+from switchboard.providersim.whatsapp_errors import status_error
 
 STATUS_STEPS = ("sent", "delivered", "read")
 STATUS_STEP_S = 0.5
 """Simulated seconds between two statuses of a sent message."""
+WINDOW: Final = timedelta(hours=24)
+NOT_FROM_THE_USER: Final = frozenset({"system"})
+"""Inbound types that do not open a window (WhatsApp's own notices)."""
 
 
 def meta_error(status: int, message: str, kind: str, code: int) -> Response[Any]:
@@ -80,13 +86,33 @@ class WhatsAppCloud:
         return await self._sender.send(Delivery(kind, cfg.webhook_url, body, headers, key=key))
 
     def inbound_message(self, wa_id: str, text: str) -> dict[str, Any]:
+        return self.message_of(wa_id, {"type": "text", "text": {"body": text}})
+
+    def message_of(self, wa_id: str, spec: dict[str, Any]) -> dict[str, Any]:
+        """A Meta-shaped inbound message: ``spec`` gives the type and its body (any type:
+        image, location, interactive, reaction ...), optionally ``timestamp`` and ``context``."""
         return {
             "from": wa_id,
             "id": self.wamid(),
-            "timestamp": str(int(time.time())),
-            "type": "text",
-            "text": {"body": text},
+            "timestamp": str(spec.get("timestamp") or int(time.time())),
+            **{k: v for k, v in spec.items() if k != "timestamp"},
         }
+
+    def window_open(self, phone_number_id: str, wa_id: str) -> bool:
+        """Whether the user wrote to this number in the last 24 hours."""
+        last = self._state.whatsapp_windows.get((phone_number_id, wa_id))
+        return last is not None and datetime.now(UTC) - last < WINDOW
+
+    def _opened(self, phone_number_id: str, message: dict[str, Any]) -> None:
+        if message.get("type") in NOT_FROM_THE_USER:
+            return
+        try:
+            at = datetime.fromtimestamp(int(message["timestamp"]), UTC)
+        except (KeyError, TypeError, ValueError):
+            at = datetime.now(UTC)
+        key = (phone_number_id, str(message["from"]))
+        known = self._state.whatsapp_windows.get(key)
+        self._state.whatsapp_windows[key] = at if known is None else max(known, at)
 
     async def send_inbound(
         self, phone_number_id: str, batch: list[tuple[str, str, dict[str, Any]]]
@@ -98,6 +124,7 @@ class WhatsAppCloud:
         messages = [m for _, _, m in batch]
         for wa_id, _, message in batch:
             self._state.whatsapp_inbound.append({"phone_number_id": phone_number_id, **message})
+            self._opened(phone_number_id, message)
             self._state.record("whatsapp.inbound", id=message["id"], wa_id=wa_id)
         payload = self.payload(
             phone_number_id, {"contacts": list(contacts.values()), "messages": messages}
@@ -148,3 +175,21 @@ class WhatsAppCloud:
                 self.payload(phone_number_id, {"statuses": [entry]}),
                 f"{message_id}:{status}",
             )
+
+    async def failed_status(
+        self, phone_number_id: str, message_id: str, recipient: str, code: int
+    ) -> None:
+        """An accepted message that Meta then fails: a ``failed`` status carrying the error."""
+        entry = {
+            "id": message_id,
+            "status": "failed",
+            "timestamp": str(int(time.time())),
+            "recipient_id": recipient,
+            "errors": [status_error(code)],
+        }
+        self._state.record("whatsapp.status", id=message_id, status="failed", code=code)
+        await self.post(
+            "whatsapp.statuses",
+            self.payload(phone_number_id, {"statuses": [entry]}),
+            f"{message_id}:failed",
+        )

@@ -7,6 +7,7 @@ from bson import Binary
 from pymongo.errors import DuplicateKeyError
 
 from switchboard.ai.adapters.mongo import BUSINESSES, CHANNELS, Database, Doc, translated
+from switchboard.ai.adapters.mongo_replies import template_from_doc, template_to_doc
 from switchboard.ai.errors import ChannelTaken
 from switchboard.ai.models import Business
 from switchboard.common.crypto import Sealed
@@ -34,6 +35,8 @@ def business_to_doc(b: Business) -> Doc:
         doc[name] = list(doc[name])
     for name in _TOKEN_FIELDS:
         doc[name] = _sealed_to_doc(doc[name])
+    doc["message_types"] = dict(b.message_types)
+    doc["whatsapp_template"] = template_to_doc(b.whatsapp_template)
     return doc
 
 
@@ -45,6 +48,8 @@ def business_from_doc(doc: Doc) -> Business:
         values[name] = tuple(doc.get(name) or ())
     for name in _TOKEN_FIELDS:
         values[name] = _sealed_from_doc(doc.get(name))
+    values["message_types"] = dict(doc.get("message_types") or {})
+    values["whatsapp_template"] = template_from_doc(doc.get("whatsapp_template"))
     return Business(**values)
 
 

@@ -23,7 +23,14 @@ from switchboard.ai.adapters.mongo import (
     Doc,
     translated,
 )
-from switchboard.ai.models import Business, Reply, ReplyRecord, ReplyState, StoredMessage
+from switchboard.ai.models import (
+    Business,
+    Reply,
+    ReplyRecord,
+    ReplyState,
+    StoredMessage,
+    Template,
+)
 
 STEPS: Final = ("claimed", "reply", "send", "sent", "published", "skipped")
 
@@ -36,7 +43,26 @@ def _reply_to_doc(r: Reply) -> Doc:
         "completion_tokens": r.completion_tokens,
         "cost_usd": r.cost_usd,
         "fallback": r.fallback,
+        "template": template_to_doc(r.template),
     }
+
+
+def template_to_doc(t: Template | None) -> Doc | None:
+    if t is None:
+        return None
+    return {"name": t.name, "language": t.language, "parameters": list(t.parameters)}
+
+
+def template_from_doc(doc: Doc | None) -> Template | None:
+    if not doc:
+        return None
+    return Template(doc["name"], doc["language"], tuple(doc.get("parameters") or ()))
+
+
+def _reply_from_doc(doc: Doc) -> Reply:
+    values = dict(doc)
+    values["template"] = template_from_doc(values.get("template"))
+    return Reply(**values)
 
 
 def _record(message_id: str, steps: dict[str, Doc]) -> ReplyRecord | None:
@@ -57,7 +83,7 @@ def _record(message_id: str, steps: dict[str, Doc]) -> ReplyRecord | None:
     return ReplyRecord(
         message_id=message_id,
         state=state,
-        reply=Reply(**reply["reply"]) if reply else None,
+        reply=_reply_from_doc(reply["reply"]) if reply else None,
         business_id=(reply or steps.get("skipped") or {}).get("business_id"),
         provider_message_id=sent.get("provider_message_id"),
         sent_at=sent.get("sent_at"),
