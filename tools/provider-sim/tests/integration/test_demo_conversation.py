@@ -6,6 +6,7 @@ import base64
 import io
 import json
 import os
+import secrets
 from collections.abc import Iterator
 
 import httpx
@@ -13,6 +14,7 @@ import pytest
 from pymongo import MongoClient
 from rich.console import Console
 
+from switchboard.common.auth import issue_token
 from switchboard.common.settings import KafkaSettings, MongoSettings
 from switchboard.common.testing import ServiceProcess, free_port, fresh_group, unique
 from switchboard.common.topics import MESSAGE_INBOUND
@@ -89,3 +91,92 @@ async def test_the_demo_conversation_is_answered_with_memory_and_knowledge(stack
     assert [m["role"] for m in result.last_prompt] == ["system", "user", "assistant", "user"]
     assert result.remembered and result.cited, report
     assert result.ok
+
+
+async def _wait_for(check, timeout_s: float = 90.0):
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        value = await check()
+        if value:
+            return value
+        assert asyncio.get_running_loop().time() < deadline, "waited too long"
+        await asyncio.sleep(0.3)
+
+
+async def test_non_text_messages_through_the_whole_stack(stack, ai_api) -> None:
+    """Simulator (signed webhook) → ingress → Kafka → AI worker → simulator: a location and a
+    chosen button are described to the model and answered, with read receipts; a reaction is
+    not answered."""
+    number, token = f"10{secrets.randbelow(10**13):013d}", secrets.token_urlsafe(16)
+    customer = "15557770001"
+    headers = {"Authorization": f"Bearer {issue_token(JWT_KEY, stack.tenant)}"}
+    async with (
+        httpx.AsyncClient(base_url=stack.sim.url, timeout=30) as sim,
+        httpx.AsyncClient(base_url=ai_api.url, headers=headers, timeout=30) as api,
+    ):
+        config = {
+            "whatsapp": {
+                "webhook_url": f"{stack.ingress.url}/webhooks/whatsapp",
+                "phone_numbers": {number: token},
+            }
+        }
+        (await sim.patch("/_sim/config", json=config)).raise_for_status()
+        created = await api.post(
+            "/v1/businesses",
+            json={
+                "name": "Types Bistro",
+                "whatsapp_phone_number_ids": [number],
+                "whatsapp_access_token": token,
+                "read_receipts": True,
+            },
+        )
+        created.raise_for_status()
+        sent = await sim.post(
+            "/_sim/whatsapp/inbound",
+            json={
+                "wa_id": customer,
+                "phone_number_id": number,
+                "messages": [
+                    {
+                        "type": "location",
+                        "location": {
+                            "latitude": 52.52,
+                            "longitude": 13.405,
+                            "name": "Alexanderplatz",
+                        },
+                    },
+                    {
+                        "type": "interactive",
+                        "interactive": {
+                            "type": "button_reply",
+                            "button_reply": {"id": "book", "title": "Book a table"},
+                        },
+                    },
+                    {"type": "reaction", "reaction": {"message_id": "wamid.x", "emoji": "👍"}},
+                ],
+            },
+        )
+        sent.raise_for_status()
+        location_id, button_id, _ = sent.json()["ids"]
+
+        async def two_replies():
+            replies = (await sim.get("/_sim/messages")).json()["whatsapp_replies"]
+            mine = [r for r in replies if r["phone_number_id"] == number and r["to"] == customer]
+            return mine if len(mine) >= 2 else None
+
+        await _wait_for(two_replies)
+        requests = (await sim.get("/_sim/openai/requests")).json()
+        questions = [
+            r["messages"][-1]["content"]
+            for r in requests
+            if r["endpoint"] == "chat.completions"
+            and any(
+                "Alexanderplatz" in str(m) or "Book a table" in str(m) for m in r["messages"][-1:]
+            )
+        ]
+        assert "[location: Alexanderplatz (52.52, 13.405)]" in questions
+        assert '[chose: "Book a table"]' in questions
+        reads = (await sim.get("/_sim/messages")).json()["whatsapp_reads"]
+        assert {location_id, button_id} <= {r["message_id"] for r in reads}
+        await asyncio.sleep(2)  # the reaction, handled in order after the others, stays unanswered
+        assert len(await two_replies()) == 2
