@@ -91,6 +91,10 @@ def configure_logging(settings: LogSettings, service: str, stream: TextIO | None
         library = logging.getLogger(name)
         library.handlers[:] = []
         library.propagate = True
+        # uvicorn sets its loggers' levels (and a dictConfig may disable them) before the app
+        # factory runs: SWITCHBOARD_LOG__LEVEL on the root decides instead.
+        library.setLevel(logging.NOTSET)
+        library.disabled = False
     structlog.contextvars.bind_contextvars(service=service)
     # aiokafka logs every reconnect attempt at ERROR while a broker restarts; keep it readable.
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
