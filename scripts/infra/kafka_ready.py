@@ -1,15 +1,18 @@
 #!/usr/bin/env python3
 """Exit 0 when a Kafka broker answers a real Metadata request (stdlib only, no client library).
 
-Usage: kafka_ready.py HOST PORT [TIMEOUT_S]
+Usage: kafka_ready.py HOST PORT [TIMEOUT_S] [--brokers N]
 
 Sends ApiVersions v0 to learn which Metadata versions the broker accepts, then a Metadata request
-(non-flexible v4..v8, no topics) and requires at least one registered broker in the answer.
-An open port is not enough: a KRaft broker accepts connections before it has caught up.
+(non-flexible v4..v8, no topics) and requires at least N brokers in the answer (default 1).
+An open port is not enough: a KRaft broker accepts connections before it has caught up. The
+answer lists only live (unfenced) brokers, so with N = the cluster's size a node restarted after
+a crash counts as ready once it has rejoined and the controller has let it back in.
 """
 
 from __future__ import annotations
 
+import argparse
 import socket
 import struct
 import sys
@@ -66,17 +69,21 @@ def broker_count(sock: socket.socket, version: int) -> int:
 
 
 def main() -> int:
-    host, port = sys.argv[1], int(sys.argv[2])
-    timeout = float(sys.argv[3]) if len(sys.argv) > 3 else 5.0
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("host")
+    parser.add_argument("port", type=int)
+    parser.add_argument("timeout", type=float, nargs="?", default=5.0)
+    parser.add_argument("--brokers", type=int, default=1, help="live brokers required")
+    args = parser.parse_args()
     try:
-        with socket.create_connection((host, port), timeout=timeout) as sock:
-            sock.settimeout(timeout)
+        with socket.create_connection((args.host, args.port), timeout=args.timeout) as sock:
+            sock.settimeout(args.timeout)
             brokers = broker_count(sock, metadata_version(sock))
     except (OSError, ValueError, struct.error) as exc:
         sys.stderr.write(f"kafka not ready: {exc}\n")
         return 1
-    if brokers < 1:
-        sys.stderr.write("kafka not ready: no broker in metadata\n")
+    if brokers < args.brokers:
+        sys.stderr.write(f"kafka not ready: {brokers} of {args.brokers} brokers in metadata\n")
         return 1
     return 0
 
