@@ -4,9 +4,9 @@ Nested sections use ``__``: ``SWITCHBOARD_KAFKA__BOOTSTRAP_SERVERS=127.0.0.1:190
 Each service subclasses :class:`CommonSettings` and adds its own section.
 """
 
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "SWITCHBOARD_"
@@ -16,7 +16,8 @@ class KafkaSettings(BaseModel):
     """Kafka connection and producer behaviour."""
 
     bootstrap_servers: str = "127.0.0.1:19092"
-    """Comma-separated host:port list."""
+    """Comma-separated host:port list; name several brokers of a cluster, so a client can
+    start while any one of them is down (it learns the rest from the metadata)."""
     client_id: str = "switchboard"
     publish_timeout_s: float = 5.0
     """How long a publish may wait for the broker's ack before it counts as failed."""
@@ -29,6 +30,32 @@ class KafkaSettings(BaseModel):
     ``message.max.bytes`` (default 1,048,588) nor any topic's ``max.message.bytes``: the
     default leaves room under Kafka's defaults. The ingress trims larger events to fit
     (see the ingress README) or refuses them with 413."""
+    replication_factor: int = Field(default=-1, ge=-1)
+    """Replicas of each topic ``ensure_topics`` creates; -1: the brokers'
+    ``default.replication.factor`` (1 on the local single broker, 3 on a cluster). Set 3 in
+    production, so a topic is never created with fewer replicas than the cluster promises."""
+    min_insync_replicas: int = Field(default=-1, ge=-1)
+    """``min.insync.replicas`` of topics ``ensure_topics`` creates: replicas that must have a
+    record before an acks=all publish is acknowledged. -1: the brokers' setting (1 locally, 2 on a
+    cluster). With RF 3 and 2, one broker may be lost without losing an acknowledged record; with
+    two lost, publishes fail and the ingress spools."""
+
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _broker_list(cls, value: str) -> str:
+        # aiokafka splits on "," only: "a:9092, b:9092" would look up the host " b".
+        brokers = [b.strip() for b in value.split(",") if b.strip()]
+        if not brokers:
+            raise ValueError("name at least one broker (host:port)")
+        return ",".join(brokers)
+
+    @model_validator(mode="after")
+    def _replication_is_consistent(self) -> Self:
+        if self.replication_factor == 0 or self.min_insync_replicas == 0:
+            raise ValueError("replication_factor and min_insync_replicas are -1 or at least 1")
+        if 0 < self.replication_factor < self.min_insync_replicas:
+            raise ValueError("min_insync_replicas cannot exceed replication_factor")
+        return self
 
 
 class PostgresSettings(BaseModel):

@@ -210,7 +210,7 @@ async def start_group_at_end(settings: KafkaSettings, group: str, topics: Sequen
 
 async def fresh_group(settings: KafkaSettings, prefix: str, topics: Sequence[str]) -> str:
     """A new consumer group id whose offsets already stand at the ends of ``topics``."""
-    from switchboard.common.kafka.broker import ensure_topics
+    from switchboard.common.kafka.admin import ensure_topics
 
     group = unique(prefix)
     await ensure_topics(settings, topics)

@@ -47,7 +47,7 @@ from switchboard.common.config.entities import (
 from switchboard.common.config.settings import TOPIC_CONFIGS, ConfigSettings
 from switchboard.common.crypto import Cipher
 from switchboard.common.errors import RetryableError
-from switchboard.common.kafka.broker import ensure_topics
+from switchboard.common.kafka.admin import ensure_topics
 from switchboard.common.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)

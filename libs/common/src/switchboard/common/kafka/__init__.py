@@ -1,11 +1,11 @@
 """Kafka wiring: the broker factory, topic creation, acknowledged publishing, dead letters."""
 
+from switchboard.common.kafka.admin import ensure_topics
 from switchboard.common.kafka.batch import BatchHandler, BatchProcessor, Route, records_of
 from switchboard.common.kafka.broker import (
     SendOutcome,
     create_broker,
     create_producer,
-    ensure_topics,
     publish_record,
     send_each,
     send_records,

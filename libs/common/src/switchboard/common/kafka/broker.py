@@ -1,13 +1,11 @@
-"""FastStream Kafka broker factory and the two operations every service needs around it."""
+"""FastStream Kafka broker factory and the acknowledged publishing every service needs around it."""
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, Final
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import (
     CorruptRecordException,
     InvalidTimestampError,
@@ -15,7 +13,6 @@ from aiokafka.errors import (
     KafkaError,
     MessageSizeTooLargeError,
     RecordListTooLargeError,
-    TopicAlreadyExistsError,
 )
 from faststream.exceptions import IncorrectState
 from faststream.kafka import KafkaBroker
@@ -168,37 +165,3 @@ async def publish_record(
     except (KafkaError, TimeoutError, OSError, IncorrectState) as exc:
         # IncorrectState: the producer is not connected (yet, or any more).
         raise PublishError(f"publish to {topic} failed: {exc!r}") from exc
-
-
-async def ensure_topics(
-    settings: KafkaSettings,
-    topics: Iterable[str],
-    *,
-    partitions: int | None = None,
-    configs: Mapping[str, str] | None = None,
-) -> None:
-    """Create ``topics`` if missing (idempotent; safe to run from every service at start),
-    with the topic ``configs`` given (e.g. ``{"cleanup.policy": "compact"}``)."""
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.bootstrap_servers,
-        request_timeout_ms=settings.request_timeout_ms,
-    )
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-        wanted = [
-            NewTopic(
-                name=t,
-                num_partitions=partitions or settings.partitions,
-                replication_factor=1,
-                topic_configs=dict(configs or {}),
-            )
-            for t in topics
-            if t not in existing
-        ]
-        if wanted:
-            # Another service may create it between list and create.
-            with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics(wanted)
-    finally:
-        await admin.close()
