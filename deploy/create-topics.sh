@@ -4,9 +4,12 @@
 # KAFKA_TOPICS_BIN=echo to check that it reads the table exactly as PyYAML does.
 set -eu
 TABLE="${TOPICS_TABLE:-/deploy/topics.yaml}"
-BOOTSTRAP="${KAFKA_BOOTSTRAP:-kafka:9092}"
+BOOTSTRAP="${KAFKA_BOOTSTRAP:-kafka-1:9092,kafka-2:9092,kafka-3:9092}"
 BIN="${KAFKA_TOPICS_BIN:-/opt/kafka/bin/kafka-topics.sh}"
+# Replication from the table (REPLICATION_FACTOR / MIN_INSYNC_REPLICAS override it, e.g. for a
+# one-broker test cluster).
 RF="${REPLICATION_FACTOR:-$(awk -F': *' '/^replication_factor:/ {split($2, v, " "); print v[1]}' "$TABLE")}"
+MIN_ISR="${MIN_INSYNC_REPLICAS:-$(awk -F': *' '/^min_insync_replicas:/ {split($2, v, " "); print v[1]}' "$TABLE")}"
 
 # Lines look like `  call.events: {partitions: 24, retention_hours: 168}`.
 awk '
@@ -20,5 +23,6 @@ awk '
   }
 ' "$TABLE" | while read -r name partitions retention_ms; do
   "$BIN" --bootstrap-server "$BOOTSTRAP" --create --if-not-exists --topic "$name" \
-    --partitions "$partitions" --replication-factor "$RF" --config "retention.ms=$retention_ms"
+    --partitions "$partitions" --replication-factor "$RF" \
+    --config "retention.ms=$retention_ms" --config "min.insync.replicas=$MIN_ISR"
 done

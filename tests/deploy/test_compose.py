@@ -29,6 +29,9 @@ APP_PORTS = {
 }
 
 
+BROKERS = ["kafka-1:9092", "kafka-2:9092", "kafka-3:9092"]
+
+
 @pytest.fixture(scope="module")
 def compose(repo):
     return yaml.safe_load((repo / "compose/docker-compose.yml").read_text())
@@ -59,7 +62,7 @@ def test_the_schema_rejects_a_broken_file(repo, compose):
     """Guards against a schema that accepts anything."""
     schema = json.loads((repo / "tests/deploy/schemas/compose-spec.json").read_text())
     broken = json.loads(json.dumps(compose))
-    broken["services"]["ingress"]["depends_on"]["kafka"] = {"condition": "service_happy"}
+    broken["services"]["ingress"]["depends_on"]["kafka-1"] = {"condition": "service_happy"}
     broken["services"]["ingress"]["restart_policy"] = "always"
     assert len(list(jsonschema.Draft7Validator(schema).iter_errors(broken))) >= 2
 
@@ -111,7 +114,8 @@ def test_env_example_values_load_into_each_service_settings(
             for key, value in environment.items():
                 patch.setenv(key, value)
             settings = settings_of(image_package(image))()
-        assert settings.kafka.bootstrap_servers == "kafka:9092", name
+        assert settings.kafka.bootstrap_servers == ",".join(BROKERS), name
+        assert (settings.kafka.replication_factor, settings.kafka.min_insync_replicas) == (3, 2)
 
 
 def test_images_are_pinned(compose):
@@ -195,7 +199,6 @@ def test_topic_init_script_creates_the_table_exactly(repo, topics_table, compose
             "PATH": os.environ["PATH"],
             "KAFKA_TOPICS_BIN": "echo",
             "TOPICS_TABLE": str(repo / "deploy/topics.yaml"),
-            "REPLICATION_FACTOR": init["environment"]["REPLICATION_FACTOR"],
         },
         capture_output=True,
         text=True,
@@ -204,10 +207,12 @@ def test_topic_init_script_creates_the_table_exactly(repo, topics_table, compose
     created = {}
     for line in result.stdout.splitlines():
         words = line.split()
-        assert words[words.index("--replication-factor") + 1] == "1"
+        assert words[words.index("--replication-factor") + 1] == "3"
         assert "--if-not-exists" in words
         topic = words[words.index("--topic") + 1]
-        retention = int(words[words.index("--config") + 1].removeprefix("retention.ms="))
+        configs = dict(words[i + 1].split("=") for i, w in enumerate(words) if w == "--config")
+        assert configs["min.insync.replicas"] == "2"
+        retention = int(configs["retention.ms"])
         created[topic] = (int(words[words.index("--partitions") + 1]), retention)
     expected = {
         name: (row["partitions"], row["retention_hours"] * 3_600_000)
@@ -229,7 +234,8 @@ def test_prometheus_scrapes_every_process(repo):
     assert targets == {f"{name}:{port}" for name, port in APP_PORTS.items()} | {exporter}
     assert all(job["metrics_path"] == "/metrics" for job in config["scrape_configs"])
     compose = yaml.safe_load((repo / "compose/docker-compose.yml").read_text())
-    assert "--kafka.server=kafka:9092" in compose["services"]["kafka-exporter"]["command"]
+    command = compose["services"]["kafka-exporter"]["command"]
+    assert command == [f"--kafka.server={broker}" for broker in BROKERS]
 
 
 def test_grafana_is_provisioned_with_the_dashboard(repo, compose):
@@ -266,3 +272,35 @@ def test_dashboard_queries_only_metrics_and_labels_the_code_declares(
                 assert labels <= declared_metrics[metric] | SCRAPE_LABELS, (panel["title"], labels)
                 queried.add(metric)
     assert len(queried) >= 10
+
+
+def test_kafka_is_a_three_broker_kraft_cluster(compose, env_example, topics_table):
+    """One cluster id and voter list, RF 3 / min ISR 2 (as deploy/topics.yaml says), a volume
+    each, and every client (services, topic-init, kafka-exporter) given all three brokers."""
+    services = compose["services"]
+    brokers = {name: s for name, s in services.items() if s["image"].startswith("apache/kafka")}
+    brokers.pop("topic-init")
+    assert sorted(brokers) == ["kafka-1", "kafka-2", "kafka-3"]
+    voters = {f"{n}@kafka-{n}:9093" for n in (1, 2, 3)}
+    for name, broker in brokers.items():
+        env = broker["environment"]
+        node = name.removeprefix("kafka-")
+        assert env["KAFKA_NODE_ID"] == node
+        assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
+        assert set(env["KAFKA_CONTROLLER_QUORUM_VOTERS"].split(",")) == voters
+        assert env["KAFKA_ADVERTISED_LISTENERS"] == f"PLAINTEXT://{name}:9092"
+        assert env["CLUSTER_ID"] == "${KAFKA_CLUSTER_ID}"
+        replication = int(env["KAFKA_DEFAULT_REPLICATION_FACTOR"])
+        assert replication == topics_table["replication_factor"] == 3
+        assert int(env["KAFKA_MIN_INSYNC_REPLICAS"]) == topics_table["min_insync_replicas"] == 2
+        assert env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == "3"
+        assert env["KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR"] == "3"
+        assert env["KAFKA_TRANSACTION_STATE_LOG_MIN_ISR"] == "2"
+        assert env["KAFKA_MESSAGE_MAX_BYTES"] == "1048588"
+        assert env["KAFKA_UNCLEAN_LEADER_ELECTION_ENABLE"] == "false"
+        assert broker["volumes"] == [f"{name}-data:{env['KAFKA_LOG_DIRS']}"]
+        assert f"{name}-data" in compose["volumes"]
+    assert len(env_example["KAFKA_CLUSTER_ID"]) == 22  # a base64url 16-byte UUID
+    init = services["topic-init"]
+    assert init["environment"]["KAFKA_BOOTSTRAP"] == ",".join(BROKERS)
+    assert set(init["depends_on"]) == set(brokers)
