@@ -221,7 +221,8 @@ def render(directory: pathlib.Path) -> list[dict[str, Any]]:
     for obj in objects:
         for entry in kustomization.get("labels", []):
             _add_labels(obj, entry)
-        if namespace := kustomization.get("namespace"):
+        # Like kustomize: a Namespace is cluster-scoped and keeps no namespace of its own.
+        if (namespace := kustomization.get("namespace")) and obj["kind"] != "Namespace":
             obj["metadata"]["namespace"] = namespace
     _set_images(kustomization, objects)
     return objects
@@ -231,6 +232,12 @@ def render(directory: pathlib.Path) -> list[dict[str, Any]]:
 def overlay(request: pytest.FixtureRequest) -> tuple[str, list[dict[str, Any]]]:
     name: str = request.param
     return name, render(ROOT / "k8s/overlays" / name)
+
+
+@pytest.fixture(scope="session")
+def kafka_manifests() -> list[dict[str, Any]]:
+    """``k8s/kafka``: the three-node Kafka cluster and its topics Job."""
+    return render(ROOT / "k8s/kafka")
 
 
 @pytest.fixture(scope="session")
