@@ -188,10 +188,11 @@ format_storage() {
     }
 }
 
-# Ready: the node answers a Metadata request that lists every node of the cluster (a node that
-# is back after a crash counts only once it has rejoined and been unfenced).
+# Ready: the node answers a Metadata request that lists it as a live broker (it has rejoined
+# and the controller unfenced it) and, for a whole-cluster start, every node of the cluster.
 node_ready() {
-  python3 "$INFRA_DIR/kafka_ready.py" 127.0.0.1 "$(broker_port "$1")" 5 --brokers "$BROKERS"
+  python3 "$INFRA_DIR/kafka_ready.py" 127.0.0.1 "$(broker_port "$1")" 5 --node-id "$1" \
+    --brokers "${2:-1}"
 }
 
 node_alive() { pid_alive "$(pidfile "$1")" "$(pattern "$1")"; }
@@ -210,10 +211,11 @@ launch_node() {
     java "${JAVA_OPTS[@]}" -cp "$LIBS/*" kafka.Kafka "$(props "$node")"
 }
 
+# await_node NODE [BROKERS] : until node_ready NODE BROKERS (or the process dies).
 await_node() {
   local node="$1"
   COMPONENT="kafka node $node" await_ready "$(pidfile "$node")" "$(pattern "$node")" \
-    "$READY_TIMEOUT" "$(logfile "$node")" node_ready "$node"
+    "$READY_TIMEOUT" "$(logfile "$node")" node_ready "$node" "${2:-1}"
 }
 
 # A single node and a cluster at the default places share node 1's ports: refuse to start one
@@ -259,8 +261,11 @@ do_start() {
   done
   for job in "${jobs[@]}"; do wait "$job" || die "could not prepare a node"; done
   for node in "${missing[@]}"; do launch_node "$node"; done
+  # A whole-cluster start waits until every node sees all of them; one node, until it is back.
+  local want=1
+  [[ -n "${1:-}" ]] || want=$BROKERS
   for node in $nodes; do
-    await_node "$node" || return 1
+    await_node "$node" "$want" || return 1
   done
 }
 

@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """Exit 0 when a Kafka broker answers a real Metadata request (stdlib only, no client library).
 
-Usage: kafka_ready.py HOST PORT [TIMEOUT_S] [--brokers N]
+Usage: kafka_ready.py HOST PORT [TIMEOUT_S] [--brokers N] [--node-id ID]
 
 Sends ApiVersions v0 to learn which Metadata versions the broker accepts, then a Metadata request
-(non-flexible v4..v8, no topics) and requires at least N brokers in the answer (default 1).
-An open port is not enough: a KRaft broker accepts connections before it has caught up. The
-answer lists only live (unfenced) brokers, so with N = the cluster's size a node restarted after
-a crash counts as ready once it has rejoined and the controller has let it back in.
+(non-flexible v4..v8, no topics) and requires at least N brokers in the answer (default 1) and,
+with --node-id, that broker among them. An open port is not enough: a KRaft broker accepts
+connections before it has caught up. The answer lists only live (unfenced) brokers: a cluster is
+ready when it lists every node, and a node restarted after a crash once the controller has let it
+back in (it lists itself), whether or not the others are up.
 """
 
 from __future__ import annotations
@@ -58,14 +59,23 @@ def metadata_version(sock: socket.socket) -> int:
     raise ValueError("broker does not list Metadata")
 
 
-def broker_count(sock: socket.socket, version: int) -> int:
+def broker_ids(sock: socket.socket, version: int) -> set[int]:
+    """Node ids of the live brokers in a Metadata answer."""
     # topics: empty array (not null, which means all topics); allow_auto_topic_creation: false.
     body = struct.pack(">i", 0) + b"\x00"
     if version >= 8:
         body += b"\x00\x00"  # include_cluster/topic_authorized_operations
     response = _request(sock, API_METADATA, version, 2, body)
-    # throttle_time_ms (v3+), then the brokers array's length.
-    return int(struct.unpack(">i", response[4:8])[0])
+    # throttle_time_ms (v3+), then the brokers: node_id, host, port, rack (nullable string).
+    count = struct.unpack(">i", response[4:8])[0]
+    ids, at = set(), 8
+    for _ in range(count):
+        node_id, host_len = struct.unpack(">ih", response[at : at + 6])
+        at += 6 + host_len + 4
+        (rack_len,) = struct.unpack(">h", response[at : at + 2])
+        at += 2 + max(rack_len, 0)
+        ids.add(int(node_id))
+    return ids
 
 
 def main() -> int:
@@ -74,16 +84,20 @@ def main() -> int:
     parser.add_argument("port", type=int)
     parser.add_argument("timeout", type=float, nargs="?", default=5.0)
     parser.add_argument("--brokers", type=int, default=1, help="live brokers required")
+    parser.add_argument("--node-id", type=int, help="this broker must be among them")
     args = parser.parse_args()
     try:
         with socket.create_connection((args.host, args.port), timeout=args.timeout) as sock:
             sock.settimeout(args.timeout)
-            brokers = broker_count(sock, metadata_version(sock))
+            brokers = broker_ids(sock, metadata_version(sock))
     except (OSError, ValueError, struct.error) as exc:
         sys.stderr.write(f"kafka not ready: {exc}\n")
         return 1
-    if brokers < args.brokers:
-        sys.stderr.write(f"kafka not ready: {brokers} of {args.brokers} brokers in metadata\n")
+    if len(brokers) < args.brokers:
+        sys.stderr.write(f"kafka not ready: {len(brokers)} of {args.brokers} brokers live\n")
+        return 1
+    if args.node_id is not None and args.node_id not in brokers:
+        sys.stderr.write(f"kafka not ready: node {args.node_id} not live ({sorted(brokers)})\n")
         return 1
     return 0
 

@@ -28,6 +28,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError
+from litestar.testing import TestClient
 
 from switchboard.common.kafka import ensure_topics
 from switchboard.common.localkafka import LocalKafka, partition_leaders
@@ -40,6 +41,7 @@ from switchboard.common.testing import (
     twilio_signature,
 )
 from switchboard.common.topics import CALL_EVENTS
+from switchboard.ingress.app import create_app
 from switchboard.ingress.events.twilio import voice_status
 from switchboard.ingress.verify import FormParams
 
@@ -280,3 +282,49 @@ async def _fully_replicated(settings: KafkaSettings) -> bool:
     except (KafkaError, OSError, TimeoutError):
         return False
     return bool(leaders) and all(len(isr) == 3 for _, isr in leaders.values())
+
+
+@pytest.mark.timeout(600)
+def test_with_two_brokers_down_the_ingress_spools_and_one_back_resumes_publishing(
+    cluster: LocalKafka, tmp_path: Path, settings_for: Any, signer: Any
+) -> None:
+    """Each node is also a controller: two down take the quorum with them, nothing can be
+    published (no NotEnoughReplicas even: the metadata is frozen), and the ingress answers from
+    its spool. The node started again is ready as soon as it is back in the cluster — with the
+    third still down — and the spool drains into Kafka."""
+    cluster.start()  # whole again, whatever the test before left
+    kafka = cluster.settings(partitions=6)
+    asyncio.run(ensure_topics(kafka, [CALL_EVENTS]))
+    settings = settings_for(tmp_path).model_copy(update={"kafka": kafka})
+    sids = [f"CA{uuid.uuid4().hex}" for _ in range(60)]
+    expected = {
+        voice_status(FormParams.from_pairs(signer.call_status(CallSid=s).items()), "acme").event.id
+        for s in sids
+    }
+    with TestClient(app=create_app(settings)) as client:
+
+        def post(sid: str) -> int:
+            body, headers = signer.twilio(PATH, signer.call_status(CallSid=sid))
+            return int(client.post(PATH, content=body, headers=headers).status_code)
+
+        def ready_is(status: str) -> bool:
+            return bool(client.get("/ready").json()["status"] == status)
+
+        asyncio.run(eventually(lambda: ready_is("ready"), timeout_s=60))
+        assert [post(s) for s in sids[:10]] == [204] * 10
+        cluster.kill(2)
+        cluster.kill(3)
+        assert [post(s) for s in sids[10:]] == [204] * 50  # from the spool
+        assert ready_is("degraded")
+        cluster.start(2)  # ready = node 2 is live again, while node 3 stays down
+        asyncio.run(eventually(lambda: ready_is("ready"), timeout_s=120))  # spool drained
+    records = asyncio.run(
+        read_records(
+            kafka,
+            CALL_EVENTS,
+            {},
+            until=lambda rs: expected <= {dict(r.headers)["ce_id"].decode() for r in rs},
+            timeout_s=120,
+        )
+    )
+    assert expected - {dict(r.headers)["ce_id"].decode() for r in records} == set()
