@@ -5,6 +5,7 @@
 #           alone; one that does not become ready is stopped and tried once more.
 #   stop    stops only what these scripts started (their pid files), in reverse order.
 #   status  one line per component; exit code 0 only if all are running and ready.
+# SWITCHBOARD_KAFKA_BROKERS=3 makes `kafka` a three-broker cluster (kafka.sh has per-node verbs).
 set -euo pipefail
 
 # shellcheck source=scripts/infra/lib.sh

@@ -38,6 +38,7 @@ READY_TIMEOUT_S = 120.0
 # Metric → who exports it (not a Switchboard process, so no service here can).
 EXTERNAL = {
     "kafka_consumergroup_lag": "kafka-exporter (danielqsj/kafka_exporter), per group and partition",
+    "kafka_topic_partition_under_replicated_partition": "kafka-exporter, per partition",
 }
 # Exposition sample names a family of each type gives (PromQL queries these).
 SUFFIXES = {
