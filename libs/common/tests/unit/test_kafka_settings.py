@@ -16,7 +16,7 @@ def test_a_cluster_is_configured_from_the_environment(monkeypatch: pytest.Monkey
     monkeypatch.setenv("SWITCHBOARD_KAFKA__REPLICATION_FACTOR", "3")
     monkeypatch.setenv("SWITCHBOARD_KAFKA__MIN_INSYNC_REPLICAS", "2")
     kafka = CommonSettings().kafka
-    assert kafka.bootstrap_servers.split(",") == ["k1:9092", "k2:9092", "k3:9092"]
+    assert kafka.brokers == ["k1:9092", "k2:9092", "k3:9092"]
     assert (kafka.replication_factor, kafka.min_insync_replicas) == (3, 2)
 
 

@@ -40,6 +40,11 @@ class KafkaSettings(BaseModel):
     cluster). With RF 3 and 2, one broker may be lost without losing an acknowledged record; with
     two lost, publishes fail and the ingress spools."""
 
+    @property
+    def brokers(self) -> list[str]:
+        """``bootstrap_servers`` as a list: FastStream takes a string for one ``host:port``."""
+        return self.bootstrap_servers.split(",")
+
     @field_validator("bootstrap_servers")
     @classmethod
     def _broker_list(cls, value: str) -> str:

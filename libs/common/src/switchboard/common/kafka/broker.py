@@ -29,7 +29,7 @@ def create_broker(settings: KafkaSettings, *, middlewares: Sequence[Any] = ()) -
     """A broker whose producer is idempotent, waits for every in-sync replica (acks=all) and
     refuses records over ``settings.max_record_bytes`` before sending them."""
     return KafkaBroker(
-        settings.bootstrap_servers,
+        settings.brokers,  # a list: FastStream would take "a:9092,b:9092" for one host
         client_id=settings.client_id,
         request_timeout_ms=settings.request_timeout_ms,
         acks="all",
