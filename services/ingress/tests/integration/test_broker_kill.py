@@ -114,7 +114,8 @@ class Watch:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.samples: list[tuple[float, float, float, str]] = []  # (t, depth, age, ready)
+        # (t, spool depth, oldest age, dead letters, /ready status)
+        self.samples: list[tuple[float, float, float, float, str]] = []
 
     async def run(self, client: httpx.AsyncClient) -> None:
         gauge = re.compile(r"^(switchboard_ingress_spool_\w+) ([0-9.e+-]+)$", re.M)
@@ -127,6 +128,7 @@ class Watch:
                         time.monotonic(),
                         float(metrics["switchboard_ingress_spool_depth"]),
                         float(metrics["switchboard_ingress_spool_oldest_age_seconds"]),
+                        float(metrics["switchboard_ingress_spool_dead_letters"]),
                         ready,
                     )
                 )
@@ -138,14 +140,14 @@ class Watch:
         """Longest stretch with events waiting in the spool (an upper bound on how long any
         event stayed there), or the oldest age the gauge showed if that is longer."""
         longest, since = 0.0, None
-        for t, depth, _, _ in self.samples:
+        for t, depth, *_ in self.samples:
             if depth > 0 and since is None:
                 since = t
             elif depth == 0 and since is not None:
                 longest, since = max(longest, t - since), None
         if since is not None:
             longest = max(longest, self.samples[-1][0] - since)
-        return max(longest, max((age for _, _, age, _ in self.samples), default=0.0))
+        return max(longest, max((age for _, _, age, *_ in self.samples), default=0.0))
 
 
 async def election(settings: KafkaSettings, victim: int, killed_at: float) -> float:
@@ -244,23 +246,26 @@ async def run_scenario(
         await asyncio.gather(*(sender() for _ in range(SENDERS)))
         sent_s = time.monotonic() - begin
         elected_s, rejoin_s = await faults
-        await eventually(lambda: watch.samples and watch.samples[-1][3] == "ready", timeout_s=120)
+        await eventually(lambda: watch.samples and watch.samples[-1][-1] == "ready", timeout_s=120)
         watcher.cancel()
 
     codes = {a: answers.count(a) for a in set(answers)}
     spooled_s = watch.spooled_window_s()
-    peak = max(depth for _, depth, _, _ in watch.samples)
+    peak = max(depth for _, depth, *_ in watch.samples)
+    dead = max(d for _, _, _, d, _ in watch.samples)
     # Shown with -rA / on failure: the numbers docs/operations/kafka.md quotes.
     summary = (
         f"{len(callbacks)} webhooks at {RATE}/s in {sent_s:.1f}s (at most {max(late):.1f}s "
         f"late); node {victim} killed at {KILL_AT_S}s: "
         f"leaders moved after {elected_s:.1f}s; events spooled for at most {spooled_s:.1f}s "
-        f"(peak depth {peak:.0f}); node back in the cluster {rejoin_s:.1f}s after its restart; "
+        f"(peak depth {peak:.0f}, dead letters {dead:.0f}); node back in the cluster "
+        f"{rejoin_s:.1f}s after its restart; "
         f"answers {codes}"
     )
     print(summary)  # noqa: T201
     assert codes == {204: len(callbacks)}, summary  # no 503, no 5xx, no connection error
     assert spooled_s <= elected_s + DRAIN_ALLOWANCE_S, summary
+    assert dead == 0, summary  # a leader election is an outage, not a bad record
 
     # Every acknowledged event is in Kafka (duplicates only with the same event id).
     expected = {event_id for event_id, _, _ in callbacks}
