@@ -31,7 +31,7 @@ POM="$INFRA_DIR/kafka/pom.xml"
 CLUSTER_ID_FILE="$KAFKA_DIR/cluster-id"
 READY_TIMEOUT="${SWITCHBOARD_KAFKA_READY_TIMEOUT:-90}"
 # Kafka's own default (1 MiB + record batch overhead), written out so that the limit the
-# services must stay under (KafkaSettings) is visible and the same everywhere.
+# services must stay under (SWITCHBOARD_KAFKA__MAX_RECORD_BYTES) is visible and the same everywhere.
 MESSAGE_MAX_BYTES=1048588
 
 # Replication follows the node count: one node cannot replicate; three (or more) give RF 3 and
