@@ -44,28 +44,33 @@ async def test_failures_are_dead_lettered_with_reason_and_replayed_once(
     async def retryable() -> None:
         raise RetryableError("db down")
 
+    async def bug() -> None:
+        raise ValueError("a bug")
+
     try:
         assert await handle_or_dead_letter(record(topic, 5, b"a"), ok, FAST, dead)
         assert not await handle_or_dead_letter(record(topic, 6, b"b"), permanent, FAST, dead)
-        assert not await handle_or_dead_letter(record(topic, 7, b"c"), retryable, FAST, dead)
+        with pytest.raises(RetryableError):  # an outage is not dead-lettered: it propagates
+            await handle_or_dead_letter(record(topic, 7, b"c"), retryable, FAST, dead)
+        assert not await handle_or_dead_letter(record(topic, 8, b"d"), bug, FAST, dead)
     finally:
         await broker.stop()
     assert ok_calls == [1]
 
     letters = await read_records(kafka_settings, dlq(topic), {}, until=lambda r: len(r) >= 2)
     by_value = {r.value: dict(r.headers) for r in letters}
-    assert set(by_value) == {b"b", b"c"}
+    assert set(by_value) == {b"b", b"d"}
     assert by_value[b"b"]["x-dlq-error-type"] == b"PermanentError"
     assert by_value[b"b"]["x-dlq-attempts"] == b"1"
     assert by_value[b"b"]["x-dlq-original-offset"] == b"6"
-    assert by_value[b"c"]["x-dlq-attempts"] == b"2"
-    assert by_value[b"c"]["x-dlq-error"] == b"db down"
-    assert by_value[b"c"]["ce_id"] == b"id-c"  # original headers kept
+    assert by_value[b"b"]["x-dlq-error"] == b"cannot parse"
+    assert by_value[b"d"]["x-dlq-error-type"] == b"ValueError"
+    assert by_value[b"d"]["ce_id"] == b"id-d"  # original headers kept
 
     start = await end_offsets(kafka_settings, topic)
     assert await replay_dead_letters(kafka_settings, topic, group="g1") == 2
     replayed = await read_records(kafka_settings, topic, start, until=lambda r: len(r) >= 2)
-    assert sorted(r.value for r in replayed) == [b"b", b"c"]
+    assert sorted(r.value for r in replayed) == [b"b", b"d"]
     assert all(r.key == b"k1" for r in replayed)
     assert all(not any(k.startswith("x-dlq") for k, _ in r.headers) for r in replayed)
     assert dict(replayed[0].headers)["traceparent"] == b"tp"

@@ -1,6 +1,7 @@
 """Kafka subscribers. ``call.events`` and ``message.inbound`` are read in batches by one
-consumer in the shared group (every event handled once, bounded retries then
-``<topic>.dlq``; offsets committed after the batch);
+consumer in the shared group (every event handled once; offsets committed after the batch;
+an outage past the bounded retries stalls the consumer — the batch is read again after a
+growing pause — and only a record that can never succeed goes to ``<topic>.dlq``);
 ``dial.commands`` by a group per replica, so every replica hears every command."""
 
 from collections.abc import Callable, Sequence

@@ -1,6 +1,7 @@
 """Kafka subscriber: the four topics in batches through ``common.kafka.BatchProcessor``
-(offsets committed only after the batch is durably written; an outage re-reads the batch, a
-bad record is isolated and dead-lettered). Each batch is split by topic, calls first."""
+(offsets committed only after the batch is durably written; an outage stalls the consumer —
+the batch is read again after a growing pause, never dead-lettered — and only a record that can
+never be stored is isolated and dead-lettered). Each batch is split by topic, calls first."""
 
 from collections.abc import Sequence
 
@@ -22,7 +23,11 @@ TOPICS = (CALL_EVENTS, *MESSAGE_TOPICS)
 def batch_processor(settings: HistorySettings, dead_letters: DeadLetterSink) -> BatchProcessor:
     c = settings.consumer
     return BatchProcessor(
-        dead_letters, settings.retry, group=c.group_id, retry_pause_s=c.retry_pause_s
+        dead_letters,
+        settings.retry,
+        group=c.group_id,
+        retry_pause_s=c.retry_pause_s,
+        max_retry_pause_s=c.max_retry_pause_s,
     )
 
 

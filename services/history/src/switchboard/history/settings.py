@@ -38,7 +38,10 @@ class ConsumerSettings(BaseModel):
     """Largest batch written in one transaction."""
     batch_timeout_ms: int = 200
     retry_pause_s: float = 1.0
-    """Pause before a batch that failed with a retryable error is read again."""
+    """Pause before a batch that failed with a retryable error is read again; it doubles while
+    the failures last (the database is down), up to ``max_retry_pause_s``."""
+    max_retry_pause_s: float = 30.0
+    """Longest pause before a failed batch is read again."""
 
 
 class RetentionSettings(BaseModel):

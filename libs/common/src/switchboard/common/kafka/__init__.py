@@ -1,4 +1,5 @@
-"""Kafka wiring: the broker factory, topic creation, acknowledged publishing, dead letters."""
+"""Kafka wiring: the broker factory, topic creation, acknowledged publishing, dead letters,
+stalls."""
 
 from switchboard.common.kafka.admin import ensure_topics
 from switchboard.common.kafka.batch import BatchHandler, BatchProcessor, Route, records_of
@@ -20,6 +21,7 @@ from switchboard.common.kafka.dlq import (
     replay_dead_letters,
 )
 from switchboard.common.kafka.limits import record_size
+from switchboard.common.kafka.stall import Stall
 
 __all__ = [
     "BatchHandler",
@@ -29,6 +31,7 @@ __all__ = [
     "RetryPolicy",
     "Route",
     "SendOutcome",
+    "Stall",
     "call_with_retries",
     "create_broker",
     "create_producer",

@@ -3,10 +3,13 @@ group of topics. Offsets are committed only after the whole batch was handled (s
 with ``AckPolicy.NACK_ON_ERROR``: an exception rewinds the batch so it is read again).
 
 A batch is tried whole, with bounded retries. A retryable failure that outlasts them (a
-datastore is down) fails the batch: nothing is committed and it is read again after a pause,
-so an outage never fills the dead-letter topic. A permanent failure means some record is bad:
-the batch is then handled record by record with ``handle_or_dead_letter``, so only the bad
-records go to ``<topic>.dlq`` and the rest are handled.
+datastore is down) fails the batch: nothing is committed and it is read again after a pause
+that grows while the outage lasts (``stall.Stall``), so an outage stalls the consumer and
+never fills the dead-letter topic. A permanent failure means some record is bad: the batch is
+then handled record by record with ``handle_or_dead_letter``, so only the records that fail
+permanently go to ``<topic>.dlq`` and the rest are handled; an outage that starts meanwhile
+fails the batch as above (records dead-lettered before it may be dead-lettered again when the
+batch is read again: a replay drops the duplicate by event id).
 
 Tracing: each record whose ``traceparent`` is sampled gets a ``CONSUMER`` span
 (``process <topic>``) whose parent is that record's remote context, open while its batch is
@@ -33,6 +36,7 @@ from switchboard.common.kafka.dlq import (
     call_with_retries,
     handle_or_dead_letter,
 )
+from switchboard.common.kafka.stall import INITIAL_PAUSE_S, MAX_PAUSE_S, Sleep, Stall
 from switchboard.common.kafka.tracing import batch_spans, fail_span
 
 log = structlog.get_logger(__name__)
@@ -58,25 +62,24 @@ class BatchProcessor:
         policy: RetryPolicy,
         *,
         group: str,
-        retry_pause_s: float = 1.0,
+        retry_pause_s: float = INITIAL_PAUSE_S,
+        max_retry_pause_s: float = MAX_PAUSE_S,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         self._dead = dead_letters
         self._policy = policy
         self._group = group
-        self._pause_s = retry_pause_s
+        self._stall = Stall(group, initial_s=retry_pause_s, max_s=max_retry_pause_s, sleep=sleep)
 
     async def process_routes(self, records: Sequence[Record], routes: Sequence[Route]) -> None:
         """Each route's records to its handler, in the routes' order. A retryable failure of
-        any part re-reads the whole batch (after a pause), so handlers must be idempotent."""
-        try:
+        any part re-reads the whole batch (after a pause that grows while failures last; no
+        hot loop while a datastore is down), so handlers must be idempotent."""
+        async with self._stall.guard():
             for topics, handler in routes:
                 part = [r for r in records if r.topic in topics]
                 if part:
                     await self.process(part, handler)
-        except RetryableError:
-            log.exception("batch failed; it will be read again")
-            await asyncio.sleep(self._pause_s)  # no hot loop while a datastore is down
-            raise
 
     async def process(self, records: Sequence[Record], handler: BatchHandler) -> None:
         """Handle ``records`` in one ``handler`` call; each record with a sampled

@@ -1,13 +1,26 @@
-"""Bounded retries, then the dead-letter topic; and the replay that re-drives it.
+"""Bounded retries, then either the dead-letter topic or a stalled consumer; and the replay.
 
 FastStream has no retry topics or DLQ for Kafka, so every consumer uses this one piece:
 
     await handle_or_dead_letter(record, lambda: handler(event), policy, dead_letters)
 
-retries ``RetryableError`` with exponential backoff and jitter (tenacity) up to
-``policy.attempts``; a ``PermanentError`` (or any error that is not ours) goes to
-``<topic>.dlq`` at once. The dead letter keeps the original key, value and headers, and adds
-``x-dlq-*`` headers saying why, where from and after how many attempts.
+The rule: **dead letters are only for records that can never succeed.**
+
+- ``RetryableError`` (a datastore or the broker is down, a timeout) is retried with
+  exponential backoff and jitter (tenacity) up to ``policy.attempts``. One that outlasts them
+  is *not* the record's fault and is not dead-lettered: it propagates, so the caller's batch
+  fails, its offsets are not committed and it is read again after a pause
+  (``switchboard.common.kafka.stall``) — an outage stalls the consumer until the datastore is
+  back, and nothing is set aside.
+- ``PermanentError`` (invalid data, a reply the provider will never accept), a record that is
+  not a valid event, or any error that is not ours (a bug) goes to ``<topic>.dlq`` at once.
+
+So a ``RetryableError`` must mean "a later attempt may succeed": an adapter that calls a
+data-caused failure retryable stalls its consumer on that record (visible as
+``switchboard_consumer_stalled``) instead of dead-lettering it.
+
+The dead letter keeps the original key, value and headers, and adds ``x-dlq-*`` headers saying
+why, where from and after how many attempts.
 """
 
 import time
@@ -58,10 +71,13 @@ DEAD_LETTERS = Counter(
     "Messages sent to a dead-letter topic.",
     ["topic", "group", "reason"],
 )
+"""``reason``: ``permanent`` (a ``PermanentError``, an invalid event) or ``error`` (an error
+that is not ours, e.g. a bug)."""
 
 
 class RetryPolicy(BaseModel):
-    """How often and how patiently a consumer retries before dead-lettering."""
+    """How often and how patiently a consumer retries a retryable failure before it gives
+    the batch up (to be read again after a pause; never dead-lettered for an outage)."""
 
     attempts: int = 3
     initial_backoff_s: float = 0.5
@@ -136,7 +152,7 @@ class DeadLetters:
             KafkaRecord(key=record.key, value=record.value or b"", headers=headers),
             timeout_s=self._timeout_s,
         )
-        reason = "permanent" if isinstance(error, PermanentError) else "exhausted"
+        reason = "permanent" if isinstance(error, PermanentError) else "error"
         DEAD_LETTERS.labels(record.topic, self._group, reason).inc()
         log.error(
             "message dead-lettered",
@@ -160,7 +176,10 @@ async def handle_or_dead_letter(
 ) -> bool:
     """Run ``fn`` for ``record``; True when it succeeded, False when it was dead-lettered.
 
-    A failure to publish the dead letter itself propagates, so the offset is not committed.
+    A ``RetryableError`` that outlasts ``policy`` propagates (never dead-lettered): the caller
+    fails its batch so the record is read again. A ``PermanentError`` or any other error sends
+    the record to ``<topic>.dlq`` at once. A failure to publish the dead letter itself
+    propagates too, so the offset is not committed.
     With ``traced`` (the default) the work runs in a ``CONSUMER`` span continuing the record's
     ``traceparent`` (when sampled); ``traced=False`` is for callers whose current span is the
     record's already (a dead letter marks that one failed).
@@ -185,10 +204,10 @@ async def _handle_or_dead_letter(
 
     try:
         await call_with_retries(fn, policy, on_retry=count_retry)
-    except RetryableError as exc:
-        fail_span(span, exc, dead_lettered=True)
-        await dead_letters.send(record, exc, policy.attempts)
-        return False
+    except RetryableError:
+        # An outage, not a bad record: the caller's batch fails and is read again later (the
+        # record's span is marked failed by the span's own context on the way out).
+        raise
     except Exception as exc:  # noqa: BLE001 - anything not retryable is dead-lettered at once
         fail_span(span, exc, dead_lettered=True)
         await dead_letters.send(record, exc, 1)
@@ -205,8 +224,9 @@ async def process_record(
     group: str = "",
 ) -> bool:
     """Decode ``record`` and run ``handler`` on the event with retries; a record that is not a
-    valid event, or that keeps failing, goes to ``<topic>.dlq``. True when handled. Traced
-    like ``handle_or_dead_letter``."""
+    valid event, or whose handler fails permanently, goes to ``<topic>.dlq`` (False). True when
+    handled. A ``RetryableError`` that outlasts the retries propagates, as in
+    ``handle_or_dead_letter``, which this traces like."""
     with consumer_span(record, group) as span:
         try:
             event = decode(record.headers or (), record.value or b"")
