@@ -2,9 +2,12 @@
 
 import asyncio
 
+import pytest
 from aiokafka import ConsumerRecord
 
 from switchboard.ai.consumers import process_records
+from switchboard.ai.errors import StoreUnavailable
+from switchboard.common.errors import RetryableError
 from switchboard.common.events import encode
 from switchboard.common.kafka import RetryPolicy
 
@@ -87,3 +90,35 @@ async def test_poison_message_is_dead_lettered_and_the_rest_handled(build) -> No
     [(letter, error)] = dead.sent
     assert letter.offset == 0
     assert type(error).__name__ == "InvalidEventError"
+
+
+async def test_an_outage_fails_the_batch_without_dead_letters_and_keeps_order(build) -> None:
+    """MongoDB/Redis down for longer than the retries: nothing is dead-lettered; the batch
+    fails (so it is read again), the other conversations are handled meanwhile, and the
+    failing conversation's later messages wait (its order is kept)."""
+    handled: list[str] = []
+    tries: list[str] = []
+
+    async def handler(event) -> str:
+        mid = event.data.message_id
+        tries.append(mid)
+        if event.data.contact == "down":
+            raise StoreUnavailable("mongo down")
+        await asyncio.sleep(0.05)  # still at work when the other conversation gives up
+        handled.append(mid)
+        return "replied"
+
+    records = [
+        record(build.inbound("d1", contact="down"), "kdown", 0),
+        record(build.inbound("d2", contact="down"), "kdown", 1),
+        record(build.inbound("u1", contact="up"), "kup", 2),
+        record(build.inbound("u2", contact="up"), "kup", 3),
+    ]
+    dead = FakeDeadLetters()
+    policy = RetryPolicy(attempts=3, initial_backoff_s=0.0, max_backoff_s=0.0)
+    with pytest.raises(RetryableError):
+        await process_records(records, handler, dead, policy, concurrency=4, group="g")
+    assert dead.sent == []
+    assert handled == ["u1", "u2"]  # finished before the batch failed: none left running
+    assert tries.count("d1") == policy.attempts
+    assert "d2" not in tries

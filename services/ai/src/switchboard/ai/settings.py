@@ -134,6 +134,11 @@ class ConsumerSettings(BaseModel):
     concurrency: int = 32
     """Conversations handled at once inside a batch (one conversation stays in order)."""
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    """Tries of a message before its batch gives up on an outage (never dead-lettered for it)."""
+    retry_pause_s: float = 1.0
+    """Pause before a batch that failed on an outage is read again; doubles while it lasts."""
+    max_retry_pause_s: float = 30.0
+    """Longest such pause."""
 
 
 class AiSettings(CommonSettings):
