@@ -9,11 +9,13 @@ port and data directory), so killing one disturbs no other test. Stopping is SIG
 the worst case for the clients.
 """
 
+import asyncio
 import os
 import signal
 import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -25,11 +27,20 @@ from prometheus_client import REGISTRY
 from pydantic import SecretStr
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
+from redis.asyncio import Redis as AsyncRedis
 
-from switchboard.ai.adapters.mongo import create_client, ensure_indexes
+from switchboard.ai.adapters.memory import ConversationMemory
+from switchboard.ai.adapters.mongo import create_client, ensure_indexes, ping
 from switchboard.ai.adapters.mongo_businesses import MongoBusinesses
+from switchboard.ai.adapters.mongo_knowledge import MongoKnowledge
+from switchboard.ai.adapters.mongo_replies import MongoConversations, MongoLedger, MongoUsage
+from switchboard.ai.adapters.redis_limits import RedisRateLimiter
+from switchboard.ai.adapters.redis_published import RedisPublishedLedger
+from switchboard.ai.adapters.redis_spend import RedisSpend
 from switchboard.ai.app import create_worker
+from switchboard.ai.models import Reply, StoredMessage
 from switchboard.ai.settings import AiSettings
+from switchboard.common.errors import RetryableError
 from switchboard.common.events import decode, encode
 from switchboard.common.kafka import RetryPolicy
 from switchboard.common.settings import MongoSettings, RedisSettings
@@ -231,6 +242,76 @@ async def test_an_outage_stalls_the_consumer_and_the_message_is_answered_once(
     assert [decode(r.headers, r.value).data.in_reply_to for r in replies] == ["w-outage"]
     assert [s.text for s in fakes.sender.sent] == ["reply to: Do you sell bread?"]
     assert await dead_letters(settings) == 0
+
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+TURN = StoredMessage("m1", "conv", "biz1", "user", "hi", NOW)
+
+
+async def test_every_store_call_of_the_reply_path_is_retryable_when_the_server_is_gone(
+    servers: dict[str, OwnServer], build, cipher
+) -> None:
+    """Each MongoDB and Redis operation the worker uses, with its server killed, raises a
+    RetryableError (StoreUnavailable) — never something that would be dead-lettered."""
+    # the worker's client, with a shorter server selection wait than its 5 s
+    mongo = create_client(
+        MongoSettings(url=f"{servers['ferretdb'].url}?serverSelectionTimeoutMS=300")
+    )
+    db = mongo["ai_translate"]
+    await ensure_indexes(db)
+    redis_client = AsyncRedis.from_url(servers["redis"].url)
+    business = build.business(cipher)
+    ledger = MongoLedger(db)
+    usage = MongoUsage(db)
+    memory = ConversationMemory(db, redis_client, keep=10, ttl_s=60)
+    spend = RedisSpend(usage, redis_client)
+    published = RedisPublishedLedger(ledger, redis_client, ttl_s=60, prefix="p")
+    await MongoBusinesses(db).create(business)
+    await ledger.claim("sent-1", "conv", NOW)  # a sent reply: its published flag is in Redis
+    await ledger.store_reply("sent-1", business.id, Reply(text="hi"))
+    await ledger.begin_send("sent-1")
+    await ledger.mark_sent("sent-1", "wamid.out", NOW)
+    reply = Reply(text="hi", cost_usd=0.5)
+    mongo_calls = {
+        "ping": lambda: ping(db),
+        "business by channel": lambda: MongoBusinesses(db).by_channel(build.wa_id),
+        "claim": lambda: ledger.claim("m1", "conv", NOW),
+        "ledger read": lambda: ledger.get("m1"),
+        "abort send": lambda: ledger.abort_send("m1"),
+        "conversation known": lambda: MongoConversations(db).known("conv"),
+        "conversation turns": lambda: MongoConversations(db).recent("conv", 5),
+        "append turns": lambda: MongoConversations(db).insert_new([TURN]),
+        "count usage": lambda: usage.add(business, NOW.date(), reply, counted_key="m1"),
+        "month cost": lambda: usage.month_cost(business.id, "2026-11"),
+        "knowledge version": lambda: MongoKnowledge(db).version(business.id),
+        "knowledge chunks": lambda: MongoKnowledge(db).chunks(business.id),
+        "pending documents": lambda: MongoKnowledge(db).pending(),
+    }
+    redis_calls = {
+        "rate limit": lambda: RedisRateLimiter(redis_client).allow(business.id, 10, 0.0),
+        "spend read": lambda: spend.month_cost(business.id, "2026-11"),
+        "spend count": lambda: spend.add(business, NOW.date(), reply, counted_key="m2"),
+        "memory read": lambda: memory.recent("conv-new", 5),
+        "memory append": lambda: memory.append([TURN]),
+        "published flag read": lambda: published.get("sent-1"),
+        "published flag write": lambda: published.mark_published("sent-1"),
+    }
+    not_retryable: dict[str, str] = {}
+    try:
+        for down, calls in (("redis", redis_calls), ("ferretdb", mongo_calls)):
+            servers[down].stop()
+            # all at once: each waits out the client's server selection timeout (5 s)
+            outcomes = await asyncio.gather(
+                *(call() for call in calls.values()), return_exceptions=True
+            )
+            for name, outcome in zip(calls, outcomes, strict=True):
+                if not isinstance(outcome, RetryableError):
+                    not_retryable[name] = repr(outcome)
+            servers[down].start()
+    finally:
+        await redis_client.aclose()
+        await mongo.close()
+    assert not_retryable == {}
 
 
 async def _stalled_or_dead_lettered(settings: AiSettings, *, times: int) -> bool:
