@@ -3,6 +3,7 @@
 SwitchboardError (switchboard.common.errors)
  ├── RetryableError
  │    ├── StoreUnavailableError   PostgreSQL unreachable, deadlock, serialization failure
+ │    │    └── LockTimeoutError    a statement gave up waiting for a lock (lock_timeout)
  │    └── ProviderUnavailableError  the provider's REST API failed or timed out
  └── PermanentError
       ├── StoreRejectedError      PostgreSQL refused the data (e.g. a NUL character)
@@ -14,6 +15,10 @@ from switchboard.common.errors import PermanentError, RetryableError
 
 class StoreUnavailableError(RetryableError):
     """The database could not take the write now; a later attempt may succeed."""
+
+
+class LockTimeoutError(StoreUnavailableError):
+    """A statement gave up waiting for a table lock (``lock_timeout``); tried again later."""
 
 
 class StoreRejectedError(PermanentError):

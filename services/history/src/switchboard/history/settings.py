@@ -53,6 +53,14 @@ class RetentionSettings(BaseModel):
     """Partitions created ahead of today."""
     interval_s: float = 3600.0
     """How often the worker creates and drops partitions."""
+    lock_timeout_s: float = Field(default=1.0, gt=0)
+    """Longest wait of a partition create/drop for its table lock (PostgreSQL
+    ``lock_timeout``); writes queue behind a waiting DDL statement at most this long."""
+    retry: RetryPolicy = Field(
+        default_factory=lambda: RetryPolicy(attempts=6, initial_backoff_s=5.0, max_backoff_s=120.0)
+    )
+    """Attempts of one maintenance round and the backoff between them (a lock not granted
+    in time, the database away); a round that still fails waits for the next interval."""
 
 
 class ReconcileSettings(BaseModel):
