@@ -7,6 +7,7 @@ import asyncpg
 import httpx
 import pytest
 from litestar.testing import AsyncTestClient
+from prometheus_client import REGISTRY
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
@@ -116,9 +117,85 @@ async def test_worker_stores_events_and_reconciles_a_silent_call(
             assert [m["text"] for m in messages] == ["hello"]
             ready = await client.get("/ready")
             assert ready.status_code == 200, ready.text
-            assert ready.json()["checks"] == {"postgres": True, "kafka": True}
+            assert ready.json()["checks"] == {
+                "postgres": True,
+                "kafka": True,
+                "loop:partitions": True,
+                "loop:reconcile": True,
+            }
     finally:
         await broker.stop()
+
+
+async def test_a_background_loop_that_breaks_is_restarted_and_shown_down_by_ready(
+    pg_settings, kafka_settings, database, ev
+) -> None:
+    """A reconciler round that fails with something unexpected (here: the HTTP transport
+    raising a RuntimeError, i.e. a bug) ends the loop: ``/ready`` says which loop is down
+    (503), the restart is counted, and once the cause is gone the loop is back and works."""
+    call_id = "CA" + uuid.uuid4().hex
+    broken = True
+    completed = twilio(call_id)
+
+    async def handle(request: httpx.Request) -> httpx.Response:
+        if broken:
+            raise RuntimeError("a bug in a round")
+        return await completed.handle_async_request(request)
+
+    group = await fresh_group(kafka_settings, "history-loops", TOPICS)
+    settings = HistorySettings(
+        postgres=pg_settings,
+        kafka=kafka_settings,
+        database=database,
+        consumer=ConsumerSettings(group_id=group, batch_timeout_ms=50),
+        reconcile=ReconcileSettings(
+            grace_s=0,
+            interval_s=0.2,
+            lookback_days=30,
+            twilio_base_url="http://twilio.test",
+            twilio_accounts={"AC1": SecretStr("tok")},
+        ),
+    )
+    app = create_worker(settings, provider_transport=httpx.MockTransport(handle))
+    broker = create_broker(kafka_settings)
+    await broker.connect()
+    try:
+        async with AsyncTestClient(app) as client:
+            at = datetime.now(UTC) - timedelta(minutes=5)
+            record = encode(ev.call("ringing", 1, call_id=call_id, at=at), call_id)
+            await publish_record(broker, CALL_EVENTS, record, timeout_s=10)
+
+            async def reported_down() -> bool:
+                ready = await client.get("/ready")
+                checks = ready.json()["checks"]
+                return ready.status_code == 503 and checks.get("loop:reconcile") is False
+
+            await eventually(reported_down, timeout_s=90, interval_s=0.05)
+            assert (await client.get("/ready")).json()["checks"]["loop:partitions"] is True
+            assert restarts("reconcile") >= 1
+            broken = False
+
+            async def status():
+                rows = await fetch(
+                    pg_settings, database, "SELECT status FROM calls WHERE call_id=$1", call_id
+                )
+                return rows[0]["status"] if rows else None
+
+            await eventually(lambda: _is(status(), "completed"), timeout_s=120)
+            await eventually(lambda: _ready(client), timeout_s=60)
+    finally:
+        await broker.stop()
+
+
+def restarts(loop: str) -> float:
+    value = REGISTRY.get_sample_value(
+        "switchboard_loop_restarts_total", {"service": "history", "loop": loop}
+    )
+    return value or 0.0
+
+
+async def _ready(client: AsyncTestClient) -> bool:
+    return (await client.get("/ready")).status_code == 200
 
 
 async def _is(value, expected) -> bool:

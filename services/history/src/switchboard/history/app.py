@@ -1,5 +1,10 @@
 """Composition root: the worker (Kafka → PostgreSQL, partition upkeep, reconciler) and the
-query API. Each factory builds its own clients; tests pass fakes or a clock."""
+query API. Each factory builds its own clients; tests pass fakes or a clock.
+
+The worker's background loops (partition upkeep, the reconciler) run under
+``common.supervise.Supervisor``: a round that fails with one of our errors (the database or a
+provider away) is logged and the loop waits for its next round; anything else (a bug) ends the
+loop, which is restarted with backoff, counted, and reported by ``/ready`` meanwhile."""
 
 import asyncio
 import contextlib
@@ -14,10 +19,12 @@ from litestar.openapi import OpenAPIConfig
 
 from switchboard.common.auth import tenant_jwt_auth, tenant_of
 from switchboard.common.cli import configure_process
+from switchboard.common.errors import SwitchboardError
 from switchboard.common.events import Event, encode
 from switchboard.common.http import health_routes
 from switchboard.common.kafka import DeadLetters, create_broker, ensure_topics, publish_record
 from switchboard.common.runtime import settled_after_startup
+from switchboard.common.supervise import Supervisor
 from switchboard.common.topics import CALL_EVENTS, dlq
 from switchboard.history.adapters.partitions import Clock, PartitionManager, utcnow
 from switchboard.history.adapters.postgres import PostgresStore, create_pool
@@ -35,12 +42,14 @@ log = structlog.get_logger(__name__)
 
 
 async def _every(interval_s: float, what: str, fn: Callable[[], Awaitable[object]]) -> None:
-    """Run ``fn`` now and then every ``interval_s``; a failed round is logged, not fatal."""
+    """Run ``fn`` now and then every ``interval_s``. A round failing with one of our errors (a
+    store or provider away) is logged and the next round comes as usual; any other exception
+    ends the loop (its supervisor restarts it with backoff and ``/ready`` shows it down)."""
     while True:
         try:
             await fn()
-        except Exception:  # a background round must not kill the worker
-            log.exception("background round failed", task=what)
+        except SwitchboardError:
+            log.exception("background round failed; next round as usual", task=what)
         await asyncio.sleep(interval_s)
 
 
@@ -54,6 +63,18 @@ def create_worker(
     serves /health, /ready (PostgreSQL and Kafka), /metrics."""
     broker = create_broker(settings.kafka)
     state: dict[str, PostgresStore] = {}
+    rounds: dict[str, Callable[[], Awaitable[object]]] = {}
+    supervisor = Supervisor("history")
+
+    def loop(name: str, interval_s: float) -> Callable[[], Awaitable[None]]:
+        async def run() -> None:  # the round's object is made in the lifespan, below
+            await _every(interval_s, name, rounds[name])
+
+        return run
+
+    supervisor.add("partitions", loop("partitions", settings.retention.interval_s))
+    if settings.reconcile.enabled:
+        supervisor.add("reconcile", loop("reconcile", settings.reconcile.interval_s))
 
     async def store_ready() -> bool:
         return "store" in state and await state["store"].is_ready()
@@ -71,41 +92,32 @@ def create_worker(
         await ensure_topics(settings.kafka, [*TOPICS, *(dlq(t) for t in TOPICS)])
         pg = settings.postgres
         pool = await create_pool(pg.dsn(settings.database), pg.min_pool, pg.max_pool)
+        # Today's and the coming days' partitions are made by the first maintenance round,
+        # in the background (behind a lock it retries); a batch creates its own day if needed.
         partitions = PartitionManager(pool, settings.retention, clock)
-        await partitions.maintain()
         store = PostgresStore(pool, partitions)
         state["store"] = store
         dead = DeadLetters(broker, settings.consumer.group_id)
         broker.include_router(create_router(batch_processor(settings, dead), store, settings))
         http = httpx.AsyncClient(transport=provider_transport)
-        tasks = [
-            asyncio.create_task(
-                _every(settings.retention.interval_s, "partitions", partitions.maintain)
-            )
-        ]
+        rounds["partitions"] = partitions.maintain
+        rounds["reconcile"] = Reconciler(
+            store, ProviderClient(settings.reconcile, http), publish, settings.reconcile, clock
+        ).run_once
         await broker.start()
-        if settings.reconcile.enabled:
-            reconciler = Reconciler(
-                store, ProviderClient(settings.reconcile, http), publish, settings.reconcile, clock
-            )
-            tasks.append(
-                asyncio.create_task(
-                    _every(settings.reconcile.interval_s, "reconcile", reconciler.run_once)
-                )
-            )
         try:
-            yield
+            async with supervisor.running():
+                yield
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
             await broker.stop()  # stop consuming, finish in-flight, commit
             await http.aclose()
             await pool.close()
 
     return Litestar(
         logging_config=None,  # logs go through common.logging's structlog handler
-        route_handlers=health_routes({"postgres": store_ready, "kafka": broker_ready}),
+        route_handlers=health_routes(
+            {"postgres": store_ready, "kafka": broker_ready, **supervisor.checks()}
+        ),
         lifespan=[lifespan],
     )
 
