@@ -4,9 +4,13 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from litestar.testing import AsyncTestClient
+from prometheus_client import REGISTRY
 
 from switchboard.ai.adapters.mongo_businesses import MongoBusinesses
+from switchboard.ai.adapters.mongo_knowledge import MongoKnowledge
 from switchboard.ai.app import create_worker
+from switchboard.ai.models import content_hash
+from switchboard.ai.testing import FakeEmbedder, fixed_now
 from switchboard.common.events import MessageSent, decode, encode
 from switchboard.common.testing import end_offsets, eventually, read_records
 from switchboard.common.topics import dlq
@@ -54,6 +58,54 @@ async def test_duplicates_get_one_reply_and_poison_goes_to_the_dlq(
     [letter] = dead
     assert letter.value == b"poison"
     assert dict(letter.headers)["x-dlq-error-type"] == b"InvalidEventError"
+
+
+class BrokenEmbedder(FakeEmbedder):
+    """Fails with something unexpected (a bug, not ModelUnavailable) while ``broken``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.broken = True
+
+    async def embed(self, texts):
+        if self.broken:
+            raise RuntimeError("a bug in the embedding job")
+        return await super().embed(texts)
+
+
+async def test_the_embedding_loop_is_restarted_after_a_bug_and_ready_shows_it_down(
+    ai_settings, db, fakes, build, cipher
+) -> None:
+    business = build.business(cipher)
+    await MongoBusinesses(db).create(business)
+    knowledge = MongoKnowledge(db)
+    text = "Opening hours: we open at 7 and close at 6."
+    await knowledge.put_document(
+        business.tenant, business.id, "hours", "Hours", text, content_hash(text, "m"), fixed_now()
+    )
+    fakes.embedder = BrokenEmbedder()
+    app = create_worker(ai_settings, fakes.overrides())
+    async with AsyncTestClient(app=app) as client:
+
+        async def reported_down() -> bool:
+            ready = await client.get("/ready")
+            checks = ready.json()["checks"]
+            return ready.status_code == 503 and checks.get("loop:embeddings") is False
+
+        await eventually(reported_down, timeout_s=60, interval_s=0.05)
+        restarts = REGISTRY.get_sample_value(
+            "switchboard_loop_restarts_total", {"service": "ai", "loop": "embeddings"}
+        )
+        assert restarts and restarts >= 1
+        fakes.embedder.broken = False
+
+        async def embedded() -> bool:
+            [doc] = await knowledge.documents(business.tenant, business.id)
+            return doc.status == "ready"
+
+        await eventually(embedded, timeout_s=90)
+        await eventually(lambda: _ready(client), timeout_s=60)
+        assert (await client.get("/ready")).json()["checks"]["loop:embeddings"] is True
 
 
 @pytest.fixture(autouse=True)

@@ -51,6 +51,7 @@ from switchboard.common.events import Event
 from switchboard.common.http import health_routes
 from switchboard.common.kafka import DeadLetters, create_broker, ensure_topics
 from switchboard.common.runtime import settled_after_startup
+from switchboard.common.supervise import Supervisor
 from switchboard.common.topics import dlq
 
 
@@ -194,10 +195,17 @@ async def open_runtime(
 
 
 def create_worker(settings: AiSettings, overrides: Overrides | None = None) -> Litestar:
-    """The consumer of ``message.inbound`` with /health, /ready, /metrics."""
+    """The consumer of ``message.inbound`` with /health, /ready, /metrics; the embedding job
+    runs beside it, supervised (restarted with backoff after a bug, reported by /ready)."""
     create_cipher(settings)  # fail at start, not at the first message, on a bad key ring
     broker = create_broker(settings.kafka)
     state: dict[str, Runtime] = {}
+    supervisor = Supervisor("ai")
+
+    async def embeddings() -> None:
+        await state["rt"].job.run_forever()
+
+    supervisor.add("embeddings", embeddings)
 
     async def mongo_ready() -> bool:
         return "rt" in state and await ping(state["rt"].db)
@@ -222,7 +230,7 @@ def create_worker(settings: AiSettings, overrides: Overrides | None = None) -> L
             )
             await broker.start()
             try:
-                async with rt.job.running():
+                async with supervisor.running():
                     yield
             finally:
                 await broker.stop()  # stop consuming, finish in-flight, commit
@@ -230,7 +238,12 @@ def create_worker(settings: AiSettings, overrides: Overrides | None = None) -> L
     return Litestar(
         logging_config=None,  # logs go through common.logging's structlog handler
         route_handlers=health_routes(
-            {"mongo": mongo_ready, "redis": redis_ready, "kafka": broker_ready}
+            {
+                "mongo": mongo_ready,
+                "redis": redis_ready,
+                "kafka": broker_ready,
+                **supervisor.checks(),
+            }
         ),
         lifespan=[lifespan],
     )

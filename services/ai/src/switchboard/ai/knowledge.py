@@ -1,8 +1,6 @@
 """The embedding job: split changed documents into chunks and embed only what is new."""
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import structlog
@@ -61,22 +59,13 @@ class EmbeddingJob:
         )
         return len(missing)
 
-    @contextlib.asynccontextmanager
-    async def running(self) -> AsyncIterator[None]:
-        """Poll for pending documents in the background while the worker runs."""
-
-        async def loop() -> None:
-            while True:
-                try:
-                    await self.run_once()
-                except SwitchboardError as exc:
-                    log.warning("embedding job failed; will retry", error=str(exc))
-                await asyncio.sleep(self.settings.poll_interval_s)
-
-        task = asyncio.create_task(loop())
-        try:
-            yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    async def run_forever(self) -> None:
+        """Poll for pending documents every ``poll_interval_s``. A round failing with one of
+        our errors (MongoDB or the embedder away) is logged and retried at the next poll;
+        anything else (a bug) ends the loop, for its supervisor to restart and report."""
+        while True:
+            try:
+                await self.run_once()
+            except SwitchboardError as exc:
+                log.warning("embedding job failed; will retry", error=str(exc))
+            await asyncio.sleep(self.settings.poll_interval_s)
