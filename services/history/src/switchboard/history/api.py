@@ -102,12 +102,21 @@ class CallsController(Controller):
     async def export_csv(
         self, history: NamedDependency[TenantHistory], filters: NamedDependency[CallFilters]
     ) -> Stream:
+        rows = history.export_calls(filters)
+        # The first chunk is read before the answer starts: a database that is away (or a
+        # chunk past its statement timeout) answers 503, not a 200 cut off after the header.
+        first = await anext(rows, None)
+
         async def lines() -> AsyncIterator[bytes]:
             buffer = io.StringIO()
             writer = csv.writer(buffer)
             writer.writerow(CSV_COLUMNS)
-            count = 0
-            async for row in history.export_calls(filters):
+            if first is None:
+                yield buffer.getvalue().encode()
+                return
+            writer.writerow(_csv_value(v) for v in first)
+            count = 1
+            async for row in rows:
                 writer.writerow(_csv_value(v) for v in row)
                 count += 1
                 if count % EXPORT_CHUNK_ROWS == 0:

@@ -137,7 +137,7 @@ def create_api(settings: HistorySettings, reader: HistoryReader | None = None) -
         pool = await create_pool(
             pg.dsn(settings.database), pg.min_pool, pg.max_pool, READ_SERVER_SETTINGS
         )
-        state["reader"] = PostgresHistoryReader(pool)
+        state["reader"] = PostgresHistoryReader(pool, settings.api)
         try:
             yield
         finally:

@@ -26,6 +26,11 @@ class ApiSettings(BaseModel):
     """Page size when the request names none."""
     max_limit: int = 500
     """Largest page a request may ask for."""
+    export_chunk_rows: int = Field(default=1000, ge=1)
+    """Rows per query of the CSV export (keyset chunks; no transaction spans the export)."""
+    export_statement_timeout_s: float = Field(default=10.0, gt=0)
+    """Longest run (or lock wait) of one export chunk's query; past it the export fails
+    (503 before the first row, a cut-off stream after it) instead of holding on."""
 
 
 class ConsumerSettings(BaseModel):

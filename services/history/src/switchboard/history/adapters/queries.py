@@ -3,7 +3,8 @@ built by :class:`Scoped`, whose first condition is ``tenant_id = $1`` bound to t
 reader was made for; no method takes a tenant, so no handler can ask for another one's rows.
 
 Pages are keyset pages on ``(seen_at, id)`` (immutable once a row exists), so inserts while a
-client pages never shift or repeat rows; the cursor is that pair, base64url-encoded.
+client pages never shift or repeat rows; the cursor is that pair, base64url-encoded. The CSV
+export walks the same keyset in chunks, each a short query of its own (see ``export_calls``).
 """
 
 import base64
@@ -31,6 +32,7 @@ from switchboard.history.schemas import (
     MessagePage,
     Stats,
 )
+from switchboard.history.settings import ApiSettings
 
 _SUMMARY = (
     "call_id, provider, status, direction, from_number, to_number, seen_at, "
@@ -101,9 +103,12 @@ class Scoped:
 class PostgresTenantHistory:
     """Reads of one tenant."""
 
-    def __init__(self, pool: "asyncpg.Pool[asyncpg.Record]", tenant: str) -> None:
+    def __init__(
+        self, pool: "asyncpg.Pool[asyncpg.Record]", tenant: str, api: ApiSettings | None = None
+    ) -> None:
         self._pool = pool
         self._tenant = tenant
+        self._api = api or ApiSettings()
 
     def _scope(self) -> Scoped:
         return Scoped(self._tenant)
@@ -156,12 +161,32 @@ class PostgresTenantHistory:
         return CallDetail(**call, events=timeline)
 
     async def export_calls(self, filters: CallFilters) -> AsyncIterator[Sequence[object]]:
-        q = self._scope().calls(filters)
-        columns = ", ".join(CSV_COLUMNS)
-        sql = f"SELECT {columns} FROM calls WHERE {q.where} ORDER BY seen_at DESC, call_id DESC"  # noqa: S608
-        async with translated("export"), self._pool.acquire() as conn, conn.transaction():
-            async for row in conn.cursor(sql, *q.args, prefetch=1000):
+        """Every matching call (``CSV_COLUMNS``) in the list's order, read in keyset chunks of
+        ``export_chunk_rows``: each chunk is one query in a transaction of its own, bounded by
+        ``statement_timeout``, and its connection goes back to the pool before its rows are
+        yielded. So a slow client holds no transaction and no lock (partition maintenance is
+        never queued behind an export) and no pooled connection. The price: not one snapshot —
+        a call that changes while the export runs is exported as its chunk finds it."""
+        chunk = self._api.export_chunk_rows
+        timeout = f"{max(1, round(self._api.export_statement_timeout_s * 1000))}ms"
+        at, key = CSV_COLUMNS.index("seen_at"), CSV_COLUMNS.index("call_id")
+        after: tuple[datetime, str] | None = None
+        while True:
+            q = self._scope().calls(filters)
+            if after is not None:  # as list_calls: the plain bound prunes partitions
+                q.add("seen_at <= {}", after[0]).add("(seen_at, call_id) < ({}, {})", *after)
+            sql = (
+                f"SELECT {', '.join(CSV_COLUMNS)} FROM calls WHERE {q.where} "  # noqa: S608
+                f"ORDER BY seen_at DESC, call_id DESC LIMIT {int(chunk)}"
+            )
+            async with translated("export"), self._pool.acquire() as conn, conn.transaction():
+                await conn.execute("SELECT set_config('statement_timeout', $1, true)", timeout)
+                rows = await conn.fetch(sql, *q.args)
+            for row in rows:
                 yield tuple(row)
+            if len(rows) < chunk:
+                return
+            after = (rows[-1][at], rows[-1][key])
 
     async def list_conversations(
         self, since: datetime | None, until: datetime | None, limit: int, cursor: str | None
@@ -278,11 +303,14 @@ def _limit(page: int) -> str:
 class PostgresHistoryReader:
     """Hands out per-tenant readers over one pool."""
 
-    def __init__(self, pool: "asyncpg.Pool[asyncpg.Record]") -> None:
+    def __init__(
+        self, pool: "asyncpg.Pool[asyncpg.Record]", api: ApiSettings | None = None
+    ) -> None:
         self._pool = pool
+        self._api = api or ApiSettings()
 
     def for_tenant(self, tenant: str) -> PostgresTenantHistory:
-        return PostgresTenantHistory(self._pool, tenant)
+        return PostgresTenantHistory(self._pool, tenant, self._api)
 
     async def is_ready(self) -> bool:
         async with self._pool.acquire() as conn:
