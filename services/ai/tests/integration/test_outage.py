@@ -34,6 +34,7 @@ from switchboard.ai.adapters.mongo import create_client, ensure_indexes, ping
 from switchboard.ai.adapters.mongo_businesses import MongoBusinesses
 from switchboard.ai.adapters.mongo_knowledge import MongoKnowledge
 from switchboard.ai.adapters.mongo_replies import MongoConversations, MongoLedger, MongoUsage
+from switchboard.ai.adapters.mongo_windows import MongoWindows
 from switchboard.ai.adapters.redis_limits import RedisRateLimiter
 from switchboard.ai.adapters.redis_published import RedisPublishedLedger
 from switchboard.ai.adapters.redis_spend import RedisSpend
@@ -286,6 +287,8 @@ async def test_every_store_call_of_the_reply_path_is_retryable_when_the_server_i
         "knowledge version": lambda: MongoKnowledge(db).version(business.id),
         "knowledge chunks": lambda: MongoKnowledge(db).chunks(business.id),
         "pending documents": lambda: MongoKnowledge(db).pending(),
+        "service window read": lambda: MongoWindows(db).last_inbound("conv"),
+        "service window write": lambda: MongoWindows(db).record("conv", NOW),
     }
     redis_calls = {
         "rate limit": lambda: RedisRateLimiter(redis_client).allow(business.id, 10, 0.0),

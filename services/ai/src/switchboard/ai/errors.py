@@ -4,6 +4,7 @@ SwitchboardError (common)
  ├── RetryableError
  │    ├── StoreUnavailable     MongoDB / Redis did not answer
  │    └── SendFailed           the provider refused or failed before accepting the reply
+ │                             (past the retries: the batch is read again later, no dead letter)
  └── PermanentError
       ├── CryptoError          a token cannot be decrypted (switchboard.common.crypto)
       ├── SendRejected         the provider will never accept this reply (4xx) → dead letter

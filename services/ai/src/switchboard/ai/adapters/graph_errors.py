@@ -7,7 +7,8 @@ or the title. An answer looks like::
                "error_data": {"messaging_product": "whatsapp", "details": "..."},
                "fbtrace_id": "..."}}
 
-- **retry** (SendFailed; the message is retried with backoff, then dead-lettered): throughput
+- **retry** (SendFailed; the message is retried with backoff; past the retries its batch is
+  read again after a growing pause, as in a datastore outage, never dead-lettered): throughput
   and rate limits (130429 per number, 131056 per business-user pair, 80007 per WABA, 4 per
   app), temporary errors (1, 2, 131000, 131016, 133004), any 5xx or 429;
 - **skip** (SendSkipped; recorded, counted, acknowledged): re-engagement required (131047, the
