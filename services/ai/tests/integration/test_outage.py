@@ -256,7 +256,7 @@ async def test_every_store_call_of_the_reply_path_is_retryable_when_the_server_i
     RetryableError (StoreUnavailable) — never something that would be dead-lettered."""
     # the worker's client, with a shorter server selection wait than its 5 s
     mongo = create_client(
-        MongoSettings(url=f"{servers['ferretdb'].url}?serverSelectionTimeoutMS=300")
+        MongoSettings(url=servers["ferretdb"].url, server_selection_timeout_s=0.3)
     )
     db = mongo["ai_translate"]
     await ensure_indexes(db)

@@ -86,12 +86,20 @@ class MongoSettings(BaseModel):
 
     url: SecretStr = SecretStr("mongodb://127.0.0.1:27018/")
     database: str = "switchboard"
+    server_selection_timeout_s: float = 5.0
+    """How long an operation waits for a reachable server before it fails (retryably)."""
+    socket_timeout_s: float = 10.0
+    """A server that stops answering mid-operation (frozen, partitioned) fails the operation
+    after this long instead of hanging its handler."""
 
 
 class RedisSettings(BaseModel):
     """Redis server."""
 
     url: SecretStr = SecretStr("redis://127.0.0.1:16379/0")
+    socket_timeout_s: float = 5.0
+    """A command unanswered for this long fails (retryably) instead of hanging its caller."""
+    connect_timeout_s: float = 5.0
 
 
 class LogSettings(BaseModel):

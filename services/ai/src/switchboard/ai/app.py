@@ -97,7 +97,11 @@ async def open_runtime(
     o = overrides or Overrides()
     cipher = create_cipher(settings)
     mongo = create_client(settings.mongo)
-    redis: Redis = Redis.from_url(settings.redis.url.get_secret_value())
+    redis: Redis = Redis.from_url(
+        settings.redis.url.get_secret_value(),
+        socket_timeout=settings.redis.socket_timeout_s,
+        socket_connect_timeout=settings.redis.connect_timeout_s,
+    )
     openai_client = create_openai(settings.openai)
     p = settings.providers
     http = httpx.AsyncClient(

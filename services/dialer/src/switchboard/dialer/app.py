@@ -72,6 +72,8 @@ def redis_client(settings: DialerSettings) -> "aioredis.Redis":
         settings.redis.url.get_secret_value(),
         max_connections=settings.redis_max_connections,
         timeout=settings.twilio.request_timeout_s,
+        socket_timeout=settings.redis.socket_timeout_s,
+        socket_connect_timeout=settings.redis.connect_timeout_s,
     )
     return aioredis.Redis(connection_pool=pool)
 

@@ -43,7 +43,11 @@ KNOWLEDGE_VERSIONS: Final = "knowledge_versions"
 def create_client(settings: MongoSettings, **kwargs: Any) -> AsyncMongoClient[Doc]:
     """A client whose datetimes come back timezone-aware (UTC)."""
     return AsyncMongoClient(
-        settings.url.get_secret_value(), tz_aware=True, serverSelectionTimeoutMS=5000, **kwargs
+        settings.url.get_secret_value(),
+        tz_aware=True,
+        serverSelectionTimeoutMS=int(settings.server_selection_timeout_s * 1000),
+        socketTimeoutMS=int(settings.socket_timeout_s * 1000),
+        **kwargs,
     )
 
 
