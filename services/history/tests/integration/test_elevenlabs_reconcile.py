@@ -15,7 +15,7 @@ from switchboard.history.adapters.providers import ProviderClient
 from switchboard.history.models import to_fact
 from switchboard.history.reconciler import Reconciler
 from switchboard.history.settings import ReconcileSettings, RetentionSettings
-from switchboard.ingress.events import elevenlabs as ingress_elevenlabs
+from switchboard.ingress.mappers import elevenlabs as ingress_elevenlabs
 
 pytestmark = pytest.mark.integration
 TENANT = "el-tenant"

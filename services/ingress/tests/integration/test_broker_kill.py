@@ -42,7 +42,7 @@ from switchboard.common.testing import (
 )
 from switchboard.common.topics import CALL_EVENTS
 from switchboard.ingress.app import create_app
-from switchboard.ingress.events.twilio import voice_status
+from switchboard.ingress.mappers.twilio import voice_status
 from switchboard.ingress.verify import FormParams
 
 pytestmark = pytest.mark.integration

@@ -7,7 +7,7 @@ from urllib.parse import parse_qsl, urlencode
 from hypothesis import given
 from hypothesis import strategies as st
 
-from switchboard.ingress.events.twilio import _time, _utc_rfc2822
+from switchboard.ingress.mappers.twilio import _time, _utc_rfc2822
 from switchboard.ingress.webhooks.common import form_pairs
 
 FORM_ALPHABET = st.sampled_from(

@@ -6,7 +6,7 @@ import pytest
 
 from switchboard.common.events import CallStatus, CallStatusChanged, Event, KafkaRecord
 from switchboard.ingress.delivery import Delivery
-from switchboard.ingress.events import Outgoing
+from switchboard.ingress.mappers import Outgoing
 from switchboard.ingress.record_limit import RecordLimit
 from switchboard.ingress.spool import Spool, SpoolUnavailable
 

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from switchboard.common.events import MessageReceived, MessageStatusChanged, MessageStatusOther
-from switchboard.ingress.events.whatsapp import notification
+from switchboard.ingress.mappers.whatsapp import notification
 
 PHONE_NUMBER_ID = "106540352242922"
 

@@ -21,7 +21,7 @@ from switchboard.common.events import encode
 from switchboard.common.metrics import labelled
 from switchboard.common.telemetry import inject_headers
 from switchboard.ingress.drain import SpoolDrainer
-from switchboard.ingress.events import Outgoing
+from switchboard.ingress.mappers import Outgoing
 from switchboard.ingress.metrics import DELIVERIES
 from switchboard.ingress.publish import RecordPublisher
 from switchboard.ingress.record_limit import RecordLimit

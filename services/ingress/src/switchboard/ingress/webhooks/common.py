@@ -20,7 +20,7 @@ from switchboard.ingress.errors import (
     PayloadUnreadable,
     UnsupportedMedia,
 )
-from switchboard.ingress.events import Outgoing
+from switchboard.ingress.mappers import Outgoing
 from switchboard.ingress.metrics import WEBHOOKS
 from switchboard.ingress.settings import HttpSettings, IngressSettings
 from switchboard.ingress.spool import SpoolUnavailable

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from switchboard.ingress.errors import SignatureInvalid
-from switchboard.ingress.events import Outgoing, twilio
+from switchboard.ingress.mappers import Outgoing, twilio
 from switchboard.ingress.verify import FormParams, twilio_signature_ok
 from switchboard.ingress.webhooks.answers import EMPTY_TWIML, NO_CONTENT, FixedAnswer
 from switchboard.ingress.webhooks.common import (

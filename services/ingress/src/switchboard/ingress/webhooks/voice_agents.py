@@ -3,7 +3,7 @@
 import time
 
 from switchboard.ingress.errors import SignatureInvalid
-from switchboard.ingress.events import elevenlabs, vapi
+from switchboard.ingress.mappers import elevenlabs, vapi
 from switchboard.ingress.settings import IngressSettings, SignedSource
 from switchboard.ingress.verify import (
     parse_elevenlabs_header,

@@ -9,7 +9,7 @@ from litestar.params import Parameter
 from litestar.status_codes import HTTP_200_OK
 
 from switchboard.ingress.errors import SignatureInvalid
-from switchboard.ingress.events import whatsapp
+from switchboard.ingress.mappers import whatsapp
 from switchboard.ingress.metrics import WHATSAPP_SKIPPED
 from switchboard.ingress.verify import hub_signature_ok, shared_secret_ok
 from switchboard.ingress.webhooks.answers import EMPTY_JSON

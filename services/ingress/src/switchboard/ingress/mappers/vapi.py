@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from switchboard.common.events import CallReport, CallStatus, CallStatusChanged, Event, event_id
 from switchboard.common.topics import CALL_EVENTS
 from switchboard.ingress.errors import PayloadInvalid
-from switchboard.ingress.events import Outgoing, from_unix, invalid
+from switchboard.ingress.mappers import Outgoing, from_unix, invalid
 
 SOURCE: Final = "/switchboard/ingress/vapi"
 PUBLISHED_TYPES: Final = frozenset({"status-update", "end-of-call-report"})

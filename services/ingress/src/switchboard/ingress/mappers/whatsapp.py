@@ -35,7 +35,7 @@ from switchboard.common.events import (
     event_id,
 )
 from switchboard.common.topics import MESSAGE_INBOUND, MESSAGE_STATUS
-from switchboard.ingress.events import Outgoing, first_error, from_unix
+from switchboard.ingress.mappers import Outgoing, first_error, from_unix
 
 SOURCE: Final = "/switchboard/ingress/whatsapp"
 MEDIA_TYPES: Final = frozenset({"image", "audio", "video", "document", "sticker"})

@@ -2,7 +2,7 @@ import pytest
 
 from switchboard.common.events import CallStatus, CallStatusChanged
 from switchboard.ingress.errors import PayloadInvalid
-from switchboard.ingress.events.twilio import voice_status
+from switchboard.ingress.mappers.twilio import voice_status
 from switchboard.ingress.verify import FormParams
 
 

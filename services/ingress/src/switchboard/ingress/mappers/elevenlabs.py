@@ -6,7 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from switchboard.common.events import CallReport, CallStatus, Event, event_id
 from switchboard.common.topics import CALL_EVENTS
-from switchboard.ingress.events import Outgoing, from_unix, invalid
+from switchboard.ingress.mappers import Outgoing, from_unix, invalid
 
 SOURCE: Final = "/switchboard/ingress/elevenlabs"
 PUBLISHED_TYPES: Final = frozenset({"post_call_transcription", "call_initiation_failure"})

@@ -19,7 +19,7 @@ from switchboard.common.events import (
 )
 from switchboard.common.topics import CALL_EVENTS, MESSAGE_INBOUND, MESSAGE_STATUS
 from switchboard.ingress.errors import PayloadInvalid
-from switchboard.ingress.events import Outgoing, invalid
+from switchboard.ingress.mappers import Outgoing, invalid
 from switchboard.ingress.verify import FormParams
 
 SOURCE: Final = "/switchboard/ingress/twilio"
