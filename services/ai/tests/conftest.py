@@ -12,7 +12,16 @@ from switchboard.ai.handlers import ReplyPipeline
 from switchboard.ai.models import Business
 from switchboard.ai.retrieval import Retriever
 from switchboard.ai.settings import Price
-from switchboard.ai.testing import (
+from switchboard.common.crypto import Cipher
+from switchboard.common.events import (
+    Event,
+    MessageContent,
+    MessageMedia,
+    MessageReceived,
+    event_id,
+)
+
+from .fakes import (
     FakeClock,
     FakeEmbedder,
     FakeMedia,
@@ -27,14 +36,6 @@ from switchboard.ai.testing import (
     InMemoryUsage,
     InMemoryWindows,
     fixed_now,
-)
-from switchboard.common.crypto import Cipher
-from switchboard.common.events import (
-    Event,
-    MessageContent,
-    MessageMedia,
-    MessageReceived,
-    event_id,
 )
 
 KEY_1 = base64.b64encode(b"1" * 32).decode()

@@ -15,7 +15,13 @@ from switchboard.ai.settings import (
     KnowledgeSettings,
     Price,
 )
-from switchboard.ai.testing import (
+from switchboard.common.auth import AuthSettings
+from switchboard.common.crypto import KeyRingSettings
+from switchboard.common.kafka import RetryPolicy
+from switchboard.common.settings import MongoSettings
+from switchboard.common.testing import unique
+
+from ..fakes import (
     FakeClock,
     FakeEmbedder,
     FakeModel,
@@ -23,11 +29,6 @@ from switchboard.ai.testing import (
     FakeSender,
     fixed_now,
 )
-from switchboard.common.auth import AuthSettings
-from switchboard.common.crypto import KeyRingSettings
-from switchboard.common.kafka import RetryPolicy
-from switchboard.common.settings import MongoSettings
-from switchboard.common.testing import unique
 
 JWT_KEY = "test-jwt-key-0123456789abcdef0123456789"
 

@@ -17,9 +17,10 @@ from switchboard.ai.breaker import BreakerState
 from switchboard.ai.errors import SendFailed, SendNotAuthorized, SendRejected
 from switchboard.ai.models import Template
 from switchboard.ai.settings import OpenAISettings, ProviderSettings
-from switchboard.ai.testing import FakeClock, FakePublisher, fixed_now
 from switchboard.common.events import MessageContent, MessageLocation, MessageMedia
 from switchboard.common.testing import ServiceProcess, free_port
+
+from ..fakes import FakeClock, FakePublisher, fixed_now
 
 pytestmark = pytest.mark.integration
 ACCOUNT = "AC" + "0" * 32

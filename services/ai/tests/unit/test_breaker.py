@@ -4,7 +4,8 @@ import pytest
 
 from switchboard.ai.breaker import BreakerOpen, BreakerState, CircuitBreaker
 from switchboard.ai.errors import ModelUnavailable
-from switchboard.ai.testing import FakeClock
+
+from ..fakes import FakeClock
 
 
 async def ok() -> str:

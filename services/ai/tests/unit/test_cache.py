@@ -1,7 +1,8 @@
 """Business cache: hits, TTL expiry and LRU eviction on an injected clock; token cache."""
 
 from switchboard.ai.cache import BusinessCache
-from switchboard.ai.testing import FakeClock, InMemoryLookup
+
+from ..fakes import FakeClock, InMemoryLookup
 
 
 def make(build, clock, max_entries=1000):

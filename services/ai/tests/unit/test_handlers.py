@@ -6,8 +6,9 @@ from switchboard.ai.breaker import BreakerState
 from switchboard.ai.errors import SendFailed, SendUnknown, StoreUnavailable
 from switchboard.ai.handlers import handle_inbound
 from switchboard.ai.models import KnowledgeChunk, ReplyState
-from switchboard.ai.testing import bag_of_words
 from switchboard.common.events import MessageSent
+
+from ..fakes import bag_of_words
 
 
 async def test_reply_is_sent_published_and_counted(world, build) -> None:

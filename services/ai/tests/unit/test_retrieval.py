@@ -2,7 +2,8 @@
 
 from switchboard.ai.models import KnowledgeChunk
 from switchboard.ai.retrieval import Retriever
-from switchboard.ai.testing import FakeClock, FakeEmbedder, InMemoryKnowledge, bag_of_words
+
+from ..fakes import FakeClock, FakeEmbedder, InMemoryKnowledge, bag_of_words
 
 
 class CountingKnowledge(InMemoryKnowledge):

@@ -14,7 +14,6 @@ from switchboard.ai.errors import (
 )
 from switchboard.ai.handlers import handle_inbound
 from switchboard.ai.models import FetchedMedia, ReplyState, Template
-from switchboard.ai.testing import fixed_now
 from switchboard.common.events import (
     MessageChoice,
     MessageContent,
@@ -26,6 +25,8 @@ from switchboard.common.events import (
     OrderItem,
     SharedContact,
 )
+
+from ..fakes import fixed_now
 
 TEMPLATE = Template("order_followup", "en_US", ("{contact_name}", "Acme Bakery"))
 IMAGE = [MessageMedia(media_id="m-1", content_type="image/jpeg")]
