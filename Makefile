@@ -91,7 +91,7 @@ bench-ingress: install infra-up vegeta ## Ingress webhooks/s vs bare Litestar an
 docs: install ## Regenerate the event JSON Schemas in docs/events/ from the models
 	.venv/bin/python -m switchboard.common.events.schemas docs/events
 
-BENCH_TABLE := .venv/bin/python -m switchboard.common.benchreport $(CURDIR)
+BENCH_TABLE := .venv/bin/python -m switchboard.bench.report $(CURDIR)
 
 bench-history: install infra-up ## History: events stored/s vs raw COPY; GET /v1/calls p95 over millions of rows
 	.venv/bin/python services/history/bench/history_bench.py

@@ -31,7 +31,7 @@ import asyncpg
 import httpx
 import redis.asyncio as aioredis
 
-from switchboard.common.benchreport import write_rows
+from switchboard.bench.report import write_rows
 from switchboard.common.migrations import drop_database
 from switchboard.common.settings import KafkaSettings, PostgresSettings
 from switchboard.common.testing import ServiceProcess, free_port, fresh_group, unique

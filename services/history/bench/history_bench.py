@@ -32,8 +32,8 @@ from typing import Any
 import asyncpg
 import httpx
 
+from switchboard.bench.report import write_rows
 from switchboard.common.auth import issue_token
-from switchboard.common.benchreport import write_rows
 from switchboard.common.events import CallStatus, CallStatusChanged, event_id
 from switchboard.common.settings import PostgresSettings
 from switchboard.common.testing import unique

@@ -23,7 +23,7 @@ from urllib.parse import urlencode
 
 import httpx
 
-from switchboard.common import benchreport
+from switchboard.bench import report as benchreport
 from switchboard.common.testing import twilio_signature
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -1,7 +1,7 @@
 import json
 from pathlib import Path
 
-from switchboard.common.benchreport import write_rows
+from switchboard.bench.report import write_rows
 
 
 def test_a_run_replaces_only_its_own_rows(tmp_path: Path) -> None:

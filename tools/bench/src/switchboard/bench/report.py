@@ -132,7 +132,7 @@ def rebuild_table(root: Path) -> None:
     doc_path.write_text(HEADER + "\n".join(rows) + "\n" + "\n".join(notes) + "\n")
 
 
-if __name__ == "__main__":  # ``python -m switchboard.common.benchreport [root]``: the table
+if __name__ == "__main__":  # ``python -m switchboard.bench.report [root]``: the table
     import sys
 
     rebuild_table(Path(sys.argv[1]) if len(sys.argv) > 1 else Path.cwd())

@@ -1,0 +1,1 @@
+"""Benchmark tooling shared by the services' ``bench/`` scripts (never by a service)."""
