@@ -21,9 +21,11 @@ from switchboard.common.kafka import (
     RetryPolicy,
     handle_or_dead_letter,
     process_record,
+    publish_record,
     send_records,
 )
-from switchboard.common.kafka.tracing import record_context, with_current_context
+from switchboard.common.kafka.tracing import record_context
+from switchboard.common.telemetry import inject_headers
 from switchboard.common.testing import consumer_record
 
 FAST = RetryPolicy(attempts=2, initial_backoff_s=0.001, max_backoff_s=0.002)
@@ -141,7 +143,7 @@ async def test_a_dead_lettered_record_marks_its_span_and_publishes_continue_it(
 
     async def handle(events: Sequence[Event]) -> None:
         if len(events) == 1:  # record by record: the record's span is current
-            current[events[0].id] = with_current_context({}).get("traceparent", "")
+            current[events[0].id] = inject_headers().get("traceparent", "")
         if any(e.id == "bad" for e in events):
             raise PermanentError("bad")
 
@@ -226,3 +228,34 @@ async def test_send_records_injects_the_current_span_unless_a_record_has_its_own
         f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{ctx.trace_flags:02x}".encode()
     )
     assert producer.headers[2]["traceparent"] == own.encode()
+
+
+class Broker:
+    def __init__(self) -> None:
+        self.headers: list[dict[str, str]] = []
+
+    async def publish(self, value: bytes, topic: str, *, key: Any, headers: Any) -> None:
+        self.headers.append(dict(headers))
+
+
+async def test_publish_record_injects_the_current_span_unless_the_record_has_its_own(
+    spans: InMemorySpanExporter,
+) -> None:
+    own = "00-" + "1" * 32 + "-" + "2" * 16 + "-01"
+    plain = encode(call("p", None), "p")
+    explicit = encode(call("e", own), "e")
+    broker = Broker()
+    await publish_record(broker, "t", plain, timeout_s=1)  # type: ignore[arg-type]
+    assert "traceparent" not in broker.headers[0]  # no span: nothing added
+
+    with trace.get_tracer("test").start_as_current_span("work") as span:
+        await publish_record(broker, "t", plain, timeout_s=1)  # type: ignore[arg-type]
+        await publish_record(broker, "t", explicit, timeout_s=1)  # type: ignore[arg-type]
+    assert broker.headers[1]["traceparent"] == inject_headers_of(span)
+    assert broker.headers[2]["traceparent"] == own
+    assert "traceparent" not in plain.str_headers()  # the record itself is left as it was
+
+
+def inject_headers_of(span: trace.Span) -> str:
+    ctx = span.get_span_context()
+    return f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{ctx.trace_flags:02x}"

@@ -2,6 +2,7 @@
 webhook's span into the Kafka message headers (``traceparent``) and on into consumers."""
 
 from collections.abc import Mapping
+from typing import Final
 
 from opentelemetry import context, propagate, trace
 from opentelemetry.sdk.resources import Resource
@@ -67,16 +68,21 @@ def tracer_provider(settings: TelemetrySettings, service: str) -> TracerProvider
     return provider
 
 
+TRACEPARENT: Final = "traceparent"
+TRACESTATE: Final = "tracestate"
+
+
 def inject_headers() -> dict[str, str]:
-    """The current trace context as W3C headers (``traceparent``, ``tracestate``), as the W3C
-    propagator writes them (a test checks it), written out: the ingress calls this for every
-    webhook, and the global composite propagator also walks baggage, which nothing here sets."""
+    """The current trace context as W3C headers (``traceparent``, ``tracestate``; none outside
+    a span), as the W3C propagator writes them (a test checks it), written out: the ingress
+    calls this for every webhook, and the global composite propagator also walks baggage,
+    which nothing here sets. The one writer of trace headers: Kafka records, the outbox."""
     ids = trace.get_current_span().get_span_context()
     if not ids.is_valid:
         return {}
-    headers = {"traceparent": f"00-{ids.trace_id:032x}-{ids.span_id:016x}-{ids.trace_flags:02x}"}
+    headers = {TRACEPARENT: f"00-{ids.trace_id:032x}-{ids.span_id:016x}-{ids.trace_flags:02x}"}
     if ids.trace_state:
-        headers["tracestate"] = ids.trace_state.to_header()
+        headers[TRACESTATE] = ids.trace_state.to_header()
     return headers
 
 

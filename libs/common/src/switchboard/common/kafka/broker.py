@@ -16,13 +16,12 @@ from aiokafka.errors import (
 )
 from faststream.exceptions import IncorrectState
 from faststream.kafka import KafkaBroker
-from opentelemetry import trace
 
 from switchboard.common.errors import PublishError, RecordRefused
 from switchboard.common.events.envelope import KafkaRecord
 from switchboard.common.kafka.partitioner import partition_for
-from switchboard.common.kafka.tracing import TRACEPARENT, with_current_context
 from switchboard.common.settings import KafkaSettings
+from switchboard.common.telemetry import TRACEPARENT, inject_headers
 
 
 def create_broker(settings: KafkaSettings, *, middlewares: Sequence[Any] = ()) -> KafkaBroker:
@@ -65,9 +64,8 @@ async def send_records(
     """Queue every record in order, then wait for all acks; PublishError unless all arrive.
     Inside an active span, records without trace context get its ``traceparent``."""
     trace_headers = (
-        [(k, v.encode()) for k, v in with_current_context({}).items()]
+        [(k, v.encode()) for k, v in inject_headers().items()]
         if any(TRACEPARENT not in r.headers for _, r in records)
-        and trace.get_current_span().get_span_context().is_valid
         else []
     )
     acks: list[asyncio.Future[Any]] = []
@@ -158,7 +156,9 @@ async def publish_record(
 ) -> None:
     """Publish and wait for the broker's ack; any failure or timeout raises PublishError.
     Inside an active span, a record without trace context gets its ``traceparent``."""
-    headers = with_current_context(record.str_headers())
+    headers = record.str_headers()
+    if TRACEPARENT not in headers:  # an explicit trace context wins
+        headers.update(inject_headers())
     try:
         async with asyncio.timeout(timeout_s):
             await broker.publish(record.value, topic, key=record.key, headers=headers)

@@ -17,10 +17,10 @@ from aiokafka import ConsumerRecord
 from opentelemetry import context, propagate, trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
+from switchboard.common.telemetry import TRACEPARENT, TRACESTATE
+
 Record: TypeAlias = "ConsumerRecord[bytes, bytes]"
 
-TRACEPARENT: Final = "traceparent"
-TRACESTATE: Final = "tracestate"
 _TRACER_NAME: Final = "switchboard.common.kafka"
 
 
@@ -141,13 +141,3 @@ def batch_spans(records: Sequence[Record], group: str) -> Iterator[dict[int, Spa
     finally:
         for span in spans.values():
             span.end()
-
-
-def with_current_context(headers: dict[str, str]) -> dict[str, str]:
-    """``headers`` plus the current span's ``traceparent``/``tracestate`` when a span is active
-    and the headers carry no trace context of their own (an explicit one wins)."""
-    if TRACEPARENT in headers or not trace.get_current_span().get_span_context().is_valid:
-        return headers
-    carrier = dict(headers)
-    propagate.inject(carrier)
-    return carrier
