@@ -2,10 +2,12 @@
 slots is an outage (retry), never bad data (dead letter)."""
 
 import asyncpg
+import asyncpg.exceptions
 import pytest
 
-from switchboard.common.errors import PermanentError, RetryableError
-from switchboard.dialer.adapters.postgres import translate
+from switchboard.common.errors import PermanentError, RetryableError, translated
+from switchboard.common.testing import exception_classes
+from switchboard.dialer.adapters.postgres import POSTGRES_ERRORS
 
 OUTAGES = [
     asyncpg.CannotConnectNowError("the database system is starting up"),
@@ -29,13 +31,24 @@ REFUSED_DATA = [
 
 @pytest.mark.parametrize("error", OUTAGES, ids=lambda e: type(e).__name__)
 def test_an_outage_is_retryable(error: Exception) -> None:
-    with pytest.raises(RetryableError) as caught, translate("test"):
+    with pytest.raises(RetryableError) as caught, translated("test", POSTGRES_ERRORS):
         raise error
     assert caught.value.__cause__ is error
 
 
 @pytest.mark.parametrize("error", REFUSED_DATA, ids=lambda e: type(e).__name__)
 def test_refused_data_is_permanent(error: Exception) -> None:
-    with pytest.raises(PermanentError) as caught, translate("test"):
+    with pytest.raises(PermanentError) as caught, translated("test", POSTGRES_ERRORS):
         raise error
     assert caught.value.__cause__ is error
+
+
+@pytest.mark.parametrize(
+    "error",
+    exception_classes(asyncpg, asyncpg.exceptions, asyncpg.exceptions._base),
+    ids=lambda c: c.__name__,
+)
+def test_every_asyncpg_error_is_retryable_or_permanent(error: type[Exception]) -> None:
+    raised = error("test")
+    with pytest.raises((RetryableError, PermanentError)), translated("test", POSTGRES_ERRORS):
+        raise raised

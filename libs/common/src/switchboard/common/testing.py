@@ -4,6 +4,7 @@ Nothing here runs in production paths.
 """
 
 import asyncio
+import inspect
 import os
 import socket
 import subprocess
@@ -12,6 +13,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from types import ModuleType
 
 import httpx
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -31,6 +33,21 @@ def twilio_signature(url: str, params: Mapping[str, str | Sequence[str]], token:
             return self[name]
 
     return str(RequestValidator(token).compute_signature(url, _Params(multi)))
+
+
+def exception_classes(*modules: ModuleType) -> list[type[Exception]]:
+    """Every exception class defined in ``modules`` (warnings aside: never raised), by name:
+    what an adapter's error table must classify, so none reaches a consumer unclassified."""
+    found = {
+        cls
+        for module in modules
+        for cls in vars(module).values()
+        if inspect.isclass(cls)
+        and issubclass(cls, Exception)
+        and not issubclass(cls, Warning)
+        and cls.__module__.startswith(module.__name__.split(".")[0])
+    }
+    return sorted(found, key=lambda c: (c.__name__, c.__module__))
 
 
 def unique(prefix: str) -> str:

@@ -16,8 +16,6 @@ measured here, and so nothing relies on:
 No transactions, no TTL indexes, no change streams.
 """
 
-import contextlib
-from collections.abc import Iterator
 from typing import Any, Final
 
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
@@ -25,6 +23,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from switchboard.ai.errors import StoreUnavailable
+from switchboard.common.errors import ErrorTable, translated
 from switchboard.common.settings import MongoSettings
 
 Doc = dict[str, Any]
@@ -51,20 +50,16 @@ def create_client(settings: MongoSettings, **kwargs: Any) -> AsyncMongoClient[Do
     )
 
 
-@contextlib.contextmanager
-def translated(action: str) -> Iterator[None]:
-    """Driver errors (other than duplicate keys, which callers handle) → StoreUnavailable."""
-    try:
-        yield
-    except DuplicateKeyError:
-        raise
-    except PyMongoError as exc:
-        raise StoreUnavailable(f"{action} failed: {exc!r}") from exc
+MONGO_ERRORS: Final[ErrorTable] = (
+    (DuplicateKeyError, None),  # callers handle it: it is how an exclusive step is taken
+    (PyMongoError, StoreUnavailable),
+)
+"""pymongo errors → ours (:func:`~switchboard.common.errors.translated`)."""
 
 
 async def ensure_indexes(db: Database) -> None:
     """Create the indexes the lookups need (idempotent)."""
-    with translated("creating indexes"):
+    with translated("creating indexes", MONGO_ERRORS):
         await db[BUSINESSES].create_index([("tenant", ASCENDING), ("name", ASCENDING)])
         await db[CHANNELS].create_index([("business_id", ASCENDING)])
         await db[MESSAGES].create_index([("conversation", ASCENDING), ("at", DESCENDING)])
@@ -79,6 +74,6 @@ async def ensure_indexes(db: Database) -> None:
 
 
 async def ping(db: Database) -> bool:
-    with translated("ping"):
+    with translated("ping", MONGO_ERRORS):
         await db.command("ping")
     return True

@@ -6,11 +6,12 @@ from typing import Any
 from bson import Binary
 from pymongo.errors import DuplicateKeyError
 
-from switchboard.ai.adapters.mongo import BUSINESSES, CHANNELS, Database, Doc, translated
+from switchboard.ai.adapters.mongo import BUSINESSES, CHANNELS, MONGO_ERRORS, Database, Doc
 from switchboard.ai.adapters.mongo_replies import template_from_doc, template_to_doc
 from switchboard.ai.errors import ChannelTaken
 from switchboard.ai.models import Business
 from switchboard.common.crypto import Sealed
+from switchboard.common.errors import translated
 
 _TOKEN_FIELDS = ("whatsapp_token", "twilio_token")
 _TUPLE_FIELDS = ("whatsapp_phone_number_ids", "twilio_numbers")
@@ -65,7 +66,7 @@ class MongoBusinesses:
         self._channels = db[CHANNELS]
 
     async def by_channel(self, channel_id: str) -> Business | None:
-        with translated("channel lookup"):
+        with translated("channel lookup", MONGO_ERRORS):
             route = await self._channels.find_one({"_id": channel_id})
             if route is None:
                 return None
@@ -80,7 +81,7 @@ class MongoBusinesses:
         claimed: list[str] = []
         try:
             for channel_id in channel_ids:
-                with translated("claiming a channel"):
+                with translated("claiming a channel", MONGO_ERRORS):
                     await self._channels.insert_one(
                         {"_id": channel_id, "business_id": business.id, "tenant": business.tenant}
                     )
@@ -91,7 +92,7 @@ class MongoBusinesses:
 
     async def _release(self, business_id: str, channel_ids: list[str]) -> None:
         if channel_ids:
-            with translated("releasing channels"):
+            with translated("releasing channels", MONGO_ERRORS):
                 await self._channels.delete_many(
                     {"_id": {"$in": channel_ids}, "business_id": business_id}
                 )
@@ -99,21 +100,21 @@ class MongoBusinesses:
     async def create(self, business: Business) -> None:
         """Claim its channel ids (unique) then insert it; ChannelTaken if one is in use."""
         await self._claim_channels(business, list(business.channel_ids))
-        with translated("creating a business"):
+        with translated("creating a business", MONGO_ERRORS):
             await self._businesses.insert_one(business_to_doc(business))
 
     async def get(self, tenant: str, business_id: str) -> Business | None:
-        with translated("reading a business"):
+        with translated("reading a business", MONGO_ERRORS):
             doc = await self._businesses.find_one({"_id": business_id, "tenant": tenant})
         return business_from_doc(doc) if doc else None
 
     async def list_for(self, tenant: str) -> list[Business]:
-        with translated("listing businesses"):
+        with translated("listing businesses", MONGO_ERRORS):
             docs = await self._businesses.find({"tenant": tenant}).sort("name").to_list(None)
         return [business_from_doc(d) for d in docs]
 
     async def all(self) -> list[Business]:
-        with translated("listing businesses"):
+        with translated("listing businesses", MONGO_ERRORS):
             docs = await self._businesses.find({}).to_list(None)
         return [business_from_doc(d) for d in docs]
 
@@ -123,7 +124,7 @@ class MongoBusinesses:
         removed = [c for c in old.channel_ids if c not in new.channel_ids]
         await self._claim_channels(new, added)
         doc = business_to_doc(dataclasses.replace(new, version=old.version + 1))
-        with translated("updating a business"):
+        with translated("updating a business", MONGO_ERRORS):
             result = await self._businesses.replace_one(
                 {"_id": old.id, "tenant": old.tenant, "version": old.version}, doc
             )
@@ -133,7 +134,7 @@ class MongoBusinesses:
         await self._release(old.id, removed)
 
     async def delete(self, tenant: str, business_id: str) -> bool:
-        with translated("deleting a business"):
+        with translated("deleting a business", MONGO_ERRORS):
             result = await self._businesses.delete_one({"_id": business_id, "tenant": tenant})
             if result.deleted_count:
                 await self._channels.delete_many({"business_id": business_id})

@@ -12,11 +12,12 @@ from switchboard.ai.adapters.mongo import (
     CHUNKS,
     DOCUMENTS,
     KNOWLEDGE_VERSIONS,
+    MONGO_ERRORS,
     Database,
     Doc,
-    translated,
 )
 from switchboard.ai.models import KnowledgeChunk
+from switchboard.common.errors import translated
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +78,7 @@ class MongoKnowledge:
     ) -> KnowledgeDocument:
         """Create or replace; an unchanged content keeps its state (nothing to re-embed)."""
         key = f"{business_id}:{doc_id}"
-        with translated("storing a document"):
+        with translated("storing a document", MONGO_ERRORS):
             current = await self._docs.find_one({"_id": key})
             if current and current["content_hash"] == content_hash and current["title"] == title:
                 return _document(current)
@@ -102,7 +103,7 @@ class MongoKnowledge:
         return _document(after)
 
     async def documents(self, tenant: str, business_id: str) -> list[KnowledgeDocument]:
-        with translated("listing documents"):
+        with translated("listing documents", MONGO_ERRORS):
             docs = (
                 await self._docs.find({"tenant": tenant, "business_id": business_id})
                 .sort("doc_id")
@@ -111,7 +112,7 @@ class MongoKnowledge:
         return [_document(d) for d in docs]
 
     async def delete_document(self, tenant: str, business_id: str, doc_id: str) -> bool:
-        with translated("deleting a document"):
+        with translated("deleting a document", MONGO_ERRORS):
             result = await self._docs.delete_one(
                 {"_id": f"{business_id}:{doc_id}", "tenant": tenant}
             )
@@ -121,12 +122,12 @@ class MongoKnowledge:
         return bool(result.deleted_count)
 
     async def delete_business(self, business_id: str) -> None:
-        with translated("deleting knowledge"):
+        with translated("deleting knowledge", MONGO_ERRORS):
             await self._docs.delete_many({"business_id": business_id})
             await self._chunks.delete_many({"business_id": business_id})
 
     async def pending(self, limit: int = 50) -> list[KnowledgeDocument]:
-        with translated("finding pending documents"):
+        with translated("finding pending documents", MONGO_ERRORS):
             docs = await self._docs.find({"status": "pending"}).limit(limit).to_list(None)
         return [_document(d) for d in docs]
 
@@ -134,7 +135,7 @@ class MongoKnowledge:
         self, business_id: str, hashes: Iterable[str]
     ) -> dict[str, list[float]]:
         """Vectors already embedded for any of ``hashes`` in this business."""
-        with translated("reading vectors"):
+        with translated("reading vectors", MONGO_ERRORS):
             docs = await self._chunks.find(
                 {"business_id": business_id, "hash": {"$in": list(hashes)}},
                 {"hash": 1, "vector": 1},
@@ -142,7 +143,7 @@ class MongoKnowledge:
         return {d["hash"]: d["vector"] for d in docs}
 
     async def doc_chunk_hashes(self, business_id: str, doc_id: str) -> set[str]:
-        with translated("reading chunks"):
+        with translated("reading chunks", MONGO_ERRORS):
             docs = await self._chunks.find(
                 {"business_id": business_id, "doc_id": doc_id}, {"hash": 1}
             ).to_list(None)
@@ -164,7 +165,7 @@ class MongoKnowledge:
             }
             for c in add
         ]
-        with translated("writing chunks"):
+        with translated("writing chunks", MONGO_ERRORS):
             if rows:
                 try:
                     await self._chunks.insert_many(rows, ordered=False)
@@ -179,7 +180,7 @@ class MongoKnowledge:
 
     async def mark_ready(self, doc: KnowledgeDocument, chunks: int) -> bool:
         """Ready unless the content changed meanwhile (then the job sees it pending again)."""
-        with translated("marking a document ready"):
+        with translated("marking a document ready", MONGO_ERRORS):
             result = await self._docs.update_one(
                 {"_id": f"{doc.business_id}:{doc.doc_id}", "content_hash": doc.content_hash},
                 {"$set": {"status": "ready", "chunks": chunks}},
@@ -191,11 +192,11 @@ class MongoKnowledge:
         await self._versions.update_one({"_id": business_id}, {"$inc": {"version": 1}}, upsert=True)
 
     async def version(self, business_id: str) -> str:
-        with translated("reading the knowledge version"):
+        with translated("reading the knowledge version", MONGO_ERRORS):
             doc = await self._versions.find_one({"_id": business_id})
         return str(doc["version"]) if doc else ""
 
     async def chunks(self, business_id: str) -> list[KnowledgeChunk]:
-        with translated("reading chunks"):
+        with translated("reading chunks", MONGO_ERRORS):
             docs = await self._chunks.find({"business_id": business_id}).to_list(None)
         return [_chunk(d) for d in docs]

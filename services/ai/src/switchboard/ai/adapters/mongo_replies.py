@@ -17,11 +17,11 @@ from pymongo import DESCENDING
 from switchboard.ai.adapters.batching import Inserts
 from switchboard.ai.adapters.mongo import (
     MESSAGES,
+    MONGO_ERRORS,
     REPLIES,
     USAGE,
     Database,
     Doc,
-    translated,
 )
 from switchboard.ai.models import (
     Business,
@@ -31,6 +31,7 @@ from switchboard.ai.models import (
     StoredMessage,
     Template,
 )
+from switchboard.common.errors import translated
 
 STEPS: Final = ("claimed", "reply", "send", "sent", "published", "skipped")
 
@@ -109,7 +110,7 @@ class MongoLedger:
     async def get(self, message_id: str) -> ReplyRecord | None:
         # One find_one by _id per step, concurrently: FerretDB v1 hands ``_id`` equality to
         # SQLite (a scan, but in C) and decodes every document in Go for ``$in``.
-        with translated("reading the ledger"):
+        with translated("reading the ledger", MONGO_ERRORS):
             docs = await asyncio.gather(
                 *(self._c.find_one({"_id": f"{message_id}|{s}"}) for s in STEPS)
             )
@@ -140,7 +141,7 @@ class MongoLedger:
         return await self._take(message_id, "send")
 
     async def abort_send(self, message_id: str) -> None:
-        with translated("releasing the send step"):
+        with translated("releasing the send step", MONGO_ERRORS):
             await self._c.delete_one({"_id": f"{message_id}|send"})
 
     async def mark_sent(self, message_id: str, provider_message_id: str, at: datetime) -> bool:
@@ -168,14 +169,14 @@ class MongoConversations:
 
     async def known(self, conversation: str) -> bool:
         """Whether turns of ``conversation`` were stored (an ``_id`` lookup of its marker)."""
-        with translated("looking up a conversation"):
+        with translated("looking up a conversation", MONGO_ERRORS):
             found = await self._c.find_one({"_id": conversation_marker(conversation)}, {"_id": 1})
         return found is not None
 
     async def recent(self, conversation: str, limit: int) -> list[StoredMessage]:
         if limit <= 0:
             return []
-        with translated("reading a conversation"):
+        with translated("reading a conversation", MONGO_ERRORS):
             docs = (
                 await self._c.find({"conversation": conversation})
                 .sort([("at", DESCENDING), ("seq", DESCENDING)])
@@ -278,14 +279,14 @@ class MongoUsage:
 
     async def month_known(self, business_id: str, month: str) -> bool:
         """Whether ``month`` has usage rows for the business (an ``_id`` lookup)."""
-        with translated("reading spend"):
+        with translated("reading spend", MONGO_ERRORS):
             found = await self._c.find_one({"_id": month_marker(business_id, month)}, {"_id": 1})
         return found is not None
 
     async def _sum(self, match: Doc, group: Any, field: str) -> dict[Any, float]:
         # One accumulator per $group: FerretDB v1 computes only the first one.
         pipeline = [{"$match": match}, {"$group": {"_id": group, "v": {"$sum": f"${field}"}}}]
-        with translated("summing usage"):
+        with translated("summing usage", MONGO_ERRORS):
             cursor = await self._c.aggregate(pipeline)
             rows = await cursor.to_list(None)
         return {_key(r["_id"]): r["v"] for r in rows}

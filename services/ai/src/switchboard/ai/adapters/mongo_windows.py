@@ -22,7 +22,8 @@ from typing import Final
 from cachetools import LRUCache
 from pymongo.errors import DuplicateKeyError
 
-from switchboard.ai.adapters.mongo import Database, translated
+from switchboard.ai.adapters.mongo import MONGO_ERRORS, Database
+from switchboard.common.errors import translated
 
 SERVICE_WINDOWS: Final = "service_windows"
 
@@ -36,7 +37,7 @@ class MongoWindows:
         self._written: LRUCache[str, datetime] = LRUCache(max_entries)
 
     async def last_inbound(self, conversation: str) -> datetime | None:
-        with translated("reading a service window"):
+        with translated("reading a service window", MONGO_ERRORS):
             doc = await self._c.find_one({"_id": conversation})
         at = doc.get("last_inbound_at") if doc else None
         return at if isinstance(at, datetime) else None
@@ -46,7 +47,7 @@ class MongoWindows:
         if written is not None and at <= written + self._every:
             return
         update = {"$max": {"last_inbound_at": at}}
-        with translated("recording a service window"):
+        with translated("recording a service window", MONGO_ERRORS):
             try:
                 await self._c.update_one({"_id": conversation}, update, upsert=True)
             except DuplicateKeyError:  # another writer inserted it first: now it exists

@@ -1,15 +1,16 @@
 """asyncpg store, API side: campaigns, commands, contact loading, progress, do-not-call.
-Owns the SQL; driver errors become our errors (see ``translate``)."""
+Owns the SQL; driver errors become ours (``POSTGRES_ERRORS``)."""
 
 import contextlib
 import json
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Final
 from uuid import UUID
 
 import asyncpg
 
+from switchboard.common.errors import ErrorTable, translated
 from switchboard.dialer.errors import (
     CampaignNotFound,
     InvalidTransition,
@@ -28,24 +29,18 @@ _INSERT_OUTBOX: Final = (
 )
 
 
-@contextlib.contextmanager
-def translate(what: str) -> Iterator[None]:
-    """asyncpg errors → ours. Data the server refuses (a bad value, a constraint) is
-    :class:`StoreRejected`: the same data fails every time. Everything else may pass on a retry
-    (:class:`StoreUnavailable`): a connection refused or lost, a server shutting down or
-    starting up (57P0x, not connection errors to asyncpg), no free connection slot (53300),
-    a deadlock, the client's state after a lost connection."""
-    try:
-        yield
-    except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as exc:
-        raise StoreRejected(f"{what}: {exc!r}") from exc
-    except (
-        asyncpg.PostgresError,
-        asyncpg.InterfaceError,
-        asyncpg.InternalClientError,
-        OSError,
-    ) as exc:
-        raise StoreUnavailable(f"{what}: {exc!r}") from exc
+POSTGRES_ERRORS: Final[ErrorTable] = (
+    # data the server refuses (a bad value, a constraint): the same data fails every time
+    ((asyncpg.DataError, asyncpg.IntegrityConstraintViolationError), StoreRejected),
+    # everything else asyncpg raises may pass on a retry: a connection refused or lost, a
+    # server shutting down or starting up (57P0x, not connection errors to asyncpg), no free
+    # connection slot (53300), a deadlock, the client's state after a lost connection
+    (
+        (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError, OSError),
+        StoreUnavailable,
+    ),
+)
+"""asyncpg errors → ours (:func:`~switchboard.common.errors.translated`)."""
 
 
 def campaign_of(row: asyncpg.Record) -> Campaign:
@@ -81,7 +76,7 @@ class ContactLoader:
     async def add(self, rows: Sequence[tuple[int, str, str, str | None]]) -> None:
         """Stage ``(line, e164, zone key, vars json)`` rows."""
         if rows:
-            with translate("staging contacts"):
+            with translated("staging contacts", POSTGRES_ERRORS):
                 await self._conn.copy_records_to_table(
                     "contact_staging", records=rows, columns=["line", "phone", "zone_key", "vars"]
                 )
@@ -91,7 +86,7 @@ class ContactLoader:
         """Merge: (accepted, up to ``limit`` rejected (line, reason, phone), counts by reason)."""
         cid, tenant = self._campaign.id, self._campaign.tenant_id
         conn = self._conn
-        with translate("loading contacts"):
+        with translated("loading contacts", POSTGRES_ERRORS):
             dnc = await conn.fetch(
                 "SELECT s.line, s.phone FROM contact_staging s "
                 "JOIN dnc d ON d.tenant_id = $1 AND d.phone = s.phone ORDER BY s.line LIMIT $2",
@@ -139,7 +134,7 @@ class PostgresCampaignStore:
         self._pool = pool
 
     async def create_campaign(self, campaign: Campaign) -> Campaign:
-        with translate("create campaign"):
+        with translated("create campaign", POSTGRES_ERRORS):
             row = await self._pool.fetchrow(
                 "INSERT INTO campaigns (id, tenant_id, name, status, account_sid, cps, "
                 "max_concurrent, config) VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb) "
@@ -158,7 +153,7 @@ class PostgresCampaignStore:
         return campaign_of(row)
 
     async def get_campaign(self, tenant: str, campaign_id: UUID) -> Campaign:
-        with translate("get campaign"):
+        with translated("get campaign", POSTGRES_ERRORS):
             row = await self._pool.fetchrow(
                 f"SELECT {_CAMPAIGN_COLUMNS} FROM campaigns WHERE id = $1 AND tenant_id = $2",  # noqa: S608
                 campaign_id,
@@ -169,7 +164,7 @@ class PostgresCampaignStore:
         return campaign_of(row)
 
     async def list_campaigns(self, tenant: str, limit: int = 100) -> list[Campaign]:
-        with translate("list campaigns"):
+        with translated("list campaigns", POSTGRES_ERRORS):
             rows = await self._pool.fetch(
                 f"SELECT {_CAMPAIGN_COLUMNS} FROM campaigns WHERE tenant_id = $1 "  # noqa: S608
                 "ORDER BY created_at DESC LIMIT $2",
@@ -183,7 +178,7 @@ class PostgresCampaignStore:
     ) -> Campaign:
         """Change the status and write the command to the outbox, in one transaction."""
         allowed, target = TRANSITIONS[action]
-        with translate("campaign command"):
+        with translated("campaign command", POSTGRES_ERRORS):
             async with self._pool.acquire() as conn, conn.transaction():
                 status = await conn.fetchval(
                     "SELECT status FROM campaigns WHERE id = $1 AND tenant_id = $2 FOR UPDATE",
@@ -214,7 +209,7 @@ class PostgresCampaignStore:
     @contextlib.asynccontextmanager
     async def contact_loader(self, campaign: Campaign, limit: int) -> AsyncIterator[ContactLoader]:
         """A transaction with a staging table; commits when the block ends without error."""
-        with translate("contact upload"):
+        with translated("contact upload", POSTGRES_ERRORS):
             async with self._pool.acquire() as conn, conn.transaction():
                 await conn.execute(
                     "CREATE TEMP TABLE contact_staging (line integer, phone text, "
@@ -223,7 +218,7 @@ class PostgresCampaignStore:
                 yield ContactLoader(conn, campaign, limit)
 
     async def progress(self, campaign: Campaign, now: datetime) -> Progress:
-        with translate("progress"):
+        with translated("progress", POSTGRES_ERRORS):
             async with self._pool.acquire() as conn:
                 rows = await conn.fetch(
                     "SELECT state, outcome, count(*) AS n, sum(attempts) AS attempts, "
@@ -257,7 +252,7 @@ class PostgresCampaignStore:
 
     async def add_dnc(self, tenant: str, phone: str, reason: str | None) -> bool:
         """True when the number was not listed yet."""
-        with translate("add dnc"):
+        with translated("add dnc", POSTGRES_ERRORS):
             status = await self._pool.execute(
                 "INSERT INTO dnc (tenant_id, phone, reason) VALUES ($1, $2, $3) "
                 "ON CONFLICT DO NOTHING",
@@ -268,7 +263,7 @@ class PostgresCampaignStore:
         return str(status).endswith(" 1")
 
     async def remove_dnc(self, tenant: str, phone: str) -> bool:
-        with translate("remove dnc"):
+        with translated("remove dnc", POSTGRES_ERRORS):
             status = await self._pool.execute(
                 "DELETE FROM dnc WHERE tenant_id = $1 AND phone = $2", tenant, phone
             )
@@ -277,7 +272,7 @@ class PostgresCampaignStore:
     async def list_dnc(
         self, tenant: str, after: str | None, limit: int
     ) -> list[tuple[str, str | None, datetime]]:
-        with translate("list dnc"):
+        with translated("list dnc", POSTGRES_ERRORS):
             rows = await self._pool.fetch(
                 "SELECT phone, reason, created_at FROM dnc WHERE tenant_id = $1 "
                 "AND phone > $2 ORDER BY phone LIMIT $3",

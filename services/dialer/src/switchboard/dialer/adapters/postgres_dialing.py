@@ -11,7 +11,8 @@ from uuid import UUID
 import asyncpg
 import structlog
 
-from switchboard.dialer.adapters.postgres import campaign_of, insert_outbox, translate
+from switchboard.common.errors import translated
+from switchboard.dialer.adapters.postgres import POSTGRES_ERRORS, campaign_of, insert_outbox
 from switchboard.dialer.models import (
     CampaignConfig,
     ContactState,
@@ -48,7 +49,7 @@ class PostgresDialingStore:
 
     # -- campaigns --------------------------------------------------------------------------
     async def running_campaigns(self) -> list[Campaign]:
-        with translate("running campaigns"):
+        with translated("running campaigns", POSTGRES_ERRORS):
             rows = await self._pool.fetch(
                 "SELECT id, tenant_id, name, status, account_sid, cps, max_concurrent, config, "
                 "created_at, updated_at FROM campaigns WHERE status = 'running'"
@@ -56,14 +57,14 @@ class PostgresDialingStore:
         return [campaign_of(r) for r in rows]
 
     async def tenant_of(self, campaign_id: UUID) -> str:
-        with translate("tenant of campaign"):
+        with translated("tenant of campaign", POSTGRES_ERRORS):
             tenant = await self._pool.fetchval(
                 "SELECT tenant_id FROM campaigns WHERE id = $1", campaign_id
             )
         return str(tenant)
 
     async def zone_keys(self, campaign_id: UUID) -> list[str]:
-        with translate("zone keys"):
+        with translated("zone keys", POSTGRES_ERRORS):
             rows = await self._pool.fetch(
                 "SELECT zone_key FROM campaign_zones WHERE campaign_id = $1", campaign_id
             )
@@ -71,7 +72,7 @@ class PostgresDialingStore:
 
     async def finish_if_drained(self, campaign_id: UUID) -> bool:
         """Mark a running campaign completed when no contact is pending or dialing."""
-        with translate("finish campaign"):
+        with translated("finish campaign", POSTGRES_ERRORS):
             status = await self._pool.execute(
                 "UPDATE campaigns SET status = 'completed', updated_at = now() "
                 "WHERE id = $1 AND status = 'running' AND NOT EXISTS (SELECT 1 FROM contacts "
@@ -95,7 +96,7 @@ class PostgresDialingStore:
         if not attempt_ids or not zone_keys:
             return []
         cfg = campaign.config
-        with translate("claim"):
+        with translated("claim", POSTGRES_ERRORS):
             async with self._pool.acquire() as conn, conn.transaction():
                 # FOR SHARE: a pause/cancel waits for in-progress claims, then none follow.
                 status = await conn.fetchval(
@@ -190,7 +191,7 @@ class PostgresDialingStore:
         A terminal event that arrived before is applied now. Returns ``placed``, ``ended``
         (already over: free its slot) or ``lost`` (the claim was no longer live).
         ``check_at``: when to ask the provider if no final status has arrived by then."""
-        with translate("record placed"):
+        with translated("record placed", POSTGRES_ERRORS):
             async with self._pool.acquire() as conn, conn.transaction():
                 updated = await conn.fetchval(
                     "UPDATE attempts SET state = 'placed', call_sid = $2, placed_at = $3, "
@@ -213,7 +214,7 @@ class PostgresDialingStore:
         self, attempt_id: UUID, code: str | None, retry_at: datetime
     ) -> None:
         """The provider had no capacity: the attempt does not count; try again later."""
-        with translate("record not placed"):
+        with translated("record not placed", POSTGRES_ERRORS):
             await self._uncount(attempt_id, "not_placed", code, ended_at=retry_at, due_at=retry_at)
 
     async def _uncount(
@@ -250,7 +251,7 @@ class PostgresDialingStore:
         self, attempt_id: UUID, code: str | None, now: datetime, message: OutboxMessage
     ) -> None:
         """The provider refused the call for good (e.g. an invalid number): contact done."""
-        with translate("record place failed"):
+        with translated("record place failed", POSTGRES_ERRORS):
             async with self._pool.acquire() as conn, conn.transaction():
                 contact = await conn.fetchval(
                     "UPDATE attempts SET state = 'place_failed', outcome = 'failed', "
@@ -272,7 +273,7 @@ class PostgresDialingStore:
 
     async def expire_claim(self, attempt_id: UUID, now: datetime) -> None:
         """The provider's answer is unknown: hand the claim to recovery at once."""
-        with translate("expire claim"):
+        with translated("expire claim", POSTGRES_ERRORS):
             await self._pool.execute(
                 "UPDATE attempts SET lease_until = $2 WHERE id = $1 AND state = 'claimed'",
                 attempt_id,
@@ -284,7 +285,7 @@ class PostgresDialingStore:
         self, now: datetime, worker_id: str, lease: timedelta, limit: int
     ) -> list[Expired]:
         """Claims whose lease ran out, re-leased to this worker for resolution."""
-        with translate("take expired claims"):
+        with translated("take expired claims", POSTGRES_ERRORS):
             rows = await self._pool.fetch(
                 "UPDATE attempts a SET lease_until = $2, worker_id = $3 FROM campaigns c "
                 "WHERE c.id = a.campaign_id AND a.id IN (SELECT id FROM attempts "
@@ -317,7 +318,7 @@ class PostgresDialingStore:
     ) -> list[tuple[str, str]]:
         """Placed calls whose final status is overdue, as (account, CallSid); each is
         pushed ``recheck`` ahead so one replica looks it up at a time."""
-        with translate("take unsettled calls"):
+        with translated("take unsettled calls", POSTGRES_ERRORS):
             rows = await self._pool.fetch(
                 "UPDATE attempts a SET lease_until = $2 FROM campaigns c "
                 "WHERE c.id = a.campaign_id AND a.id IN (SELECT id FROM attempts "
@@ -331,7 +332,7 @@ class PostgresDialingStore:
 
     async def abandon(self, attempt_id: UUID, now: datetime) -> None:
         """The provider has no call for this claim: it never happened; the contact is due."""
-        with translate("abandon claim"):
+        with translated("abandon claim", POSTGRES_ERRORS):
             await self._uncount(
                 attempt_id, "abandoned", None, ended_at=now, due_at=now, updated_at=now
             )
@@ -342,7 +343,7 @@ class PostgresDialingStore:
     ) -> SlotRef | None:
         """A terminal status ends the attempt and schedules or finishes the contact; the
         slot to free is returned. Unknown sids are kept for when they are recorded."""
-        with translate("apply call status"):
+        with translated("apply call status", POSTGRES_ERRORS):
             async with self._pool.acquire() as conn, conn.transaction():
                 return await self._apply(conn, call_sid, status, answered_by, now)
 
@@ -412,7 +413,7 @@ class PostgresDialingStore:
 
     async def known_calls(self, call_sids: Collection[str]) -> set[str]:
         """Which of these CallSids are the dialer's calls (most events on call.events are not)."""
-        with translate("known calls"):
+        with translated("known calls", POSTGRES_ERRORS):
             rows = await self._pool.fetch(
                 "SELECT call_sid FROM attempts WHERE call_sid = ANY($1::text[])", list(call_sids)
             )
@@ -421,7 +422,7 @@ class PostgresDialingStore:
     async def keep_early(self, events: Sequence[tuple[str, str, str | None]]) -> None:
         """Terminal (sid, status, answered_by) of calls not recorded (yet): applied when
         their sid is recorded (a crash between the provider's answer and our commit)."""
-        with translate("keep early call events"):
+        with translated("keep early call events", POSTGRES_ERRORS):
             await self._pool.execute(
                 "INSERT INTO early_call_events (call_sid, status, answered_by) "
                 "SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) "
@@ -433,7 +434,7 @@ class PostgresDialingStore:
 
     async def apply_early(self, call_sid: str, now: datetime) -> SlotRef | None:
         """Apply a kept early event whose sid has been recorded since."""
-        with translate("apply early call event"):
+        with translated("apply early call event", POSTGRES_ERRORS):
             async with self._pool.acquire() as conn, conn.transaction():
                 _, slot = await self._apply_kept(conn, call_sid, now)
                 return slot
@@ -452,7 +453,7 @@ class PostgresDialingStore:
 
     async def record_machine(self, call_sid: str, answered_by: str) -> MachineVerdict | None:
         """Remember AMD's verdict on a live call; what the campaign does on a machine."""
-        with translate("record machine"):
+        with translated("record machine", POSTGRES_ERRORS):
             row = await self._pool.fetchrow(
                 "UPDATE attempts a SET answered_by = $2 FROM campaigns c "
                 "WHERE a.call_sid = $1 AND c.id = a.campaign_id AND a.state = 'placed' "
@@ -470,7 +471,7 @@ class PostgresDialingStore:
         )
 
     async def add_dnc(self, tenant: str, phone: str, reason: str) -> bool:
-        with translate("add dnc"):
+        with translated("add dnc", POSTGRES_ERRORS):
             status = await self._pool.execute(
                 "INSERT INTO dnc (tenant_id, phone, reason) VALUES ($1, $2, $3) "
                 "ON CONFLICT DO NOTHING",
@@ -485,7 +486,7 @@ class PostgresDialingStore:
         self, publish: Callable[[Sequence[OutboxMessage]], Awaitable[None]], limit: int = 500
     ) -> int:
         """Publish unsent outbox rows (locked, so replicas share the work) and mark them."""
-        with translate("relay outbox"):
+        with translated("relay outbox", POSTGRES_ERRORS):
             async with self._pool.acquire() as conn, conn.transaction():
                 rows = await conn.fetch(
                     "SELECT id, topic, key, headers, value FROM outbox WHERE sent_at IS NULL "
@@ -507,7 +508,7 @@ class PostgresDialingStore:
         return len(rows)
 
     async def purge(self, now: datetime) -> None:
-        with translate("purge"):
+        with translated("purge", POSTGRES_ERRORS):
             await self._pool.execute(
                 "DELETE FROM outbox WHERE sent_at < $1", now - OUTBOX_RETENTION
             )

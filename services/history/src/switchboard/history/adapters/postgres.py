@@ -17,18 +17,18 @@ are merged column by column with the rule of :mod:`switchboard.history.messages`
 through ``unnest``)."""
 
 import asyncio
-import contextlib
 import functools
 import operator
 from collections import OrderedDict, defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import astuple, dataclass, replace
 from datetime import UTC, datetime
-from typing import NamedTuple, TypeVar
+from typing import Final, NamedTuple, TypeVar
 
 import asyncpg
 import structlog
 
+from switchboard.common.errors import ErrorTable, translated
 from switchboard.common.events import EVENT_TYPES
 from switchboard.history.adapters.partitions import PartitionManager
 from switchboard.history.adapters.sql import (
@@ -62,18 +62,19 @@ _R = TypeVar("_R")
 _T = TypeVar("_T")
 
 
-@contextlib.asynccontextmanager
-async def translated(what: str) -> AsyncIterator[None]:
-    """asyncpg errors → ours: refused data is permanent, the rest may pass on a retry."""
-    try:
-        yield
-    except asyncpg.CheckViolationError as exc:  # "no partition for row": a day was dropped
-        raise StoreUnavailableError(f"{what}: {exc!r}") from exc
-    except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as exc:
-        # bad encoding, NUL in text, out-of-range value: the same data fails every time
-        raise StoreRejectedError(f"{what}: {exc!r}") from exc
-    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
-        raise StoreUnavailableError(f"{what}: {exc!r}") from exc
+POSTGRES_ERRORS: Final[ErrorTable] = (
+    # "no partition for row": a day was dropped under us (the partitions are made again)
+    (asyncpg.CheckViolationError, StoreUnavailableError),
+    # bad encoding, NUL in text, out-of-range value: the same data fails every time
+    ((asyncpg.DataError, asyncpg.IntegrityConstraintViolationError), StoreRejectedError),
+    # anything else asyncpg raises (the server's errors, a lost connection and the client
+    # state it leaves) may pass on a retry
+    (
+        (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError, OSError),
+        StoreUnavailableError,
+    ),
+)
+"""asyncpg errors → ours (:func:`~switchboard.common.errors.translated`)."""
 
 
 def _transpose(rows: Iterable[Sequence[object]], width: int) -> list[Sequence[object]]:
@@ -288,7 +289,7 @@ class PostgresStore:
             (f.call_id, f.tenant_id, f.occurred_at) for f in unique.values()
         )
         try:
-            async with translated("storing call events"):
+            async with translated("storing call events", POSTGRES_ERRORS):
                 await self._partitions.ensure_days(at.date() for _, at in first.values())
                 try:
                     return await self._write_calls(list(unique.values()), first, safe=False)
@@ -455,7 +456,7 @@ class PostgresStore:
     ) -> list[OpenCall]:
         """Calls without a terminal status and without news since ``silent_since``."""
         at, key = after if after is not None else (None, None)
-        async with translated("finding open calls"), self._pool.acquire() as conn:
+        async with translated("finding open calls", POSTGRES_ERRORS), self._pool.acquire() as conn:
             rows = await conn.fetch(OPEN_CALLS, silent_since, seen_after, limit, at, key)
         return [OpenCall(**dict(r)) for r in rows]
 
@@ -463,7 +464,10 @@ class PostgresStore:
         self, agent_call_ids: Sequence[str], seen_after: datetime
     ) -> set[str]:
         """Those of ``agent_call_ids`` whose voice-agent report is on a call seen since then."""
-        async with translated("finding reported conversations"), self._pool.acquire() as conn:
+        async with (
+            translated("finding reported conversations", POSTGRES_ERRORS),
+            self._pool.acquire() as conn,
+        ):
             rows = await conn.fetch(REPORTED_CONVERSATIONS, list(agent_call_ids), seen_after)
         return {r["agent_call_id"] for r in rows}
 
@@ -483,7 +487,7 @@ class PostgresStore:
             (m.message_id, m.tenant_id, m.occurred_at) for m in merged.values()
         )
         try:
-            async with translated("storing messages"):
+            async with translated("storing messages", POSTGRES_ERRORS):
                 await self._partitions.ensure_days(at.date() for _, at in first.values())
                 await self._write_messages(merged, first)
         except StoreUnavailableError:
@@ -634,7 +638,7 @@ async def create_pool(
     dsn: str, min_size: int, max_size: int, server_settings: dict[str, str] | None = None
 ) -> "asyncpg.Pool[asyncpg.Record]":
     """A connection pool; JSON is passed as text, so no codecs are needed."""
-    try:
+    with translated("cannot connect to PostgreSQL", POSTGRES_ERRORS):
         return await asyncpg.create_pool(
             dsn,
             min_size=min_size,
@@ -642,5 +646,3 @@ async def create_pool(
             server_settings=server_settings,
             reset=_no_session_state,
         )
-    except (asyncpg.PostgresError, OSError) as exc:
-        raise StoreUnavailableError(f"cannot connect to PostgreSQL: {exc!r}") from exc

@@ -16,7 +16,8 @@ from typing import Any
 
 import asyncpg
 
-from switchboard.history.adapters.postgres import translated
+from switchboard.common.errors import translated
+from switchboard.history.adapters.postgres import POSTGRES_ERRORS
 from switchboard.history.errors import BadQueryError
 from switchboard.history.schemas import (
     CSV_COLUMNS,
@@ -114,7 +115,7 @@ class PostgresTenantHistory:
         return Scoped(self._tenant)
 
     async def _fetch(self, sql: str, args: Sequence[object]) -> list[asyncpg.Record]:
-        async with translated("query"), self._pool.acquire() as conn:
+        async with translated("query", POSTGRES_ERRORS), self._pool.acquire() as conn:
             return list(await conn.fetch(sql, *args))
 
     async def list_calls(self, filters: CallFilters, limit: int, cursor: str | None) -> CallPage:
@@ -179,7 +180,11 @@ class PostgresTenantHistory:
                 f"SELECT {', '.join(CSV_COLUMNS)} FROM calls WHERE {q.where} "  # noqa: S608
                 f"ORDER BY seen_at DESC, call_id DESC LIMIT {int(chunk)}"
             )
-            async with translated("export"), self._pool.acquire() as conn, conn.transaction():
+            async with (
+                translated("export", POSTGRES_ERRORS),
+                self._pool.acquire() as conn,
+                conn.transaction(),
+            ):
                 await conn.execute("SELECT set_config('statement_timeout', $1, true)", timeout)
                 rows = await conn.fetch(sql, *q.args)
             for row in rows:
