@@ -14,14 +14,13 @@ from switchboard.common.kafka.broker import (
 from switchboard.common.kafka.dlq import (
     DeadLetters,
     DeadLetterSink,
-    RetryPolicy,
-    call_with_retries,
     handle_or_dead_letter,
     process_record,
     replay_dead_letters,
 )
 from switchboard.common.kafka.limits import record_size
 from switchboard.common.kafka.stall import Stall
+from switchboard.common.retry import RetryPolicy, call_with_retries
 
 __all__ = [
     "BatchHandler",

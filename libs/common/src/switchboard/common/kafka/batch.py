@@ -30,14 +30,10 @@ from opentelemetry.trace import Span
 
 from switchboard.common.errors import InvalidEventError, RetryableError
 from switchboard.common.events import EVENT_TYPES, Event, decode
-from switchboard.common.kafka.dlq import (
-    DeadLetterSink,
-    RetryPolicy,
-    call_with_retries,
-    handle_or_dead_letter,
-)
+from switchboard.common.kafka.dlq import DeadLetterSink, handle_or_dead_letter
 from switchboard.common.kafka.stall import INITIAL_PAUSE_S, MAX_PAUSE_S, Sleep, Stall
 from switchboard.common.kafka.tracing import batch_spans, fail_span
+from switchboard.common.retry import RetryPolicy, call_with_retries
 
 log = structlog.get_logger(__name__)
 

@@ -26,7 +26,7 @@ why, where from and after how many attempts.
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, Final, Protocol, TypeVar
+from typing import Any, Final, Protocol
 
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -34,24 +34,16 @@ from faststream.kafka import KafkaBroker
 from opentelemetry import trace
 from opentelemetry.trace import Span
 from prometheus_client import Counter
-from pydantic import BaseModel
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_exponential_jitter,
-)
 
 from switchboard.common.errors import InvalidEventError, PermanentError, RetryableError
 from switchboard.common.events.envelope import Event, KafkaRecord, decode
 from switchboard.common.kafka.broker import create_broker, publish_record
 from switchboard.common.kafka.tracing import consumer_span, fail_span
+from switchboard.common.retry import RetryPolicy, call_with_retries
 from switchboard.common.settings import KafkaSettings
 from switchboard.common.topics import dlq
 
 log = structlog.get_logger(__name__)
-T = TypeVar("T")
 
 H_ERROR: Final = "x-dlq-error"
 H_ERROR_TYPE: Final = "x-dlq-error-type"
@@ -73,45 +65,6 @@ DEAD_LETTERS = Counter(
 )
 """``reason``: ``permanent`` (a ``PermanentError``, an invalid event) or ``error`` (an error
 that is not ours, e.g. a bug)."""
-
-
-class RetryPolicy(BaseModel):
-    """How often and how patiently a consumer retries a retryable failure before it gives
-    the batch up (to be read again after a pause; never dead-lettered for an outage)."""
-
-    attempts: int = 3
-    initial_backoff_s: float = 0.5
-    max_backoff_s: float = 10.0
-
-
-async def call_with_retries(
-    fn: Callable[[], Awaitable[T]],
-    policy: RetryPolicy,
-    *,
-    on_retry: Callable[[BaseException], None] | None = None,
-) -> T:
-    """``fn()``, retried on RetryableError with backoff; the last error is re-raised."""
-
-    def before_sleep(state: RetryCallState) -> None:
-        if on_retry is not None and state.outcome is not None:
-            exc = state.outcome.exception()
-            if exc is not None:
-                on_retry(exc)
-
-    retrying = AsyncRetrying(
-        stop=stop_after_attempt(policy.attempts),
-        wait=wait_exponential_jitter(multiplier=policy.initial_backoff_s, max=policy.max_backoff_s),
-        retry=retry_if_exception_type(RetryableError),
-        before_sleep=before_sleep,
-        reraise=True,
-    )
-
-    async def attempt() -> T:
-        # tenacity awaits only coroutine *functions*: a lambda returning a coroutine would be
-        # called and its coroutine dropped, so every callable is wrapped in one.
-        return await fn()
-
-    return await retrying(attempt)
 
 
 class DeadLetterSink(Protocol):

@@ -1,7 +1,7 @@
 import pytest
 
 from switchboard.common.errors import PermanentError, RetryableError
-from switchboard.common.kafka import RetryPolicy, call_with_retries
+from switchboard.common.retry import RetryPolicy, call_with_retries
 
 FAST = RetryPolicy(attempts=3, initial_backoff_s=0.001, max_backoff_s=0.002)
 

@@ -1,0 +1,58 @@
+"""Bounded retries with exponential backoff and jitter (tenacity), in one place: the consumers'
+retries before a dead letter (``kafka.dlq``, ``kafka.batch``) and a service's own writes that
+must not be lost to a short outage go through :func:`call_with_retries` with a named
+:class:`RetryPolicy`. Only ``RetryableError`` is retried; the last error is re-raised."""
+
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from pydantic import BaseModel
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from switchboard.common.errors import RetryableError
+
+T = TypeVar("T")
+
+
+class RetryPolicy(BaseModel):
+    """How often and how patiently a consumer retries before dead-lettering."""
+
+    attempts: int = 3
+    initial_backoff_s: float = 0.5
+    max_backoff_s: float = 10.0
+
+
+async def call_with_retries(
+    fn: Callable[[], Awaitable[T]],
+    policy: RetryPolicy,
+    *,
+    on_retry: Callable[[BaseException], None] | None = None,
+) -> T:
+    """``fn()``, retried on RetryableError with backoff; the last error is re-raised."""
+
+    def before_sleep(state: RetryCallState) -> None:
+        if on_retry is not None and state.outcome is not None:
+            exc = state.outcome.exception()
+            if exc is not None:
+                on_retry(exc)
+
+    retrying = AsyncRetrying(
+        stop=stop_after_attempt(policy.attempts),
+        wait=wait_exponential_jitter(multiplier=policy.initial_backoff_s, max=policy.max_backoff_s),
+        retry=retry_if_exception_type(RetryableError),
+        before_sleep=before_sleep,
+        reraise=True,
+    )
+
+    async def attempt() -> T:
+        # tenacity awaits only coroutine *functions*: a lambda returning a coroutine would be
+        # called and its coroutine dropped, so every callable is wrapped in one.
+        return await fn()
+
+    return await retrying(attempt)
