@@ -43,7 +43,7 @@ from switchboard.common.auth import issue_token
 from switchboard.common.events import CallStatus, CallStatusChanged
 from switchboard.common.settings import PostgresSettings
 from switchboard.common.testing import unique
-from switchboard.dialer import events
+from switchboard.dialer import outbox
 from switchboard.dialer.adapters.postgres import PostgresCampaignStore
 from switchboard.dialer.adapters.postgres_dialing import PostgresDialingStore
 from switchboard.dialer.adapters.redis_pacer import RedisPacer
@@ -183,7 +183,7 @@ async def new_campaign(
         await loader.finish()
     now = datetime.now(UTC)
     await store.apply_command(
-        "bench", c.id, "start", events.command(c.id, "bench", "start", None, now)
+        "bench", c.id, "start", outbox.command(c.id, "bench", "start", None, now)
     )
     return c
 

@@ -36,7 +36,7 @@ from switchboard.common.migrations import drop_database
 from switchboard.common.settings import KafkaSettings, PostgresSettings
 from switchboard.common.testing import ServiceProcess, free_port, fresh_group, unique
 from switchboard.common.topics import CALL_EVENTS, MESSAGE_INBOUND
-from switchboard.dialer import events
+from switchboard.dialer import outbox
 from switchboard.dialer.adapters.postgres import PostgresCampaignStore
 from switchboard.dialer.migrate import migrate
 from switchboard.dialer.models import CampaignConfig, RetryDelays
@@ -168,7 +168,7 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         store = PostgresCampaignStore(pool)
         now = datetime.now(UTC)
         await store.apply_command(
-            "bench", campaign.id, "start", events.command(campaign.id, "bench", "start", None, now)
+            "bench", campaign.id, "start", outbox.command(campaign.id, "bench", "start", None, now)
         )
         started = time.monotonic()
         deadline = started + args.contacts / args.cps * 1.5 + 300
@@ -190,7 +190,7 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                 "bench",
                 campaign.id,
                 "pause",
-                events.command(campaign.id, "bench", "pause", None, now),
+                outbox.command(campaign.id, "bench", "pause", None, now),
             )
             await asyncio.sleep(SETTLE_S)
         wall_s = time.monotonic() - started

@@ -14,7 +14,7 @@ import pytest
 
 from switchboard.common.testing import eventually, fresh_group, unique
 from switchboard.common.topics import CALL_EVENTS, MESSAGE_INBOUND
-from switchboard.dialer import events
+from switchboard.dialer import outbox
 from switchboard.dialer.adapters.postgres import PostgresCampaignStore
 from switchboard.dialer.models import CallingWindow, CampaignConfig, RetryDelays
 from switchboard.dialer.repository import Campaign
@@ -124,7 +124,7 @@ async def test_sigkill_mid_campaign_never_double_dials(
     first = worker("a")
     await asyncio.to_thread(first.wait_ready)
     await store.apply_command(
-        "acme", campaign.id, "start", events.command(campaign.id, "acme", "start", None, _now())
+        "acme", campaign.id, "start", outbox.command(campaign.id, "acme", "start", None, _now())
     )
 
     async with httpx.AsyncClient(base_url=sim.url) as client:

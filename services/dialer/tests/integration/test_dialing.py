@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from switchboard.dialer import events
+from switchboard.dialer import outbox
 from switchboard.dialer.adapters.postgres import PostgresCampaignStore
 from switchboard.dialer.adapters.postgres_dialing import PostgresDialingStore
 from switchboard.dialer.adapters.redis_pacer import RedisPacer
@@ -62,7 +62,7 @@ class Env:
         return c
 
     async def command(self, c: Campaign, action: str) -> None:
-        msg = events.command(c.id, "acme", action, None, self.clock())
+        msg = outbox.command(c.id, "acme", action, None, self.clock())
         await self.campaigns.apply_command("acme", c.id, action, msg)
 
     async def end_call(self, sid: str, status: str, answered_by: str | None = None) -> None:

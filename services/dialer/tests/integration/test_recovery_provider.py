@@ -12,7 +12,7 @@ import httpx
 import pytest
 from pydantic import AnyHttpUrl
 
-from switchboard.dialer import events
+from switchboard.dialer import outbox
 from switchboard.dialer.adapters.postgres import PostgresCampaignStore
 from switchboard.dialer.adapters.postgres_dialing import PostgresDialingStore
 from switchboard.dialer.adapters.redis_pacer import RedisPacer
@@ -75,7 +75,7 @@ async def test_a_call_still_queued_at_the_provider_is_recovered_not_redialed(
         await loader.finish()
     now = datetime.now(UTC)
     await campaigns.apply_command(
-        "acme", campaign.id, "start", events.command(campaign.id, "acme", "start", None, now)
+        "acme", campaign.id, "start", outbox.command(campaign.id, "acme", "start", None, now)
     )
     try:
         # A worker claimed the contact, its request created the call, and it died before

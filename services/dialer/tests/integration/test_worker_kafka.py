@@ -19,7 +19,7 @@ from switchboard.common.events import (
 from switchboard.common.kafka import create_broker, publish_record
 from switchboard.common.testing import end_offsets, eventually, read_records, unique
 from switchboard.common.topics import CALL_EVENTS, MESSAGE_INBOUND
-from switchboard.dialer import events
+from switchboard.dialer import outbox
 from switchboard.dialer.adapters.postgres import PostgresCampaignStore
 from switchboard.dialer.app import create_worker
 from switchboard.dialer.models import CampaignConfig
@@ -70,7 +70,7 @@ async def test_placed_calls_reach_kafka_and_outcomes_come_back(
         await loader.add([(2, "+12125550001", "America/New_York", None)])
         await loader.finish()
     await store.apply_command(
-        "acme", c.id, "start", events.command(c.id, "acme", "start", None, clock())
+        "acme", c.id, "start", outbox.command(c.id, "acme", "start", None, clock())
     )
     await eventually(lambda: len(placer.calls) == 1, timeout_s=20)
     [sid] = list(placer.calls)

@@ -27,7 +27,7 @@ from switchboard.common.kafka.dlq import DEAD_LETTERS
 from switchboard.common.supervise import LOOP_RESTARTS
 from switchboard.common.testing import eventually, unique
 from switchboard.common.topics import CALL_EVENTS, MESSAGE_INBOUND
-from switchboard.dialer import events
+from switchboard.dialer import outbox
 from switchboard.dialer.adapters.postgres import PostgresCampaignStore
 from switchboard.dialer.app import create_worker
 from switchboard.dialer.dialing import OUTAGE_RETRIES
@@ -144,7 +144,7 @@ async def test_datastore_outages_pause_the_worker_and_lose_nothing(
             "acme",
             campaign.id,
             "start",
-            events.command(campaign.id, "acme", "start", None, datetime.now(UTC)),
+            outbox.command(campaign.id, "acme", "start", None, datetime.now(UTC)),
         )
         await eventually(lambda: len(placer.calls) == 1, timeout_s=30)
         [sid] = placer.calls

@@ -7,7 +7,7 @@ from opentelemetry import trace
 from opentelemetry.context import attach, detach
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
-from switchboard.dialer import events
+from switchboard.dialer import outbox
 from switchboard.dialer.repository import Claimed, OutboxMessage
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
@@ -15,7 +15,7 @@ CLAIM = Claimed(uuid4(), uuid4(), 7, 1, "+14155550100", "+15005550006", NOW)
 
 
 def placed() -> OutboxMessage:
-    return events.placed(CLAIM, "CA1", "AC1", "tenant-a", NOW)
+    return outbox.placed(CLAIM, "CA1", "AC1", "tenant-a", NOW)
 
 
 def test_an_outbox_record_continues_the_current_trace() -> None:

@@ -13,7 +13,7 @@ from litestar.params import Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from switchboard.common.auth import Principal
-from switchboard.dialer import events
+from switchboard.dialer import outbox
 from switchboard.dialer.adapters.postgres import PostgresCampaignStore
 from switchboard.dialer.errors import InvalidCampaign
 from switchboard.dialer.models import CampaignConfig, CampaignStatus
@@ -185,7 +185,7 @@ class CampaignController(Controller):
         if action not in ("start", "pause", "resume", "cancel"):
             raise NotFoundException(f"no action {action!r}")
         act: Action = action  # type: ignore[assignment]
-        message = events.command(campaign_id, tenant, act, request.user.subject, clock())
+        message = outbox.command(campaign_id, tenant, act, request.user.subject, clock())
         return campaign_out(await store.apply_command(tenant, campaign_id, action, message))
 
 

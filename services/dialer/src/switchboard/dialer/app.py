@@ -45,8 +45,8 @@ from switchboard.dialer.errors import (
 )
 from switchboard.dialer.migrate import migrate
 from switchboard.dialer.models import utcnow
-from switchboard.dialer.outbox import run_relay
 from switchboard.dialer.phones import normalize_rows
+from switchboard.dialer.relay import run_relay
 from switchboard.dialer.repository import CallPlacer
 from switchboard.dialer.settings import DialerSettings, get_settings
 

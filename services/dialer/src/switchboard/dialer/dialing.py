@@ -27,7 +27,7 @@ import structlog
 from prometheus_client import Counter, Gauge
 
 from switchboard.common.errors import RetryableError
-from switchboard.dialer import events
+from switchboard.dialer import outbox
 from switchboard.dialer.adapters.postgres_dialing import PostgresDialingStore
 from switchboard.dialer.adapters.twilio import NotPlaced, PlaceUnknown, Throttled
 from switchboard.dialer.errors import ProviderUnavailable
@@ -316,7 +316,7 @@ class Dialer:
             lambda: self._pacer.extend_slot(account_sid, claim.campaign_id, claim.attempt_id)
         )
         now = self._clock()
-        message = events.placed(claim, sid, account_sid, tenant, now)
+        message = outbox.placed(claim, sid, account_sid, tenant, now)
         check_at = now + timedelta(seconds=self._s.worker.status_check_after_s)
         result = await self._retrying(
             lambda: self._store.record_placed(claim.attempt_id, sid, now, message, check_at)
@@ -328,7 +328,7 @@ class Dialer:
         self, tenant: str, account_sid: str, claim: Claimed, exc: NotPlaced
     ) -> None:
         now = self._clock()
-        message = events.place_failed(claim, tenant, exc.code, str(exc), now)
+        message = outbox.place_failed(claim, tenant, exc.code, str(exc), now)
         await self._retrying(
             lambda: self._store.record_place_failed(claim.attempt_id, exc.code, now, message)
         )

@@ -1,54 +1,98 @@
-"""The outbox relay: publishes committed outbox rows to Kafka (acks=all), then marks them."""
+"""The records the dialer writes to its outbox: call placed / failed to place, and commands."""
 
-import asyncio
-from collections.abc import Sequence
+from datetime import datetime
+from uuid import UUID
 
-import structlog
-from faststream.kafka import KafkaBroker
+from switchboard.common.events import (
+    CallPlaced,
+    CallPlaceFailed,
+    DialAction,
+    DialCommand,
+    Event,
+    encode,
+    event_id,
+)
+from switchboard.common.telemetry import inject_headers
+from switchboard.common.topics import CALL_EVENTS, DIAL_COMMANDS
+from switchboard.dialer.repository import Claimed, OutboxMessage
 
-from switchboard.common.errors import RetryableError
-from switchboard.common.events import KafkaRecord
-from switchboard.common.kafka import publish_record
-from switchboard.dialer.adapters.postgres_dialing import PostgresDialingStore
-from switchboard.dialer.dialing import OUTAGE_RETRIES
-from switchboard.dialer.repository import OutboxMessage
-
-log = structlog.get_logger(__name__)
-
-
-def publisher(broker: KafkaBroker, timeout_s: float):  # type: ignore[no-untyped-def]
-    async def publish(messages: Sequence[OutboxMessage]) -> None:
-        await asyncio.gather(
-            *(
-                publish_record(
-                    broker,
-                    m.topic,
-                    KafkaRecord(
-                        m.key.encode() if m.key is not None else None,
-                        m.value,
-                        {k: v.encode() for k, v in m.headers.items()},
-                    ),
-                    timeout_s=timeout_s,
-                )
-                for m in messages
-            )
-        )
-
-    return publish
+SOURCE = "/switchboard/dialer"
 
 
-async def run_relay(
-    store: PostgresDialingStore, broker: KafkaBroker, timeout_s: float, interval_s: float
-) -> None:
-    """Relay until cancelled; a failed publish leaves the rows unsent for the next pass."""
-    publish = publisher(broker, timeout_s)
-    while True:
-        try:
-            sent = await store.relay_outbox(publish)
-        except RetryableError as exc:
-            OUTAGE_RETRIES.labels("outbox-relay").inc()
-            log.warning("outbox relay failed; retrying", error=str(exc))
-            sent = 0
-            await asyncio.sleep(1.0)
-        if sent == 0:
-            await asyncio.sleep(interval_s)
+def _message(topic: str, event: Event, key: str) -> OutboxMessage:
+    """The record for the outbox, carrying the current trace (the dial command's or the API
+    request's): the relay publishes it later, outside that span."""
+    record = encode(event, key, inject_headers())
+    return OutboxMessage(topic, key, record.str_headers(), record.value)
+
+
+def placed(
+    claim: Claimed, call_sid: str, account_sid: str, tenant: str, now: datetime
+) -> OutboxMessage:
+    data = CallPlaced(
+        call_id=call_sid,
+        account_id=account_sid,
+        campaign_id=str(claim.campaign_id),
+        contact_id=str(claim.contact_id),
+        attempt_id=str(claim.attempt_id),
+        attempt_number=claim.number,
+        from_number=claim.from_number,
+        to_number=claim.to_number,
+        occurred_at=now,
+    )
+    event = Event(
+        id=event_id("dialer", "placed", claim.attempt_id),
+        source=SOURCE,
+        data=data,
+        subject=call_sid,
+        tenant=tenant,
+        time=now,
+    )
+    return _message(CALL_EVENTS, event, call_sid)
+
+
+def place_failed(
+    claim: Claimed, tenant: str, code: str | None, message: str, now: datetime
+) -> OutboxMessage:
+    data = CallPlaceFailed(
+        campaign_id=str(claim.campaign_id),
+        contact_id=str(claim.contact_id),
+        attempt_id=str(claim.attempt_id),
+        attempt_number=claim.number,
+        from_number=claim.from_number,
+        to_number=claim.to_number,
+        error_code=code,
+        error_message=message[:500],
+        retryable=False,
+        occurred_at=now,
+    )
+    event = Event(
+        id=event_id("dialer", "place_failed", claim.attempt_id),
+        source=SOURCE,
+        data=data,
+        subject=str(claim.attempt_id),
+        tenant=tenant,
+        time=now,
+    )
+    return _message(CALL_EVENTS, event, str(claim.attempt_id))
+
+
+def command(
+    campaign_id: UUID, tenant: str, action: DialAction, subject: str | None, now: datetime
+) -> OutboxMessage:
+    data = DialCommand(
+        campaign_id=str(campaign_id),
+        tenant_id=tenant,
+        action=action,
+        requested_at=now,
+        requested_by=subject,
+    )
+    event = Event(
+        id=event_id("dialer", "command", campaign_id, action, now.isoformat()),
+        source=SOURCE,
+        data=data,
+        subject=str(campaign_id),
+        tenant=tenant,
+        time=now,
+    )
+    return _message(DIAL_COMMANDS, event, str(campaign_id))
