@@ -15,7 +15,7 @@ from pydantic import SecretStr
 from switchboard.common.migrations import drop_database
 from switchboard.common.settings import PostgresSettings
 from switchboard.common.testing import ServiceProcess, free_port, unique
-from switchboard.dialer.adapters.twilio import NotPlaced, PlaceUnknown, Throttled
+from switchboard.dialer.errors import NotPlaced, PlaceUnknown, Throttled
 from switchboard.dialer.repository import ProviderCall
 from switchboard.dialer.settings import (
     DialerSettings,

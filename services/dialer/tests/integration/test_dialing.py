@@ -12,8 +12,8 @@ from switchboard.dialer import outbox
 from switchboard.dialer.adapters.postgres import PostgresCampaignStore
 from switchboard.dialer.adapters.postgres_dialing import PostgresDialingStore
 from switchboard.dialer.adapters.redis_pacer import RedisPacer
-from switchboard.dialer.adapters.twilio import NotPlaced, Throttled
 from switchboard.dialer.dialing import Dialer
+from switchboard.dialer.errors import NotPlaced, Throttled
 from switchboard.dialer.handlers import handle_call_event
 from switchboard.dialer.models import CampaignConfig, RetryDelays
 from switchboard.dialer.phones import normalize_contact

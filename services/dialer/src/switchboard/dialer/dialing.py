@@ -29,8 +29,7 @@ from prometheus_client import Counter, Gauge
 from switchboard.common.errors import RetryableError
 from switchboard.dialer import outbox
 from switchboard.dialer.adapters.postgres_dialing import PostgresDialingStore
-from switchboard.dialer.adapters.twilio import NotPlaced, PlaceUnknown, Throttled
-from switchboard.dialer.errors import ProviderUnavailable
+from switchboard.dialer.errors import NotPlaced, PlaceUnknown, ProviderUnavailable, Throttled
 from switchboard.dialer.models import callable_keys, outcome_of, render_twiml, utcnow
 from switchboard.dialer.repository import CallPlacer, Campaign, Claimed, Pacer
 from switchboard.dialer.send_gate import CATCH_UP, SendGate

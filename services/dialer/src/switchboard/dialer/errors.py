@@ -9,9 +9,16 @@ SwitchboardError
       ├── CampaignNotFound       404 (also for another tenant's campaign)
       ├── InvalidTransition      409: e.g. resume a cancelled campaign
       └── InvalidCampaign        422: e.g. no provider account to place calls with
+ └── PlaceError                  what the provider did with a placement, which decides whether
+      │                          the contact may be dialed again (handled by the placement,
+      │                          never retried blindly: neither retryable nor permanent)
+      ├── Throttled              429 / 20429: the request was not processed; slow down, resend
+      ├── NotPlaced              a 4xx refusal: no call exists (``capacity`` for 10004/22005)
+      └── PlaceUnknown           timeout, connection error, 5xx: a call may exist; ask the
+                                 provider (recovery), never resend
 """
 
-from switchboard.common.errors import PermanentError, RetryableError
+from switchboard.common.errors import PermanentError, RetryableError, SwitchboardError
 
 
 class StoreUnavailable(RetryableError):
@@ -36,3 +43,27 @@ class InvalidTransition(PermanentError):
 
 class InvalidCampaign(PermanentError):
     """The campaign cannot be created as asked."""
+
+
+class PlaceError(SwitchboardError):
+    """The provider's answer to a placement (``code``: its error code, if any)."""
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class Throttled(PlaceError):
+    """The provider did not process the request (HTTP 429 / 20429)."""
+
+
+class NotPlaced(PlaceError):
+    """The provider refused: no call was created."""
+
+    def __init__(self, message: str, code: str | None = None, *, capacity: bool = False) -> None:
+        super().__init__(message, code)
+        self.capacity = capacity
+
+
+class PlaceUnknown(PlaceError):
+    """We cannot tell whether the provider created the call."""

@@ -1,13 +1,7 @@
 """Places calls through the official ``twilio`` SDK (its aiohttp client), against Twilio or
-any server speaking its REST API (the provider simulator). Its errors become ours here.
-
-Placement errors say what the provider did, because that decides whether a contact may be
-dialed again:
-
-    PlaceError
-     ├── Throttled      429 / 20429: the request was not processed; slow down and resend
-     ├── NotPlaced      a 4xx refusal: no call exists (``capacity`` for 10004/22005)
-     └── PlaceUnknown   timeout, connection error, 5xx: a call may exist; ask the provider
+any server speaking its REST API (the provider simulator). Its errors become ours here: a
+placement's become a :class:`~switchboard.dialer.errors.PlaceError` saying what the provider
+did (see ``errors.py``), every other failure ``ProviderUnavailable``.
 """
 
 import asyncio
@@ -21,7 +15,13 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
-from switchboard.dialer.errors import ProviderUnavailable
+from switchboard.dialer.errors import (
+    NotPlaced,
+    PlaceError,
+    PlaceUnknown,
+    ProviderUnavailable,
+    Throttled,
+)
 from switchboard.dialer.repository import ProviderCall
 from switchboard.dialer.settings import TwilioSettings
 
@@ -31,28 +31,6 @@ CAPACITY_CODES: Final = frozenset({10004, 22005})
 CLOCK_SKEW: Final = timedelta(seconds=60)
 LIST_PAGE_SIZE: Final = 50
 MAX_LIST_PAGES: Final = 20
-
-
-class PlaceError(Exception):
-    def __init__(self, message: str, code: str | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-class Throttled(PlaceError):
-    """The provider did not process the request (HTTP 429 / 20429)."""
-
-
-class NotPlaced(PlaceError):
-    """The provider refused: no call was created."""
-
-    def __init__(self, message: str, code: str | None = None, *, capacity: bool = False) -> None:
-        super().__init__(message, code)
-        self.capacity = capacity
-
-
-class PlaceUnknown(PlaceError):
-    """We cannot tell whether the provider created the call."""
 
 
 class _BaseUrlHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
