@@ -1,7 +1,8 @@
 import pytest
+from tenacity import RetryCallState
 
 from switchboard.common.errors import PermanentError, RetryableError
-from switchboard.common.retry import RetryPolicy, call_with_retries
+from switchboard.common.retry import RetryPolicy, backoff, call_with_retries
 
 FAST = RetryPolicy(attempts=3, initial_backoff_s=0.001, max_backoff_s=0.002)
 
@@ -56,3 +57,15 @@ async def test_a_lambda_returning_a_coroutine_is_awaited_and_retried() -> None:
 
     assert await call_with_retries(lambda: flaky(21), FAST) == 42
     assert calls == [21, 21]
+
+
+def test_pauses_double_from_the_first_up_to_the_cap_plus_the_jitter() -> None:
+    def pause(policy: RetryPolicy, attempt: int) -> float:
+        state = RetryCallState(None, None, (), {})  # type: ignore[arg-type]
+        state.attempt_number = attempt
+        return float(backoff(policy)(state))
+
+    exact = RetryPolicy(initial_backoff_s=0.2, max_backoff_s=1.0, jitter_s=0.0)
+    assert [pause(exact, n) for n in (1, 2, 3, 4)] == [0.2, 0.4, 0.8, 1.0]
+    jittered = RetryPolicy(initial_backoff_s=0.2, max_backoff_s=10.0, jitter_s=0.1)
+    assert all(0.4 <= pause(jittered, 2) <= 0.5 for _ in range(50))

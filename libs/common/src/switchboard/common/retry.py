@@ -21,11 +21,22 @@ T = TypeVar("T")
 
 
 class RetryPolicy(BaseModel):
-    """How often and how patiently a consumer retries before dead-lettering."""
+    """How often and how patiently to retry: a consumer before dead-lettering, a worker
+    before leaving a write to recovery. The n-th pause is ``initial_backoff_s * 2**(n-1)``
+    plus up to ``jitter_s``, at most ``max_backoff_s``."""
 
     attempts: int = 3
     initial_backoff_s: float = 0.5
     max_backoff_s: float = 10.0
+    jitter_s: float = 1.0
+    """Random extra per pause, so replicas that failed together do not retry together."""
+
+
+def backoff(policy: RetryPolicy) -> wait_exponential_jitter:
+    """The pauses of ``policy`` as tenacity waits them."""
+    return wait_exponential_jitter(
+        multiplier=policy.initial_backoff_s, max=policy.max_backoff_s, jitter=policy.jitter_s
+    )
 
 
 async def call_with_retries(
@@ -44,7 +55,7 @@ async def call_with_retries(
 
     retrying = AsyncRetrying(
         stop=stop_after_attempt(policy.attempts),
-        wait=wait_exponential_jitter(multiplier=policy.initial_backoff_s, max=policy.max_backoff_s),
+        wait=backoff(policy),
         retry=retry_if_exception_type(RetryableError),
         before_sleep=before_sleep,
         reraise=True,
