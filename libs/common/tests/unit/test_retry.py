@@ -69,3 +69,26 @@ def test_pauses_double_from_the_first_up_to_the_cap_plus_the_jitter() -> None:
     assert [pause(exact, n) for n in (1, 2, 3, 4)] == [0.2, 0.4, 0.8, 1.0]
     jittered = RetryPolicy(initial_backoff_s=0.2, max_backoff_s=10.0, jitter_s=0.1)
     assert all(0.4 <= pause(jittered, 2) <= 0.5 for _ in range(50))
+
+
+async def test_the_first_failure_counts_as_the_first_attempt() -> None:
+    failures = [RetryableError("first"), RetryableError("second")]
+    seen: list[BaseException] = []
+
+    async def failing() -> None:
+        raise failures.pop(0)
+
+    with pytest.raises(RetryableError, match="second"):
+        await call_with_retries(
+            failing,
+            RetryPolicy(attempts=2, initial_backoff_s=0.001, jitter_s=0.0),
+            on_retry=seen.append,
+        )
+    assert [str(e) for e in seen] == ["first"]  # one pause, after the first attempt
+
+    async def once() -> None:
+        raise RetryableError("only")
+
+    with pytest.raises(RetryableError, match="only"):  # one attempt: never retried
+        await call_with_retries(once, RetryPolicy(attempts=1), on_retry=seen.append)
+    assert len(seen) == 1
