@@ -49,12 +49,12 @@ from switchboard.dialer.adapters.postgres_dialing import PostgresDialingStore
 from switchboard.dialer.adapters.redis_pacer import RedisPacer
 from switchboard.dialer.adapters.twilio import TwilioCallPlacer
 from switchboard.dialer.app import create_api, redis_client
-from switchboard.dialer.dialing import Dialer
 from switchboard.dialer.migrate import migrate
 from switchboard.dialer.models import CallingWindow, CampaignConfig
 from switchboard.dialer.phones import normalize_contact
 from switchboard.dialer.repository import Campaign, ProviderCall
 from switchboard.dialer.settings import DialerSettings, TwilioAccount, TwilioSettings
+from switchboard.dialer.worker import DialWorker
 
 ROOT = Path(__file__).resolve().parents[3]
 RESULTS = ROOT / "bench" / "results" / "dialer.json"
@@ -188,8 +188,8 @@ async def new_campaign(
     return c
 
 
-async def run_dialer(dialer: Dialer, done: Any, timeout_s: float) -> None:
-    task = asyncio.create_task(dialer.run())
+async def run_dialer(dialer: DialWorker, done: Any, timeout_s: float) -> None:
+    task = asyncio.create_task(dialer.loop.run())
     deadline = time.monotonic() + timeout_s
     try:
         while not await done():
@@ -258,7 +258,7 @@ async def bench_pacing(
                         throttle_recover_s=10,
                         tolerance_s=settings.worker.pacing_tolerance_s,
                     )
-                    dialer = Dialer(settings, PostgresDialingStore(pool), pacer, timed)  # type: ignore[arg-type]
+                    dialer = DialWorker(settings, PostgresDialingStore(pool), pacer, timed)  # type: ignore[arg-type]
 
                     async def sent_all(n: int = n, sent: list[float] = sent) -> bool:
                         return len(sent) >= n
@@ -364,7 +364,7 @@ async def bench_pacing_alone(
                 tolerance_s=settings.worker.pacing_tolerance_s,
             )
             provider = InstantProvider()
-            dialer = Dialer(settings, PostgresDialingStore(pool), pacer, provider)
+            dialer = DialWorker(settings, PostgresDialingStore(pool), pacer, provider)
 
             async def sent_all(p: InstantProvider = provider, n: int = n) -> bool:
                 return len(p.sent) >= n
@@ -466,7 +466,7 @@ async def bench_cap(
         _ = data
 
     provider.on_end = end
-    dialer = Dialer(settings, store, pacer, provider)  # type: ignore[arg-type]
+    dialer = DialWorker(settings, store, pacer, provider)  # type: ignore[arg-type]
     peak_slots = 0
 
     async def over() -> bool:

@@ -12,12 +12,12 @@ from switchboard.dialer import outbox
 from switchboard.dialer.adapters.postgres import PostgresCampaignStore
 from switchboard.dialer.adapters.postgres_dialing import PostgresDialingStore
 from switchboard.dialer.adapters.redis_pacer import RedisPacer
-from switchboard.dialer.dialing import Dialer
 from switchboard.dialer.errors import NotPlaced, Throttled
 from switchboard.dialer.handlers import handle_call_event
 from switchboard.dialer.models import CampaignConfig, RetryDelays
 from switchboard.dialer.phones import normalize_contact
 from switchboard.dialer.repository import Campaign
+from switchboard.dialer.worker import DialWorker
 
 pytestmark = pytest.mark.integration
 ACCOUNT = "AC00000000000000000000000000000001"
@@ -40,8 +40,8 @@ class Env:
         self.placer = placer
         self.clock = clock
 
-    def dialer(self, name: str = "w1") -> Dialer:
-        return Dialer(
+    def dialer(self, name: str = "w1") -> DialWorker:
+        return DialWorker(
             self.settings, self.store, self.pacer, self.placer, clock=self.clock, worker_id=name
         )
 
@@ -93,7 +93,7 @@ class Env:
         while not await until():
             assert loop.time() < deadline, "did not settle"
             for d in dialers:
-                await d.step()
+                await d.loop.step()
             await asyncio.sleep(0.01)
 
 
@@ -174,11 +174,11 @@ async def test_calling_windows_follow_each_contacts_zone(env, clock) -> None:
         [("+12125550001", None), ("+13105550002", None), ("+12125550003", "Asia/Tokyo")]
     )
     dialer = env.dialer()
-    await dialer.step()
+    await dialer.loop.step()
     await asyncio.sleep(0.2)
     assert set(env.placer.per_number) == {"+12125550001"}
     clock.advance(3 * 3600)  # 18:00 UTC: 10:00 in Los Angeles, 03:00 in Tokyo
-    await dialer.step()
+    await dialer.loop.step()
     await asyncio.sleep(0.2)
     assert set(env.placer.per_number) == {"+12125550001", "+13105550002"}
     state = await env.contacts(c)
@@ -188,16 +188,16 @@ async def test_calling_windows_follow_each_contacts_zone(env, clock) -> None:
 async def test_retries_wait_per_outcome_until_max_attempts(env, clock) -> None:
     c = await env.campaign(["+12125550001"], max_attempts=2, retry_delays=RetryDelays(busy=60))
     dialer = env.dialer()
-    await dialer.step()
+    await dialer.loop.step()
     await asyncio.sleep(0.2)
     [sid] = list(env.placer.calls)
     await env.end_call(sid, "busy")
     assert (await env.contacts(c))["+12125550001"] == ("pending", 1, "busy")
-    await dialer.step()
+    await dialer.loop.step()
     await asyncio.sleep(0.1)
     assert len(env.placer.calls) == 1  # not due yet
     clock.advance(61)
-    await dialer.step()
+    await dialer.loop.step()
     await asyncio.sleep(0.2)
     assert len(env.placer.calls) == 2
     second = next(s for s in env.placer.calls if s != sid)
@@ -208,9 +208,9 @@ async def test_retries_wait_per_outcome_until_max_attempts(env, clock) -> None:
 
 async def test_do_not_call_numbers_are_never_dialed(env) -> None:
     c = await env.campaign(["+12125550001", "+12125550002"])
-    await env.store.add_dnc("acme", "+12125550002", "opt-out")
+    await env.campaigns.add_dnc("acme", "+12125550002", "opt-out")
     dialer = env.dialer()
-    await dialer.step()
+    await dialer.loop.step()
     await asyncio.sleep(0.2)
     assert set(env.placer.per_number) == {"+12125550001"}
     assert (await env.contacts(c))["+12125550002"] == ("done", 0, "do_not_call")
@@ -220,11 +220,11 @@ async def test_pause_stops_claims_and_resume_continues(env) -> None:
     c = await env.campaign(numbers(3))
     await env.command(c, "pause")
     dialer = env.dialer()
-    await dialer.step()
+    await dialer.loop.step()
     assert env.placer.calls == {}
     await env.command(c, "resume")
-    dialer.wake()
-    await dialer.step()
+    dialer.loop.wake()
+    await dialer.loop.step()
     await asyncio.sleep(0.2)
     assert len(env.placer.calls) == 3
 
@@ -233,7 +233,7 @@ async def test_cancel_cancels_pending_contacts(env) -> None:
     c = await env.campaign(numbers(3))
     await env.command(c, "cancel")
     dialer = env.dialer()
-    await dialer.step()
+    await dialer.loop.step()
     assert env.placer.calls == {}
     assert {v[0] for v in (await env.contacts(c)).values()} == {"cancelled"}
 
@@ -242,7 +242,7 @@ async def test_provider_throttling_retries_without_failing_the_contact(env) -> N
     c = await env.campaign(["+12125550001"])
     env.placer.failures = [Throttled("429", "20429"), Throttled("429", "20429")]
     dialer = env.dialer()
-    await dialer.step()
+    await dialer.loop.step()
     await asyncio.sleep(1.0)
     assert env.placer.per_number["+12125550001"] == 1
     assert (await env.contacts(c))["+12125550001"] == ("dialing", 1, None)
@@ -252,11 +252,11 @@ async def test_capacity_refusal_does_not_use_an_attempt(env, clock) -> None:
     c = await env.campaign(["+12125550001"])
     env.placer.failures = [NotPlaced("10004", "10004", capacity=True)]
     dialer = env.dialer()
-    await dialer.step()
+    await dialer.loop.step()
     await asyncio.sleep(0.2)
     assert (await env.contacts(c))["+12125550001"] == ("pending", 0, None)
     clock.advance(10)
-    await dialer.step()
+    await dialer.loop.step()
     await asyncio.sleep(0.2)
     assert env.placer.per_number["+12125550001"] == 1
 
@@ -264,7 +264,7 @@ async def test_capacity_refusal_does_not_use_an_attempt(env, clock) -> None:
 async def test_a_refused_number_is_finished_as_failed(env) -> None:
     c = await env.campaign(["+12125550001"])
     env.placer.failures = [NotPlaced("21211 invalid To", "21211")]
-    await env.dialer().step()
+    await env.dialer().loop.step()
     await asyncio.sleep(0.2)
     assert (await env.contacts(c))["+12125550001"] == ("done", 1, "failed")
     assert await env.pool.fetchval("SELECT count(*) FROM outbox WHERE topic = 'call.events'") == 1
@@ -274,13 +274,13 @@ async def test_a_lost_answer_is_recovered_from_the_provider_not_redialed(env, cl
     c = await env.campaign(["+12125550001"])
     env.placer.drop_answer = True  # the call exists, but we never saw its sid
     dialer = env.dialer()
-    await dialer.step()
+    await dialer.loop.step()
     await asyncio.sleep(0.2)
     env.placer.drop_answer = False
-    assert await dialer.recover_once() == 1
+    assert await dialer.recovery.recover_once() == 1
     [sid] = list(env.placer.calls)
     assert await env.pool.fetchval("SELECT call_sid FROM attempts") == sid
-    await dialer.step()
+    await dialer.loop.step()
     await asyncio.sleep(0.1)
     assert env.placer.per_number["+12125550001"] == 1
     await env.end_call(sid, "completed")
@@ -295,9 +295,9 @@ async def test_a_claim_that_never_reached_the_provider_is_dialed_once_later(env,
     assert len(claims) == 1
     clock.advance(1)
     dialer = env.dialer()
-    assert await dialer.recover_once() == 1
+    assert await dialer.recovery.recover_once() == 1
     assert (await env.contacts(c))["+12125550001"] == ("pending", 0, None)
-    await dialer.step()
+    await dialer.loop.step()
     await asyncio.sleep(0.2)
     assert env.placer.per_number["+12125550001"] == 1
     states = await env.pool.fetch("SELECT state FROM attempts ORDER BY claimed_at")
@@ -307,7 +307,7 @@ async def test_a_claim_that_never_reached_the_provider_is_dialed_once_later(env,
 async def test_recovery_never_takes_an_earlier_attempts_call(env, clock) -> None:
     c = await env.campaign(["+12125550001"], max_attempts=2, retry_delays=RetryDelays(busy=0))
     dialer = env.dialer()
-    await dialer.step()
+    await dialer.loop.step()
     await asyncio.sleep(0.2)
     [first] = list(env.placer.calls)
     await env.end_call(first, "busy")  # due again at once
@@ -318,10 +318,10 @@ async def test_recovery_never_takes_an_earlier_attempts_call(env, clock) -> None
     )
     assert len(claims) == 1
     clock.advance(1)
-    assert await dialer.recover_once() == 1
+    assert await dialer.recovery.recover_once() == 1
     states = await env.pool.fetch("SELECT state, call_sid FROM attempts ORDER BY claimed_at")
     assert [tuple(r) for r in states] == [("ended", first), ("abandoned", None)]
-    await dialer.step()
+    await dialer.loop.step()
     await asyncio.sleep(0.2)
     assert env.placer.per_number["+12125550001"] == 2  # the retry, once
 
@@ -331,7 +331,7 @@ async def test_an_early_terminal_event_is_applied_when_the_sid_is_recorded(env) 
     # the provider's final callback overtakes our own commit
     sid_to_come = "CA00000000000000000000000000000001"
     await env.end_call(sid_to_come, "no-answer")
-    await env.dialer().step()
+    await env.dialer().loop.step()
     await asyncio.sleep(0.2)
     assert list(env.placer.calls) == [sid_to_come]
     state, attempts, outcome = (await env.contacts(c))["+12125550001"]
@@ -345,17 +345,17 @@ async def test_a_lost_final_callback_is_settled_from_the_provider(env, clock) ->
     await env.settle([dialer], lambda: _placed(env, 2))
     first, second = sorted(env.placer.calls)
     env.placer.end(first, "completed", "machine_end_beep")  # its final callback never comes
-    assert await dialer.reconcile_once() == 0  # not overdue yet
+    assert await dialer.reconciliation.reconcile_once() == 0  # not overdue yet
     clock.advance(env.settings.worker.status_check_after_s + 1)
-    assert await dialer.reconcile_once() == 1  # the ended call; the live one is left
+    assert await dialer.reconciliation.reconcile_once() == 1  # the ended call; the live one is left
     contacts = await env.contacts(c)
     assert contacts[env.placer.calls[first].to][1:] == (1, "machine")  # AnsweredBy kept
     assert contacts[env.placer.calls[second].to] == ("dialing", 1, None)
     assert await env.pacer.in_flight(ACCOUNT, c.id) == 1
-    assert await dialer.reconcile_once() == 0  # the live one waits for its recheck
+    assert await dialer.reconciliation.reconcile_once() == 0  # the live one waits for its recheck
     env.placer.end(second, "busy")
     clock.advance(env.settings.worker.status_recheck_s + 1)
-    assert await dialer.reconcile_once() == 1
+    assert await dialer.reconciliation.reconcile_once() == 1
     assert (await env.contacts(c))[env.placer.calls[second].to] == ("pending", 1, "busy")
     assert await env.pacer.in_flight(ACCOUNT, c.id) == 0
     # a late callback for an already settled call changes nothing

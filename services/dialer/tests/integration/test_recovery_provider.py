@@ -17,10 +17,11 @@ from switchboard.dialer.adapters.postgres import PostgresCampaignStore
 from switchboard.dialer.adapters.postgres_dialing import PostgresDialingStore
 from switchboard.dialer.adapters.redis_pacer import RedisPacer
 from switchboard.dialer.adapters.twilio import TwilioCallPlacer
-from switchboard.dialer.dialing import CLAIMS_RECOVERED, Dialer
+from switchboard.dialer.metrics import CLAIMS_RECOVERED
 from switchboard.dialer.models import CallingWindow, CampaignConfig
 from switchboard.dialer.repository import Campaign
 from switchboard.dialer.settings import WindowSettings
+from switchboard.dialer.worker import DialWorker
 
 pytestmark = pytest.mark.integration
 
@@ -100,18 +101,18 @@ async def test_a_call_still_queued_at_the_provider_is_recovered_not_redialed(
         queued = (await sim.get(f"/_sim/calls/{sid}")).json()
         assert queued["status"] == "queued"
 
-        dialer = Dialer(settings, store, pacer, placer, worker_id="survivor")
+        dialer = DialWorker(settings, store, pacer, placer, worker_id="survivor")
         recovered = CLAIMS_RECOVERED.labels("placed")
         before = recovered._value.get()
-        assert await dialer.recover_once() == 1
+        assert await dialer.recovery.recover_once() == 1
         assert recovered._value.get() == before + 1
         attempt = await pool.fetchrow("SELECT state, call_sid FROM attempts")
         assert tuple(attempt) == ("placed", sid)
 
         for _ in range(5):  # the dial loop finds nothing due for this contact
-            await dialer.step()
+            await dialer.loop.step()
             await asyncio.sleep(0.2)
-        await dialer.drain()
+        await dialer.loop.drain()
         calls = [c for c in (await sim.get("/_sim/calls")).json() if c["to"] == PHONE]
         assert [c["sid"] for c in calls] == [sid]
         assert await pool.fetchval("SELECT state FROM contacts") == "dialing"

@@ -30,7 +30,7 @@ from switchboard.common.topics import CALL_EVENTS, MESSAGE_INBOUND
 from switchboard.dialer import outbox
 from switchboard.dialer.adapters.postgres import PostgresCampaignStore
 from switchboard.dialer.app import create_worker
-from switchboard.dialer.dialing import OUTAGE_RETRIES
+from switchboard.dialer.metrics import OUTAGE_RETRIES
 from switchboard.dialer.models import CallingWindow, CampaignConfig
 from switchboard.dialer.repository import Campaign
 from switchboard.dialer.settings import WindowSettings

@@ -136,3 +136,12 @@ def test_phone_normalization_and_zones() -> None:
     )
     _e164, zones = normalize_contact("+18005550123", None, None)  # toll-free: many zones
     assert "America/New_York" in zones.split(",") and "America/Los_Angeles" in zones.split(",")
+
+
+def test_every_dial_action_has_its_transition() -> None:
+    from typing import get_args
+
+    from switchboard.common.events import DialAction
+    from switchboard.dialer.models import TRANSITIONS
+
+    assert set(TRANSITIONS) == set(get_args(DialAction))

@@ -4,7 +4,7 @@ another tenant's campaign answers 404, exactly like one that does not exist."""
 from collections import Counter
 from concurrent.futures import Executor
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from uuid import UUID, uuid4
 
 from litestar import Controller, Request, delete, get, post
@@ -14,11 +14,10 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CON
 
 from switchboard.common.auth import Principal
 from switchboard.dialer import outbox
-from switchboard.dialer.adapters.postgres import PostgresCampaignStore
 from switchboard.dialer.errors import InvalidCampaign
-from switchboard.dialer.models import CampaignConfig, CampaignStatus
+from switchboard.dialer.models import TRANSITIONS, CampaignConfig, CampaignStatus
 from switchboard.dialer.phones import normalize
-from switchboard.dialer.repository import Campaign
+from switchboard.dialer.repository import Campaign, CampaignStore
 from switchboard.dialer.schemas import (
     CampaignIn,
     CampaignOut,
@@ -32,7 +31,6 @@ from switchboard.dialer.settings import DialerSettings
 from switchboard.dialer.upload import BadUpload, load_csv
 
 MAX_UPLOAD_BYTES = 1 << 30
-Action = Literal["start", "pause", "resume", "cancel"]
 
 
 def campaign_out(c: Campaign) -> CampaignOut:
@@ -92,19 +90,19 @@ class CampaignController(Controller):
         self,
         data: CampaignIn,
         tenant: str,
-        store: PostgresCampaignStore,
+        store: CampaignStore,
         settings: DialerSettings,
     ) -> CampaignOut:
         """Create a campaign (``draft``)."""
         return campaign_out(await store.create_campaign(new_campaign(data, tenant, settings)))
 
     @get("/")
-    async def list_campaigns(self, tenant: str, store: PostgresCampaignStore) -> list[CampaignOut]:
+    async def list_campaigns(self, tenant: str, store: CampaignStore) -> list[CampaignOut]:
         return [campaign_out(c) for c in await store.list_campaigns(tenant)]
 
     @get("/{campaign_id:uuid}")
     async def progress(
-        self, campaign_id: UUID, tenant: str, store: PostgresCampaignStore, clock: Any
+        self, campaign_id: UUID, tenant: str, store: CampaignStore, clock: Any
     ) -> ProgressOut:
         """Status and progress: pending, due, in flight, done by outcome, rate, ETA."""
         campaign = await store.get_campaign(tenant, campaign_id)
@@ -135,7 +133,7 @@ class CampaignController(Controller):
         request: Request[Principal, Any, Any],
         campaign_id: UUID,
         tenant: str,
-        store: PostgresCampaignStore,
+        store: CampaignStore,
         settings: DialerSettings,
         executor: Executor | None,
         default_region: Annotated[
@@ -177,15 +175,14 @@ class CampaignController(Controller):
         campaign_id: UUID,
         action: str,
         tenant: str,
-        store: PostgresCampaignStore,
+        store: CampaignStore,
         clock: Any,
     ) -> CampaignOut:
         """``start``, ``pause``, ``resume`` or ``cancel``: applied in PostgreSQL and
         published to ``dial.commands`` (outbox) so every worker reacts at once."""
-        if action not in ("start", "pause", "resume", "cancel"):
+        if action not in TRANSITIONS:
             raise NotFoundException(f"no action {action!r}")
-        act: Action = action  # type: ignore[assignment]
-        message = outbox.command(campaign_id, tenant, act, request.user.subject, clock())
+        message = outbox.command(campaign_id, tenant, action, request.user.subject, clock())
         return campaign_out(await store.apply_command(tenant, campaign_id, action, message))
 
 
@@ -197,7 +194,7 @@ class DncController(Controller):
     async def list_dnc(
         self,
         tenant: str,
-        store: PostgresCampaignStore,
+        store: CampaignStore,
         after: str | None = None,
         limit: Annotated[int, Parameter(ge=1, le=10_000)] = 1000,
     ) -> list[DncOut]:
@@ -206,13 +203,13 @@ class DncController(Controller):
         return [DncOut(phone=p, reason=r, created_at=t) for p, r, t in rows]
 
     @post("/", status_code=HTTP_201_CREATED)
-    async def add(self, data: DncIn, tenant: str, store: PostgresCampaignStore) -> DncOut:
+    async def add(self, data: DncIn, tenant: str, store: CampaignStore) -> DncOut:
         phone = _e164(data.phone)
         await store.add_dnc(tenant, phone, data.reason)
         return DncOut(phone=phone, reason=data.reason)
 
     @delete("/{phone:str}", status_code=HTTP_204_NO_CONTENT)
-    async def remove(self, phone: str, tenant: str, store: PostgresCampaignStore) -> None:
+    async def remove(self, phone: str, tenant: str, store: CampaignStore) -> None:
         if not await store.remove_dnc(tenant, _e164(phone)):
             raise NotFoundException("not on the list")
 

@@ -36,7 +36,6 @@ from switchboard.dialer.adapters.redis_pacer import RedisPacer
 from switchboard.dialer.adapters.twilio import TwilioCallPlacer
 from switchboard.dialer.api import CampaignController, DncController
 from switchboard.dialer.consumers import create_router
-from switchboard.dialer.dialing import Clock, Dialer
 from switchboard.dialer.errors import (
     CampaignNotFound,
     InvalidCampaign,
@@ -44,11 +43,12 @@ from switchboard.dialer.errors import (
     StoreUnavailable,
 )
 from switchboard.dialer.migrate import migrate
-from switchboard.dialer.models import utcnow
+from switchboard.dialer.models import Clock, utcnow
 from switchboard.dialer.phones import normalize_rows
 from switchboard.dialer.relay import run_relay
 from switchboard.dialer.repository import CallPlacer
 from switchboard.dialer.settings import DialerSettings, get_settings
+from switchboard.dialer.worker import DialWorker
 
 TOPICS = (CALL_EVENTS, MESSAGE_INBOUND, DIAL_COMMANDS, dlq(CALL_EVENTS), dlq(MESSAGE_INBOUND))
 
@@ -157,8 +157,8 @@ def create_worker(
     state: dict[str, Any] = {}
     # Registered now, so /ready knows every loop; what they run is built in the lifespan.
     supervisor = Supervisor(settings.service_name)
-    supervisor.add("dial", lambda: state["dialer"].run())
-    supervisor.add("recovery", lambda: state["dialer"].run_recovery())
+    supervisor.add("dial", lambda: state["worker"].loop.run())
+    supervisor.add("recovery", lambda: state["worker"].run_recovery())
     supervisor.add("outbox-relay", lambda: state["relay"]())
 
     @contextlib.asynccontextmanager
@@ -185,8 +185,8 @@ def create_worker(
             throttle_recover_s=settings.worker.throttle_recover_s,
             tolerance_s=settings.worker.pacing_tolerance_s,
         )
-        dialer = Dialer(settings, store, pacer, active, clock=clock, worker_id=worker_id)
-        state["dialer"] = dialer
+        worker = DialWorker(settings, store, pacer, active, clock=clock, worker_id=worker_id)
+        state["worker"] = worker
         state["relay"] = functools.partial(
             run_relay,
             store,
@@ -197,7 +197,15 @@ def create_worker(
         commands_group = f"{settings.consumer.commands_group_prefix}-{worker_id}"
         broker.include_router(
             create_router(
-                settings, broker, store, pacer, active, clock, dialer.wake, commands_group
+                settings,
+                broker,
+                store,
+                PostgresCampaignStore(pool),  # opt-outs go on the do-not-call list
+                pacer,
+                active,
+                clock,
+                worker.loop.wake,
+                commands_group,
             )
         )
         await broker.start()

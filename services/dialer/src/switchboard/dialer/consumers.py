@@ -15,10 +15,9 @@ from switchboard.common.errors import InvalidEventError
 from switchboard.common.events import Event, decode
 from switchboard.common.kafka import BatchProcessor, DeadLetters, RetryPolicy, Route, records_of
 from switchboard.common.topics import CALL_EVENTS, DIAL_COMMANDS, MESSAGE_INBOUND
-from switchboard.dialer.adapters.postgres_dialing import PostgresDialingStore
-from switchboard.dialer.dialing import Clock
 from switchboard.dialer.handlers import handle_call_events, handle_command, handle_messages
-from switchboard.dialer.repository import CallPlacer, Pacer
+from switchboard.dialer.models import Clock
+from switchboard.dialer.repository import CallPlacer, DialingStore, DoNotCallList, Pacer
 from switchboard.dialer.settings import DialerSettings
 
 log = structlog.get_logger(__name__)
@@ -28,7 +27,8 @@ DEFAULT_TENANT = "default"
 def create_router(
     settings: DialerSettings,
     broker: KafkaBroker,
-    store: PostgresDialingStore,
+    store: DialingStore,
+    dnc: DoNotCallList,
     pacer: Pacer,
     placer: CallPlacer,
     clock: Clock,
@@ -48,7 +48,7 @@ def create_router(
         await handle_call_events(batch, store, pacer, placer, clock())
 
     async def on_messages(batch: Sequence[Event]) -> None:
-        await handle_messages(batch, store, settings.opt_out_keywords, DEFAULT_TENANT)
+        await handle_messages(batch, dnc, settings.opt_out_keywords, DEFAULT_TENANT)
 
     routes: list[Route] = [({CALL_EVENTS}, on_call_events), ({MESSAGE_INBOUND}, on_messages)]
 

@@ -13,17 +13,16 @@ from switchboard.common.events import (
     Event,
     MessageReceived,
 )
-from switchboard.dialer.adapters.postgres_dialing import PostgresDialingStore
 from switchboard.dialer.models import is_machine, is_opt_out, outcome_of
 from switchboard.dialer.phones import normalize
-from switchboard.dialer.repository import CallPlacer, Pacer
+from switchboard.dialer.repository import CallPlacer, DialingStore, DoNotCallList, Pacer
 
 log = structlog.get_logger(__name__)
 
 
 async def handle_call_event(
     event: Event,
-    store: PostgresDialingStore,
+    store: DialingStore,
     pacer: Pacer,
     placer: CallPlacer,
     now: datetime,
@@ -56,7 +55,7 @@ def _decides(event: Event) -> CallStatusChanged | CallMachineDetected | None:
 
 async def handle_call_events(
     events: Sequence[Event],
-    store: PostgresDialingStore,
+    store: DialingStore,
     pacer: Pacer,
     placer: CallPlacer,
     now: datetime,
@@ -89,14 +88,14 @@ async def handle_call_events(
 
 
 async def handle_messages(
-    events: Sequence[Event], store: PostgresDialingStore, keywords: Iterable[str], tenant: str
+    events: Sequence[Event], dnc: DoNotCallList, keywords: Iterable[str], tenant: str
 ) -> None:
     for event in events:
-        await handle_message(event, store, keywords, tenant)
+        await handle_message(event, dnc, keywords, tenant)
 
 
 async def handle_message(
-    event: Event, store: PostgresDialingStore, keywords: Iterable[str], default_tenant: str
+    event: Event, dnc: DoNotCallList, keywords: Iterable[str], default_tenant: str
 ) -> bool:
     """An opt-out keyword puts the sender on the tenant's do-not-call list at once."""
     data = event.data
@@ -105,7 +104,7 @@ async def handle_message(
     contact = data.contact if data.contact.startswith("+") else f"+{data.contact}"
     phone = normalize(contact) or contact
     tenant = event.tenant or default_tenant
-    added = await store.add_dnc(tenant, phone, f"opt-out via {data.channel}: {data.text}")
+    added = await dnc.add_dnc(tenant, phone, f"opt-out via {data.channel}: {data.text}")
     log.info("opt-out", tenant=tenant, new=added)
     return True
 

@@ -6,12 +6,14 @@ from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
 from functools import lru_cache
 from string import Template
-from typing import Literal
+from typing import Literal, Protocol
 from xml.sax.saxutils import escape
 from zoneinfo import ZoneInfo
 
 import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from switchboard.common.events import DialAction
 
 ALL_DAYS = (1, 2, 3, 4, 5, 6, 7)
 
@@ -24,8 +26,7 @@ class CampaignStatus(StrEnum):
     COMPLETED = "completed"
 
 
-# action → (allowed from, resulting status)
-TRANSITIONS: dict[str, tuple[frozenset[CampaignStatus], CampaignStatus]] = {
+TRANSITIONS: dict[DialAction, tuple[frozenset[CampaignStatus], CampaignStatus]] = {
     "start": (frozenset({CampaignStatus.DRAFT}), CampaignStatus.RUNNING),
     "pause": (frozenset({CampaignStatus.RUNNING}), CampaignStatus.PAUSED),
     "resume": (frozenset({CampaignStatus.PAUSED}), CampaignStatus.RUNNING),
@@ -34,6 +35,7 @@ TRANSITIONS: dict[str, tuple[frozenset[CampaignStatus], CampaignStatus]] = {
         CampaignStatus.CANCELLED,
     ),
 }
+"""Each dial action (common's ``DialAction``) → (the statuses it applies to, the result)."""
 
 
 class Outcome(StrEnum):
@@ -218,6 +220,12 @@ def is_opt_out(text: str | None, keywords: Iterable[str]) -> bool:
 def render_twiml(template: str, variables: dict[str, str]) -> str:
     """The campaign's TwiML with the contact's CSV columns filled in (XML-escaped)."""
     return Template(template).safe_substitute({k: escape(v) for k, v in variables.items()})
+
+
+class Clock(Protocol):
+    """What time it is (``utcnow``, or a test's settable clock)."""
+
+    def __call__(self) -> datetime: ...
 
 
 def utcnow() -> datetime:

@@ -1,22 +1,22 @@
 """The outbox relay: publishes committed outbox rows to Kafka (acks=all), then marks them."""
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
-import structlog
 from faststream.kafka import KafkaBroker
 
 from switchboard.common.errors import RetryableError
 from switchboard.common.events import KafkaRecord
 from switchboard.common.kafka import publish_record
-from switchboard.dialer.adapters.postgres_dialing import PostgresDialingStore
-from switchboard.dialer.dialing import OUTAGE_RETRIES
-from switchboard.dialer.repository import OutboxMessage
-
-log = structlog.get_logger(__name__)
+from switchboard.dialer.metrics import OUTAGE_PAUSE_S, count_outage
+from switchboard.dialer.repository import DialingStore, OutboxMessage
 
 
-def publisher(broker: KafkaBroker, timeout_s: float):  # type: ignore[no-untyped-def]
+def publisher(
+    broker: KafkaBroker, timeout_s: float
+) -> Callable[[Sequence[OutboxMessage]], Awaitable[None]]:
+    """Publishes a batch of outbox records (each acknowledged, acks=all)."""
+
     async def publish(messages: Sequence[OutboxMessage]) -> None:
         await asyncio.gather(
             *(
@@ -38,7 +38,7 @@ def publisher(broker: KafkaBroker, timeout_s: float):  # type: ignore[no-untyped
 
 
 async def run_relay(
-    store: PostgresDialingStore, broker: KafkaBroker, timeout_s: float, interval_s: float
+    store: DialingStore, broker: KafkaBroker, timeout_s: float, interval_s: float
 ) -> None:
     """Relay until cancelled; a failed publish leaves the rows unsent for the next pass."""
     publish = publisher(broker, timeout_s)
@@ -46,9 +46,8 @@ async def run_relay(
         try:
             sent = await store.relay_outbox(publish)
         except RetryableError as exc:
-            OUTAGE_RETRIES.labels("outbox-relay").inc()
-            log.warning("outbox relay failed; retrying", error=str(exc))
+            count_outage("outbox-relay", exc, "outbox relay failed; retrying")
             sent = 0
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(OUTAGE_PAUSE_S)
         if sent == 0:
             await asyncio.sleep(interval_s)

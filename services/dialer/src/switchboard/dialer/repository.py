@@ -1,10 +1,15 @@
-"""Records the handlers and the API exchange with storage, and the ports they need."""
+"""The records the dial loop, the handlers and the API exchange with storage and the
+provider, and the ports they need: one Protocol per store (one real adapter and one fake each;
+only the composition root, ``app.py``, knows the adapters)."""
 
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Protocol
+from datetime import datetime, timedelta
+from typing import Any, Literal, Protocol, runtime_checkable
 from uuid import UUID
 
+from switchboard.common.events import DialAction
 from switchboard.dialer.models import CampaignConfig
 
 
@@ -53,6 +58,32 @@ class SlotRef:
     attempt_id: UUID
     campaign_id: UUID
     account_sid: str
+
+
+@dataclass(frozen=True, slots=True)
+class Expired:
+    """A claim whose worker did not record a result in time, re-leased for resolution."""
+
+    claimed: Claimed
+    account_sid: str
+    tenant_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class MachineVerdict:
+    """AMD said a machine answered a live call; what its campaign does then."""
+
+    slot: SlotRef
+    call_sid: str
+    on_machine: str
+
+
+PlacedResult = Literal["placed", "ended", "lost"]
+"""``placed``; ``ended`` (a terminal event came first: free its slot); ``lost`` (the claim was
+no longer live)."""
+
+Rejected = tuple[int, str, str]
+"""A rejected upload row: (line, reason, value)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,3 +168,175 @@ class Pacer(Protocol):
         ...
 
     async def in_flight(self, account_sid: str, campaign_id: UUID | None = None) -> int: ...
+
+
+class ContactLoader(Protocol):
+    """One upload: rows staged as they are validated, merged at the end (one transaction)."""
+
+    async def add(self, rows: Sequence[tuple[int, str, str, str | None]]) -> None:
+        """Stage ``(line, e164, zone key, vars json)`` rows."""
+        ...
+
+    async def finish(self) -> tuple[int, list[Rejected], dict[str, int]]:
+        """Merge: (accepted, up to the limit of rejected rows, counts by reason)."""
+        ...
+
+
+class DoNotCallList(Protocol):
+    """The tenants' do-not-call numbers (the API's list, and opt-outs from messages)."""
+
+    async def add_dnc(self, tenant: str, phone: str, reason: str | None) -> bool:
+        """True when the number was not listed yet."""
+        ...
+
+
+@runtime_checkable  # Litestar checks injected dependencies against the annotation
+class CampaignStore(DoNotCallList, Protocol):
+    """The API's side: campaigns, commands, contact uploads, progress, do-not-call."""
+
+    async def create_campaign(self, campaign: Campaign) -> Campaign: ...
+
+    async def get_campaign(self, tenant: str, campaign_id: UUID) -> Campaign:
+        """Raises CampaignNotFound (also for another tenant's campaign)."""
+        ...
+
+    async def list_campaigns(self, tenant: str, limit: int = 100) -> list[Campaign]: ...
+
+    async def apply_command(
+        self, tenant: str, campaign_id: UUID, action: DialAction, message: OutboxMessage
+    ) -> Campaign:
+        """Change the status and write the command to the outbox, in one transaction."""
+        ...
+
+    def contact_loader(
+        self, campaign: Campaign, limit: int
+    ) -> AbstractAsyncContextManager[ContactLoader]:
+        """A loader whose rows commit when the block ends without error."""
+        ...
+
+    async def progress(self, campaign: Campaign, now: datetime) -> Progress: ...
+
+    async def remove_dnc(self, tenant: str, phone: str) -> bool: ...
+
+    async def list_dnc(
+        self, tenant: str, after: str | None, limit: int
+    ) -> list[tuple[str, str | None, datetime]]: ...
+
+    async def is_ready(self) -> bool: ...
+
+
+class DialingStore(Protocol):
+    """The worker's side: running campaigns, claims and their results, outcomes, recovery,
+    the outbox. Every write that decides whether a contact is dialed again is one
+    transaction."""
+
+    # -- campaigns
+    async def running_campaigns(self) -> list[Campaign]: ...
+
+    async def zone_keys(self, campaign_id: UUID) -> list[str]:
+        """The distinct zone keys of the campaign's contacts."""
+        ...
+
+    async def finish_if_drained(self, campaign_id: UUID) -> bool:
+        """Mark a running campaign completed when no contact is pending or dialing."""
+        ...
+
+    # -- claims and their results
+    async def claim(
+        self,
+        campaign: Campaign,
+        zone_keys: Sequence[str],
+        now: datetime,
+        attempt_ids: Sequence[UUID],
+        worker_id: str,
+        lease: timedelta,
+    ) -> list[Claimed]:
+        """Claim up to ``len(attempt_ids)`` due contacts of a running campaign whose zone key
+        is one of ``zone_keys``, their attempt rows written in the same transaction.
+        Do-not-call contacts are finished, not claimed."""
+        ...
+
+    async def record_placed(
+        self,
+        attempt_id: UUID,
+        call_sid: str,
+        now: datetime,
+        message: OutboxMessage,
+        check_at: datetime,
+    ) -> PlacedResult:
+        """The CallSid and the outbox row in one transaction; a terminal event that came
+        first is applied now. ``check_at``: when to ask the provider if no final status
+        has arrived by then."""
+        ...
+
+    async def record_not_placed(
+        self, attempt_id: UUID, code: str | None, retry_at: datetime
+    ) -> None:
+        """The provider had no capacity: the attempt does not count; due again at
+        ``retry_at``."""
+        ...
+
+    async def record_place_failed(
+        self, attempt_id: UUID, code: str | None, now: datetime, message: OutboxMessage
+    ) -> None:
+        """The provider refused the call for good: contact done as failed, message out."""
+        ...
+
+    async def expire_claim(self, attempt_id: UUID, now: datetime) -> None:
+        """The provider's answer is unknown: hand the claim to recovery at once."""
+        ...
+
+    # -- recovery
+    async def take_expired(
+        self, now: datetime, worker_id: str, lease: timedelta, limit: int
+    ) -> list[Expired]:
+        """Claims whose lease ran out, re-leased to this worker for resolution."""
+        ...
+
+    async def abandon(self, attempt_id: UUID, now: datetime) -> None:
+        """The provider has no call for this claim: it never happened; the contact is due."""
+        ...
+
+    async def take_unsettled(
+        self, now: datetime, recheck: timedelta, limit: int
+    ) -> list[tuple[str, str]]:
+        """Placed calls whose final status is overdue, as (account, CallSid); each pushed
+        ``recheck`` ahead so one replica looks it up at a time."""
+        ...
+
+    # -- outcomes
+    async def known_calls(self, call_sids: Collection[str]) -> set[str]:
+        """Which of these CallSids are the dialer's calls."""
+        ...
+
+    async def apply_call_status(
+        self, call_sid: str, status: str, answered_by: str | None, now: datetime
+    ) -> SlotRef | None:
+        """A terminal status ends the attempt and schedules or finishes the contact; the
+        slot to free is returned. Unknown sids are kept for when they are recorded."""
+        ...
+
+    async def keep_early(self, events: Sequence[tuple[str, str, str | None]]) -> None:
+        """Terminal (sid, status, answered_by) of calls not recorded (yet)."""
+        ...
+
+    async def apply_early(self, call_sid: str, now: datetime) -> SlotRef | None:
+        """Apply a kept early event whose sid has been recorded since."""
+        ...
+
+    async def record_machine(self, call_sid: str, answered_by: str) -> MachineVerdict | None:
+        """Remember AMD's verdict on a live call; what the campaign does on a machine."""
+        ...
+
+    # -- outbox
+    async def relay_outbox(
+        self, publish: Callable[[Sequence[OutboxMessage]], Awaitable[None]], limit: int = 500
+    ) -> int:
+        """Publish unsent outbox rows (each replica its own) and mark them sent."""
+        ...
+
+    async def purge(self, now: datetime) -> None:
+        """Forget sent outbox rows and kept early events past their retention."""
+        ...
+
+    async def is_ready(self) -> bool: ...

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Final
 
-from switchboard.dialer.adapters.postgres import ContactLoader
 from switchboard.dialer.phones import DUPLICATE, normalize_rows
+from switchboard.dialer.repository import ContactLoader
 
 CHUNK_ROWS: Final = 10_000
 PHONE_COLUMNS: Final = ("phone", "phone_number", "number", "to", "msisdn")

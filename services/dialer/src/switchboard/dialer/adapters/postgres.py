@@ -11,6 +11,7 @@ from uuid import UUID
 import asyncpg
 
 from switchboard.common.errors import ErrorTable, translated
+from switchboard.common.events import DialAction
 from switchboard.dialer.errors import (
     CampaignNotFound,
     InvalidTransition,
@@ -18,10 +19,10 @@ from switchboard.dialer.errors import (
     StoreUnavailable,
 )
 from switchboard.dialer.models import TRANSITIONS, CampaignConfig, CampaignStatus
-from switchboard.dialer.repository import Campaign, OutboxMessage, Progress
+from switchboard.dialer.repository import Campaign, OutboxMessage, Progress, Rejected
 
 RATE_WINDOW_S: Final = 10
-_CAMPAIGN_COLUMNS: Final = (
+CAMPAIGN_COLUMNS: Final = (
     "id, tenant_id, name, status, account_sid, cps, max_concurrent, config, created_at, updated_at"
 )
 _INSERT_OUTBOX: Final = (
@@ -64,7 +65,7 @@ async def insert_outbox(conn: "asyncpg.Connection[Any]", message: OutboxMessage)
     )
 
 
-class ContactLoader:
+class PostgresContactLoader:
     """One upload: rows COPY'd into a staging table, merged into ``contacts`` at the end."""
 
     def __init__(self, conn: "asyncpg.Connection[Any]", campaign: Campaign, limit: int) -> None:
@@ -82,7 +83,7 @@ class ContactLoader:
                 )
             self.staged += len(rows)
 
-    async def finish(self) -> tuple[int, list[tuple[int, str, str]], dict[str, int]]:
+    async def finish(self) -> tuple[int, list[Rejected], dict[str, int]]:
         """Merge: (accepted, up to ``limit`` rejected (line, reason, phone), counts by reason)."""
         cid, tenant = self._campaign.id, self._campaign.tenant_id
         conn = self._conn
@@ -128,7 +129,9 @@ class ContactLoader:
 
 
 class PostgresCampaignStore:
-    """Campaigns, contacts, commands, progress and the do-not-call list."""
+    """The :class:`~switchboard.dialer.repository.CampaignStore` (and the worker's
+    :class:`~switchboard.dialer.repository.DoNotCallList`): campaigns, contacts, commands,
+    progress and the do-not-call list."""
 
     def __init__(self, pool: "asyncpg.Pool[asyncpg.Record]") -> None:
         self._pool = pool
@@ -136,10 +139,9 @@ class PostgresCampaignStore:
     async def create_campaign(self, campaign: Campaign) -> Campaign:
         with translated("create campaign", POSTGRES_ERRORS):
             row = await self._pool.fetchrow(
-                "INSERT INTO campaigns (id, tenant_id, name, status, account_sid, cps, "
+                "INSERT INTO campaigns (id, tenant_id, name, status, account_sid, cps, "  # noqa: S608
                 "max_concurrent, config) VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb) "
-                "RETURNING id, tenant_id, name, status, account_sid, cps, max_concurrent, "
-                "config, created_at, updated_at",
+                f"RETURNING {CAMPAIGN_COLUMNS}",
                 campaign.id,
                 campaign.tenant_id,
                 campaign.name,
@@ -155,7 +157,7 @@ class PostgresCampaignStore:
     async def get_campaign(self, tenant: str, campaign_id: UUID) -> Campaign:
         with translated("get campaign", POSTGRES_ERRORS):
             row = await self._pool.fetchrow(
-                f"SELECT {_CAMPAIGN_COLUMNS} FROM campaigns WHERE id = $1 AND tenant_id = $2",  # noqa: S608
+                f"SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE id = $1 AND tenant_id = $2",  # noqa: S608
                 campaign_id,
                 tenant,
             )
@@ -166,7 +168,7 @@ class PostgresCampaignStore:
     async def list_campaigns(self, tenant: str, limit: int = 100) -> list[Campaign]:
         with translated("list campaigns", POSTGRES_ERRORS):
             rows = await self._pool.fetch(
-                f"SELECT {_CAMPAIGN_COLUMNS} FROM campaigns WHERE tenant_id = $1 "  # noqa: S608
+                f"SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE tenant_id = $1 "  # noqa: S608
                 "ORDER BY created_at DESC LIMIT $2",
                 tenant,
                 limit,
@@ -174,7 +176,7 @@ class PostgresCampaignStore:
         return [campaign_of(r) for r in rows]
 
     async def apply_command(
-        self, tenant: str, campaign_id: UUID, action: str, message: OutboxMessage
+        self, tenant: str, campaign_id: UUID, action: DialAction, message: OutboxMessage
     ) -> Campaign:
         """Change the status and write the command to the outbox, in one transaction."""
         allowed, target = TRANSITIONS[action]
@@ -190,9 +192,8 @@ class PostgresCampaignStore:
                 if CampaignStatus(status) not in allowed:
                     raise InvalidTransition(f"cannot {action} a {status} campaign")
                 row = await conn.fetchrow(
-                    "UPDATE campaigns SET status = $2, updated_at = now() WHERE id = $1 "
-                    "RETURNING id, tenant_id, name, status, account_sid, cps, max_concurrent, "
-                    "config, created_at, updated_at",
+                    "UPDATE campaigns SET status = $2, updated_at = now() WHERE id = $1 "  # noqa: S608
+                    f"RETURNING {CAMPAIGN_COLUMNS}",
                     campaign_id,
                     target.value,
                 )
@@ -207,7 +208,9 @@ class PostgresCampaignStore:
         return campaign_of(row)
 
     @contextlib.asynccontextmanager
-    async def contact_loader(self, campaign: Campaign, limit: int) -> AsyncIterator[ContactLoader]:
+    async def contact_loader(
+        self, campaign: Campaign, limit: int
+    ) -> AsyncIterator[PostgresContactLoader]:
         """A transaction with a staging table; commits when the block ends without error."""
         with translated("contact upload", POSTGRES_ERRORS):
             async with self._pool.acquire() as conn, conn.transaction():
@@ -215,7 +218,7 @@ class PostgresCampaignStore:
                     "CREATE TEMP TABLE contact_staging (line integer, phone text, "
                     "zone_key text, vars jsonb) ON COMMIT DROP"
                 )
-                yield ContactLoader(conn, campaign, limit)
+                yield PostgresContactLoader(conn, campaign, limit)
 
     async def progress(self, campaign: Campaign, now: datetime) -> Progress:
         with translated("progress", POSTGRES_ERRORS):

@@ -3,7 +3,6 @@ crash recovery and the outbox relay."""
 
 import json
 from collections.abc import Awaitable, Callable, Collection, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 from uuid import UUID
@@ -12,38 +11,37 @@ import asyncpg
 import structlog
 
 from switchboard.common.errors import translated
-from switchboard.dialer.adapters.postgres import POSTGRES_ERRORS, campaign_of, insert_outbox
+from switchboard.dialer.adapters.postgres import (
+    CAMPAIGN_COLUMNS,
+    POSTGRES_ERRORS,
+    campaign_of,
+    insert_outbox,
+)
 from switchboard.dialer.models import (
     CampaignConfig,
     ContactState,
-    Outcome,
     choose_caller_id,
     next_step,
     outcome_of,
 )
-from switchboard.dialer.repository import Campaign, Claimed, OutboxMessage, SlotRef
+from switchboard.dialer.repository import (
+    Campaign,
+    Claimed,
+    Expired,
+    MachineVerdict,
+    OutboxMessage,
+    PlacedResult,
+    SlotRef,
+)
 
 log = structlog.get_logger(__name__)
 EARLY_EVENT_RETENTION: Final = timedelta(days=1)
 OUTBOX_RETENTION: Final = timedelta(hours=1)
 
 
-@dataclass(frozen=True, slots=True)
-class Expired:
-    """A claim whose worker did not record a result in time."""
-
-    claimed: Claimed
-    account_sid: str
-
-
-@dataclass(frozen=True, slots=True)
-class MachineVerdict:
-    slot: SlotRef
-    call_sid: str
-    on_machine: str
-
-
 class PostgresDialingStore:
+    """The :class:`~switchboard.dialer.repository.DialingStore` over asyncpg."""
+
     def __init__(self, pool: "asyncpg.Pool[asyncpg.Record]") -> None:
         self._pool = pool
 
@@ -51,17 +49,9 @@ class PostgresDialingStore:
     async def running_campaigns(self) -> list[Campaign]:
         with translated("running campaigns", POSTGRES_ERRORS):
             rows = await self._pool.fetch(
-                "SELECT id, tenant_id, name, status, account_sid, cps, max_concurrent, config, "
-                "created_at, updated_at FROM campaigns WHERE status = 'running'"
+                f"SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE status = 'running'"  # noqa: S608
             )
         return [campaign_of(r) for r in rows]
-
-    async def tenant_of(self, campaign_id: UUID) -> str:
-        with translated("tenant of campaign", POSTGRES_ERRORS):
-            tenant = await self._pool.fetchval(
-                "SELECT tenant_id FROM campaigns WHERE id = $1", campaign_id
-            )
-        return str(tenant)
 
     async def zone_keys(self, campaign_id: UUID) -> list[str]:
         with translated("zone keys", POSTGRES_ERRORS):
@@ -186,7 +176,7 @@ class PostgresDialingStore:
         now: datetime,
         message: OutboxMessage,
         check_at: datetime,
-    ) -> str:
+    ) -> PlacedResult:
         """The provider accepted the call: the CallSid and the outbox row in one transaction.
         A terminal event that arrived before is applied now. Returns ``placed``, ``ended``
         (already over: free its slot) or ``lost`` (the claim was no longer live).
@@ -291,7 +281,7 @@ class PostgresDialingStore:
                 "WHERE c.id = a.campaign_id AND a.id IN (SELECT id FROM attempts "
                 "WHERE state = 'claimed' AND lease_until <= $1 ORDER BY lease_until LIMIT $4 "
                 "FOR UPDATE SKIP LOCKED) RETURNING a.id, a.campaign_id, a.contact_id, a.number, "
-                "a.to_number, a.from_number, a.claimed_at, c.account_sid",
+                "a.to_number, a.from_number, a.claimed_at, c.account_sid, c.tenant_id",
                 now,
                 now + lease,
                 worker_id,
@@ -309,6 +299,7 @@ class PostgresDialingStore:
                     claimed_at=r["claimed_at"],
                 ),
                 r["account_sid"],
+                r["tenant_id"],
             )
             for r in rows
         ]
@@ -470,17 +461,6 @@ class PostgresDialingStore:
             config.amd.on_machine,
         )
 
-    async def add_dnc(self, tenant: str, phone: str, reason: str) -> bool:
-        with translated("add dnc", POSTGRES_ERRORS):
-            status = await self._pool.execute(
-                "INSERT INTO dnc (tenant_id, phone, reason) VALUES ($1, $2, $3) "
-                "ON CONFLICT DO NOTHING",
-                tenant,
-                phone,
-                reason,
-            )
-        return str(status).endswith(" 1")
-
     # -- outbox -----------------------------------------------------------------------------
     async def relay_outbox(
         self, publish: Callable[[Sequence[OutboxMessage]], Awaitable[None]], limit: int = 500
@@ -520,6 +500,3 @@ class PostgresDialingStore:
     async def is_ready(self) -> bool:
         async with self._pool.acquire() as conn:
             return bool(await conn.fetchval("SELECT 1"))
-
-
-__all__ = ["Expired", "MachineVerdict", "Outcome", "PostgresDialingStore"]

@@ -16,6 +16,7 @@ from uuid import UUID
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from switchboard.common.errors import ErrorTable, translated
 from switchboard.dialer.errors import StoreUnavailable
 
 _NOW: Final = "local t = redis.call('TIME'); local now = t[1] * 1000 + t[2] / 1000\n"
@@ -82,6 +83,8 @@ return 1
 _COUNT: Final = _NOW + "return redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')\n"
 
 MIN_FACTOR: Final = 0.05
+REDIS_ERRORS: Final[ErrorTable] = (((RedisError, OSError), StoreUnavailable),)
+"""Any Redis failure is an outage (:func:`~switchboard.common.errors.translated`)."""
 
 
 class RedisPacer:
@@ -118,10 +121,8 @@ class RedisPacer:
         return f"{self._p}:camp:{campaign_id}:{what}"
 
     async def _run(self, script: Any, keys: list[str], args: list[Any]) -> Any:
-        try:
+        with translated("redis", REDIS_ERRORS):
             return await script(keys=keys, args=args)
-        except (RedisError, OSError) as exc:
-            raise StoreUnavailable(f"redis: {exc!r}") from exc
 
     async def acquire_slots(
         self, account_sid: str, campaign_id: UUID, ids: list[UUID], account_cap: int, cap: int
@@ -139,13 +140,11 @@ class RedisPacer:
         if not ids:
             return
         members = [str(i) for i in ids]
-        try:
+        with translated("redis", REDIS_ERRORS):
             async with self._r.pipeline(transaction=True) as pipe:
                 pipe.zrem(self._acct(account_sid, "slots"), *members)
                 pipe.zrem(self._camp(campaign_id, "slots"), *members)
                 await pipe.execute()
-        except (RedisError, OSError) as exc:
-            raise StoreUnavailable(f"redis: {exc!r}") from exc
 
     async def extend_slot(self, account_sid: str, campaign_id: UUID, attempt_id: UUID) -> None:
         await self._run(

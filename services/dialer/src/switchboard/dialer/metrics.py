@@ -1,0 +1,87 @@
+"""The worker's metrics: counters of what happened to calls and claims, and the gauges of
+pace and concurrency (refreshed by :class:`PaceGauges` every recovery round)."""
+
+from collections.abc import Iterable
+from typing import Final
+
+import structlog
+from prometheus_client import Counter, Gauge
+
+from switchboard.common.errors import RetryableError
+from switchboard.dialer.repository import Campaign, Pacer
+from switchboard.dialer.settings import DialerSettings
+
+log = structlog.get_logger(__name__)
+
+PLACED = Counter(
+    "switchboard_dialer_calls_placed_total", "Calls the provider accepted.", ["campaign"]
+)
+PLACE_ERRORS = Counter(
+    "switchboard_dialer_place_errors_total", "Placement errors by kind.", ["kind"]
+)
+RECONCILED = Counter(
+    "switchboard_dialer_calls_reconciled_total",
+    "Calls whose lost final status was fetched from the provider, by status.",
+    ["status"],
+)
+OUTAGE_RETRIES = Counter(
+    "switchboard_dialer_outage_retries_total",
+    "Passes of a worker loop that failed because PostgreSQL, Redis, Kafka or the provider was "
+    "unavailable; the loop pauses and tries again.",
+    ["loop"],
+)
+CLAIMS_RECOVERED = Counter(
+    "switchboard_dialer_claims_recovered_total",
+    "Expired claims resolved by asking the provider: placed (its call exists), abandoned (no "
+    "call: the contact is due again), lookup_failed (asked again later).",
+    ["result"],
+)
+PENDING = Gauge("switchboard_dialer_pending_placements", "Claimed calls not yet sent.")
+TARGET_CPS = Gauge(
+    "switchboard_dialer_target_cps",
+    "Target calls/s of each running campaign (its cps, capped by its account's).",
+    ["campaign"],
+)
+IN_FLIGHT = Gauge(
+    "switchboard_dialer_in_flight_calls",
+    "Calls holding a concurrency slot, per account.",
+    ["account"],
+)
+MAX_CONCURRENT = Gauge(
+    "switchboard_dialer_max_concurrent_calls", "Concurrency cap per account.", ["account"]
+)
+
+
+OUTAGE_PAUSE_S: Final = 1.0
+"""How long a worker loop pauses after a pass that met an outage."""
+
+
+def count_outage(loop: str, exc: RetryableError, message: str) -> None:
+    """A pass of ``loop`` met an outage: counted and logged (``message``, as the runbooks
+    quote it); the loop pauses, never ends."""
+    OUTAGE_RETRIES.labels(loop).inc()
+    log.warning(message, error=str(exc))
+
+
+class PaceGauges:
+    """Each running campaign's target calls/s, each account's slots in use (one Redis count
+    per account) and cap; a campaign no longer running loses its series."""
+
+    def __init__(self, settings: DialerSettings, pacer: Pacer) -> None:
+        self._s = settings
+        self._pacer = pacer
+        self._paced: set[str] = set()  # campaigns with a TARGET_CPS series
+
+    async def report(self, running: Iterable[Campaign]) -> None:
+        campaigns = {str(c.id): c for c in running}
+        for campaign_id, campaign in campaigns.items():
+            account = self._s.account_for(campaign.account_sid)
+            TARGET_CPS.labels(campaign_id).set(
+                min(campaign.cps, account[1].cps) if account is not None else 0.0
+            )
+        for gone in self._paced - campaigns.keys():
+            TARGET_CPS.remove(gone)
+        self._paced = set(campaigns)
+        for account_sid, limits in self._s.twilio.accounts.items():
+            IN_FLIGHT.labels(account_sid).set(await self._pacer.in_flight(account_sid))
+            MAX_CONCURRENT.labels(account_sid).set(limits.max_concurrent)

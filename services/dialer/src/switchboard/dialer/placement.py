@@ -1,0 +1,158 @@
+"""Placing one claimed call and recording what the provider did with it.
+
+A claim waits for its pacing slot (and the send gate), is sent only inside its send window
+(``send_by``: after that recovery may already be looking at it), and its result is written
+whatever happens: placed (CallSid + ``call.placed`` in the outbox), refused for good
+(``call.place_failed``), not placed for capacity (due again, the attempt uncounted), or
+unknown (handed to recovery at once: never resent). A result the provider already acted on is
+written through short outages (:data:`RECORD_RETRY`); past them the claim's lease runs out
+and recovery writes it.
+"""
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Final, TypeVar
+
+import structlog
+
+from switchboard.common.retry import RetryPolicy, call_with_retries
+from switchboard.dialer import outbox
+from switchboard.dialer.errors import NotPlaced, PlaceUnknown, Throttled
+from switchboard.dialer.metrics import PLACE_ERRORS, PLACED
+from switchboard.dialer.models import Clock, render_twiml
+from switchboard.dialer.repository import CallPlacer, Campaign, Claimed, DialingStore, Pacer
+from switchboard.dialer.send_gate import CATCH_UP, SendGate
+from switchboard.dialer.settings import DialerSettings
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
+
+RECORD_RETRY: Final = RetryPolicy(
+    attempts=5, initial_backoff_s=0.2, max_backoff_s=1.6, jitter_s=0.05
+)
+"""Writing a result through an outage: pauses of 0.2, 0.4, 0.8, 1.6 s (3 s in all, well inside
+a claim's lease), then the error propagates and recovery writes it."""
+
+
+class Placement:
+    """Sends claimed calls at their paced start and records the provider's answer."""
+
+    def __init__(
+        self,
+        settings: DialerSettings,
+        store: DialingStore,
+        pacer: Pacer,
+        placer: CallPlacer,
+        clock: Clock,
+    ) -> None:
+        self._s = settings
+        self._store = store
+        self._pacer = pacer
+        self._placer = placer
+        self._clock = clock
+        self._gate = SendGate()
+
+    async def place(
+        self,
+        campaign: Campaign,
+        account_sid: str,
+        claim: Claimed,
+        at: float,
+        send_by: float,
+        spacing: float,
+    ) -> None:
+        """Send ``claim`` at ``at`` (monotonic), but never after ``send_by``; a 429 reserves a
+        new start and sends it again."""
+        cfg = campaign.config
+        twiml = render_twiml(cfg.twiml, claim.vars) if cfg.twiml is not None else None
+        limits = self._s.twilio.accounts[account_sid]
+        while True:
+            await asyncio.sleep(max(0.0, at - time.monotonic()))
+            await self._gate.wait_turn(campaign.id, spacing / CATCH_UP)
+            if time.monotonic() > send_by:
+                # Too late to send safely: recovery may already be looking at this claim.
+                PLACE_ERRORS.labels("late").inc()
+                await self._not_placed(account_sid, claim, "late", retry_in_s=0.0)
+                return
+            try:
+                sid = await self._placer.place(
+                    account_sid,
+                    to=claim.to_number,
+                    from_=claim.from_number,
+                    twiml=twiml,
+                    url=cfg.url,
+                    amd=cfg.amd.enabled,
+                    amd_message_end=cfg.amd.on_machine == "continue",
+                )
+            except Throttled:
+                PLACE_ERRORS.labels("throttled").inc()
+                await self._pacer.throttled(account_sid)
+                wait, _ = await self._pacer.schedule(
+                    account_sid, campaign.id, 1, limits.cps, min(campaign.cps, limits.cps)
+                )
+                at = time.monotonic() + wait
+                continue
+            except NotPlaced as exc:
+                if exc.capacity:
+                    PLACE_ERRORS.labels("capacity").inc()
+                    await self._not_placed(
+                        account_sid, claim, exc.code, self._s.worker.retry_not_placed_s
+                    )
+                    return
+                PLACE_ERRORS.labels("refused").inc()
+                await self._place_failed(campaign.tenant_id, account_sid, claim, exc)
+                return
+            except PlaceUnknown as exc:
+                PLACE_ERRORS.labels("unknown").inc()
+                log.warning(
+                    "placement outcome unknown; recovery will ask the provider", error=str(exc)
+                )
+                await _recorded(lambda: self._store.expire_claim(claim.attempt_id, self._clock()))
+                return
+            break
+        PLACED.labels(str(campaign.id)).inc()
+        await self.record_placed(campaign.tenant_id, account_sid, claim, sid)
+
+    async def record_placed(self, tenant: str, account_sid: str, claim: Claimed, sid: str) -> None:
+        """The provider has call ``sid`` for ``claim`` (from its answer, or found by
+        recovery): the slot keeps it until its end, the attempt records it."""
+        # The slot's long lease first: a terminal event handled right after the commit frees it.
+        await _recorded(
+            lambda: self._pacer.extend_slot(account_sid, claim.campaign_id, claim.attempt_id)
+        )
+        now = self._clock()
+        message = outbox.placed(claim, sid, account_sid, tenant, now)
+        check_at = now + timedelta(seconds=self._s.worker.status_check_after_s)
+        result = await _recorded(
+            lambda: self._store.record_placed(claim.attempt_id, sid, now, message, check_at)
+        )
+        if result == "ended":
+            await self._pacer.release_slots(account_sid, claim.campaign_id, [claim.attempt_id])
+
+    async def _place_failed(
+        self, tenant: str, account_sid: str, claim: Claimed, exc: NotPlaced
+    ) -> None:
+        now = self._clock()
+        message = outbox.place_failed(claim, tenant, exc.code, str(exc), now)
+        await _recorded(
+            lambda: self._store.record_place_failed(claim.attempt_id, exc.code, now, message)
+        )
+        await self._pacer.release_slots(account_sid, claim.campaign_id, [claim.attempt_id])
+
+    async def _not_placed(
+        self, account_sid: str, claim: Claimed, code: str | None, retry_in_s: float
+    ) -> None:
+        retry_at = self._clock() + timedelta(seconds=retry_in_s)
+        await _recorded(lambda: self._store.record_not_placed(claim.attempt_id, code, retry_at))
+        await self._pacer.release_slots(account_sid, claim.campaign_id, [claim.attempt_id])
+
+
+def _retrying(exc: BaseException) -> None:
+    log.warning("recording failed; retrying", error=str(exc))
+
+
+async def _recorded(write: Callable[[], Awaitable[T]]) -> T:
+    """``write()`` through short outages (:data:`RECORD_RETRY`)."""
+    return await call_with_retries(write, RECORD_RETRY, on_retry=_retrying)
