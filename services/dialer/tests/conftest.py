@@ -1,11 +1,8 @@
-"""Dialer fixtures: a fake provider, a settable clock, settings, and (for integration tests)
-a fresh database and Redis prefix per test."""
+"""Dialer fixtures: the fakes of ``fakes.py`` (a provider, a settable clock), settings, and
+(for integration tests) a fresh database and Redis prefix per test."""
 
 import asyncio
-import itertools
-from collections import Counter
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
@@ -16,7 +13,6 @@ from switchboard.common.migrations import drop_database
 from switchboard.common.settings import PostgresSettings
 from switchboard.common.testing import ServiceProcess, free_port, unique
 from switchboard.dialer.errors import NotPlaced, PlaceUnknown, Throttled
-from switchboard.dialer.repository import ProviderCall
 from switchboard.dialer.settings import (
     DialerSettings,
     TwilioAccount,
@@ -24,68 +20,9 @@ from switchboard.dialer.settings import (
     WorkerSettings,
 )
 
-ACCOUNT = "AC00000000000000000000000000000001"
+from .fakes import ACCOUNT, FakeClock, FakePlacer
+
 JWT_KEY = "test-signing-key-0123456789abcdef0123456789"
-
-
-class FakeClock:
-    """A clock tests set and move."""
-
-    def __init__(self, now: datetime | None = None) -> None:
-        self.now = now or datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
-class FakePlacer:
-    """An in-memory provider: counts calls per number, keeps them live until ``end``."""
-
-    def __init__(self) -> None:
-        self.calls: dict[str, ProviderCall] = {}
-        self.per_number: Counter[str] = Counter()
-        self.live: set[str] = set()
-        self.max_live = 0
-        self.placed_at: list[float] = []
-        self.hung_up: list[str] = []
-        self.failures: list[Exception] = []
-        """Raised (in order) by the next place() calls."""
-        self.drop_answer = False
-        """Create the call but raise PlaceUnknown (the answer got lost)."""
-        self._ids = itertools.count(1)
-
-    async def place(self, account_sid, *, to, from_, twiml, url, amd, amd_message_end) -> str:
-        if self.failures:
-            raise self.failures.pop(0)
-        sid = f"CA{next(self._ids):032d}"
-        loop = asyncio.get_running_loop()
-        self.placed_at.append(loop.time())
-        self.calls[sid] = ProviderCall(sid, to, from_, "queued", datetime.now(UTC))
-        self.per_number[to] += 1
-        self.live.add(sid)
-        self.max_live = max(self.max_live, len(self.live))
-        if self.drop_answer:
-            raise PlaceUnknown("answer lost (fake)")
-        return sid
-
-    def end(self, sid: str, status: str = "completed", answered_by: str | None = None) -> None:
-        self.live.discard(sid)
-        if (call := self.calls.get(sid)) is not None:
-            self.calls[sid] = ProviderCall(
-                sid, call.to, call.from_, status, call.created_at, answered_by
-            )
-
-    async def fetch(self, account_sid, call_sid) -> ProviderCall:
-        return self.calls[call_sid]
-
-    async def calls_to(self, account_sid, *, to, from_, since, until) -> list[ProviderCall]:
-        return [c for c in self.calls.values() if c.to == to and c.from_ == from_]
-
-    async def hang_up(self, account_sid, call_sid) -> None:
-        self.hung_up.append(call_sid)
 
 
 def dialer_settings(
