@@ -9,7 +9,8 @@ from pydantic import SecretStr
 
 from switchboard.common.events import CallStatusChanged, event_id
 from switchboard.history.adapters.providers import ProviderClient
-from switchboard.history.reconciler import OpenCall, Reconciler
+from switchboard.history.models import OpenCall
+from switchboard.history.reconciler import Reconciler
 from switchboard.history.settings import ReconcileSettings
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

@@ -248,3 +248,15 @@ def fold_columns(facts: Iterable[CallFact]) -> dict[str, Any]:
 def fold_call(facts: Iterable[CallFact]) -> CallRow:
     """The row for a call from all its facts (at least one). Independent of their order."""
     return CallRow(**fold_columns(facts))
+
+
+@dataclass(frozen=True, slots=True)
+class OpenCall:
+    """A call without a terminal status."""
+
+    call_id: str
+    tenant_id: str
+    provider: str
+    account_id: str | None
+    status: str
+    last_event_at: datetime

@@ -16,10 +16,8 @@ event whichever is stored first.
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Protocol
 
 import structlog
 from prometheus_client import Counter, Gauge
@@ -27,6 +25,7 @@ from prometheus_client import Counter, Gauge
 from switchboard.common.errors import RetryableError
 from switchboard.common.events import CallStatusChanged, Event, event_id
 from switchboard.history.adapters.providers import ProviderClient, elevenlabs_report
+from switchboard.history.repository import OpenCalls
 from switchboard.history.settings import ReconcileSettings
 
 log = structlog.get_logger(__name__)
@@ -41,38 +40,6 @@ RECONCILED = Counter(
     "Missing endings and reports filled in from the providers, by provider.",
     ["provider"],
 )
-
-
-@dataclass(frozen=True, slots=True)
-class OpenCall:
-    """A call without a terminal status."""
-
-    call_id: str
-    tenant_id: str
-    provider: str
-    account_id: str | None
-    status: str
-    last_event_at: datetime
-
-
-class OpenCalls(Protocol):
-    async def open_calls(
-        self,
-        silent_since: datetime,
-        seen_after: datetime,
-        limit: int,
-        after: tuple[datetime, str] | None = None,
-    ) -> Sequence[OpenCall]:
-        """Calls first seen after ``seen_after``, without news since ``silent_since``, in
-        ``(last_event_at, call_id)`` order, after ``after`` when given."""
-        ...
-
-    async def reported_conversations(
-        self, agent_call_ids: Sequence[str], seen_after: datetime
-    ) -> set[str]:
-        """Those of ``agent_call_ids`` (voice-agent call/conversation ids) whose report is
-        stored on a call first seen after ``seen_after``."""
-        ...
 
 
 Publish = Callable[[Event, str], Awaitable[None]]

@@ -1,11 +1,12 @@
-"""What the handlers and the API need from storage (one real adapter, one fake each)."""
+"""What the handlers, the reconciler and the API need from storage (one real adapter, one
+fake each)."""
 
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from switchboard.history.messages import MessageRow
-from switchboard.history.models import CallFact
+from switchboard.history.models import CallFact, OpenCall
 from switchboard.history.schemas import (
     CallDetail,
     CallFilters,
@@ -59,3 +60,23 @@ class HistoryReader(Protocol):
     def for_tenant(self, tenant: str) -> TenantHistory: ...
 
     async def is_ready(self) -> bool: ...
+
+
+class OpenCalls(Protocol):
+    async def open_calls(
+        self,
+        silent_since: datetime,
+        seen_after: datetime,
+        limit: int,
+        after: tuple[datetime, str] | None = None,
+    ) -> Sequence[OpenCall]:
+        """Calls first seen after ``seen_after``, without news since ``silent_since``, in
+        ``(last_event_at, call_id)`` order, after ``after`` when given."""
+        ...
+
+    async def reported_conversations(
+        self, agent_call_ids: Sequence[str], seen_after: datetime
+    ) -> set[str]:
+        """Those of ``agent_call_ids`` (voice-agent call/conversation ids) whose report is
+        stored on a call first seen after ``seen_after``."""
+        ...

@@ -54,8 +54,7 @@ from switchboard.history.adapters.sql import (
 )
 from switchboard.history.errors import StoreRejectedError, StoreUnavailableError
 from switchboard.history.messages import MessageRow, merge_message
-from switchboard.history.models import CallFact, fold_columns
-from switchboard.history.reconciler import OpenCall
+from switchboard.history.models import CallFact, OpenCall, fold_columns
 
 log = structlog.get_logger(__name__)
 _R = TypeVar("_R")
