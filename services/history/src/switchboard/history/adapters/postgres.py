@@ -11,7 +11,7 @@ remember) and the rows folded again. The rows are COPYed (new calls) or upserted
 events' rows are built, then the batch's new events are COPYed into ``call_events``. A COPY
 that meets a key stored after all sends the batch again the row-by-row way (``INSERT … ON
 CONFLICT``). The lock and the upsert take their arguments packed (a string per text column, Unix
-seconds per timestamp: :func:`~switchboard.history.adapters.sql.packed_unnest`), which asyncpg
+seconds per timestamp: :mod:`~switchboard.history.adapters.packing`), which asyncpg
 encodes several times faster than arrays; the lock answers with one row of arrays. Messages
 are merged column by column with the rule of :mod:`switchboard.history.messages` (arrays
 through ``unnest``)."""
@@ -30,6 +30,7 @@ import structlog
 
 from switchboard.common.errors import ErrorTable, translated
 from switchboard.common.events import EVENT_TYPES
+from switchboard.history.adapters.packing import pack, transpose
 from switchboard.history.adapters.partitions import PartitionManager
 from switchboard.history.adapters.sql import (
     CALL_COLUMN_NAMES,
@@ -41,10 +42,8 @@ from switchboard.history.adapters.sql import (
     LOAD_EVENTS,
     LOCK_CALLS_PACKED,
     MESSAGE_COLUMNS,
-    NULL_MARK,
     OPEN_CALLS,
     REPORTED_CONVERSATIONS,
-    UNIT,
     UPSERT_CALL_INDEX,
     UPSERT_CALLS,
     UPSERT_CALLS_PACKED,
@@ -76,45 +75,11 @@ POSTGRES_ERRORS: Final[ErrorTable] = (
 """asyncpg errors → ours (:func:`~switchboard.common.errors.translated`)."""
 
 
-def _transpose(rows: Iterable[Sequence[object]], width: int) -> list[Sequence[object]]:
-    """Rows → one sequence per column (the arrays ``unnest`` takes). A column of NULLs only
-    is sent empty: ``unnest`` pads shorter arrays with NULLs (no NULLs to encode and parse)."""
-    columns: list[Sequence[object]] = list(zip(*rows, strict=True))
-    if not columns:
-        return [() for _ in range(width)]
-    return [() if c[0] is None and all(v is None for v in c) else c for c in columns]
-
-
-def _packed(
-    columns: Sequence[Sequence[object]], types: Sequence[tuple[str, str]]
-) -> list[object] | None:
-    """``columns`` as :func:`~switchboard.history.adapters.sql.packed_unnest` takes them;
-    ``None`` when a text value holds ``UNIT`` or ``NULL_MARK`` (then send the arrays)."""
-    packed: list[object] = []
-    for column, (_, sql_type) in zip(columns, types, strict=True):
-        if not column:  # all NULL (see _transpose): unnest pads the empty array
-            packed.append("" if sql_type == "text" else column)
-        elif sql_type == "text":
-            nulls = column.count(None)
-            values = [NULL_MARK if v is None else v for v in column] if nulls else column
-            text = UNIT.join(values)  # type: ignore[arg-type]  # text columns hold str | None
-            # one value per separator and no mark but the NULLs' ("" alone would split to none)
-            if text.count(UNIT) != len(column) - 1 or text.count(NULL_MARK) != nulls or not text:
-                return None
-            packed.append(text)
-        elif sql_type == "timestamptz":
-            stamps = [None if t is None else t.timestamp() for t in column]  # type: ignore[attr-defined]
-            packed.append(stamps)
-        else:
-            packed.append(column)
-    return packed
-
-
 async def _upsert_calls(
     conn: "asyncpg.Connection[asyncpg.Record]", rows: list[tuple[object, ...]]
 ) -> None:
-    columns = _transpose(rows, len(CALL_COLUMNS))
-    packed = _packed(columns, CALL_COLUMNS)
+    columns = transpose(rows, len(CALL_COLUMNS))
+    packed = pack(columns, CALL_COLUMNS)
     if packed is None:
         await conn.execute(UPSERT_CALLS, *columns)
     else:
@@ -256,7 +221,7 @@ class PostgresStore:
         bumped by this transaction. ``expected`` itself when the rows are as it says."""
         ids = sorted(first)
         columns = (ids, [first[i][0] for i in ids], [first[i][1] for i in ids])
-        packed = _packed(columns, INDEX_COLUMNS)
+        packed = pack(columns, INDEX_COLUMNS)
         if packed is None:
             rows = await conn.fetch(UPSERT_CALL_INDEX, *columns)
             # by position (id, tenant_id, seen_at, version): faster than by name
@@ -392,7 +357,7 @@ class PostgresStore:
         if not new:
             return [], _memory_after(by_call, [], index)
         records = _new_event_rows(new, index)
-        columns = _transpose(records, len(EVENT_COLUMNS))
+        columns = transpose(records, len(EVENT_COLUMNS))
         keep = {r["event_id"] for r in await conn.fetch(INSERT_EVENTS, *columns)}
         inserted = [f for f in new if f.event_id in keep]
         fresh, known = _fold_calls(inserted, by_call, index)
@@ -520,10 +485,10 @@ class PostgresStore:
                 )
                 known = conversations.get(key)
                 conversations[key] = row if known is None else known.merge(row)
-            await conn.execute(UPSERT_MESSAGES, *_transpose(values, len(MESSAGE_COLUMNS)))
+            await conn.execute(UPSERT_MESSAGES, *transpose(values, len(MESSAGE_COLUMNS)))
             await conn.execute(
                 UPSERT_CONVERSATIONS,
-                *_transpose([astuple(v) for _, v in sorted(conversations.items())], 9),
+                *transpose([astuple(v) for _, v in sorted(conversations.items())], 9),
             )
 
 

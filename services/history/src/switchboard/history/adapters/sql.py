@@ -1,8 +1,10 @@
 """The write SQL of the store: column lists and set-based statements (arrays via ``unnest``;
-the hot ones' arguments packed, see :func:`packed_unnest`)."""
+the hot ones' arguments packed, see :mod:`~switchboard.history.adapters.packing`)."""
 
 from collections.abc import Sequence
 from typing import Final
+
+from switchboard.history.adapters.packing import packed_unnest
 
 UPSERT_INDEX: Final = """
 INSERT INTO {table} AS i ({key}, tenant_id, seen_at)
@@ -12,32 +14,6 @@ RETURNING {key} AS id, tenant_id, seen_at, (xmax = 0) AS inserted
 """
 # DO UPDATE (not DO NOTHING) so RETURNING gives existing rows too and locks them in key
 # order: two transactions touching one call wait for each other instead of racing the fold.
-
-UNIT: Final = "\x1f"
-"""Between the values of a packed text column (see :func:`packed_unnest`)."""
-NULL_MARK: Final = "\x1e"
-"""A NULL among them."""
-
-
-def packed_unnest(columns: Sequence[tuple[str, str]]) -> str:
-    """``SELECT`` of ``columns`` from ``unnest`` of packed arguments: each text column one
-    string (its values joined by ``UNIT``, ``NULL_MARK`` for NULL) split by
-    ``string_to_array``, each timestamp column Unix seconds (``float8``). asyncpg encodes a
-    text or ``timestamptz`` array element by element (~0.3 and ~0.7 µs each); a string is one
-    copy, a float under half the time. Exact: a float's 53 bits keep every microsecond until
-    2106, and ``to_timestamp`` rounds to the microsecond."""
-    arrays, values = [], []
-    for i, (name, sql_type) in enumerate(columns, 1):
-        if sql_type == "text":
-            arrays.append(f"string_to_array(${i}, E'\\x1f', E'\\x1e')")
-        elif sql_type == "timestamptz":
-            arrays.append(f"${i}::float8[]")
-        else:
-            arrays.append(f"${i}::{sql_type}[]")
-        values.append(f"to_timestamp({name})" if sql_type == "timestamptz" else name)
-    names = ", ".join(c for c, _ in columns)
-    return f"SELECT {', '.join(values)} FROM unnest({', '.join(arrays)}) AS u({names})"  # noqa: S608
-
 
 INDEX_COLUMNS: Final = (("call_id", "text"), ("tenant_id", "text"), ("seen_at", "timestamptz"))
 _LOCK_CALLS: Final = """
