@@ -260,3 +260,17 @@ class OpenCall:
     account_id: str | None
     status: str
     last_event_at: datetime
+
+
+class ProviderCallState(dict[str, Any]):
+    """What a provider says about a call, in ``CallStatusChanged`` field names."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationSummary:
+    """One row of ElevenLabs' conversation list."""
+
+    conversation_id: str
+    ended: bool
+    start_time: datetime | None
+    duration_s: int | None

@@ -24,8 +24,7 @@ from prometheus_client import Counter, Gauge
 
 from switchboard.common.errors import RetryableError
 from switchboard.common.events import CallStatusChanged, Event, event_id
-from switchboard.history.adapters.providers import ProviderClient, elevenlabs_report
-from switchboard.history.repository import OpenCalls
+from switchboard.history.repository import OpenCalls, ProviderLookup
 from switchboard.history.settings import ReconcileSettings
 
 log = structlog.get_logger(__name__)
@@ -49,7 +48,7 @@ class Reconciler:
     def __init__(
         self,
         calls: OpenCalls,
-        provider: ProviderClient,
+        provider: ProviderLookup,
         publish: Publish,
         settings: ReconcileSettings,
         clock: Callable[[], datetime],
@@ -142,8 +141,8 @@ class Reconciler:
                         return published
                     fetched += 1
                     try:
-                        body = await self._provider.elevenlabs_conversation(
-                            api_key, conversation_id
+                        report = await self._provider.elevenlabs_report(
+                            api_key, conversation_id, now
                         )
                     except RetryableError as exc:
                         log.warning(
@@ -152,8 +151,7 @@ class Reconciler:
                             error=str(exc),
                         )
                         continue
-                    report = elevenlabs_report(body, now) if body is not None else None
-                    if report is None or report.call_id != conversation_id:
+                    if report is None:
                         continue
                     event = Event(
                         # the ingress's id for this webhook: one event, whichever comes first

@@ -1,12 +1,18 @@
 """What the handlers, the reconciler and the API need from storage (one real adapter, one
 fake each)."""
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+from switchboard.common.events import CallReport
 from switchboard.history.messages import MessageRow
-from switchboard.history.models import CallFact, OpenCall
+from switchboard.history.models import (
+    CallFact,
+    ConversationSummary,
+    OpenCall,
+    ProviderCallState,
+)
 from switchboard.history.schemas import (
     CallDetail,
     CallFilters,
@@ -79,4 +85,26 @@ class OpenCalls(Protocol):
     ) -> set[str]:
         """Those of ``agent_call_ids`` (voice-agent call/conversation ids) whose report is
         stored on a call first seen after ``seen_after``."""
+        ...
+
+
+class ProviderLookup(Protocol):
+    """What the reconciler asks the providers (their REST APIs)."""
+
+    async def fetch(
+        self, provider: str, call_id: str, account_id: str | None
+    ) -> ProviderCallState | None:
+        """The call's state now; ``None`` when it cannot be looked up."""
+        ...
+
+    def elevenlabs_conversations(
+        self, api_key: str, started_after: datetime, started_before: datetime
+    ) -> AsyncGenerator[list[ConversationSummary], None]:
+        """Pages of the workspace's conversations started in the window."""
+        ...
+
+    async def elevenlabs_report(
+        self, api_key: str, conversation_id: str, now: datetime
+    ) -> CallReport | None:
+        """The report the post-call webhook would have carried; ``None`` if there is none."""
         ...

@@ -6,7 +6,6 @@ pass an ``httpx.MockTransport``. HTTP failures become ``ProviderUnavailableError
 """
 
 from collections.abc import AsyncGenerator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -17,6 +16,7 @@ import structlog
 
 from switchboard.common.events import CallReport, CallStatus
 from switchboard.history.errors import ProviderUnavailableError
+from switchboard.history.models import ConversationSummary, ProviderCallState
 from switchboard.history.settings import ReconcileSettings
 
 log = structlog.get_logger(__name__)
@@ -72,20 +72,6 @@ _ELEVENLABS_ENDED: dict[str, CallStatus] = {
 ELEVENLABS_PAGE_SIZE = 100  # the API's maximum
 
 
-@dataclass(frozen=True, slots=True)
-class ConversationSummary:
-    """One row of ElevenLabs' conversation list."""
-
-    conversation_id: str
-    status: str
-    start_time: datetime | None
-    duration_s: int | None
-
-    @property
-    def ended(self) -> bool:
-        return self.status in _ELEVENLABS_ENDED
-
-
 def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
@@ -95,7 +81,7 @@ def _unix(value: Any) -> datetime | None:
     return datetime.fromtimestamp(seconds, UTC) if seconds is not None else None
 
 
-def elevenlabs_report(conversation: dict[str, Any], now: datetime) -> CallReport | None:
+def report_of_conversation(conversation: dict[str, Any], now: datetime) -> CallReport | None:
     """What the post-call webhook would have said, from a fetched conversation (the same
     fields, parsed as leniently); ``None`` while the conversation has not ended."""
     status = _ELEVENLABS_ENDED.get(str(conversation.get("status", "")))
@@ -141,12 +127,9 @@ def elevenlabs_report(conversation: dict[str, Any], now: datetime) -> CallReport
     )
 
 
-class ProviderCallState(dict[str, Any]):
-    """What a provider says about a call, in ``CallStatusChanged`` field names."""
-
-
 class ProviderClient:
-    """Fetches one call's state from its provider; ``None`` when it cannot be looked up."""
+    """The reconciler's :class:`~switchboard.history.repository.ProviderLookup` over the
+    providers' REST APIs (httpx): one call's state; ElevenLabs' conversations and reports."""
 
     def __init__(self, settings: ReconcileSettings, http: httpx.AsyncClient) -> None:
         self._settings = settings
@@ -252,7 +235,7 @@ class ProviderClient:
             page = [
                 ConversationSummary(
                     conversation_id=row["conversation_id"],
-                    status=str(row.get("status", "")),
+                    ended=str(row.get("status", "")) in _ELEVENLABS_ENDED,
                     start_time=_unix(row.get("start_time_unix_secs")),
                     duration_s=_int(row.get("call_duration_secs")),
                 )
@@ -264,6 +247,15 @@ class ProviderClient:
             if not body.get("has_more") or not isinstance(cursor, str) or not cursor:
                 return
             params["cursor"] = cursor
+
+    async def elevenlabs_report(
+        self, api_key: str, conversation_id: str, now: datetime
+    ) -> CallReport | None:
+        """What the post-call webhook would have said of the conversation; ``None`` when it
+        has not ended, is not found, or is not the one asked for."""
+        body = await self.elevenlabs_conversation(api_key, conversation_id)
+        report = report_of_conversation(body, now) if body is not None else None
+        return report if report is not None and report.call_id == conversation_id else None
 
     async def elevenlabs_conversation(
         self, api_key: str, conversation_id: str
