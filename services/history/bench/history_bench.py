@@ -38,7 +38,8 @@ from switchboard.common.events import CallStatus, CallStatusChanged, event_id
 from switchboard.common.settings import PostgresSettings
 from switchboard.common.testing import unique
 from switchboard.history.adapters.partitions import PartitionManager
-from switchboard.history.adapters.postgres import PostgresStore, create_pool
+from switchboard.history.adapters.pool import create_pool
+from switchboard.history.adapters.postgres import PostgresStore
 from switchboard.history.adapters.sql import EVENT_COLUMNS
 from switchboard.history.migrate import migrate
 from switchboard.history.models import CallFact

@@ -14,7 +14,8 @@ from switchboard.common import migrations
 from switchboard.common.settings import PostgresSettings
 from switchboard.common.testing import unique
 from switchboard.history.adapters.partitions import PartitionManager
-from switchboard.history.adapters.postgres import PostgresStore, create_pool
+from switchboard.history.adapters.pool import create_pool
+from switchboard.history.adapters.postgres import PostgresStore
 from switchboard.history.migrate import migrate
 from switchboard.history.settings import RetentionSettings
 from switchboard.providersim.app import create_app

@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from switchboard.history.adapters.partitions import PartitionManager
-from switchboard.history.adapters.postgres import PostgresStore, create_pool
+from switchboard.history.adapters.pool import create_pool
+from switchboard.history.adapters.postgres import PostgresStore
 from switchboard.history.messages import merge_message, to_message
 from switchboard.history.models import CallRow, fold_call, to_fact
 from switchboard.history.settings import RetentionSettings

@@ -8,7 +8,7 @@ import pytest
 
 from switchboard.common.errors import PermanentError, RetryableError, translated
 from switchboard.common.testing import exception_classes
-from switchboard.history.adapters.postgres import POSTGRES_ERRORS
+from switchboard.history.adapters.pool import POSTGRES_ERRORS
 
 ASYNCPG_ERRORS = exception_classes(asyncpg, asyncpg.exceptions, asyncpg.exceptions._base)
 

@@ -27,7 +27,8 @@ from switchboard.common.runtime import settled_after_startup
 from switchboard.common.supervise import Supervisor
 from switchboard.common.topics import CALL_EVENTS, dlq
 from switchboard.history.adapters.partitions import Clock, PartitionManager, utcnow
-from switchboard.history.adapters.postgres import PostgresStore, create_pool
+from switchboard.history.adapters.pool import create_pool
+from switchboard.history.adapters.postgres import PostgresStore
 from switchboard.history.adapters.providers import ProviderClient
 from switchboard.history.adapters.queries import READ_SERVER_SETTINGS, PostgresHistoryReader
 from switchboard.history.api import ROUTES, PageLimits, bad_query, call_filters, store_unavailable

@@ -1,6 +1,6 @@
 """asyncpg store for call and message history: the :class:`HistoryStore` the consumers write
 through, and the reconciler's :class:`OpenCalls`. Driver errors become ours here
-(:data:`POSTGRES_ERRORS`).
+(:data:`~switchboard.history.adapters.pool.POSTGRES_ERRORS`).
 
 A batch is checked here (past retention skipped, duplicates merged, each row's first sighting:
 its owner and partition day, the days' partitions made), then written in one transaction by
@@ -10,37 +10,22 @@ what it writes: :class:`~switchboard.history.adapters.call_writer.CallWriter` (`
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Final
 
 import asyncpg
 import structlog
 
-from switchboard.common.errors import ErrorTable, translated
+from switchboard.common.errors import translated
 from switchboard.history.adapters.call_writer import CallWriter
 from switchboard.history.adapters.message_writer import MessageWriter
 from switchboard.history.adapters.partitions import PartitionManager
+from switchboard.history.adapters.pool import POSTGRES_ERRORS
 from switchboard.history.adapters.recent_events import RECENT_CALLS, FirstSeen
 from switchboard.history.adapters.sql import OPEN_CALLS, REPORTED_CONVERSATIONS
-from switchboard.history.errors import StoreRejectedError, StoreUnavailableError
+from switchboard.history.errors import StoreUnavailableError
 from switchboard.history.messages import MessageRow, merge_message
 from switchboard.history.models import CallFact, OpenCall
 
 log = structlog.get_logger(__name__)
-
-
-POSTGRES_ERRORS: Final[ErrorTable] = (
-    # "no partition for row": a day was dropped under us (the partitions are made again)
-    (asyncpg.CheckViolationError, StoreUnavailableError),
-    # bad encoding, NUL in text, out-of-range value: the same data fails every time
-    ((asyncpg.DataError, asyncpg.IntegrityConstraintViolationError), StoreRejectedError),
-    # anything else asyncpg raises (the server's errors, a lost connection and the client
-    # state it leaves) may pass on a retry
-    (
-        (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError, OSError),
-        StoreUnavailableError,
-    ),
-)
-"""asyncpg errors → ours (:func:`~switchboard.common.errors.translated`)."""
 
 
 class PostgresStore:
@@ -144,24 +129,3 @@ class PostgresStore:
         ):
             rows = await conn.fetch(REPORTED_CONVERSATIONS, list(agent_call_ids), seen_after)
         return {r["agent_call_id"] for r in rows}
-
-
-async def _no_session_state(conn: "asyncpg.Connection[asyncpg.Record]") -> None:
-    """A released connection needs no reset query (``RESET ALL``, ``UNLISTEN *``, …): this
-    service leaves no session state (no ``SET``, ``LISTEN``, held cursor or session advisory
-    lock), and asyncpg rolls back a transaction left open anyway. One round trip less per
-    batch."""
-
-
-async def create_pool(
-    dsn: str, min_size: int, max_size: int, server_settings: dict[str, str] | None = None
-) -> "asyncpg.Pool[asyncpg.Record]":
-    """A connection pool; JSON is passed as text, so no codecs are needed."""
-    with translated("cannot connect to PostgreSQL", POSTGRES_ERRORS):
-        return await asyncpg.create_pool(
-            dsn,
-            min_size=min_size,
-            max_size=max_size,
-            server_settings=server_settings,
-            reset=_no_session_state,
-        )

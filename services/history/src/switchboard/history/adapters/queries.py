@@ -17,7 +17,7 @@ from typing import Any
 import asyncpg
 
 from switchboard.common.errors import translated
-from switchboard.history.adapters.postgres import POSTGRES_ERRORS
+from switchboard.history.adapters.pool import POSTGRES_ERRORS
 from switchboard.history.errors import BadQueryError
 from switchboard.history.schemas import (
     CSV_COLUMNS,
