@@ -1,7 +1,5 @@
-"""History test fixtures: in-memory fakes of the Protocols and event builders."""
+"""History test fixtures: the in-memory fakes of ``fakes.py`` and event builders."""
 
-from collections import defaultdict
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,62 +20,11 @@ from switchboard.common.events import (
     event_id,
 )
 from switchboard.common.testing import consumer_record
-from switchboard.history.messages import MessageRow, merge_message
-from switchboard.history.models import CallFact, CallRow, fold_call
+
+from .fakes import FakeDeadLetters, InMemoryStore
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 LIFECYCLE = (("initiated", 0), ("ringing", 1), ("in-progress", 2), ("completed", 3))
-
-
-class InMemoryStore:
-    """The same rules as the PostgreSQL adapter, over dicts."""
-
-    def __init__(self, fail_on: set[str] | None = None) -> None:
-        self.events: dict[str, CallFact] = {}
-        self.by_call: dict[str, list[CallFact]] = defaultdict(list)
-        self.calls: dict[str, CallRow] = {}
-        self.messages: dict[str, MessageRow] = {}
-        self.fail_on = fail_on or set()
-        self.batches = 0
-
-    def _check(self, ids: Sequence[str]) -> None:
-        from switchboard.history.errors import StoreRejectedError
-
-        bad = self.fail_on & set(ids)
-        if bad:
-            raise StoreRejectedError(f"refused {sorted(bad)}")
-
-    async def record_call_facts(self, facts: Sequence[CallFact]) -> int:
-        self._check([f.event_id for f in facts])
-        self.batches += 1
-        new = 0
-        for f in facts:
-            if f.event_id in self.events:
-                continue
-            self.events[f.event_id] = f
-            self.by_call[f.call_id].append(f)
-            new += 1
-            self.calls[f.call_id] = fold_call(self.by_call[f.call_id])
-        return new
-
-    async def record_messages(self, rows: Sequence[MessageRow]) -> int:
-        self._check([r.message_id for r in rows])
-        self.batches += 1
-        for r in rows:
-            known = self.messages.get(r.message_id)
-            self.messages[r.message_id] = r if known is None else merge_message(known, r)
-        return len({r.message_id for r in rows})
-
-    async def is_ready(self) -> bool:
-        return True
-
-
-class FakeDeadLetters:
-    def __init__(self) -> None:
-        self.sent: list[tuple[Any, BaseException, int]] = []
-
-    async def send(self, record: Any, error: BaseException, attempts: int) -> None:
-        self.sent.append((record, error, attempts))
 
 
 def _event(data: Any, eid: str, tenant: str | None, subject: str | None = None) -> Event:
