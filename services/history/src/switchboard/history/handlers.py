@@ -1,6 +1,7 @@
 """One async function per kind of input: events → records (pure rules) → store."""
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import structlog
 from prometheus_client import Counter
@@ -11,6 +12,7 @@ from switchboard.history.models import to_fact
 from switchboard.history.repository import HistoryStore
 
 log = structlog.get_logger(__name__)
+_Row = TypeVar("_Row")
 STORED = Counter(
     "switchboard_history_events_total",
     "Events received by the history worker, by kind and outcome.",
@@ -18,18 +20,30 @@ STORED = Counter(
 )
 
 
+def _mapped(
+    events: Sequence[Event],
+    to_row: Callable[[Event, str], _Row | None],
+    default_tenant: str,
+    kind: str,
+    topics: str,
+) -> list[_Row]:
+    """The rows of the events the service stores; the others counted and logged."""
+    rows = []
+    for event in events:
+        row = to_row(event, default_tenant)
+        if row is None:
+            STORED.labels(kind, "skipped").inc()
+            log.warning(f"event type not stored from {topics}", type=event.type, id=event.id)
+        else:
+            rows.append(row)
+    return rows
+
+
 async def handle_call_events(
     events: Sequence[Event], store: HistoryStore, default_tenant: str
 ) -> int:
     """Store a batch of ``call.events``; returns the number of events not seen before."""
-    facts = []
-    for event in events:
-        fact = to_fact(event, default_tenant)
-        if fact is None:
-            STORED.labels("call", "skipped").inc()
-            log.warning("event type not stored from call.events", type=event.type, id=event.id)
-        else:
-            facts.append(fact)
+    facts = _mapped(events, to_fact, default_tenant, "call", "call.events")
     if not facts:
         return 0
     stored = await store.record_call_facts(facts)
@@ -43,14 +57,7 @@ async def handle_message_events(
     events: Sequence[Event], store: HistoryStore, default_tenant: str
 ) -> int:
     """Store a batch from ``message.*``; returns the number of messages touched."""
-    rows = []
-    for event in events:
-        row = to_message(event, default_tenant)
-        if row is None:
-            STORED.labels("message", "skipped").inc()
-            log.warning("event type not stored from message topics", type=event.type, id=event.id)
-        else:
-            rows.append(row)
+    rows = _mapped(events, to_message, default_tenant, "message", "message topics")
     if not rows:
         return 0
     stored = await store.record_messages(rows)
