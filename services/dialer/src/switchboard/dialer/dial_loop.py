@@ -24,9 +24,9 @@ import structlog
 
 from switchboard.common.errors import RetryableError
 from switchboard.dialer.metrics import OUTAGE_PAUSE_S, PENDING, count_outage
-from switchboard.dialer.models import Clock, callable_keys
+from switchboard.dialer.models import callable_keys
 from switchboard.dialer.placement import Placement
-from switchboard.dialer.repository import Campaign, DialingStore, Pacer
+from switchboard.dialer.repository import Campaign, DialingStore, WorkerPorts
 from switchboard.dialer.settings import DialerSettings
 
 log = structlog.get_logger(__name__)
@@ -76,22 +76,13 @@ class DialLoop:
     """Claims batches for the running campaigns and schedules their placements."""
 
     def __init__(
-        self,
-        settings: DialerSettings,
-        store: DialingStore,
-        pacer: Pacer,
-        placement: Placement,
-        *,
-        clock: Clock,
-        worker_id: str,
+        self, settings: DialerSettings, ports: WorkerPorts, placement: Placement, worker_id: str
     ) -> None:
         self._s = settings
-        self._store = store
-        self._pacer = pacer
+        self._store, self._pacer, self._clock = ports.store, ports.pacer, ports.clock
         self._placement = placement
-        self._clock = clock
         self.worker_id = worker_id
-        self.campaigns = RunningCampaigns(store)
+        self.campaigns = RunningCampaigns(ports.store)
         self._wake = asyncio.Event()
         self._drain_checked: dict[UUID, float] = {}
         self._tasks: set[asyncio.Task[None]] = set()

@@ -21,8 +21,8 @@ from switchboard.common.retry import RetryPolicy, call_with_retries
 from switchboard.dialer import outbox
 from switchboard.dialer.errors import NotPlaced, PlaceUnknown, Throttled
 from switchboard.dialer.metrics import PLACE_ERRORS, PLACED
-from switchboard.dialer.models import Clock, render_twiml
-from switchboard.dialer.repository import CallPlacer, Campaign, Claimed, DialingStore, Pacer
+from switchboard.dialer.models import render_twiml
+from switchboard.dialer.repository import Campaign, Claimed, WorkerPorts
 from switchboard.dialer.send_gate import CATCH_UP, SendGate
 from switchboard.dialer.settings import DialerSettings
 
@@ -39,19 +39,10 @@ a claim's lease), then the error propagates and recovery writes it."""
 class Placement:
     """Sends claimed calls at their paced start and records the provider's answer."""
 
-    def __init__(
-        self,
-        settings: DialerSettings,
-        store: DialingStore,
-        pacer: Pacer,
-        placer: CallPlacer,
-        clock: Clock,
-    ) -> None:
+    def __init__(self, settings: DialerSettings, ports: WorkerPorts) -> None:
         self._s = settings
-        self._store = store
-        self._pacer = pacer
-        self._placer = placer
-        self._clock = clock
+        self._store, self._pacer, self._placer = ports.store, ports.pacer, ports.placer
+        self._clock = ports.clock
         self._gate = SendGate()
 
     async def place(

@@ -12,8 +12,8 @@ import structlog
 
 from switchboard.dialer.errors import ProviderUnavailable
 from switchboard.dialer.metrics import RECONCILED
-from switchboard.dialer.models import Clock, outcome_of
-from switchboard.dialer.repository import CallPlacer, DialingStore, Pacer
+from switchboard.dialer.models import outcome_of
+from switchboard.dialer.repository import WorkerPorts
 from switchboard.dialer.settings import DialerSettings
 
 log = structlog.get_logger(__name__)
@@ -22,19 +22,9 @@ log = structlog.get_logger(__name__)
 class Reconciliation:
     """Fetches overdue calls from the provider and applies the ended ones."""
 
-    def __init__(
-        self,
-        settings: DialerSettings,
-        store: DialingStore,
-        pacer: Pacer,
-        placer: CallPlacer,
-        *,
-        clock: Clock,
-    ) -> None:
-        self._store = store
-        self._pacer = pacer
-        self._placer = placer
-        self._clock = clock
+    def __init__(self, settings: DialerSettings, ports: WorkerPorts) -> None:
+        self._store, self._pacer, self._placer = ports.store, ports.pacer, ports.placer
+        self._clock = ports.clock
         self._recheck = timedelta(seconds=settings.worker.status_recheck_s)
 
     async def reconcile_once(self, limit: int = 100) -> int:

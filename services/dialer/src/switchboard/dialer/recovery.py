@@ -13,9 +13,8 @@ import structlog
 
 from switchboard.dialer.errors import ProviderUnavailable
 from switchboard.dialer.metrics import CLAIMS_RECOVERED
-from switchboard.dialer.models import Clock
 from switchboard.dialer.placement import Placement
-from switchboard.dialer.repository import CallPlacer, DialingStore, Expired, Pacer
+from switchboard.dialer.repository import Expired, WorkerPorts
 from switchboard.dialer.settings import DialerSettings
 
 log = structlog.get_logger(__name__)
@@ -25,21 +24,11 @@ class Recovery:
     """Resolves expired claims by asking the provider."""
 
     def __init__(
-        self,
-        settings: DialerSettings,
-        store: DialingStore,
-        pacer: Pacer,
-        placer: CallPlacer,
-        placement: Placement,
-        *,
-        clock: Clock,
-        worker_id: str,
+        self, settings: DialerSettings, ports: WorkerPorts, placement: Placement, worker_id: str
     ) -> None:
-        self._store = store
-        self._pacer = pacer
-        self._placer = placer
+        self._store, self._pacer, self._placer = ports.store, ports.pacer, ports.placer
+        self._clock = ports.clock
         self._placement = placement
-        self._clock = clock
         self._worker_id = worker_id
         self._lease = timedelta(seconds=settings.worker.claim_lease_s)
 

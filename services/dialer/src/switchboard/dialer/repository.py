@@ -10,7 +10,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 from uuid import UUID
 
 from switchboard.common.events import DialAction
-from switchboard.dialer.models import CampaignConfig
+from switchboard.dialer.models import CampaignConfig, Clock
 
 
 @dataclass(frozen=True, slots=True)
@@ -340,3 +340,13 @@ class DialingStore(Protocol):
         ...
 
     async def is_ready(self) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerPorts:
+    """What a worker's jobs work through: its store, the pacer, the provider and the clock."""
+
+    store: DialingStore
+    pacer: Pacer
+    placer: CallPlacer
+    clock: Clock

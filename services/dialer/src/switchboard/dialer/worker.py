@@ -14,7 +14,7 @@ from switchboard.dialer.models import Clock, utcnow
 from switchboard.dialer.placement import Placement
 from switchboard.dialer.reconciliation import Reconciliation
 from switchboard.dialer.recovery import Recovery
-from switchboard.dialer.repository import CallPlacer, DialingStore, Pacer
+from switchboard.dialer.repository import CallPlacer, DialingStore, Pacer, WorkerPorts
 from switchboard.dialer.settings import DialerSettings
 
 
@@ -33,14 +33,11 @@ class DialWorker:
         self._s = settings
         self._store = store
         self._clock = clock
-        self.placement = Placement(settings, store, pacer, placer, clock)
-        self.loop = DialLoop(
-            settings, store, pacer, self.placement, clock=clock, worker_id=worker_id
-        )
-        self.recovery = Recovery(
-            settings, store, pacer, placer, self.placement, clock=clock, worker_id=worker_id
-        )
-        self.reconciliation = Reconciliation(settings, store, pacer, placer, clock=clock)
+        ports = WorkerPorts(store, pacer, placer, clock)
+        self.placement = Placement(settings, ports)
+        self.loop = DialLoop(settings, ports, self.placement, worker_id)
+        self.recovery = Recovery(settings, ports, self.placement, worker_id)
+        self.reconciliation = Reconciliation(settings, ports)
         self.gauges = PaceGauges(settings, pacer)
 
     async def recovery_round(self) -> None:
