@@ -19,6 +19,8 @@ from switchboard.dialer.settings import DialerSettings
 
 
 class DialWorker:
+    """A worker's dial loop, placement, recovery and reconciliation over the same ports."""
+
     def __init__(
         self,
         settings: DialerSettings,
