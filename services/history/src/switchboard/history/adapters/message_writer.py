@@ -32,7 +32,7 @@ class MessageWriter:
             conversations: dict[tuple[str, str], _ConversationRow] = {}
             for message_id in sorted(merged):
                 m = merged[message_id]
-                owner, seen_at, _ = index[message_id]
+                owner, seen_at = index[message_id]
                 values.append(_message_values(m, owner, seen_at))
                 at = m.sent_at or m.status_at or m.occurred_at
                 key = (owner, m.conversation_id)
@@ -61,7 +61,9 @@ async def _index(
     table: str,
     key: str,
     first: dict[str, FirstSeen],
-) -> dict[str, tuple[str, datetime, bool]]:
+) -> dict[str, FirstSeen]:
+    """Each message's owner and first sighting as stored (the first batch's, not this one's
+    if it was seen before)."""
     ids = sorted(first)
     rows = await conn.fetch(
         UPSERT_INDEX.format(table=table, key=key),
@@ -69,7 +71,7 @@ async def _index(
         [first[i][0] for i in ids],
         [first[i][1] for i in ids],
     )
-    return {r["id"]: (r["tenant_id"], r["seen_at"], r["inserted"]) for r in rows}
+    return {r["id"]: (r["tenant_id"], r["seen_at"]) for r in rows}
 
 
 @dataclass(frozen=True, slots=True)
