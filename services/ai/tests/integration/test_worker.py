@@ -10,10 +10,11 @@ from switchboard.ai.adapters.mongo_businesses import MongoBusinesses
 from switchboard.ai.adapters.mongo_knowledge import MongoKnowledge
 from switchboard.ai.app import create_worker
 from switchboard.ai.models import content_hash
-from switchboard.ai.testing import FakeEmbedder, fixed_now
 from switchboard.common.events import MessageSent, decode, encode
 from switchboard.common.testing import end_offsets, eventually, read_records
 from switchboard.common.topics import dlq
+
+from ..fakes import FakeEmbedder, fixed_now
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from switchboard.common.auth import AuthSettings, issue_token
-from switchboard.history.adapters.postgres import create_pool
+from switchboard.history.adapters.pool import create_pool
 from switchboard.history.adapters.queries import READ_SERVER_SETTINGS, PostgresHistoryReader
 from switchboard.history.app import create_api
 from switchboard.history.models import to_fact

@@ -1,6 +1,6 @@
-"""Bounded retries with exponential backoff and jitter (tenacity), in one place: the consumers'
-retries before a dead letter (``kafka.dlq``, ``kafka.batch``) and a service's own writes that
-must not be lost to a short outage go through :func:`call_with_retries` with a named
+"""Bounded retries with exponential backoff and jitter (tenacity), in one place: a consumer's
+retries before it gives a batch up (``kafka.dlq``, ``kafka.batch``) and a service's own writes
+that must not be lost to a short outage go through :func:`call_with_retries` with a named
 :class:`RetryPolicy`. Only ``RetryableError`` is retried; the last error is re-raised."""
 
 from collections.abc import Awaitable, Callable
@@ -21,8 +21,9 @@ T = TypeVar("T")
 
 
 class RetryPolicy(BaseModel):
-    """How often and how patiently to retry: a consumer before dead-lettering, a worker
-    before leaving a write to recovery. The n-th pause is ``initial_backoff_s * 2**(n-1)``
+    """How often and how patiently to retry a retryable failure: a consumer before it gives
+    the batch up (to be read again after a pause; never dead-lettered for an outage), a worker
+    before it leaves a write to recovery. The n-th pause is ``initial_backoff_s * 2**(n-1)``
     plus up to ``jitter_s``, at most ``max_backoff_s``."""
 
     attempts: int = 3
