@@ -31,6 +31,7 @@ SETTINGS_CLASSES = {
     "switchboard-ai": "switchboard.ai.settings:AiSettings",
     "switchboard-control": "switchboard.control.settings:ControlSettings",
     "switchboard-provider-sim": "switchboard.providersim.settings:SimSettings",
+    "switchboard-lag-exporter": "switchboard.lagexporter.settings:LagExporterSettings",
 }
 
 # Dockerfile path → workspace package it builds.
@@ -41,6 +42,7 @@ DOCKERFILES = {
     "services/ai/Dockerfile": "switchboard-ai",
     "services/control/Dockerfile": "switchboard-control",
     "tools/provider-sim/Dockerfile": "switchboard-provider-sim",
+    "tools/lag-exporter/Dockerfile": "switchboard-lag-exporter",
 }
 
 

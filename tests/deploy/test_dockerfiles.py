@@ -21,6 +21,7 @@ DOCKERFILES = {
     "services/ai/Dockerfile": "switchboard-ai",
     "services/control/Dockerfile": "switchboard-control",
     "tools/provider-sim/Dockerfile": "switchboard-provider-sim",
+    "tools/lag-exporter/Dockerfile": "switchboard-lag-exporter",
 }
 BASE = "python:3.11-slim-bookworm"
 CLI_MODULES = {
@@ -30,6 +31,7 @@ CLI_MODULES = {
     "switchboard-ai": "switchboard.ai.__main__",
     "switchboard-control": "switchboard.control.__main__",
     "switchboard-provider-sim": "switchboard.providersim.__main__",
+    "switchboard-lag-exporter": "switchboard.lagexporter.__main__",
 }
 
 
