@@ -8,7 +8,7 @@ STEP := scripts/step.sh
 PYTEST_ARGS ?=
 
 .PHONY: help install up down infra-up infra-down infra-status services-up services-down \
-        status test test-unit lint format migrate demo sim bench-ingress bench-history bench-dialer bench-dialer-soak bench-ai vegeta docs token images test-deploy
+        status test test-unit lint format migrate demo sim rules bench-ingress bench-history bench-dialer bench-dialer-soak bench-ai vegeta docs token images test-deploy
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -87,6 +87,9 @@ vegeta: ## Install the vegeta load generator (Go module) into .local/bin
 
 bench-ingress: install infra-up vegeta ## Ingress webhooks/s vs bare Litestar and aiokafka ceilings → docs/benchmarks.md
 	.venv/bin/python services/ingress/bench/ingress_bench.py
+
+rules: install ## Regenerate k8s/base/prometheusrule.yaml from deploy/monitoring/rules.yml (the one rules file)
+	.venv/bin/python scripts/monitoring/prometheusrule.py
 
 docs: install ## Regenerate the event JSON Schemas in docs/events/ from the models
 	.venv/bin/python -m switchboard.common.events.schemas docs/events

@@ -7,6 +7,7 @@ The schema is the Compose Specification's own (vendored from compose-spec/compos
 import json
 import os
 import re
+import shutil
 import subprocess
 
 import jsonschema
@@ -26,6 +27,7 @@ APP_PORTS = {
     "ai-worker": 8003,
     "ai-api": 8006,
     "provider-sim": 8010,
+    "lag-exporter": 8011,
 }
 
 
@@ -224,18 +226,42 @@ def test_topic_init_script_creates_the_table_exactly(repo, topics_table, compose
 def test_prometheus_scrapes_every_process(repo):
     config = yaml.safe_load((repo / "compose/prometheus/prometheus.yml").read_text())
     targets = {
-        target
+        job["job_name"]: {target for group in job["static_configs"] for target in group["targets"]}
         for job in config["scrape_configs"]
-        for group in job["static_configs"]
-        for target in group["targets"]
     }
-    # kafka-exporter gives the consumer lag the dashboard and the lag alerts query.
-    exporter = "kafka-exporter:9308"
-    assert targets == {f"{name}:{port}" for name, port in APP_PORTS.items()} | {exporter}
+    # The lag exporter gives the consumer lag the dashboard and the lag alerts query; all but the
+    # simulator (a profile) are job "switchboard", which SwitchboardTargetDown watches.
+    assert targets == {
+        "switchboard": {f"{n}:{p}" for n, p in APP_PORTS.items() if n != "provider-sim"},
+        "provider-sim": {"provider-sim:8010"},
+    }
     assert all(job["metrics_path"] == "/metrics" for job in config["scrape_configs"])
-    compose = yaml.safe_load((repo / "compose/docker-compose.yml").read_text())
-    command = compose["services"]["kafka-exporter"]["command"]
-    assert command == [f"--kafka.server={broker}" for broker in BROKERS]
+
+
+def test_prometheus_loads_the_one_rules_file_and_alerts_alertmanager(repo, compose):
+    config = yaml.safe_load((repo / "compose/prometheus/prometheus.yml").read_text())
+    mounts = dict(
+        volume.rsplit(":", 1)[0].split(":", 1)
+        for volume in compose["services"]["prometheus"]["volumes"]
+        if volume.endswith(":ro")
+    )
+    assert mounts["../deploy/monitoring/rules.yml"] in config["rule_files"]
+    assert (repo / "compose" / "../deploy/monitoring/rules.yml").is_file()
+    [alertmanagers] = config["alerting"]["alertmanagers"]
+    assert alertmanagers["static_configs"][0]["targets"] == ["alertmanager:9093"]
+    assert "alertmanager" in compose["services"]
+
+
+def test_alertmanager_config_is_valid(repo, compose):
+    amtool = shutil.which("amtool")
+    assert amtool, "amtool not found: bash scripts/infra/infra.sh install alertmanager"
+    path = repo / "compose/alertmanager/alertmanager.yml"
+    done = subprocess.run(
+        [amtool, "check-config", str(path)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    mounts = compose["services"]["alertmanager"]["volumes"]
+    assert "./alertmanager/alertmanager.yml:/etc/alertmanager/alertmanager.yml:ro" in mounts
 
 
 def test_grafana_is_provisioned_with_the_dashboard(repo, compose):
@@ -276,7 +302,7 @@ def test_dashboard_queries_only_metrics_and_labels_the_code_declares(
 
 def test_kafka_is_a_three_broker_kraft_cluster(compose, env_example, topics_table):
     """One cluster id and voter list, RF 3 / min ISR 2 (as deploy/topics.yaml says), a volume
-    each, and every client (services, topic-init, kafka-exporter) given all three brokers."""
+    each, and every client (services, the lag exporter, topic-init) given all three brokers."""
     services = compose["services"]
     brokers = {name: s for name, s in services.items() if s["image"].startswith("apache/kafka")}
     brokers.pop("topic-init")

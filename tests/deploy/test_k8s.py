@@ -84,7 +84,7 @@ SCALED_OBJECT = {
         },
     },
 }
-# Series from kafka-exporter (danielqsj/kafka_exporter), not from a Switchboard process.
+# Series of the lag exporter under kafka-exporter's names (tools/lag-exporter), not from a service.
 KAFKA_EXPORTER_METRICS = {
     "kafka_consumergroup_lag",
     "kafka_topic_partition_under_replicated_partition",
@@ -367,15 +367,31 @@ def test_alerts_query_real_metrics_and_labels(overlay, declared_metrics, promql_
         assert re.fullmatch(r"\d+[smh]", rule["for"])
         assert rule["expr"].count("(") == rule["expr"].count(")")
         series = promql_series(rule["expr"])
-        external = any(metric in rule["expr"] for metric in KAFKA_EXPORTER_METRICS)
+        # Not a Switchboard series: the lag exporter's (kafka-exporter's names), Prometheus's up.
+        external = rule["expr"].startswith("up{") or any(
+            metric in rule["expr"] for metric in KAFKA_EXPORTER_METRICS
+        )
         assert series or external, rule["alert"]
         for metric, labels in series:
             assert metric in declared_metrics, (rule["alert"], metric)
             assert labels <= declared_metrics[metric], (rule["alert"], labels)
-    lag = [r for r in alerts if "kafka_consumergroup_lag" in r["expr"]]
-    assert {g for r in lag for g in re.findall(r'consumergroup=~"([^"]+)"', r["expr"])} == {
-        "history|dialer|ai"
+
+
+def test_the_lag_exporter_watches_the_groups_keda_scales_on(overlay, containers_of):
+    """The lag alerts take every group the exporter exports; the exporter is told which."""
+    _, objects = overlay
+    [container] = containers_of(by_kind(objects, "Deployment")["lag-exporter"])
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    watched = set(json.loads(env["SWITCHBOARD_LAG__GROUPS"]))
+    scaled = {
+        trigger["metadata"]["consumerGroup"]
+        for scaled_object in by_kind(objects, "ScaledObject").values()
+        for trigger in scaled_object["spec"]["triggers"]
     }
+    assert watched == scaled == set(CONSUMERS)
+    groups = by_kind(objects, "PrometheusRule")["switchboard"]["spec"]["groups"]
+    lag = [r for g in groups for r in g["rules"] if "kafka_consumergroup_lag" in r["expr"]]
+    assert lag and not any("consumergroup=" in r["expr"] for r in lag)
 
 
 def test_network_policy_peers_elsewhere_do_not_need_our_labels(overlay):

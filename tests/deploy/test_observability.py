@@ -225,3 +225,52 @@ def test_kubectl_kustomize_renders_what_the_test_renderer_renders(
         assert set(ours) == set(theirs), set(ours) ^ set(theirs)
         differing = sorted(k for k in ours if ours[k] != theirs[k])
         assert not differing, (name, differing)
+
+
+# --------------------------------------------------------------------------- the one rules file
+
+
+def test_the_prometheus_rule_is_generated_from_the_rules_file(repo: Path) -> None:
+    """k8s/base/prometheusrule.yaml is `make rules`' output of deploy/monitoring/rules.yml."""
+    done = subprocess.run(
+        [sys.executable, str(repo / "scripts/monitoring/prometheusrule.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    rules = yaml.safe_load((repo / "deploy/monitoring/rules.yml").read_text())
+    [rule_object] = [
+        d for d in yaml.safe_load_all((repo / "k8s/base/prometheusrule.yaml").read_text()) if d
+    ]
+    assert rule_object["spec"] == rules
+
+
+def test_the_check_notices_a_hand_edited_prometheus_rule(repo: Path, tmp_path: Path) -> None:
+    copy_root = tmp_path / "repo"
+    for path in ("scripts/monitoring/prometheusrule.py", "deploy/monitoring/rules.yml",
+                 "k8s/base/prometheusrule.yaml"):  # fmt: skip
+        (copy_root / path).parent.mkdir(parents=True, exist_ok=True)
+        (copy_root / path).write_text((repo / path).read_text())
+    generated = copy_root / "k8s/base/prometheusrule.yaml"
+    generated.write_text(generated.read_text().replace("for: 10m", "for: 20m", 1))
+    done = subprocess.run(
+        [sys.executable, str(copy_root / "scripts/monitoring/prometheusrule.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "make rules" in done.stderr
+
+
+def test_no_other_file_holds_alert_rules(repo: Path) -> None:
+    """No copies: besides the rules file, only the generated PrometheusRule has `alert:` rules."""
+    holders = set()
+    for folder in ("k8s", "compose", "deploy", "scripts"):
+        for path in (repo / folder).rglob("*.y*ml"):
+            if re.search(r"^\s*-?\s*alert:\s*Switchboard", path.read_text(), re.MULTILINE):
+                holders.add(str(path.relative_to(repo)))
+    assert holders == {"deploy/monitoring/rules.yml", "k8s/base/prometheusrule.yaml"}

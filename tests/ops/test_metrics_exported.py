@@ -4,7 +4,7 @@ Starts the real processes Prometheus scrapes (compose/prometheus/prometheus.yml)
 worker + API, dialer worker + API, AI worker + API, on free ports with their own databases,
 consumer groups and Redis namespaces, scrapes each ``/metrics`` and checks every metric name in
 the dashboards' PromQL (``compose/grafana/dashboards/*.json``) and the ``PrometheusRule``
-expressions (``k8s/base/monitoring.yaml``). Series that come from outside Switchboard are listed
+expressions (``deploy/monitoring/rules.yml``). Series that come from outside Switchboard are listed
 in ``EXTERNAL`` with where they come from.
 """
 
@@ -98,13 +98,12 @@ def dashboard_exprs() -> dict[str, str]:
 
 
 def alert_exprs() -> dict[str, str]:
-    exprs: dict[str, str] = {}
-    for doc in yaml.safe_load_all((ROOT / "k8s/base/monitoring.yaml").read_text()):
-        if doc and doc["kind"] == "PrometheusRule":
-            for group in doc["spec"]["groups"]:
-                for rule in group["rules"]:
-                    exprs[rule.get("alert") or rule["record"]] = rule["expr"]
-    return exprs
+    rules = yaml.safe_load((ROOT / "deploy/monitoring/rules.yml").read_text())
+    return {
+        rule.get("alert") or rule["record"]: rule["expr"]
+        for group in rules["groups"]
+        for rule in group["rules"]
+    }
 
 
 def exposed_names(text: str) -> set[str]:
