@@ -7,7 +7,7 @@ INFRA := scripts/infra/infra.sh
 STEP := scripts/step.sh
 PYTEST_ARGS ?=
 
-.PHONY: help install up down infra-up infra-down infra-status services-up services-down \
+.PHONY: help install up down infra-up infra-down infra-status services-up services-down monitoring-install \
         status test test-unit lint format migrate demo sim rules bench-ingress bench-history bench-dialer bench-dialer-soak bench-ai vegeta docs token images test-deploy
 
 help: ## List the targets
@@ -17,7 +17,7 @@ help: ## List the targets
 install: ## Install uv (pinned) and every workspace member into .venv from uv.lock
 	$(UV) sync --all-packages --frozen
 
-up: ## Start everything: docker compose when an engine answers, else local servers + services (V=1: all output)
+up: ## Start everything: docker compose when an engine answers, else local servers + services (V=1: all output; MONITORING=1: + Prometheus, Alertmanager)
 	@if docker info >/dev/null 2>&1 && [ -f compose/docker-compose.yml ]; then \
 	  docker compose -f compose/docker-compose.yml up -d --wait; \
 	else \
@@ -26,7 +26,11 @@ up: ## Start everything: docker compose when an engine answers, else local serve
 	  $(STEP) "migrate history" .venv/bin/python -m switchboard.history migrate && \
 	  $(STEP) "migrate dialer" .venv/bin/python -m switchboard.dialer migrate && \
 	  $(STEP) "start services" scripts/services.sh start && \
-	  scripts/services.sh urls; \
+	  if [ "$(MONITORING)" = 1 ]; then \
+	    $(STEP) "start Alertmanager Prometheus" bash $(INFRA) start alertmanager prometheus; \
+	  fi && \
+	  scripts/services.sh urls && \
+	  if [ "$(MONITORING)" = 1 ]; then bash $(INFRA) status alertmanager prometheus; fi; \
 	fi
 
 down: ## Stop what `make up` started (services, then local servers)
@@ -60,7 +64,10 @@ services-up: ## Start the services in the background (logs in .local/log)
 services-down: ## Stop the services
 	scripts/services.sh stop
 
-test: install infra-up ## Run every test (unit, component, integration on the real servers, e2e)
+monitoring-install: ## Install Prometheus + promtool and Alertmanager + amtool (Debian packages) if missing
+	bash $(INFRA) install alertmanager prometheus
+
+test: install infra-up monitoring-install ## Run every test (unit, component, integration on the real servers, e2e)
 	.venv/bin/python -m pytest $(PYTEST_ARGS)
 
 test-unit: install ## Only the tests that need no server

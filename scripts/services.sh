@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Start/stop the Switchboard services natively (no docker), each in the background with a
-# pid file and a log under .local/. Usage: services.sh start|stop|status|urls
+# pid file and a log under .local/. Usage: services.sh start|stop|status|urls|targets
+# (targets: the processes as a Prometheus file_sd JSON list, for scripts/infra/prometheus.sh)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 local_dir="${SWITCHBOARD_LOCAL_DIR:-$root/.local}"
@@ -24,6 +25,8 @@ SERVICES=(
   "dialer-api|switchboard.dialer api|${SWITCHBOARD_DIALER_API_PORT:-8002}"
   "ai|switchboard.ai worker|${SWITCHBOARD_AI_PORT:-8003}"
   "ai-api|switchboard.ai api|${SWITCHBOARD_AI_API_PORT:-8006}"
+  # Consumer lag of the groups above, read at the broker (Prometheus's lag alerts).
+  "lag-exporter|switchboard.lagexporter serve|${SWITCHBOARD_LAG_EXPORTER_PORT:-$((${SWITCHBOARD_INGRESS_PORT:-8000} + 11))}"
 )
 
 alive() { [[ -f "$run/$1.pid" ]] && kill -0 "$(cat "$run/$1.pid")" 2>/dev/null; }
@@ -74,6 +77,23 @@ urls() {
   done
 }
 
+targets() {
+  # service and process labels as compose's prometheus.yml gives them (history-api: history, api).
+  local sep="" service process
+  printf '['
+  for spec in "${SERVICES[@]}"; do
+    IFS='|' read -r name cmd port <<<"$spec"
+    [[ "$name" == provider-sim ]] && continue  # a test double, not monitored
+    service="${name%-api}"
+    process="${cmd##* }"
+    [[ "$name" == *-api ]] && process=api
+    printf '%s\n  {"targets": ["127.0.0.1:%s"], "labels": {"service": "%s", "process": "%s"}}' \
+      "$sep" "$port" "$service" "$process"
+    sep=","
+  done
+  printf '\n]\n'
+}
+
 stop() {
   # TERM to every service at once, then wait: each takes ~2 s to shut down gracefully.
   local names=() pids=()
@@ -102,6 +122,6 @@ status() {
 }
 
 case "${1:-}" in
-  start) start ;; stop) stop ;; status) status ;; urls) urls ;;
-  *) echo "usage: $0 start|stop|status|urls" >&2; exit 2 ;;
+  start) start ;; stop) stop ;; status) status ;; urls) urls ;; targets) targets ;;
+  *) echo "usage: $0 start|stop|status|urls|targets" >&2; exit 2 ;;
 esac

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Local Kafka, PostgreSQL, Redis and FerretDB without Docker.
-# Usage: infra.sh {install|start|stop|status} [kafka|postgres|redis|ferretdb ...]
+# Local Kafka, PostgreSQL, Redis and FerretDB without Docker; Prometheus and Alertmanager on request.
+# Usage: infra.sh {install|start|stop|status} [kafka|postgres|redis|ferretdb|alertmanager|prometheus ...]
+#   without names: the four servers (stop: also the monitoring, if it runs).
 #   start   installs what is missing, then starts; a component already running and ready is left
 #           alone; one that does not become ready is stopped and tried once more.
 #   stop    stops only what these scripts started (their pid files), in reverse order.
@@ -12,7 +13,9 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 ALL=(postgres redis ferretdb kafka)
-usage="usage: infra.sh {install|start|stop|status} [${ALL[*]}]"
+# Started only when named (`make up MONITORING=1`); stopped with the rest.
+MONITORING=(alertmanager prometheus)
+usage="usage: infra.sh {install|start|stop|status} [${ALL[*]} ${MONITORING[*]}]"
 
 verb="${1:-}"
 shift || true
@@ -25,9 +28,12 @@ case "$verb" in
 esac
 
 components=("$@")
-((${#components[@]})) || components=("${ALL[@]}")
+if ((${#components[@]} == 0)); then
+  components=("${ALL[@]}")
+  [[ "$verb" == stop ]] && components+=("${MONITORING[@]}")
+fi
 for c in "${components[@]}"; do
-  [[ " ${ALL[*]} " == *" $c "* ]] || {
+  [[ " ${ALL[*]} ${MONITORING[*]} " == *" $c "* ]] || {
     echo "unknown component: $c" >&2
     echo "$usage" >&2
     exit 2

@@ -17,8 +17,13 @@ esac
 : "${SWITCHBOARD_PG_PORT:=15432}"
 : "${SWITCHBOARD_REDIS_PORT:=16379}"
 : "${SWITCHBOARD_FERRETDB_PORT:=27018}"
+# Monitoring sits just below Kafka's ports (19090, 19091 by default), so a checkout that moves its
+# Kafka port moves these too and two checkouts never share a Prometheus.
+: "${SWITCHBOARD_PROMETHEUS_PORT:=$((SWITCHBOARD_KAFKA_PORT - 2))}"
+: "${SWITCHBOARD_ALERTMANAGER_PORT:=$((SWITCHBOARD_KAFKA_PORT - 1))}"
 export SWITCHBOARD_LOCAL_DIR SWITCHBOARD_KAFKA_PORT SWITCHBOARD_KAFKA_CONTROLLER_PORT \
-  SWITCHBOARD_PG_PORT SWITCHBOARD_REDIS_PORT SWITCHBOARD_FERRETDB_PORT
+  SWITCHBOARD_PG_PORT SWITCHBOARD_REDIS_PORT SWITCHBOARD_FERRETDB_PORT \
+  SWITCHBOARD_PROMETHEUS_PORT SWITCHBOARD_ALERTMANAGER_PORT
 
 LOCAL_DIR="$SWITCHBOARD_LOCAL_DIR"
 BIN_DIR="$LOCAL_DIR/bin"
@@ -167,6 +172,11 @@ show_log() {
   else
     log "no log at $file"
   fi
+}
+
+# http_ok URL : the URL answers 2xx (python3 rather than curl: it is on every machine this runs on).
+http_ok() {
+  python3 -c 'import sys, urllib.request as u; u.urlopen(sys.argv[1], timeout=2)' "$1" 2>/dev/null
 }
 
 APT_UPDATED=""
