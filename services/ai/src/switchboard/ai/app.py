@@ -228,7 +228,7 @@ def create_worker(settings: AiSettings, overrides: Overrides | None = None) -> L
         )
         async with open_runtime(settings, broker=broker, overrides=overrides) as rt:
             state["rt"] = rt
-            dead_letters = DeadLetters(broker, settings.consumer.group_id)
+            dead_letters = DeadLetters(broker, consumer.group_id, topics=[consumer.topic])
             broker.include_router(
                 create_router(rt.handle, dead_letters, consumer, topic=consumer.topic)
             )

@@ -38,7 +38,7 @@ def create_router(
     router = KafkaRouter()
     c = settings.consumer
     processor = BatchProcessor(
-        DeadLetters(broker, c.group_id),
+        DeadLetters(broker, c.group_id, topics=(CALL_EVENTS, MESSAGE_INBOUND)),
         RetryPolicy(),
         group=c.group_id,
         retry_pause_s=c.retry_pause_s,

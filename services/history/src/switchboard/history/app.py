@@ -98,7 +98,7 @@ def create_worker(
         partitions = PartitionManager(pool, settings.retention, clock)
         store = PostgresStore(pool, partitions)
         state["store"] = store
-        dead = DeadLetters(broker, settings.consumer.group_id)
+        dead = DeadLetters(broker, settings.consumer.group_id, topics=TOPICS)
         broker.include_router(create_router(batch_processor(settings, dead), store, settings))
         http = httpx.AsyncClient(transport=provider_transport)
         rounds["partitions"] = partitions.maintain

@@ -24,7 +24,7 @@ why, where from and after how many attempts.
 """
 
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final, Protocol
 
@@ -75,13 +75,31 @@ class DeadLetterSink(Protocol):
     ) -> None: ...
 
 
-class DeadLetters:
-    """Publishes failed records to ``<topic>.dlq`` through an acks=all producer."""
+DEAD_LETTER_REASONS: Final = ("permanent", "error")
 
-    def __init__(self, broker: KafkaBroker, group: str, *, timeout_s: float = 10.0) -> None:
+
+class DeadLetters:
+    """Publishes failed records to ``<topic>.dlq`` through an acks=all producer.
+
+    ``topics`` are the ones the group consumes: their dead-letter counts are exported at 0 from
+    the start. Prometheus's ``increase()`` sees nothing in a series that first appears at 1, so
+    without them a process's first dead letter would never fire ``SwitchboardDeadLetters``.
+    """
+
+    def __init__(
+        self,
+        broker: KafkaBroker,
+        group: str,
+        *,
+        topics: Sequence[str] = (),
+        timeout_s: float = 10.0,
+    ) -> None:
         self._broker = broker
         self._group = group
         self._timeout_s = timeout_s
+        for topic in topics:
+            for reason in DEAD_LETTER_REASONS:
+                DEAD_LETTERS.labels(topic, group, reason)
 
     async def send(
         self, record: "ConsumerRecord[bytes, bytes]", error: BaseException, attempts: int
@@ -105,7 +123,7 @@ class DeadLetters:
             KafkaRecord(key=record.key, value=record.value or b"", headers=headers),
             timeout_s=self._timeout_s,
         )
-        reason = "permanent" if isinstance(error, PermanentError) else "error"
+        reason = DEAD_LETTER_REASONS[0 if isinstance(error, PermanentError) else 1]
         DEAD_LETTERS.labels(record.topic, self._group, reason).inc()
         log.error(
             "message dead-lettered",
