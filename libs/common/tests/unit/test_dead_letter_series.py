@@ -1,4 +1,4 @@
-"""Dead-letter counts exist at 0 before the first dead letter.
+"""Dead-letter and retry counts exist at 0 before the first dead letter or retry.
 
 ``SwitchboardDeadLetters`` is ``increase(switchboard_dlq_messages_total[15m]) > 0``, and
 Prometheus's ``increase()`` finds nothing in a series whose first sample is already 1: without
@@ -26,3 +26,5 @@ def test_each_consumed_topic_has_its_dead_letter_counts_at_zero() -> None:
     for topic in ("zero.topic", "other.topic"):
         assert count(topic, "zero-group", "permanent") == 0
         assert count(topic, "zero-group", "error") == 0
+        retries = {"topic": topic, "group": "zero-group"}
+        assert REGISTRY.get_sample_value("switchboard_consumer_retries_total", retries) == 0

@@ -2,6 +2,8 @@
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from switchboard.common.metrics import start_at_zero
+
 MESSAGES = Counter(
     "switchboard_ai_messages_total",
     "Inbound messages by outcome (replied, fallback, duplicate, skipped_<reason>, ...).",
@@ -57,3 +59,9 @@ MEDIA_FETCHES = Counter(
     "WhatsApp media fetched for the model, by outcome.",
     ["outcome"],
 )
+
+# Known label values exist at 0 from the start (see common.metrics).
+start_at_zero(
+    LIMITED, [(limit, action) for limit in ("rate", "spend") for action in ("fallback", "silent")]
+)
+start_at_zero(MODEL_FAILURES, [("error",), ("breaker_open",), ("rejected",)])

@@ -8,6 +8,8 @@ import structlog
 from prometheus_client import Counter, Gauge
 
 from switchboard.common.errors import RetryableError
+from switchboard.common.events.calls import CallStatus
+from switchboard.common.metrics import start_at_zero
 from switchboard.dialer.repository import Campaign, Pacer
 from switchboard.dialer.settings import DialerSettings
 
@@ -36,6 +38,9 @@ CLAIMS_RECOVERED = Counter(
     "call: the contact is due again), lookup_failed (asked again later).",
     ["result"],
 )
+# Known label values exist at 0 from the start (see common.metrics).
+start_at_zero(PLACE_ERRORS, [(k,) for k in ("late", "throttled", "capacity", "refused", "unknown")])
+start_at_zero(RECONCILED, [(status.value,) for status in CallStatus if status.is_terminal])
 PENDING = Gauge("switchboard_dialer_pending_placements", "Claimed calls not yet sent.")
 TARGET_CPS = Gauge(
     "switchboard_dialer_target_cps",

@@ -24,6 +24,7 @@ from prometheus_client import Counter, Gauge
 
 from switchboard.common.errors import RetryableError
 from switchboard.common.events import CallStatusChanged, Event, event_id
+from switchboard.common.metrics import start_at_zero
 from switchboard.history.repository import OpenCalls, ProviderLookup
 from switchboard.history.settings import ReconcileSettings
 
@@ -39,6 +40,8 @@ RECONCILED = Counter(
     "Missing endings and reports filled in from the providers, by provider.",
     ["provider"],
 )
+# Known label values exist at 0 from the start (see common.metrics).
+start_at_zero(RECONCILED, [("twilio",), ("vapi",), ("elevenlabs",)])
 
 
 Publish = Callable[[Event, str], Awaitable[None]]

@@ -39,6 +39,7 @@ from switchboard.common.errors import InvalidEventError, PermanentError, Retryab
 from switchboard.common.events.envelope import Event, KafkaRecord, decode
 from switchboard.common.kafka.broker import create_broker, publish_record
 from switchboard.common.kafka.tracing import consumer_span, fail_span
+from switchboard.common.metrics import start_at_zero
 from switchboard.common.retry import RetryPolicy, call_with_retries
 from switchboard.common.settings import KafkaSettings
 from switchboard.common.topics import dlq
@@ -81,9 +82,9 @@ DEAD_LETTER_REASONS: Final = ("permanent", "error")
 class DeadLetters:
     """Publishes failed records to ``<topic>.dlq`` through an acks=all producer.
 
-    ``topics`` are the ones the group consumes: their dead-letter counts are exported at 0 from
-    the start. Prometheus's ``increase()`` sees nothing in a series that first appears at 1, so
-    without them a process's first dead letter would never fire ``SwitchboardDeadLetters``.
+    ``topics`` are the ones the group consumes: their dead-letter and retry counts are exported
+    at 0 from the start (``common.metrics``): without them a process's first dead letter would
+    never fire ``SwitchboardDeadLetters``.
     """
 
     def __init__(
@@ -97,9 +98,8 @@ class DeadLetters:
         self._broker = broker
         self._group = group
         self._timeout_s = timeout_s
-        for topic in topics:
-            for reason in DEAD_LETTER_REASONS:
-                DEAD_LETTERS.labels(topic, group, reason)
+        start_at_zero(DEAD_LETTERS, [(t, group, r) for t in topics for r in DEAD_LETTER_REASONS])
+        start_at_zero(RETRIES, [(t, group) for t in topics])
 
     async def send(
         self, record: "ConsumerRecord[bytes, bytes]", error: BaseException, attempts: int
