@@ -1,7 +1,7 @@
 """Every metric the Grafana dashboards and the alert rules query is exported by a running service.
 
 Starts the real processes Prometheus scrapes (compose/prometheus/prometheus.yml): ingress, history
-worker + API, dialer worker + API, AI worker + API, on free ports with their own databases,
+worker + API, dialer worker + API, AI worker + API and the lag exporter, on free ports with their own databases,
 consumer groups and Redis namespaces, scrapes each ``/metrics`` and checks every metric name in
 the dashboards' PromQL (``compose/grafana/dashboards/*.json``) and the ``PrometheusRule``
 expressions (``deploy/monitoring/rules.yml``). Series that come from outside Switchboard are listed
@@ -37,8 +37,7 @@ READY_TIMEOUT_S = 120.0
 
 # Metric → who exports it (not a Switchboard process, so no service here can).
 EXTERNAL = {
-    "kafka_consumergroup_lag": "kafka-exporter (danielqsj/kafka_exporter), per group and partition",
-    "kafka_topic_partition_under_replicated_partition": "kafka-exporter, per partition",
+    "up": "Prometheus itself: 1 when a target's scrape succeeded (SwitchboardTargetDown)",
 }
 # Exposition sample names a family of each type gives (PromQL queries these).
 SUFFIXES = {
@@ -191,6 +190,11 @@ def running(
             ("history-worker", ["switchboard.history", "worker"], history),
             ("dialer-worker", ["switchboard.dialer", "worker"], dialer),
             ("ai-worker", ["switchboard.ai", "worker"], ai),
+            (
+                "lag-exporter",
+                ["switchboard.lagexporter", "serve"],
+                {"SWITCHBOARD_LAG__GROUPS": json.dumps(list(group.values()))},
+            ),
         ):
             services[name] = start(name, args, env, logdir)
         for service in services.values():
@@ -244,6 +248,7 @@ def test_every_dashboard_and_alert_metric_is_exported(running: dict[str, Service
         "switchboard_history_": {"history-worker"},
         "switchboard_dialer_": {"dialer-worker"},
         "switchboard_ai_": {"ai-worker"},
+        "kafka_consumergroup_": {"lag-exporter"},
     }
     for name in sorted(used - set(EXTERNAL)):
         for prefix, processes in by_prefix.items():
