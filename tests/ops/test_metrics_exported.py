@@ -1,10 +1,10 @@
 """Every metric the Grafana dashboards and the alert rules query is exported by a running service.
 
 Starts the real processes Prometheus scrapes (compose/prometheus/prometheus.yml): ingress, history
-worker + API, dialer worker + API, AI worker + API and the lag exporter, on free ports with their own databases,
-consumer groups and Redis namespaces, scrapes each ``/metrics`` and checks every metric name in
-the dashboards' PromQL (``compose/grafana/dashboards/*.json``) and the ``PrometheusRule``
-expressions (``deploy/monitoring/rules.yml``). Series that come from outside Switchboard are listed
+worker + API, dialer worker + API, AI worker + API and the lag exporter, on free ports with their
+own databases, consumer groups and Redis namespaces, scrapes each ``/metrics`` and checks every
+metric name in the dashboards' PromQL (``compose/grafana/dashboards/*.json``) and the alert rules
+(``deploy/monitoring/rules.yml``). Series that come from outside Switchboard are listed
 in ``EXTERNAL`` with where they come from.
 """
 
