@@ -7,7 +7,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from litestar.testing import AsyncTestClient
 from prometheus_client import CollectorRegistry
 
-from switchboard.common.kafka.broker import ensure_topics
+from switchboard.common.kafka import ensure_topics
 from switchboard.common.settings import KafkaSettings
 from switchboard.common.testing import eventually, free_port, unique
 from switchboard.lagexporter.app import create_app
@@ -51,6 +51,12 @@ async def test_lag_of_a_group_is_read_from_the_broker(kafka_settings: KafkaSetti
 
         await eventually(lambda: lag_is(6.0), timeout_s=60)
         assert (await client.get("/ready")).status_code == 200
+        metrics = (await client.get("/metrics")).text
+        replicated = (
+            f'kafka_topic_partition_under_replicated_partition{{partition="0",topic="{topic}"}}'
+        )
+        assert f"{replicated} 0.0" in metrics  # one broker: its own replica is in sync
+        assert "kafka_brokers 1.0" in metrics
         await commit(kafka_settings, group, TopicPartition(topic, 0), 10)
         await eventually(lambda: lag_is(0.0), timeout_s=60)
 

@@ -10,7 +10,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from switchboard.lagexporter.app import create_app
 from switchboard.lagexporter.collector import LagCollector, Measurement
-from switchboard.lagexporter.offsets import OffsetsUnavailable, PartitionLag, measure
+from switchboard.lagexporter.offsets import (
+    Cluster,
+    OffsetsUnavailable,
+    PartitionLag,
+    PartitionReplicas,
+    measure,
+)
 from switchboard.lagexporter.poller import Poller
 from switchboard.lagexporter.settings import LagExporterSettings, LagSettings
 
@@ -22,6 +28,7 @@ class FakeOffsets:
     def __init__(self) -> None:
         self.commits: dict[str, dict[TopicPartition, int]] = {}
         self.end: dict[TopicPartition, int] = {}
+        self.replication = Cluster(3, [PartitionReplicas("call.events", 0, 3, 3)])
         self.down = False
 
     async def committed(self, group: str) -> Mapping[TopicPartition, int]:
@@ -33,6 +40,11 @@ class FakeOffsets:
         if self.down:
             raise OffsetsUnavailable("down")
         return {tp: self.end[tp] for tp in partitions}
+
+    async def cluster(self) -> Cluster:
+        if self.down:
+            raise OffsetsUnavailable("down")
+        return self.replication
 
 
 def samples(registry: CollectorRegistry) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -71,7 +83,11 @@ def test_the_collector_uses_kafka_exporters_names_and_drops_a_stale_measurement(
         [
             PartitionLag("history", "call.events", 0, 10, 25),
             PartitionLag("dialer", "call.events", 0, 20, 25),
-        ]
+        ],
+        Cluster(
+            2,
+            [PartitionReplicas("call.events", 0, 3, 2), PartitionReplicas("call.events", 1, 3, 3)],
+        ),
     )
     got = samples(registry)
     assert got[lag_key("history", "call.events", 0)] == 15
@@ -81,8 +97,14 @@ def test_the_collector_uses_kafka_exporters_names_and_drops_a_stale_measurement(
         (("partition", "0"), ("topic", "call.events")),
     )
     assert got[offset] == 25
+    assert got[("kafka_brokers", ())] == 2
+    under = "kafka_topic_partition_under_replicated_partition"
+    assert got[(under, (("partition", "0"), ("topic", "call.events")))] == 1
+    assert got[(under, (("partition", "1"), ("topic", "call.events")))] == 0
     now[0] += 31
-    assert lag_key("history", "call.events", 0) not in samples(registry)
+    stale = samples(registry)
+    assert lag_key("history", "call.events", 0) not in stale
+    assert ("kafka_brokers", ()) not in stale
 
 
 async def test_the_poller_keeps_the_last_measurement_through_a_failed_poll() -> None:

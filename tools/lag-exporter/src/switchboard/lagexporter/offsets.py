@@ -1,8 +1,9 @@
-"""Committed and end offsets from Kafka, and the lag they give.
+"""Committed and end offsets from Kafka, and the lag they give; the cluster's replication.
 
 The lag of a group's partition is its log-end offset minus the group's committed offset, read
 at the broker, never from the consumers themselves: a group whose consumers are stopped, stuck
-or scaled away reports nothing, and that is when its lag matters most.
+or scaled away reports nothing, and that is when its lag matters most. The cluster metadata
+gives the live brokers and, per partition, its replicas and in-sync replicas.
 """
 
 from collections.abc import Iterable, Mapping
@@ -35,6 +36,24 @@ class PartitionLag:
         return max(self.end - self.committed, 0)
 
 
+@dataclass(frozen=True, slots=True)
+class PartitionReplicas:
+    topic: str
+    partition: int
+    replicas: int
+    in_sync: int
+
+    @property
+    def under_replicated(self) -> bool:
+        return self.in_sync < self.replicas
+
+
+@dataclass(frozen=True, slots=True)
+class Cluster:
+    brokers: int
+    partitions: list[PartitionReplicas]
+
+
 class OffsetSource(Protocol):
     async def committed(self, group: str) -> Mapping[TopicPartition, int]:
         """The group's committed offset per partition (partitions it never committed: absent)."""
@@ -42,6 +61,10 @@ class OffsetSource(Protocol):
 
     async def ends(self, partitions: Iterable[TopicPartition]) -> Mapping[TopicPartition, int]:
         """The log-end offset of each partition."""
+        ...
+
+    async def cluster(self) -> Cluster:
+        """Live brokers, and every topic's partitions with their replica counts."""
         ...
 
 
@@ -104,6 +127,23 @@ class KafkaOffsets:
             await self.close()
             raise OffsetsUnavailable(f"end offsets: {exc!r}") from exc
         return {tp: int(offset) for tp, offset in ends.items()}
+
+    async def cluster(self) -> Cluster:
+        try:
+            admin, _ = await self._connect()
+            described = await admin.describe_cluster()
+            topics = await admin.describe_topics()
+        except (KafkaError, OSError) as exc:
+            await self.close()
+            raise OffsetsUnavailable(f"cluster metadata: {exc!r}") from exc
+        partitions = [
+            PartitionReplicas(topic["topic"], p["partition"], len(p["replicas"]), len(p["isr"]))
+            for topic in topics
+            for p in topic["partitions"]
+        ]
+        return Cluster(
+            len(described["brokers"]), sorted(partitions, key=lambda p: (p.topic, p.partition))
+        )
 
     async def close(self) -> None:
         admin, consumer = self._admin, self._consumer

@@ -1,4 +1,4 @@
-"""The poll loop: measure, keep the result, count the outcome, wait, again."""
+"""The poll loop: measure lag and replication, keep the result, count the outcome, wait, again."""
 
 import asyncio
 from collections.abc import Sequence
@@ -36,11 +36,12 @@ class Poller:
         """One measurement; False (logged, counted, the last one kept) when Kafka is away."""
         try:
             partitions = await measure(self._source, self._groups)
+            cluster = await self._source.cluster()
         except OffsetsUnavailable as exc:
             self._polls.labels("kafka_unavailable").inc()
             log.warning("consumer offsets unavailable", error=str(exc))
             return False
-        self._measurement.update(partitions)
+        self._measurement.update(partitions, cluster)
         self._polls.labels("ok").inc()
         return True
 
