@@ -1,6 +1,6 @@
 """A real Prometheus and Alertmanager for a test, run by scripts/infra with its own ports, data,
 targets and rules; a webhook receiver that records what Alertmanager notifies; a Kafka of the
-test's own (kafka.sh with its own instance directory), so stopping it disturbs no other test.
+test's own (``common.localkafka``), so stopping it disturbs no other test.
 
 The Prometheus evaluates a *compressed* copy of deploy/monitoring/rules.yml (``compressed``): every
 duration (``for:``, range selectors, subqueries) divided by 60, so a 10-minute condition takes
@@ -23,7 +23,7 @@ import httpx
 import pytest
 import yaml
 
-from switchboard.common.settings import KafkaSettings
+from switchboard.common.localkafka import LocalKafka
 from switchboard.common.testing import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,49 +74,15 @@ def run_script(script: str, verb: str, env: dict[str, str]) -> None:
 # --------------------------------------------------------------------------- Kafka of our own
 
 
-class OwnKafka:
-    """One broker started by kafka.sh in ``directory`` on free ports; ``stop``/``start`` at will."""
-
-    def __init__(self, directory: Path) -> None:
-        self.port = free_port()
-        self.env = {
-            "SWITCHBOARD_KAFKA_PORT": str(self.port),
-            "SWITCHBOARD_KAFKA_CONTROLLER_PORT": str(free_port()),
-            "SWITCHBOARD_KAFKA_INSTANCE_DIR": str(directory),
-            "SWITCHBOARD_KAFKA_READY_TIMEOUT": "180",
-        }
-
-    @property
-    def bootstrap(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def settings(self) -> KafkaSettings:
-        return KafkaSettings(bootstrap_servers=self.bootstrap)
-
-    def start(self) -> None:
-        try:
-            run_script("kafka.sh", "start", self.env)
-        except AssertionError:
-            run_script("kafka.sh", "stop", self.env)
-            run_script("kafka.sh", "start", self.env)
-
-    def stop(self) -> None:
-        run_script("kafka.sh", "stop", self.env)
-
-
-@pytest.fixture(scope="session")
-def compress_rules() -> Any:
-    return compressed
-
-
 @pytest.fixture(scope="module")
-def own_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OwnKafka]:
-    kafka = OwnKafka(tmp_path_factory.mktemp("kafka"))
+def own_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKafka]:
+    """One broker of the test's own (scripts/infra/kafka.sh through common.localkafka)."""
+    kafka = LocalKafka(ROOT, tmp_path_factory.mktemp("kafka"))
     kafka.start()
     try:
         yield kafka
     finally:
-        kafka.stop()
+        kafka.destroy()
 
 
 # --------------------------------------------------------------------------- webhook receiver

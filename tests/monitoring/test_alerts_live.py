@@ -23,6 +23,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from switchboard.common.localkafka import LocalKafka
 from switchboard.common.migrations import drop_database
 from switchboard.common.settings import KafkaSettings, PostgresSettings
 from switchboard.common.testing import (
@@ -50,7 +51,6 @@ RESOLVE_TIMEOUT_S = 300.0
 
 
 Monitoring = Any  # conftest.Monitoring (a conftest is not importable)
-OwnKafka = Any  # conftest.OwnKafka
 
 
 def wait_until(
@@ -66,7 +66,7 @@ def wait_until(
 
 @dataclass
 class Stack:
-    kafka: OwnKafka
+    kafka: LocalKafka
     monitoring: Monitoring
     ingress: ServiceProcess
     history: ServiceProcess
@@ -100,7 +100,7 @@ def service(name: str, args: list[str], env: dict[str, str], logdir: Path) -> Se
 
 @pytest.fixture(scope="module")
 def stack(
-    own_kafka: OwnKafka,
+    own_kafka: LocalKafka,
     monitoring: Monitoring,
     tmp_path_factory: pytest.TempPathFactory,
     pg_settings: PostgresSettings,
