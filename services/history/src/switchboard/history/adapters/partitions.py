@@ -26,6 +26,7 @@ import structlog
 from prometheus_client import Counter, Gauge
 
 from switchboard.common.kafka import call_with_retries
+from switchboard.common.metrics import start_at_zero
 from switchboard.history.errors import LockTimeoutError, StoreUnavailableError
 from switchboard.history.settings import RetentionSettings
 
@@ -37,6 +38,8 @@ MAINTENANCE_FAILURES = Counter(
     "(a table lock not granted within SWITCHBOARD_RETENTION__LOCK_TIMEOUT_S) or error.",
     ["reason"],
 )
+# Known label values exist at 0 from the start (see common.metrics).
+start_at_zero(MAINTENANCE_FAILURES, [("lock_timeout",), ("error",)])
 MAINTENANCE_SUCCESS = Gauge(
     "switchboard_history_maintenance_last_success_timestamp_seconds",
     "When partition maintenance last completed (Unix time).",
