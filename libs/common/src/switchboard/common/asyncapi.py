@@ -10,7 +10,7 @@ from the broker here, one channel per topic, and the messages come from the even
 ``/asyncapi.yaml`` and ``/asyncapi.json``.
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
 import yaml
@@ -132,12 +132,17 @@ def _messages(topics: Iterable[str]) -> tuple[dict[str, Any], dict[str, Any]]:
     return messages, schemas
 
 
-def interface(broker: KafkaBroker) -> tuple[dict[str, set[str]], set[str]]:
-    """(topic → consumer groups subscribed, topics published) as the broker declares them."""
+def interface(
+    broker: KafkaBroker, group_names: Mapping[str, str] | None = None
+) -> tuple[dict[str, set[str]], set[str]]:
+    """(topic → consumer groups subscribed, topics published) as the broker declares them;
+    ``group_names`` renames groups that differ per replica (the dialer's command groups)."""
+    names = group_names or {}
     receives: dict[str, set[str]] = {}
     for subscriber in broker.subscribers:
         for topic in getattr(subscriber, "topic_names", ()):
-            receives.setdefault(topic, set()).add(str(getattr(subscriber, "group_id", "") or ""))
+            group = str(getattr(subscriber, "group_id", "") or "")
+            receives.setdefault(topic, set()).add(names.get(group, group))
     sends = {str(getattr(p, "topic", "")) for p in broker.publishers}
     return receives, sends
 
@@ -149,9 +154,15 @@ def declare_publications(broker: KafkaBroker, topics: Iterable[str]) -> None:
         broker.publisher(topic, include_in_schema=True)
 
 
-def document(broker: KafkaBroker, *, service: str, description: str) -> dict[str, Any]:
+def document(
+    broker: KafkaBroker,
+    *,
+    service: str,
+    description: str,
+    group_names: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
     """The AsyncAPI 3.0 document of ``service``'s Kafka interface."""
-    receives, sends = interface(broker)
+    receives, sends = interface(broker, group_names)
     topics = sorted(set(receives) | sends)
     unknown = [t for t in topics if not _models_of(t)]
     if unknown:
@@ -209,16 +220,16 @@ def to_yaml(doc: Mapping[str, Any]) -> str:
     return str(yaml.safe_dump(dict(doc), sort_keys=False, allow_unicode=True, width=100))
 
 
-def asyncapi_routes(doc: Mapping[str, Any]) -> list[HTTPRouteHandler]:
-    """``/asyncapi.yaml`` and ``/asyncapi.json`` serving ``doc``."""
-    text = to_yaml(doc)
+def asyncapi_routes(doc: Callable[[], Mapping[str, Any]]) -> list[HTTPRouteHandler]:
+    """``/asyncapi.yaml`` and ``/asyncapi.json`` serving ``doc()``: called per request, so a
+    worker describes the subscribers its lifespan registered, as they run."""
 
     @get("/asyncapi.yaml", include_in_schema=False, sync_to_thread=False)
     def as_yaml() -> Response[str]:
-        return Response(text, media_type="application/yaml")
+        return Response(to_yaml(doc()), media_type="application/yaml")
 
     @get("/asyncapi.json", include_in_schema=False, sync_to_thread=False)
     def as_json() -> dict[str, Any]:
-        return dict(doc)
+        return dict(doc())
 
     return [as_yaml, as_json]

@@ -44,6 +44,7 @@ from switchboard.ai.metrics import BREAKER_STATE
 from switchboard.ai.repository import Embedder, ModelClient, OutboundPublisher, Sender
 from switchboard.ai.retrieval import Retriever
 from switchboard.ai.settings import AiSettings, get_settings
+from switchboard.common.asyncapi import asyncapi_routes, declare_publications, document
 from switchboard.common.auth import tenant_jwt_auth, tenant_of
 from switchboard.common.cli import configure_process
 from switchboard.common.crypto import Cipher
@@ -53,6 +54,11 @@ from switchboard.common.kafka import DeadLetters, create_broker, ensure_topics
 from switchboard.common.runtime import settled_after_startup
 from switchboard.common.supervise import Supervisor
 from switchboard.common.topics import dlq
+
+DESCRIPTION = (
+    "The AI-reply worker: answers inbound WhatsApp/SMS messages per business with OpenAI, in order "
+    "per conversation, and publishes each reply it sent (message.outbound)."
+)
 
 
 def create_cipher(settings: AiSettings) -> Cipher:
@@ -203,6 +209,8 @@ def create_worker(settings: AiSettings, overrides: Overrides | None = None) -> L
     runs beside it, supervised (restarted with backoff after a bug, reported by /ready)."""
     create_cipher(settings)  # fail at start, not at the first message, on a bad key ring
     broker = create_broker(settings.kafka)
+    consumer = settings.consumer
+    declare_publications(broker, [consumer.outbound_topic, dlq(consumer.topic)])
     state: dict[str, Runtime] = {}
     supervisor = Supervisor("ai")
 
@@ -222,7 +230,6 @@ def create_worker(settings: AiSettings, overrides: Overrides | None = None) -> L
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
-        consumer = settings.consumer
         await ensure_topics(
             settings.kafka, [consumer.topic, consumer.outbound_topic, dlq(consumer.topic)]
         )
@@ -241,15 +248,19 @@ def create_worker(settings: AiSettings, overrides: Overrides | None = None) -> L
 
     return Litestar(
         logging_config=None,  # logs go through common.logging's structlog handler
-        route_handlers=health_routes(
-            {
-                "mongo": mongo_ready,
-                "redis": redis_ready,
-                "kafka": broker_ready,
-                **supervisor.checks(),
-            }
-        ),
+        route_handlers=[
+            *health_routes(
+                {
+                    "mongo": mongo_ready,
+                    "redis": redis_ready,
+                    "kafka": broker_ready,
+                    **supervisor.checks(),
+                }
+            ),
+            *asyncapi_routes(lambda: document(broker, service="ai", description=DESCRIPTION)),
+        ],
         lifespan=[lifespan],
+        openapi_config=None,  # no HTTP API on the worker's port: /asyncapi.yaml describes it
     )
 
 

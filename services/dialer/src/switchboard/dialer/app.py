@@ -23,6 +23,7 @@ from litestar.status_codes import (
     HTTP_503_SERVICE_UNAVAILABLE,
 )
 
+from switchboard.common.asyncapi import asyncapi_routes, declare_publications, document
 from switchboard.common.auth import tenant_jwt_auth, tenant_of
 from switchboard.common.cli import configure_process
 from switchboard.common.http import health_routes
@@ -50,6 +51,11 @@ from switchboard.dialer.repository import CallPlacer
 from switchboard.dialer.settings import DialerSettings, get_settings
 from switchboard.dialer.worker import DialWorker
 
+DESCRIPTION = (
+    "The dialer worker: reads call outcomes (call.events) and STOP replies (message.inbound) to "
+    "settle attempts and keep the do-not-call list; publishes attempt events and campaign "
+    "commands through its transactional outbox; every replica hears every dial command."
+)
 TOPICS = (CALL_EVENTS, MESSAGE_INBOUND, DIAL_COMMANDS, dlq(CALL_EVENTS), dlq(MESSAGE_INBOUND))
 
 
@@ -153,7 +159,13 @@ def create_worker(
     The three loops run under a :class:`Supervisor`: one that fails unexpectedly is restarted
     with backoff, and ``/ready`` names it (``loop:<name>``) until it runs again."""
     broker = create_broker(settings.kafka)
+    declare_publications(
+        broker, [CALL_EVENTS, DIAL_COMMANDS, dlq(CALL_EVENTS), dlq(MESSAGE_INBOUND)]
+    )
     worker_id = settings.worker.worker_id or f"{socket.gethostname()}-{os.getpid()}"
+    # Every replica hears every command: a group of its own (named in the docs by its pattern).
+    commands_group = f"{settings.consumer.commands_group_prefix}-{worker_id}"
+    commands_pattern = {commands_group: f"{settings.consumer.commands_group_prefix}-<worker id>"}
     state: dict[str, Any] = {}
     # Registered now, so /ready knows every loop; what they run is built in the lifespan.
     supervisor = Supervisor(settings.service_name)
@@ -194,7 +206,6 @@ def create_worker(
             settings.kafka.publish_timeout_s,
             settings.worker.relay_interval_s,
         )
-        commands_group = f"{settings.consumer.commands_group_prefix}-{worker_id}"
         broker.include_router(
             create_router(
                 settings,
@@ -230,15 +241,26 @@ def create_worker(
 
     return Litestar(
         logging_config=None,  # logs go through common.logging's structlog handler
-        route_handlers=health_routes(
-            {
-                "postgres": store_ready,
-                "redis": redis_ready,
-                "kafka": broker_ready,
-                **supervisor.checks(),
-            }
-        ),
+        route_handlers=[
+            *health_routes(
+                {
+                    "postgres": store_ready,
+                    "redis": redis_ready,
+                    "kafka": broker_ready,
+                    **supervisor.checks(),
+                }
+            ),
+            *asyncapi_routes(
+                lambda: document(
+                    broker,
+                    service="dialer",
+                    description=DESCRIPTION,
+                    group_names=commands_pattern,
+                )
+            ),
+        ],
         lifespan=[lifespan],
+        openapi_config=None,  # no HTTP API on the worker's port: /asyncapi.yaml describes it
     )
 
 

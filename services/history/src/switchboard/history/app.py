@@ -17,6 +17,7 @@ from litestar.config.cors import CORSConfig
 from litestar.di import NamedDependency, Provide
 from litestar.openapi import OpenAPIConfig
 
+from switchboard.common.asyncapi import asyncapi_routes, declare_publications, document
 from switchboard.common.auth import tenant_jwt_auth, tenant_of
 from switchboard.common.cli import configure_process
 from switchboard.common.errors import SwitchboardError
@@ -40,6 +41,11 @@ from switchboard.history.repository import HistoryReader, TenantHistory
 from switchboard.history.settings import HistorySettings, get_settings
 
 log = structlog.get_logger(__name__)
+DESCRIPTION = (
+    "The call-history worker: stores every call and message event in partitioned PostgreSQL "
+    "(duplicates dropped by event id) and publishes the endings and reports it reconciles from "
+    "the providers for calls whose final callback never came."
+)
 
 
 async def _every(interval_s: float, what: str, fn: Callable[[], Awaitable[object]]) -> None:
@@ -63,6 +69,7 @@ def create_worker(
     """The worker: consumes events into PostgreSQL, keeps partitions, reconciles open calls;
     serves /health, /ready (PostgreSQL and Kafka), /metrics."""
     broker = create_broker(settings.kafka)
+    declare_publications(broker, [CALL_EVENTS, *(dlq(t) for t in TOPICS)])
     state: dict[str, PostgresStore] = {}
     rounds: dict[str, Callable[[], Awaitable[object]]] = {}
     supervisor = Supervisor("history")
@@ -116,9 +123,11 @@ def create_worker(
 
     return Litestar(
         logging_config=None,  # logs go through common.logging's structlog handler
-        route_handlers=health_routes(
-            {"postgres": store_ready, "kafka": broker_ready, **supervisor.checks()}
-        ),
+        route_handlers=[
+            *health_routes({"postgres": store_ready, "kafka": broker_ready, **supervisor.checks()}),
+            *asyncapi_routes(lambda: document(broker, service="history", description=DESCRIPTION)),
+        ],
+        openapi_config=None,  # no HTTP API on the worker's port: /asyncapi.yaml describes it
         lifespan=[lifespan],
     )
 

@@ -12,6 +12,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.stores.base import Store
 from litestar.stores.redis import RedisStore
 
+from switchboard.common.asyncapi import asyncapi_routes
 from switchboard.common.cli import configure_process
 from switchboard.common.http import health_routes
 from switchboard.common.metrics import labelled
@@ -20,6 +21,7 @@ from switchboard.common.runtime import settled_after_startup
 from switchboard.common.supervise import Supervisor
 from switchboard.ingress.delivery import Delivery
 from switchboard.ingress.errors import WebhookRejected
+from switchboard.ingress.kafka_interface import kafka_document
 from switchboard.ingress.metrics import WEBHOOKS
 from switchboard.ingress.publish import KafkaPublisher, RecordPublisher
 from switchboard.ingress.record_limit import RecordLimit
@@ -30,7 +32,7 @@ from switchboard.ingress.webhooks.common import Wiring
 from switchboard.ingress.webhooks.endpoint import document
 
 log = structlog.get_logger(__name__)
-OPEN_PATHS = ["/health", "/ready", "/metrics", "/schema"]
+OPEN_PATHS = ["/health", "/ready", "/metrics", "/schema", "/asyncapi"]
 
 
 def _rejected(request: Request[Any, Any, Any], exc: WebhookRejected) -> Response[dict[str, Any]]:
@@ -98,6 +100,7 @@ def create_app(settings: IngressSettings, publisher: RecordPublisher | None = No
         logging_config=None,  # logs go through common.logging's structlog handler
         route_handlers=[
             *WEBHOOK_ROUTES,
+            *asyncapi_routes(kafka_document),
             # A drainer that is down (between restarts) is "degraded", not "not ready": webhooks
             # are still made durable (Kafka, or the spool), and taking the replica out of the
             # Service would turn them away while no other process can drain its spool file.
