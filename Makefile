@@ -7,7 +7,7 @@ INFRA := scripts/infra/infra.sh
 STEP := scripts/step.sh
 PYTEST_ARGS ?=
 
-.PHONY: help install up down infra-up infra-down infra-status services-up services-down monitoring-install \
+.PHONY: help install asyncapi up down infra-up infra-down infra-status services-up services-down monitoring-install \
         status test test-unit lint format migrate demo sim rules bench-ingress bench-history bench-dialer bench-dialer-soak bench-ai vegeta docs token images test-deploy
 
 help: ## List the targets
@@ -100,6 +100,9 @@ rules: install ## Regenerate k8s/base/prometheusrule.yaml from deploy/monitoring
 
 docs: install ## Regenerate the event JSON Schemas in docs/events/ from the models
 	.venv/bin/python -m switchboard.common.events.schemas docs/events
+
+asyncapi: up ## Write docs/asyncapi/<service>.yaml from what the running services serve at /asyncapi.yaml
+	.venv/bin/python scripts/asyncapi.py write docs/asyncapi
 
 BENCH_TABLE := .venv/bin/python -m switchboard.bench.report $(CURDIR)
 

@@ -1,4 +1,5 @@
-"""Every metric the Grafana dashboards and the alert rules query is exported by a running service.
+"""Every metric the Grafana dashboards and the alert rules query is exported by a running service;
+every log line is JSON; the committed AsyncAPI documents are what the running services serve.
 
 Starts the real processes Prometheus scrapes (compose/prometheus/prometheus.yml): ingress, history
 worker + API, dialer worker + API, AI worker + API and the lag exporter, on free ports with their
@@ -29,6 +30,7 @@ from switchboard.common.topics import (
     MESSAGE_INBOUND,
     MESSAGE_OUTBOUND,
     MESSAGE_STATUS,
+    Groups,
 )
 
 pytestmark = pytest.mark.integration
@@ -54,6 +56,11 @@ PROMQL_WORDS = {
     "and", "or", "unless", "inf", "nan",
 }  # fmt: skip
 KAFKA_TOPICS = (CALL_EVENTS, MESSAGE_INBOUND, MESSAGE_STATUS, MESSAGE_OUTBOUND)
+KAFKA_GROUPS = (Groups.HISTORY, Groups.DIALER, Groups.AI)
+# docs/asyncapi/<document> ← the process serving it
+ASYNCAPI = {"ingress": "ingress", "history": "history-worker", "dialer": "dialer-worker",
+            "ai": "ai-worker"}  # fmt: skip
+DIALER_COMMANDS_PREFIX = "dialer-commands"  # the dialer's default (DialerSettings)
 AI_KEY = '{"ops-test": "QdoJaGjUMfwMggz4CCZv5jCJr6qpT/Gza+SRx1o5SNs="}'
 DIALER_ACCOUNT = "AC" + "0f" * 16
 DIALER_CAP = 7
@@ -141,7 +148,7 @@ def start(name: str, args: list[str], env: dict[str, str], logdir: Path) -> Serv
 async def groups(kafka: KafkaSettings) -> dict[str, str]:
     return {
         service: await fresh_group(kafka, f"ops-metrics-{service}", KAFKA_TOPICS)
-        for service in ("history", "dialer", "ai")
+        for service in KAFKA_GROUPS
     }
 
 
@@ -150,15 +157,20 @@ async def drop_pg(pg: PostgresSettings, *names: str) -> None:
 
 
 @pytest.fixture(scope="module")
+def group(kafka_settings: KafkaSettings) -> dict[str, str]:
+    """Each worker's consumer group, fresh for this module, and the dialer's command prefix."""
+    return {**asyncio.run(groups(kafka_settings)), "commands": unique("ops-dialer-commands")}
+
+
+@pytest.fixture(scope="module")
 def running(
     tmp_path_factory: pytest.TempPathFactory,
-    kafka_settings: KafkaSettings,
     pg_settings: PostgresSettings,
     common_settings: CommonSettings,
+    group: dict[str, str],
 ) -> Iterator[dict[str, ServiceProcess]]:
     logdir = tmp_path_factory.mktemp("metrics-logs")
     history_db, dialer_db, ai_db = unique("ops_history"), unique("ops_dialer"), unique("ops_ai")
-    group = asyncio.run(groups(kafka_settings))
     history = {
         "SWITCHBOARD_DATABASE": history_db,
         "SWITCHBOARD_CONSUMER__GROUP_ID": group["history"],
@@ -166,7 +178,7 @@ def running(
     dialer = {
         "SWITCHBOARD_DATABASE": dialer_db,
         "SWITCHBOARD_CONSUMER__GROUP_ID": group["dialer"],
-        "SWITCHBOARD_CONSUMER__COMMANDS_GROUP_PREFIX": unique("ops-dialer-commands"),
+        "SWITCHBOARD_CONSUMER__COMMANDS_GROUP_PREFIX": group["commands"],
         "SWITCHBOARD_REDIS_PREFIX": unique("ops-dialer"),
         # An account (never called: no campaign runs) whose concurrency the worker reports.
         "SWITCHBOARD_TWILIO__ACCOUNTS": json.dumps(
@@ -193,7 +205,7 @@ def running(
             (
                 "lag-exporter",
                 ["switchboard.lagexporter", "serve"],
-                {"SWITCHBOARD_LAG__GROUPS": json.dumps(list(group.values()))},
+                {"SWITCHBOARD_LAG__GROUPS": json.dumps([group[s] for s in KAFKA_GROUPS])},
             ),
         ):
             services[name] = start(name, args, env, logdir)
@@ -303,3 +315,68 @@ def test_every_log_line_is_json(running: dict[str, ServiceProcess]) -> None:
             assert {"event", "level", "timestamp", "service"} <= record.keys(), (name, record)
             loggers.add(str(record.get("logger", "")))
     assert {"uvicorn.error", "faststream.kafka"} <= loggers, loggers
+
+
+def served_asyncapi(service: ServiceProcess, group: dict[str, str]) -> Any:
+    """The document ``service`` serves, its consumer groups renamed from this module's fresh ones
+    to the defaults (what ``make up`` runs, and so what docs/asyncapi holds)."""
+    response = httpx.get(service.url + "/asyncapi.yaml", timeout=10)
+    assert response.status_code == 200, (service.name, response.text[:500])
+    assert response.headers["content-type"].startswith("application/yaml")
+    doc = yaml.safe_load(response.text)
+    defaults = {group[g]: g for g in KAFKA_GROUPS}
+    defaults[f"{group['commands']}-<worker id>"] = f"{DIALER_COMMANDS_PREFIX}-<worker id>"
+    for operation in doc.get("operations", {}).values():
+        group_id = operation.get("bindings", {}).get("kafka", {}).get("groupId")
+        if group_id is not None:
+            group_id["const"] = defaults.get(group_id["const"], group_id["const"])
+    return doc
+
+
+def asyncapi_validator() -> Any:
+    """A validator for the AsyncAPI 3.0.0 JSON Schema (fetched from npm once, into .local/)."""
+    import subprocess
+    import sys
+
+    from jsonschema import Draft7Validator
+    from referencing import Registry
+    from referencing.jsonschema import DRAFT7
+
+    path = subprocess.run(
+        [sys.executable, str(ROOT / "scripts/asyncapi.py"), "schema"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    ).stdout.strip()
+    schema = json.loads(Path(path).read_text())
+    registry: Registry[Any] = Registry().with_resources(
+        (d.get("$id", k), DRAFT7.create_resource(d)) for k, d in schema["definitions"].items()
+    )
+    return Draft7Validator(schema, registry=registry)
+
+
+def test_committed_asyncapi_documents_are_what_the_services_serve(
+    running: dict[str, ServiceProcess], group: dict[str, str]
+) -> None:
+    validator = asyncapi_validator()
+    assert list(validator.iter_errors({"asyncapi": "3.0.0", "info": {}})), "validator accepts all"
+    committed_dir = ROOT / "docs/asyncapi"
+    assert sorted(p.stem for p in committed_dir.glob("*.yaml")) == sorted(ASYNCAPI)
+    for document, process in ASYNCAPI.items():
+        served = served_asyncapi(running[process], group)
+        errors = [f"{list(e.path)}: {e.message[:200]}" for e in validator.iter_errors(served)]
+        assert not errors, (document, errors[:5])
+        committed = yaml.safe_load((committed_dir / f"{document}.yaml").read_text())
+        assert committed == served, (
+            f"docs/asyncapi/{document}.yaml is stale: `make asyncapi` writes what the running "
+            "services serve"
+        )
+    # What the documents say matches what the workers subscribe to.
+    history = yaml.safe_load((committed_dir / "history.yaml").read_text())
+    received = {
+        op["channel"]["$ref"].rsplit("/", 1)[1]
+        for op in history["operations"].values()
+        if op["action"] == "receive"
+    }
+    assert {"call_events", "message_inbound", "message_status", "message_outbound"} <= received

@@ -9,7 +9,7 @@ from litestar.testing import AsyncTestClient
 from switchboard.common.auth import AuthNotConfiguredError, AuthSettings, issue_token
 from switchboard.history.app import create_api
 from switchboard.history.errors import StoreUnavailableError
-from switchboard.history.schemas import CallPage
+from switchboard.history.schemas import CallPage, CallSummary
 from switchboard.history.settings import ApiSettings, HistorySettings
 
 KEY = "component-signing-key-long-enough-for-hs256"
@@ -97,6 +97,13 @@ async def test_csv_has_a_header_and_iso_times() -> None:
     lines = r.text.splitlines()
     assert lines[0].startswith("call_id,provider,status")
     assert lines[1] == "CA1,twilio,completed,,,,2026-01-01T00:00:00+00:00"
+
+
+async def test_csv_names_its_columns_as_the_json_list_does_with_one_charset() -> None:
+    async with AsyncTestClient(create_api(settings(), reader=FakeReader())) as client:
+        r = await client.get("/v1/calls/export.csv", headers=bearer(issue_token(KEY, "acme")))
+    assert r.headers["content-type"] == "text/csv; charset=utf-8"
+    assert r.text.splitlines()[0].split(",") == list(CallSummary.model_fields)
 
 
 def test_the_api_refuses_to_start_without_a_key() -> None:

@@ -46,3 +46,18 @@ def test_calls_summary_counts_calls_per_number(sim, wait):
     assert (summary["calls"], summary["numbers"], summary["max_per_number"]) == (3, 2, 2)
     assert summary["repeated_sample"] == {"+14155550101": 2}
     assert sum(summary["by_status"].values()) == 3
+
+
+def test_metrics_count_what_the_simulator_did(sim, receiver, wait):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    sim.create_call(StatusCallback=receiver.url + "/s")
+    wait(sim.idle)
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(sim.http.get("/metrics").text)
+        for s in family.samples
+    }
+    assert samples[("switchboard_sim_events_total", (("kind", "webhook.sent"),))] >= 1
+    assert sum(v for (n, _), v in samples.items() if n == "switchboard_sim_calls") == 1
+    assert ("process_cpu_seconds_total", ()) in samples

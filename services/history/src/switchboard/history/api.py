@@ -127,7 +127,7 @@ class CallsController(Controller):
 
         return Stream(
             lines(),
-            media_type="text/csv; charset=utf-8",
+            media_type="text/csv",  # Litestar adds "; charset=utf-8" to text types
             headers={"content-disposition": 'attachment; filename="calls.csv"'},
         )
 

@@ -146,6 +146,7 @@ class Stats(_Model):
     per_day: list[DayStats]
 
 
+# The export's columns, named as the JSON list names them.
 CSV_COLUMNS: Final = (
     "call_id",
     "provider",
@@ -154,7 +155,7 @@ CSV_COLUMNS: Final = (
     "from_number",
     "to_number",
     "seen_at",
-    "first_event_at",
+    "started_at",
     "ended_at",
     "duration_s",
     "answered_by",
@@ -162,3 +163,5 @@ CSV_COLUMNS: Final = (
     "cost",
     "ended_reason",
 )
+# Where a column is stored under another name (the first event's time is the call's start).
+CSV_STORED_AS: Final = {"started_at": "first_event_at"}

@@ -6,12 +6,12 @@ from collections.abc import AsyncIterator
 
 import httpx
 from litestar import Litestar
-from prometheus_client import CollectorRegistry
 
 from switchboard.common.cli import configure_process
 from switchboard.common.http import health_routes
 from switchboard.providersim.control import CONTROLLERS
 from switchboard.providersim.deps import dependencies
+from switchboard.providersim.metrics import sim_registry
 from switchboard.providersim.openai_api import OpenAIApi
 from switchboard.providersim.settings import SimSettings, get_settings
 from switchboard.providersim.state import SimState
@@ -63,7 +63,7 @@ def create_app(
             WhatsAppApi,
             VoiceAgentApi,
             *CONTROLLERS,
-            *health_routes({"sim": _always_ready}, registry=CollectorRegistry()),
+            *health_routes({"sim": _always_ready}, registry=sim_registry(state)),
         ],
         dependencies=dependencies(
             sim=state,

@@ -12,7 +12,7 @@ import binascii
 import json
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 import asyncpg
 
@@ -21,6 +21,7 @@ from switchboard.history.adapters.pool import POSTGRES_ERRORS
 from switchboard.history.errors import BadQueryError
 from switchboard.history.schemas import (
     CSV_COLUMNS,
+    CSV_STORED_AS,
     CallDetail,
     CallEventOut,
     CallFilters,
@@ -44,6 +45,9 @@ _DETAIL = (
     _SUMMARY + ", account_id, sequence_number, contact_id, attempt_id, attempt_number, agent_id, "
     "agent_call_id, summary, transcript, recording_url, error_code, error_message, "
     "last_event_at, event_count"
+)
+CSV_SELECT: Final = ", ".join(
+    f"{CSV_STORED_AS[c]} AS {c}" if c in CSV_STORED_AS else c for c in CSV_COLUMNS
 )
 
 
@@ -177,7 +181,7 @@ class PostgresTenantHistory:
             if after is not None:  # as list_calls: the plain bound prunes partitions
                 q.add("seen_at <= {}", after[0]).add("(seen_at, call_id) < ({}, {})", *after)
             sql = (
-                f"SELECT {', '.join(CSV_COLUMNS)} FROM calls WHERE {q.where} "  # noqa: S608
+                f"SELECT {CSV_SELECT} FROM calls WHERE {q.where} "  # noqa: S608
                 f"ORDER BY seen_at DESC, call_id DESC LIMIT {int(chunk)}"
             )
             async with (
