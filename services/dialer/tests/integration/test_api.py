@@ -31,6 +31,8 @@ async def test_a_tenant_sees_only_its_own_campaigns(client, token, new_campaign)
     ).status_code == 200
     other = await client.get(f"/v1/campaigns/{mine['id']}", headers=token("globex"))
     assert other.status_code == 404
+    # A sentence, the same for "not yours" and "no such campaign" (was the bare id).
+    assert other.json()["detail"] == f"no campaign {mine['id']} for this tenant"
     r = await client.post(f"/v1/campaigns/{mine['id']}/start", headers=token("globex"))
     assert r.status_code == 404
     listed = await client.get("/v1/campaigns", headers=token("globex"))

@@ -162,7 +162,7 @@ class PostgresCampaignStore:
                 tenant,
             )
         if row is None:
-            raise CampaignNotFound(str(campaign_id))
+            raise CampaignNotFound(f"no campaign {campaign_id} for this tenant")
         return campaign_of(row)
 
     async def list_campaigns(self, tenant: str, limit: int = 100) -> list[Campaign]:
@@ -188,7 +188,7 @@ class PostgresCampaignStore:
                     tenant,
                 )
                 if status is None:
-                    raise CampaignNotFound(str(campaign_id))
+                    raise CampaignNotFound(f"no campaign {campaign_id} for this tenant")
                 if CampaignStatus(status) not in allowed:
                     raise InvalidTransition(f"cannot {action} a {status} campaign")
                 row = await conn.fetchrow(
