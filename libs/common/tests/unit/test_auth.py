@@ -4,6 +4,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 from litestar import Litestar, get
 from litestar.di import Provide
 from litestar.testing import TestClient
@@ -24,7 +25,7 @@ KEY = "k" * 32
 
 @get("/v1/whoami", sync_to_thread=False)
 def whoami(tenant: str) -> dict[str, Any]:
-    return {"tenant": tenant}
+    return {"tenant": tenant, "logged_as": structlog.contextvars.get_contextvars().get("tenant")}
 
 
 def client(settings: AuthSettings) -> TestClient:  # type: ignore[type-arg]
@@ -45,7 +46,8 @@ def test_tenant_comes_from_the_token() -> None:
     with client(AuthSettings(jwt_key=SecretStr(KEY))) as c:
         response = c.get("/v1/whoami", headers=bearer(issue_token(KEY, "acme")))
         assert response.status_code == 200
-        assert response.json() == {"tenant": "acme"}
+        # and every line the request logs names it
+        assert response.json() == {"tenant": "acme", "logged_as": "acme"}
 
 
 def test_missing_forged_expired_and_tenantless_tokens_are_401() -> None:

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import pytest
+import structlog
 
 from switchboard.common.errors import PermanentError, RetryableError
 from switchboard.common.events import CallStatus, CallStatusChanged, Event
@@ -135,3 +136,24 @@ async def test_an_outage_while_isolating_a_bad_record_fails_the_batch_undead_let
     assert dead.sent == []
     assert handled == []
     assert pauses == [0.5]  # read again after a pause, not at once
+
+
+async def test_lines_logged_while_a_record_is_handled_name_its_event_and_tenant() -> None:
+    event = Event(
+        id="ev-1",
+        source="/t",
+        tenant="acme",
+        data=CallStatusChanged(
+            provider="twilio", call_id="CA1", status=CallStatus.RINGING, occurred_at=NOW
+        ),
+    )
+    seen: list[dict[str, object]] = []
+
+    async def handle() -> None:
+        seen.append(dict(structlog.contextvars.get_contextvars()))
+
+    assert await handle_or_dead_letter(consumer_record(event), handle, FAST, Dead())
+    assert seen[0]["event_id"] == "ev-1"
+    assert seen[0]["tenant"] == "acme"
+    assert seen[0]["event_type"] == CallStatusChanged.event_type
+    assert "event_id" not in structlog.contextvars.get_contextvars()  # unbound after

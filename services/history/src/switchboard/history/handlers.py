@@ -7,6 +7,7 @@ import structlog
 from prometheus_client import Counter
 
 from switchboard.common.events import Event
+from switchboard.common.log_summary import PeriodicSummary
 from switchboard.history.messages import to_message
 from switchboard.history.models import to_fact
 from switchboard.history.repository import HistoryStore
@@ -18,6 +19,9 @@ STORED = Counter(
     "Events received by the history worker, by kind and outcome.",
     ["kind", "outcome"],
 )
+# One INFO line a minute per kind; each batch at DEBUG.
+CALLS_SUMMARY = PeriodicSummary(log, "call events stored (summary)")
+MESSAGES_SUMMARY = PeriodicSummary(log, "message events stored (summary)")
 
 
 def _mapped(
@@ -49,7 +53,8 @@ async def handle_call_events(
     stored = await store.record_call_facts(facts)
     STORED.labels("call", "new").inc(stored)
     STORED.labels("call", "seen_or_expired").inc(len(facts) - stored)
-    log.info("call events stored", received=len(events), new=stored)
+    log.debug("call events stored", received=len(events), new=stored)
+    CALLS_SUMMARY.add(received=len(events), new=stored)
     return stored
 
 
@@ -62,5 +67,6 @@ async def handle_message_events(
         return 0
     stored = await store.record_messages(rows)
     STORED.labels("message", "stored").inc(len(rows))
-    log.info("message events stored", received=len(events), messages=stored)
+    log.debug("message events stored", received=len(events), messages=stored)
+    MESSAGES_SUMMARY.add(received=len(events), messages=stored)
     return stored

@@ -5,6 +5,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
+import structlog
 from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.exceptions import PermissionDeniedException
@@ -57,6 +58,9 @@ def tenant_of(request: Request[Principal, Any, Any]) -> str:
     tenant = request.user.tenant
     if tenant is None:
         raise PermissionDeniedException("this endpoint needs a tenant's token")
+    # On every line the request logs from here (uvicorn runs each request in a task of its
+    # own, so the binding ends with it).
+    structlog.contextvars.bind_contextvars(tenant=tenant)
     return tenant
 
 

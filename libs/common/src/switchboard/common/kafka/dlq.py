@@ -155,11 +155,25 @@ async def handle_or_dead_letter(
     ``traceparent`` (when sampled); ``traced=False`` is for callers whose current span is the
     record's already (a dead letter marks that one failed).
     """
-    if not traced:  # the caller's current span (if any) is the record's
-        current = trace.get_current_span()
-        return await _handle_or_dead_letter(record, fn, policy, dead_letters, group, current)
-    with consumer_span(record, group) as span:
-        return await _handle_or_dead_letter(record, fn, policy, dead_letters, group, span)
+    with structlog.contextvars.bound_contextvars(**log_context(record)):
+        if not traced:  # the caller's current span (if any) is the record's
+            current = trace.get_current_span()
+            return await _handle_or_dead_letter(record, fn, policy, dead_letters, group, current)
+        with consumer_span(record, group) as span:
+            return await _handle_or_dead_letter(record, fn, policy, dead_letters, group, span)
+
+
+_LOG_KEYS: Final = {"ce_id": "event_id", "ce_type": "event_type", "ce_tenant": "tenant"}
+
+
+def log_context(record: "ConsumerRecord[bytes, bytes]") -> dict[str, str]:
+    """The event's id, type and tenant from the record's CloudEvents headers, for every line
+    logged while it is handled (read from the headers: known even for an undecodable value)."""
+    return {
+        _LOG_KEYS[name]: value.decode("utf-8", "replace")
+        for name, value in record.headers or ()
+        if name in _LOG_KEYS
+    }
 
 
 async def _handle_or_dead_letter(
