@@ -8,7 +8,7 @@ STEP := scripts/step.sh
 PYTEST_ARGS ?=
 
 .PHONY: help install asyncapi up down infra-up infra-down infra-status services-up services-down monitoring-install \
-        status test test-unit lint format migrate demo sim rules bench-ingress bench-history bench-dialer bench-dialer-soak bench-ai vegeta docs token images test-deploy
+        status test test-unit lint format migrate demo sim rules bench-ingress bench-history bench-dialer bench-dialer-soak bench-ai vegeta kustomize docs token images test-deploy
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -91,6 +91,9 @@ sim: install ## Run the provider simulator on :8010 (SWITCHBOARD_SIM__PORT)
 
 vegeta: ## Install the vegeta load generator (Go module) into .local/bin
 	@test -x .local/bin/vegeta || GOBIN=$(CURDIR)/.local/bin go install github.com/tsenart/vegeta/v12@v12.13.0
+
+kustomize: ## Install kustomize (Go module) into .local/bin; tests/deploy renders k8s/ with it
+	@test -x .local/bin/kustomize || GOBIN=$(CURDIR)/.local/bin go install sigs.k8s.io/kustomize/kustomize/v5@v5.7.1
 
 bench-ingress: install infra-up vegeta ## Ingress webhooks/s vs bare Litestar and aiokafka ceilings → docs/benchmarks.md
 	.venv/bin/python services/ingress/bench/ingress_bench.py

@@ -1,16 +1,16 @@
-"""Fixtures of the offline deployment checks: the repository, a tiny kustomize renderer, settings.
+"""Fixtures of the offline deployment checks: the repository, the rendered manifests, settings.
 
-No Docker engine or cluster needed: the manifests are rendered by :func:`render` below, which
-supports exactly the kustomize features ``k8s/`` uses (resources, namespace, labels without
-selectors, images, strategic-merge patches of maps with lists merged by ``name``, configMapGenerator
-from files without name hashes). Where kubectl is installed, ``test_observability`` checks that
-``kubectl kustomize`` renders the same objects.
+No Docker engine or cluster needed: the manifests are rendered by the real ``kustomize build``
+(a pinned Go module in .local/bin) and the policy checks run on its output.
 """
 
 import copy
+import functools
 import importlib
+import os
 import pathlib
 import re
+import subprocess
 import typing
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -101,49 +101,30 @@ def topics_table() -> dict[str, Any]:
     return table
 
 
-# --------------------------------------------------------------------------- kustomize (subset)
+# --------------------------------------------------------------------------- kustomize
+
+KUSTOMIZE_MODULE = "sigs.k8s.io/kustomize/kustomize/v5"
+KUSTOMIZE_VERSION = "v5.7.1"
+KUSTOMIZE = ROOT / ".local/bin/kustomize"
 
 
-def _load_all(path: pathlib.Path) -> list[dict[str, Any]]:
-    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+def kustomize() -> pathlib.Path:
+    """The real kustomize (``make kustomize``: a Go module built into .local/bin, like vegeta);
+    installed here the first time when missing, so ``make test`` on a fresh clone has it."""
+    if not KUSTOMIZE.exists() or KUSTOMIZE_VERSION not in _version(KUSTOMIZE):
+        subprocess.run(
+            ["go", "install", f"{KUSTOMIZE_MODULE}@{KUSTOMIZE_VERSION}"],
+            env={**os.environ, "GOBIN": str(KUSTOMIZE.parent)},
+            check=True,
+            capture_output=True,
+            timeout=900,
+        )
+    return KUSTOMIZE
 
 
-def _merge(base: Any, patch: Any) -> Any:
-    """Strategic merge of simple maps.
-
-    Maps merge key by key, lists of named maps merge by ``name``, anything else is replaced.
-    """
-    if isinstance(base, dict) and isinstance(patch, dict):
-        merged = dict(base)
-        for key, value in patch.items():
-            merged[key] = _merge(base[key], value) if key in base else copy.deepcopy(value)
-        return merged
-    if (
-        isinstance(base, list)
-        and isinstance(patch, list)
-        and all(isinstance(item, dict) and "name" in item for item in base + patch)
-    ):
-        by_name = {item["name"]: item for item in base}
-        out = [
-            _merge(by_name[item["name"]], item) if item["name"] in by_name else item
-            for item in patch
-        ]
-        patched = {item["name"] for item in patch}
-        return [item for item in base if item["name"] not in patched] + out
-    return copy.deepcopy(patch)
-
-
-def _add_labels(obj: dict[str, Any], entry: dict[str, Any]) -> None:
-    """One ``labels:`` entry: on the object's metadata, on pod templates when
-    ``includeTemplates``; selectors are never touched (``includeSelectors: false``)."""
-    assert entry.get("includeSelectors") is False, "the test renderer keeps selectors as written"
-    pairs = entry["pairs"]
-    obj.setdefault("metadata", {}).setdefault("labels", {}).update(pairs)
-    template = obj.get("spec", {}).get("template")
-    if entry.get("includeTemplates") and obj["kind"] in {"Deployment", "StatefulSet", "Job"}:
-        template.setdefault("metadata", {}).setdefault("labels", {}).update(pairs)
-        for claim in obj["spec"].get("volumeClaimTemplates", []):
-            claim.setdefault("metadata", {}).setdefault("labels", {}).update(pairs)
+def _version(binary: pathlib.Path) -> str:
+    done = subprocess.run([binary, "version"], capture_output=True, text=True, check=False)
+    return done.stdout
 
 
 def _containers(obj: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -152,82 +133,22 @@ def _containers(obj: dict[str, Any]) -> Iterator[dict[str, Any]]:
     yield from template.get("containers", [])
 
 
-_SUPPORTED = {
-    "apiVersion",
-    "kind",
-    "resources",
-    "namespace",
-    "labels",
-    "images",
-    "patches",
-    "configMapGenerator",
-    "generatorOptions",
-}
-
-
-def _generate_config_maps(
-    directory: pathlib.Path, kustomization: dict[str, Any]
-) -> list[dict[str, Any]]:
-    """``configMapGenerator`` entries with ``files`` (``path`` or ``key=path``), no name hash."""
-    options = kustomization.get("generatorOptions", {})
-    generators = kustomization.get("configMapGenerator", [])
-    assert not generators or options.get("disableNameSuffixHash") is True, (
-        f"{directory}: the test renderer makes no name hashes; set disableNameSuffixHash"
+@functools.cache
+def _build(directory: pathlib.Path) -> str:
+    done = subprocess.run(
+        [kustomize(), "build", str(directory)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
-    maps = []
-    for generator in generators:
-        unsupported = set(generator) - {"name", "files", "options"}
-        assert not unsupported, f"{directory}: configMapGenerator {unsupported} not supported"
-        data = {}
-        for entry in generator["files"]:
-            key, _, path = entry.rpartition("=")
-            data[key or pathlib.Path(path).name] = (directory / path).read_text()
-        metadata: dict[str, Any] = {"name": generator["name"]}
-        merged = {**options, **generator.get("options", {})}
-        for field in ("labels", "annotations"):
-            if merged.get(field):
-                metadata[field] = dict(merged[field])
-        maps.append({"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata, "data": data})
-    return maps
-
-
-def _apply_patches(directory: pathlib.Path, kustomization: dict[str, Any], objects: list) -> None:
-    for entry in kustomization.get("patches", []):
-        for patch in _load_all(directory / entry["path"]):
-            key = (patch["kind"], patch["metadata"]["name"])
-            found = [i for i, o in enumerate(objects) if (o["kind"], o["metadata"]["name"]) == key]
-            assert len(found) == 1, f"patch {key} matches {len(found)} objects"
-            objects[found[0]] = _merge(objects[found[0]], patch)
-
-
-def _set_images(kustomization: dict[str, Any], objects: list[dict[str, Any]]) -> None:
-    for image in kustomization.get("images", []):
-        for obj in objects:
-            for container in _containers(obj):
-                name = container["image"].partition(":")[0]
-                if name == image["name"]:
-                    container["image"] = f"{image.get('newName', name)}:{image['newTag']}"
+    assert done.returncode == 0, f"kustomize build {directory}: {done.stderr}"
+    return done.stdout
 
 
 def render(directory: pathlib.Path) -> list[dict[str, Any]]:
-    """Render ``directory``'s kustomization.yaml (the subset of kustomize that k8s/ uses)."""
-    kustomization = yaml.safe_load((directory / "kustomization.yaml").read_text())
-    unsupported = set(kustomization) - _SUPPORTED
-    assert not unsupported, f"{directory}: the test renderer does not support {unsupported}"
-    objects: list[dict[str, Any]] = []
-    for resource in kustomization.get("resources", []):
-        path = (directory / resource).resolve()
-        objects += render(path) if path.is_dir() else _load_all(path)
-    objects += _generate_config_maps(directory, kustomization)
-    _apply_patches(directory, kustomization, objects)
-    for obj in objects:
-        for entry in kustomization.get("labels", []):
-            _add_labels(obj, entry)
-        # Like kustomize: a Namespace is cluster-scoped and keeps no namespace of its own.
-        if (namespace := kustomization.get("namespace")) and obj["kind"] != "Namespace":
-            obj["metadata"]["namespace"] = namespace
-    _set_images(kustomization, objects)
-    return objects
+    """``kustomize build directory`` as objects (fresh copies: tests may change them)."""
+    return [doc for doc in yaml.safe_load_all(_build(directory.resolve())) if doc]
 
 
 @pytest.fixture(scope="session", params=["dev", "prod"])
