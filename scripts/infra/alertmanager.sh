@@ -60,6 +60,7 @@ do_start() {
     return
   fi
   write_config
+  require_free_port "$SWITCHBOARD_ALERTMANAGER_PORT" SWITCHBOARD_ALERTMANAGER_PORT
   log "starting on $URL"
   # An empty cluster address turns the gossip (0.0.0.0:9094 by default) off: one local instance.
   start_background "$PIDFILE" "$LOGFILE" prometheus-alertmanager \

@@ -58,6 +58,7 @@ do_start() {
     await_ready "$PIDFILE" "$PID_PATTERN" "$READY_TIMEOUT" "$LOGFILE" is_ready
     return
   fi
+  require_free_port "$SWITCHBOARD_FERRETDB_PORT" SWITCHBOARD_FERRETDB_PORT
   log "starting on 127.0.0.1:$SWITCHBOARD_FERRETDB_PORT (sqlite in $DATA)"
   start_background "$PIDFILE" "$LOGFILE" "$BIN" \
     --listen-addr "127.0.0.1:$SWITCHBOARD_FERRETDB_PORT" \

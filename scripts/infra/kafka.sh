@@ -205,6 +205,8 @@ prepare_node() {
 
 launch_node() {
   local node="$1"
+  require_free_port "$(broker_port "$node")" SWITCHBOARD_KAFKA_PORT
+  require_free_port "$(controller_port "$node")" SWITCHBOARD_KAFKA_CONTROLLER_PORT
   log "starting node $node on 127.0.0.1:$(broker_port "$node") (controller $(controller_port "$node"))"
   java_opts "$node"
   start_background "$(pidfile "$node")" "$(logfile "$node")" \

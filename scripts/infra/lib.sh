@@ -109,6 +109,29 @@ stop_pid() {
   rm -f "$pidfile"
 }
 
+# port_holder PORT : "pid N (command line)" of whatever listens on TCP PORT, or nothing.
+port_holder() {
+  local line pid
+  line="$(ss -ltnpH "sport = :$1" 2>/dev/null | head -n1)" || true
+  [[ -n "$line" ]] || return 0
+  pid="$(grep -o 'pid=[0-9]*' <<<"$line" | head -n1 | cut -d= -f2)"
+  if [[ -n "$pid" && -r "/proc/$pid/cmdline" ]]; then
+    printf 'pid %s (%s)' "$pid" "$(tr '\0' ' ' <"/proc/$pid/cmdline" | cut -c1-160 | sed 's/ *$//')"
+  else
+    printf 'a process this user cannot see'
+  fi
+}
+
+# require_free_port PORT VARIABLE : fail, naming the holder, when PORT is already listened on.
+# Called just before a server of ours starts (our own is not running then): without it a
+# foreign server on the port (another checkout's, say) would pass our readiness probe as ours.
+require_free_port() {
+  local holder
+  holder="$(port_holder "$1")"
+  [[ -z "$holder" ]] && return 0
+  die "port $1 is taken by $holder, not by this checkout's server (its data: $LOCAL_DIR). Stop that process, or give this checkout other ports: $2=<free port>"
+}
+
 # start_background PIDFILE LOGFILE CMD... : run CMD detached (own session, no stdin), appending
 # stdout and stderr to LOGFILE; the pid written to PIDFILE is CMD's own (bash execs it).
 start_background() {

@@ -96,6 +96,7 @@ do_start() {
     log "already running (pid $(read_pid "$PIDFILE")); waiting until ready"
     await_ready "$PIDFILE" "$PID_PATTERN" "$READY_TIMEOUT" "$LOGFILE" is_ready
   else
+    require_free_port "$SWITCHBOARD_PG_PORT" SWITCHBOARD_PG_PORT
     log "starting on 127.0.0.1:$SWITCHBOARD_PG_PORT (data $DATA)"
     if ! as_pg "$PG_BIN/pg_ctl" -D "$DATA" -l "$LOGFILE" -w -t "$READY_TIMEOUT" start >/dev/null; then
       show_log "$LOGFILE"

@@ -73,6 +73,7 @@ do_start() {
   fi
   [[ -f "$TARGETS" ]] || die "no targets file $TARGETS"
   write_config
+  require_free_port "$SWITCHBOARD_PROMETHEUS_PORT" SWITCHBOARD_PROMETHEUS_PORT
   log "starting on $URL (scrape and evaluation every $INTERVAL, rules $RULES)"
   # Debian's binary looks for the console templates under /etc/prometheus; nothing here uses them.
   start_background "$PIDFILE" "$LOGFILE" prometheus \

@@ -33,6 +33,7 @@ do_start() {
     return
   fi
   rm -f "$PIDFILE"
+  require_free_port "$SWITCHBOARD_REDIS_PORT" SWITCHBOARD_REDIS_PORT
   log "starting on 127.0.0.1:$SWITCHBOARD_REDIS_PORT"
   if ! redis-server --bind 127.0.0.1 --port "$SWITCHBOARD_REDIS_PORT" --save '' --appendonly no \
     --daemonize yes --pidfile "$PIDFILE" --dir "$REDIS_DIR/data" --logfile "$LOGFILE"; then

@@ -1,5 +1,10 @@
 """The local servers started by scripts/infra answer real clients."""
 
+import os
+import socket
+import subprocess
+from pathlib import Path
+
 import asyncpg
 import pytest
 import redis.asyncio as aioredis
@@ -10,6 +15,7 @@ from switchboard.common.settings import CommonSettings
 from switchboard.common.testing import unique
 
 pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
 
 
 async def test_mongo_wire_server_round_trips_a_document(common_settings: CommonSettings) -> None:
@@ -52,3 +58,29 @@ async def test_postgres_answers(common_settings: CommonSettings) -> None:
         assert str(version).startswith("15")
     finally:
         await conn.close()
+
+
+@pytest.mark.parametrize(
+    ("script", "variable"),
+    [("redis.sh", "SWITCHBOARD_REDIS_PORT"), ("ferretdb.sh", "SWITCHBOARD_FERRETDB_PORT")],
+)
+def test_a_port_held_by_another_process_is_named_not_taken_for_ours(
+    tmp_path: Path, script: str, variable: str
+) -> None:
+    """Another checkout's server on our port: the start fails saying which port and which pid
+    holds it (before: the readiness probe accepted the foreign server as ours)."""
+    with socket.socket() as foreign:
+        foreign.bind(("127.0.0.1", 0))
+        foreign.listen()
+        port = foreign.getsockname()[1]
+        done = subprocess.run(
+            ["bash", str(ROOT / "scripts/infra" / script), "start"],
+            env={**os.environ, variable: str(port), "SWITCHBOARD_LOCAL_DIR": str(tmp_path)},
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+    assert done.returncode != 0
+    assert f"port {port} is taken by pid {os.getpid()}" in done.stderr, done.stderr[-2000:]
+    assert variable in done.stderr
