@@ -1,7 +1,7 @@
 """k8s/ overlays render, validate against the Kubernetes schemas and follow our policies — offline.
 
-Rendering: the real ``kustomize build`` (the conftest's). Core kinds: ``kubernetes-validate`` (ships the
-Kubernetes JSON schemas, strict: unknown fields fail). KEDA ``ScaledObject``: the CRD's
+Rendering: the real ``kustomize build`` (the conftest's). Core kinds: ``kubernetes-validate``
+(ships the Kubernetes JSON schemas, strict: unknown fields fail). KEDA ``ScaledObject``: the CRD's
 openAPIV3Schema vendored from kedacore/keda (``schemas/keda-scaledobject-v1alpha1.json``), made
 strict the same way, and a focused schema of the Kafka trigger's metadata (a string map there).
 """
