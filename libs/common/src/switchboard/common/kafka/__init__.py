@@ -18,6 +18,7 @@ from switchboard.common.kafka.dlq import (
     process_record,
     replay_dead_letters,
 )
+from switchboard.common.kafka.keyed import KeyedPipeline, KeyedSubscription, PartitionOffsets
 from switchboard.common.kafka.limits import record_size
 from switchboard.common.kafka.stall import Stall
 from switchboard.common.retry import RetryPolicy, call_with_retries
@@ -27,6 +28,9 @@ __all__ = [
     "BatchProcessor",
     "DeadLetterSink",
     "DeadLetters",
+    "KeyedPipeline",
+    "KeyedSubscription",
+    "PartitionOffsets",
     "RetryPolicy",
     "Route",
     "SendOutcome",
