@@ -96,11 +96,25 @@ async def test_rate_limit_in_redis(runtime, fakes, build, cipher) -> None:
     assert len(fakes.sender.sent) == 2
 
 
-async def test_unknown_business_recorded_and_skipped(runtime, fakes, build) -> None:
-    assert await runtime.handle(build.inbound(channel_id="nobody")) == "skipped_unknown_business"
-    record = await runtime.ledger.get("wamid.in1")
-    assert record.state is ReplyState.SKIPPED and record.reason == "unknown_business"
-    assert await runtime.handle(build.inbound(channel_id="nobody")) == "duplicate"
+async def test_messages_nobody_will_answer_write_nothing(runtime, db, fakes, build, cipher):
+    """A channel no business owns, an inactive business, a type the business ignores: no
+    ledger step, no usage, no memory (a burst to an unconfigured number used to cost two
+    inserts per message on FerretDB)."""
+    await runtime.businesses.create(
+        build.business(cipher, id="off", whatsapp_phone_number_ids=("777",), active=False)
+    )
+    events = [
+        *(build.inbound(f"u{n}", channel_id="nobody", contact=f"1555000{n}") for n in range(5)),
+        build.inbound("i1", channel_id="777"),
+    ]
+    outcomes = [await runtime.handle(e) for e in events]
+    outcomes.append(await runtime.handle(events[0]))  # a redelivery
+    assert outcomes == ["skipped_unknown_business"] * 5 + ["skipped_inactive_business"] + [
+        "skipped_unknown_business"
+    ]
+    for collection in ("replies", "usage_events", "conversation_messages", "service_windows"):
+        assert await db[collection].count_documents({}) == 0, collection
+    assert fakes.sender.sent == []
 
 
 async def test_business_cache_hit_and_expiry(runtime, fakes, build, cipher) -> None:

@@ -94,10 +94,10 @@ async def test_crash_after_send_before_publish_publishes_on_redelivery(world, bu
     assert len(world.usage.counted) == 1
 
 
-async def test_unknown_and_inactive_business_are_recorded_and_skipped(world, build) -> None:
+async def test_unknown_and_inactive_business_are_skipped_without_writing(world, build) -> None:
     outcome = await handle_inbound(build.inbound(channel_id="999"), world.pipeline)
     assert outcome == "skipped_unknown_business"
-    assert world.ledger.records["wamid.in1"].state is ReplyState.SKIPPED
+    assert world.ledger.records == {}  # nothing will be sent: nothing to deduplicate
     world.lookup.add(
         build.business(
             world.cipher,
@@ -109,8 +109,11 @@ async def test_unknown_and_inactive_business_are_recorded_and_skipped(world, bui
     )
     outcome = await handle_inbound(build.inbound("wamid.in2", channel_id="777"), world.pipeline)
     assert outcome == "skipped_inactive_business"
-    assert await handle_inbound(build.inbound(channel_id="999"), world.pipeline) == "duplicate"
+    again = await handle_inbound(build.inbound(channel_id="999"), world.pipeline)
+    assert again == "skipped_unknown_business"  # a redelivery: skipped again, still no write
+    assert world.ledger.records == {}
     assert world.sender.sent == []
+    assert world.windows.last == {}
 
 
 async def test_model_down_sends_fallback_and_breaker_opens_then_closes(world, build) -> None:

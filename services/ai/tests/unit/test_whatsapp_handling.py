@@ -121,8 +121,10 @@ async def test_reactions_and_system_notices_are_not_answered(world, build, kind,
     event = build.inbound(text=None, message_type=kind, content=content)
     assert await handle_inbound(event, world.pipeline) == "skipped_ignored_type"
     assert world.model.prompts == [] and world.sender.sent == []
-    assert world.ledger.records["wamid.in1"].state is ReplyState.SKIPPED
-    assert await handle_inbound(event, world.pipeline) == "duplicate"
+    assert world.ledger.records == {}  # nothing is sent for it: nothing to deduplicate
+    assert await handle_inbound(event, world.pipeline) == "skipped_ignored_type"
+    # A reaction is the customer writing (it renews WhatsApp's window); a system notice is not.
+    assert (world.windows.last != {}) is (kind == "reaction")
 
 
 async def test_unsupported_gets_the_fallback_without_the_model(world, build):

@@ -1,5 +1,9 @@
-"""Handling one ``message.inbound`` event: claim → business → type → window → limits → model →
+"""Handling one ``message.inbound`` event: business → type → claim → window → limits → model →
 send → publish.
+
+Nothing is written for a message that will not be answered because of where it went (no
+business on the channel, an inactive business, a type the business ignores): with nothing sent
+there is nothing to deduplicate, and such traffic (a number nobody configured) can be heavy.
 
 Never twice: the message id is claimed in the ledger before anything with an effect (only
 reads run beside the claim; the rate limit counts claimed messages), the reply is stored
@@ -135,11 +139,27 @@ class _Skip:
 
 
 async def _handle(msg: MessageReceived, p: ReplyPipeline) -> str:
+    # The business first (a cache hit, nearly always): a message nobody will answer writes
+    # nothing. Deduplication is only needed for what has an effect, and an unknown or inactive
+    # business, or a type the business ignores, has none (a redelivery is skipped again).
+    business = await p.businesses.by_channel(msg.business_channel_id)
+    if business is None:
+        return "skipped_unknown_business"
+    if not business.active:
+        return "skipped_inactive_business"
+    if business.type_action(msg.message_type) == "ignore":
+        await whatsapp.record_inbound(msg, p.windows)  # the customer still wrote (window)
+        return "skipped_ignored_type"
+    return await _answer(msg, business, p)
+
+
+async def _answer(msg: MessageReceived, business: Business, p: ReplyPipeline) -> str:
+    """Claim, then reply at most once (or finish what an earlier attempt left)."""
     # The claim and the reads the model call needs do not depend on each other: both at once.
     # A duplicate wastes the reads (none of them changes anything that matters: a rebuilt
     # memory list or spend counter holds what MongoDB holds).
-    existing, (business, prepared) = await asyncio.gather(
-        p.ledger.claim(msg.message_id, msg.conversation, p.now()), _prepare(msg, p)
+    existing, prepared = await asyncio.gather(
+        p.ledger.claim(msg.message_id, msg.conversation, p.now()), _prepare(msg, business, p)
     )
     if existing is not None and existing.state is ReplyState.SKIPPED:
         return "duplicate"
@@ -148,19 +168,12 @@ async def _handle(msg: MessageReceived, p: ReplyPipeline) -> str:
         # delivered. Sending again could answer twice, so this one is left as it is.
         log.warning("reply send outcome unknown; not resending", message_id=msg.message_id)
         return "duplicate_unknown"
-    if business is None or not business.active or prepared is None:
-        reason = "unknown_business" if business is None else "inactive_business"
-        await p.ledger.skip(msg.message_id, reason, business.id if business else None)
-        return f"skipped_{reason}"
     if existing is not None and existing.state is ReplyState.SENT:
         if not existing.published and existing.reply is not None:
             await _after_send(msg, business, existing, p)  # finish what a crash interrupted
         return "duplicate"
     record = existing
     if record is None or record.state is ReplyState.CLAIMED or record.reply is None:
-        if business.type_action(msg.message_type) == "ignore":
-            await p.ledger.skip(msg.message_id, "ignored_type", business.id)
-            return "skipped_ignored_type"
         if business.read_receipts and whatsapp.is_whatsapp(msg):
             reply, _ = await asyncio.gather(
                 _reply(msg, business, prepared, p),
@@ -175,13 +188,8 @@ async def _handle(msg: MessageReceived, p: ReplyPipeline) -> str:
     return await _send(msg, business, record, p)
 
 
-async def _prepare(
-    msg: MessageReceived, p: ReplyPipeline
-) -> tuple[Business | None, _Prepared | None]:
-    """The business, and for an active one: its spend check, memory and knowledge index."""
-    business = await p.businesses.by_channel(msg.business_channel_id)
-    if business is None or not business.active:
-        return business, None
+async def _prepare(msg: MessageReceived, business: Business, p: ReplyPipeline) -> _Prepared:
+    """The business's spend check, memory and knowledge index; the window."""
     spend_limited, history, index, free_text, _ = await asyncio.gather(
         _over_spend(business, p),
         p.conversations.recent(msg.conversation, business.memory_messages),
@@ -189,7 +197,7 @@ async def _prepare(
         whatsapp.free_text_allowed(msg, p.windows, p.now(), p.window_margin),
         whatsapp.record_inbound(msg, p.windows),
     )
-    return business, _Prepared(spend_limited, history, index, free_text)
+    return _Prepared(spend_limited, history, index, free_text)
 
 
 _SILENT: Final = _Skip("limited_silent", "limited_silent")
