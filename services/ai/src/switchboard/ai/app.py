@@ -36,7 +36,7 @@ from switchboard.ai.adapters.whatsapp_media import WhatsAppMedia
 from switchboard.ai.admin import AdminService
 from switchboard.ai.api import BusinessController, UsageController
 from switchboard.ai.breaker import BreakerState, CircuitBreaker
-from switchboard.ai.cache import BusinessCache
+from switchboard.ai.cache import BindingsWatch, BusinessCache
 from switchboard.ai.consumers import create_router
 from switchboard.ai.handlers import ReplyPipeline, handle_inbound
 from switchboard.ai.knowledge import EmbeddingJob
@@ -90,6 +90,7 @@ class Runtime:
     businesses: MongoBusinesses
     ledger: MongoLedger
     knowledge: MongoKnowledge
+    bindings: BindingsWatch
 
     async def handle(self, event: Event) -> str:
         return await handle_inbound(event, self.pipeline)
@@ -131,6 +132,8 @@ async def open_runtime(
             ttl_s=c.ttl_s,
             max_entries=c.max_entries,
             token_max_entries=c.token_max_entries,
+            unknown_ttl_s=c.unknown_ttl_s,
+            unknown_max_entries=c.unknown_max_entries,
             clock=o.clock,
         )
         ns = settings.redis_namespace
@@ -195,7 +198,8 @@ async def open_runtime(
             settings.openai.embedding_model,
             settings.openai.embedding_batch,
         )
-        yield Runtime(db, pipeline, job, cache, limiter, businesses, ledger, knowledge)
+        bindings = BindingsWatch(businesses, cache, interval_s=c.bindings_poll_s)
+        yield Runtime(db, pipeline, job, cache, limiter, businesses, ledger, knowledge, bindings)
     finally:
         await http.aclose()
         await twilio_http.close()
@@ -219,6 +223,11 @@ def create_worker(settings: AiSettings, overrides: Overrides | None = None) -> L
 
     supervisor.add("embeddings", embeddings)
 
+    async def bindings() -> None:
+        await state["rt"].bindings.run_forever()
+
+    supervisor.add("bindings", bindings)
+
     async def mongo_ready() -> bool:
         return "rt" in state and await ping(state["rt"].db)
 
@@ -236,15 +245,18 @@ def create_worker(settings: AiSettings, overrides: Overrides | None = None) -> L
         async with open_runtime(settings, broker=broker, overrides=overrides) as rt:
             state["rt"] = rt
             dead_letters = DeadLetters(broker, consumer.group_id, topics=[consumer.topic])
-            broker.include_router(
-                create_router(rt.handle, dead_letters, consumer, topic=consumer.topic)
+            router, subscription = create_router(
+                rt.handle, dead_letters, consumer, topic=consumer.topic
             )
+            broker.include_router(router)
             await broker.start()
             try:
                 async with supervisor.running():
                     yield
             finally:
-                await broker.stop()  # stop consuming, finish in-flight, commit
+                # Stop taking messages, let those being handled finish, commit; then stop.
+                await subscription.stop(consumer.revoke_timeout_s)
+                await broker.stop()
 
     return Litestar(
         logging_config=None,  # logs go through common.logging's structlog handler

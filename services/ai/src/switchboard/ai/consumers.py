@@ -1,21 +1,26 @@
-"""The ``message.inbound`` subscriber: batches, in order per conversation, concurrent across them.
+"""The ``message.inbound`` subscriber: conversations concurrently, each one in order, none
+holding back the others.
 
-Records of one batch are grouped by Kafka key (the conversation); each group runs in order,
-groups run concurrently up to ``consumer.concurrency``. Every record goes through
-``handle_or_dead_letter``: bounded retries, then ``message.inbound.dlq`` only for a record that
-can never succeed (not a valid event, a ``PermanentError`` such as a reply the provider
-rejects). An outage (MongoDB, Redis, the broker or the provider's send failing retryably past
-the retries) stops that conversation where it is, lets the other conversations finish, and then
-fails the batch: nothing is committed, and after a pause that grows while the outage lasts
-(``common.kafka.Stall``) the batch is read again. The reply ledger makes the second reading
-safe: messages already answered are duplicates and are not answered again.
+Records are queued per Kafka key (the conversation) by ``common.kafka.KeyedSubscription``:
+a conversation's messages are handled one at a time in order, up to ``consumer.concurrency``
+messages at once across conversations, and the next batch is read while these are handled.
+Offsets are committed (every ``consumer.commit_interval_s``, on a rebalance and at shutdown) up
+to the first message not yet done.
+
+Every record goes through ``handle_or_dead_letter``: bounded retries, then
+``message.inbound.dlq`` only for a record that can never succeed (not a valid event, a
+``PermanentError`` such as a reply the provider rejects for good). A retryable failure past the
+retries — an outage (MongoDB, Redis, the broker), or the provider refusing this conversation
+for now (Meta's per-recipient limit 131056, a 5xx for this message) — is never dead-lettered:
+that conversation waits and tries the message again after a pause that doubles while it lasts
+(``consumer.retry_pause_s`` … ``max_retry_pause_s``), and the other conversations go on. An
+outage makes every conversation wait: the buffer fills and fetching pauses (the consumer is
+stalled, nothing committed past the first message not done). The reply ledger makes the
+second try, and a redelivery after a crash, safe: a message already answered is a duplicate.
 """
 
-import asyncio
-from collections import defaultdict
 from collections.abc import Awaitable, Callable
 
-import structlog
 from aiokafka import ConsumerRecord
 from faststream import AckPolicy
 from faststream.kafka import KafkaRouter
@@ -23,47 +28,48 @@ from faststream.kafka.annotations import KafkaMessage
 
 from switchboard.ai.settings import ConsumerSettings
 from switchboard.common.events import Event, decode
-from switchboard.common.kafka import DeadLetterSink, RetryPolicy, Stall, handle_or_dead_letter
+from switchboard.common.kafka import (
+    DeadLetterSink,
+    KeyedSubscription,
+    RetryPolicy,
+    handle_or_dead_letter,
+    records_of,
+)
 from switchboard.common.topics import MESSAGE_INBOUND
 
-log = structlog.get_logger(__name__)
 Handler = Callable[[Event], Awaitable[object]]
+RecordHandler = Callable[["ConsumerRecord[bytes, bytes]"], Awaitable[object]]
 
 
-async def process_records(
-    records: list["ConsumerRecord[bytes, bytes]"],
-    handler: Handler,
-    dead_letters: DeadLetterSink,
-    policy: RetryPolicy,
-    *,
-    concurrency: int,
-    group: str,
-) -> None:
-    """Handle ``records``: per key in order, keys concurrently (bounded). When a conversation
-    fails (an outage past the retries), the others still finish before the first failure is
-    raised: none is left running while the batch is read again."""
-    by_key: dict[bytes | None, list[ConsumerRecord[bytes, bytes]]] = defaultdict(list)
-    for record in records:
-        by_key[record.key].append(record)
-    slots = asyncio.Semaphore(max(concurrency, 1))
+def record_handler(
+    handler: Handler, dead_letters: DeadLetterSink, policy: RetryPolicy, *, group: str
+) -> RecordHandler:
+    """One record: decoded and handled with bounded retries; dead-lettered only when it can
+    never succeed; a retryable failure past the retries is raised (the key tries again)."""
 
-    async def one(record: "ConsumerRecord[bytes, bytes]") -> None:
+    async def handle(record: "ConsumerRecord[bytes, bytes]") -> bool:
         async def attempt() -> object:
             return await handler(decode(record.headers or (), record.value or b""))
 
-        await handle_or_dead_letter(record, attempt, policy, dead_letters, group=group)
+        return await handle_or_dead_letter(record, attempt, policy, dead_letters, group=group)
 
-    async def conversation(group_records: list["ConsumerRecord[bytes, bytes]"]) -> None:
-        async with slots:
-            for record in group_records:
-                await one(record)
+    return handle
 
-    outcomes = await asyncio.gather(
-        *(conversation(rs) for rs in by_key.values()), return_exceptions=True
+
+def keyed_subscription(
+    handler: Handler, dead_letters: DeadLetterSink, settings: ConsumerSettings
+) -> KeyedSubscription:
+    return KeyedSubscription(
+        record_handler(handler, dead_letters, settings.retry, group=settings.group_id),
+        group=settings.group_id,
+        concurrency=settings.concurrency,
+        max_buffered=settings.max_buffered,
+        max_uncommitted=settings.max_uncommitted,
+        commit_interval_s=settings.commit_interval_s,
+        revoke_timeout_s=settings.revoke_timeout_s,
+        retry_pause_s=settings.retry_pause_s,
+        max_retry_pause_s=settings.max_retry_pause_s,
     )
-    failures = [o for o in outcomes if isinstance(o, BaseException)]
-    if failures:
-        raise failures[0]
 
 
 def create_router(
@@ -71,14 +77,11 @@ def create_router(
     dead_letters: DeadLetterSink,
     settings: ConsumerSettings,
     topic: str = MESSAGE_INBOUND,
-) -> KafkaRouter:
-    """The AI subscriber, bound to ``handler``."""
+) -> tuple[KafkaRouter, KeyedSubscription]:
+    """The AI subscriber bound to ``handler``, and its subscription (stop it before the
+    broker: it finishes what is in flight and commits)."""
     router = KafkaRouter()
-    stall = Stall(
-        settings.group_id,
-        initial_s=settings.retry_pause_s,
-        max_s=settings.max_retry_pause_s,
-    )
+    subscription = keyed_subscription(handler, dead_letters, settings)
 
     @router.subscriber(
         topic,
@@ -87,19 +90,10 @@ def create_router(
         max_records=settings.max_records,
         batch_timeout_ms=settings.batch_timeout_ms,
         auto_offset_reset="earliest",
-        ack_policy=AckPolicy.NACK_ON_ERROR,
+        ack_policy=AckPolicy.MANUAL,  # offsets are committed by the subscription
+        listener=subscription.listener,
     )
     async def on_inbound(message: KafkaMessage) -> None:
-        raw = message.raw_message
-        records = list(raw) if isinstance(raw, tuple) else [raw]
-        async with stall.guard():  # a failed batch: pause, then it is read again
-            await process_records(
-                records,
-                handler,
-                dead_letters,
-                settings.retry,
-                concurrency=settings.concurrency,
-                group=settings.group_id,
-            )
+        await subscription.on_batch(message.consumer, records_of(message))
 
-    return router
+    return router, subscription

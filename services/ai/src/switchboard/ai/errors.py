@@ -4,7 +4,8 @@ SwitchboardError (common)
  ├── RetryableError
  │    ├── StoreUnavailable     MongoDB / Redis did not answer
  │    └── SendFailed           the provider refused or failed before accepting the reply
- │                             (past the retries: the batch is read again later, no dead letter)
+ │                             (past the retries: its conversation waits and tries again,
+ │                             the others go on; no dead letter)
  └── PermanentError
       ├── CryptoError          a token cannot be decrypted (switchboard.common.crypto)
       ├── SendRejected         the provider will never accept this reply (4xx) → dead letter

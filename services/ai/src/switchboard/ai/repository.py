@@ -25,6 +25,13 @@ class BusinessLookup(Protocol):
     async def by_channel(self, channel_id: str) -> Business | None: ...
 
 
+class BindingsMarker(Protocol):
+    """A value that changes whenever channels are bound to a business (the admin API moves it;
+    the worker polls it to forget cached "no business on this channel" answers)."""
+
+    async def bindings_token(self) -> str | None: ...
+
+
 class ReplyLedger(Protocol):
     """One record per inbound message id; every transition is one atomic conditional update."""
 

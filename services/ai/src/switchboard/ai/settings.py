@@ -80,6 +80,14 @@ class CacheSettings(BaseModel):
 
     ttl_s: float = 300.0
     max_entries: int = 1000
+    unknown_ttl_s: float = Field(default=60.0, ge=0)
+    """How long "no business on this channel" is remembered (0: not at all); dropped sooner
+    when a channel is bound (see ``bindings_poll_s``)."""
+    unknown_max_entries: int = Field(default=10_000, ge=0)
+    """Channels remembered as having no business (LRU)."""
+    bindings_poll_s: float = Field(default=2.0, gt=0)
+    """How often the worker reads the marker the admin API moves when it binds channels; a
+    channel bound in the API is answered within about this long."""
     token_max_entries: int = 1000
     """Decrypted provider tokens, kept apart from the business cache."""
     memory_turns: int = 200
@@ -129,14 +137,29 @@ class ConsumerSettings(BaseModel):
     outbound_topic: str = MESSAGE_OUTBOUND
     """Topic the ``MessageSent`` events go to."""
     group_id: str = Groups.AI
-    max_records: int = 100
+    max_records: int = 500
+    """Records read per poll (they are queued per conversation, not handled as a batch)."""
     batch_timeout_ms: int = 100
     concurrency: int = 32
-    """Conversations handled at once inside a batch (one conversation stays in order)."""
+    """Messages handled at once, each of a different conversation (one conversation's
+    messages are handled one at a time, in order)."""
+    max_buffered: int = Field(default=2000, ge=1)
+    """Messages read and not yet handled; above it fetching pauses (and resumes at half)."""
+    max_uncommitted: int = Field(default=100_000, ge=1)
+    """Messages of one partition read after the first one not yet handled (a conversation
+    waiting out failures); above it that partition pauses. Bounds what a crash re-delivers."""
+    commit_interval_s: float = Field(default=1.0, gt=0)
+    """How often the handled prefix of each partition is committed (also on a rebalance and at
+    shutdown)."""
+    revoke_timeout_s: float = Field(default=10.0, ge=0)
+    """On a rebalance or shutdown, how long messages being handled may take to finish before
+    they are cancelled (their conversation's next owner handles them again)."""
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
-    """Tries of a message before its batch gives up on an outage (never dead-lettered for it)."""
+    """Tries of a message before its conversation waits for a pause (an outage, or the
+    provider refusing that conversation for now); never dead-lettered for it."""
     retry_pause_s: float = 1.0
-    """Pause before a batch that failed on an outage is read again; doubles while it lasts."""
+    """Pause before a conversation whose message failed past the retries tries it again;
+    doubles while it keeps failing. The other conversations go on meanwhile."""
     max_retry_pause_s: float = 30.0
     """Longest such pause."""
 

@@ -31,6 +31,9 @@ Database = AsyncDatabase[Doc]
 
 BUSINESSES: Final = "businesses"
 CHANNELS: Final = "business_channels"
+BINDINGS: Final = "channel_bindings"
+"""One document (``_id`` = ``BINDINGS_MARKER``) whose token changes whenever channels are bound."""
+BINDINGS_MARKER: Final = "marker"
 REPLIES: Final = "replies"
 MESSAGES: Final = "conversation_messages"
 USAGE: Final = "usage_events"

@@ -1,18 +1,30 @@
 """Businesses and the channel ids routed to them. Tokens are stored sealed, never in clear."""
 
 import dataclasses
+import uuid
+from datetime import UTC, datetime
 from typing import Any
 
+import structlog
 from bson import Binary
 from pymongo.errors import DuplicateKeyError
 
-from switchboard.ai.adapters.mongo import BUSINESSES, CHANNELS, MONGO_ERRORS, Database, Doc
+from switchboard.ai.adapters.mongo import (
+    BINDINGS,
+    BINDINGS_MARKER,
+    BUSINESSES,
+    CHANNELS,
+    MONGO_ERRORS,
+    Database,
+    Doc,
+)
 from switchboard.ai.adapters.mongo_replies import template_from_doc, template_to_doc
-from switchboard.ai.errors import ChannelTaken
+from switchboard.ai.errors import ChannelTaken, StoreUnavailable
 from switchboard.ai.models import Business
 from switchboard.common.crypto import Sealed
 from switchboard.common.errors import translated
 
+log = structlog.get_logger(__name__)
 _TOKEN_FIELDS = ("whatsapp_token", "twilio_token")
 _TUPLE_FIELDS = ("whatsapp_phone_number_ids", "twilio_numbers")
 
@@ -64,6 +76,31 @@ class MongoBusinesses:
     def __init__(self, db: Database) -> None:
         self._businesses = db[BUSINESSES]
         self._channels = db[CHANNELS]
+        self._bindings = db[BINDINGS]
+
+    async def bindings_token(self) -> str | None:
+        """Changes whenever channels are bound (workers poll it: one ``_id`` read)."""
+        with translated("reading the bindings marker", MONGO_ERRORS):
+            doc = await self._bindings.find_one({"_id": BINDINGS_MARKER})
+        return str(doc["token"]) if doc else None
+
+    async def _bound(self, channel_ids: list[str]) -> None:
+        """Move the bindings marker after ``channel_ids`` were bound, so workers forget that
+        these channels had no business. A plain ``$set`` of a fresh value: two concurrent
+        writers both move it, whichever wins (no conditional update, no ``$inc``)."""
+        if not channel_ids:
+            return
+        update = {"$set": {"token": uuid.uuid4().hex, "at": datetime.now(UTC)}}
+        try:
+            with translated("moving the bindings marker", MONGO_ERRORS):
+                try:
+                    await self._bindings.update_one({"_id": BINDINGS_MARKER}, update, upsert=True)
+                except DuplicateKeyError:  # another writer inserted it first: now it exists
+                    await self._bindings.update_one({"_id": BINDINGS_MARKER}, update)
+        except StoreUnavailable as exc:
+            # The binding itself is stored; workers then learn of it when their cached "no
+            # business" answer expires (cache.unknown_ttl_s) instead of at their next poll.
+            log.warning("moving the bindings marker failed", channels=channel_ids, error=str(exc))
 
     async def by_channel(self, channel_id: str) -> Business | None:
         with translated("channel lookup", MONGO_ERRORS):
@@ -102,6 +139,7 @@ class MongoBusinesses:
         await self._claim_channels(business, list(business.channel_ids))
         with translated("creating a business", MONGO_ERRORS):
             await self._businesses.insert_one(business_to_doc(business))
+        await self._bound(list(business.channel_ids))
 
     async def get(self, tenant: str, business_id: str) -> Business | None:
         with translated("reading a business", MONGO_ERRORS):
@@ -132,6 +170,7 @@ class MongoBusinesses:
             await self._release(new.id, added)
             raise VersionConflict(old.id)
         await self._release(old.id, removed)
+        await self._bound(added)
 
     async def delete(self, tenant: str, business_id: str) -> bool:
         with translated("deleting a business", MONGO_ERRORS):
