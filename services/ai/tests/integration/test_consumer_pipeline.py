@@ -227,9 +227,11 @@ async def _group_caught_up(settings: AiSettings) -> bool:
         committed = await admin.list_consumer_group_offsets(settings.consumer.group_id)
         tps = [TopicPartition(settings.consumer.topic, p.partition) for p in committed]
         ends = await consumer.end_offsets(tps) if tps else {}
-        return bool(tps) and all(
-            committed[tp].offset >= ends[tp] for tp in tps if ends[tp] > 0
-        ) and any(committed[tp].offset > 0 for tp in tps)
+        return (
+            bool(tps)
+            and all(committed[tp].offset >= ends[tp] for tp in tps if ends[tp] > 0)
+            and any(committed[tp].offset > 0 for tp in tps)
+        )
     finally:
         await consumer.stop()
         await admin.close()
