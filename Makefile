@@ -126,8 +126,8 @@ bench-dialer-soak: install infra-up ## Dialer: a whole campaign against the simu
 	.venv/bin/python services/dialer/bench/dialer_soak.py $(SOAK_ARGS)
 	$(BENCH_TABLE)
 
-bench-ai: install infra-up ## AI: per-message overhead without model latency, business-cache hit rate
-	.venv/bin/python services/ai/bench/ai_bench.py --businesses 1000 --messages 300 --concurrency 4
+bench-ai: install infra-up ## AI worker: unowned-channel msg/s vs bare consume, replies/s vs stateless calls (simulator at 0 ms)
+	.venv/bin/python services/ai/bench/ai_bench.py $(AI_BENCH_ARGS)
 	$(BENCH_TABLE)
 
 IMAGE_TAG ?= dev
