@@ -1,7 +1,8 @@
 """Outages pause, they don't discard: with FerretDB or Redis down (killed) for longer than the
 consumer's retry budget while a message is consumed, nothing is dead-lettered and nothing is
-answered; the consumer stalls (re-reading the batch after growing pauses) and, once the
-datastore is back, the message is answered exactly once.
+answered; the message's conversation waits out growing pauses (the worker's KeyedSubscription:
+each conversation on its own, several at once) and, once the datastore is back, every message is
+answered exactly once, each conversation in its order.
 
 Each test runs a FerretDB and a Redis of its own (same binaries as scripts/infra: FerretDB as
 built into ``$SWITCHBOARD_LOCAL_DIR/bin`` by ``infra.sh start``, Debian's ``redis-server``; own
@@ -245,6 +246,66 @@ async def test_an_outage_stalls_the_consumer_and_the_message_is_answered_once(
     assert await dead_letters(settings) == 0
 
 
+@pytest.mark.parametrize("down", ["ferretdb", "redis"])
+async def test_an_outage_under_keyed_consumption_loses_nothing_and_keeps_each_order(
+    down: str, settings: AiSettings, servers: dict[str, OwnServer], fakes, build, cipher
+) -> None:
+    """Many conversations read at once (KeyedSubscription): during the outage every one of
+    them waits out its pauses (several keys stalled together, nothing sent, nothing
+    dead-lettered); once the datastore is back each message is answered exactly once and each
+    conversation's replies go out in the order its messages came."""
+    client = create_client(settings.mongo)
+    db = client[settings.mongo.database]
+    await ensure_indexes(db)
+    await MongoBusinesses(db).create(build.business(cipher))
+    await client.close()
+    consumer = settings.consumer
+    contacts = [f"1555700{c:04d}" for c in range(4)]
+    events = [
+        build.inbound(f"w-{c}-{n}", f"question {n} from {c}", contact=contact, seq=n)
+        for n in range(3)
+        for c, contact in enumerate(contacts)
+    ]
+    app = create_worker(settings, fakes.overrides(publisher=False))
+    async with AsyncTestClient(app=app) as http:
+        await eventually(lambda: _ready(http), timeout_s=60)
+        start = await end_offsets(settings.kafka, consumer.outbound_topic)
+        servers[down].stop()
+        await _send(settings, *events)
+        # every conversation waits on its own (the keys stall together), or a dead letter
+        await eventually(
+            lambda: _stalled_keys_or_dead_lettered(settings, keys=len(contacts)),
+            timeout_s=180,
+            interval_s=0.5,
+        )
+        assert await dead_letters(settings) == 0, "an outage must not dead-letter a message"
+        assert fakes.sender.sent == []
+        servers[down].start()
+        replies = await read_records(
+            settings.kafka,
+            consumer.outbound_topic,
+            start,
+            until=lambda rs: len(rs) >= len(events),
+            timeout_s=180,
+        )
+        await eventually(lambda: _not_stalled(consumer.group_id), timeout_s=60)
+        # a second reply to any message would follow its first: give it the chance to show
+        replies = await read_records(
+            settings.kafka,
+            consumer.outbound_topic,
+            start,
+            until=lambda rs: len(rs) > len(events),
+            timeout_s=3,
+        )
+    answered = [decode(r.headers, r.value).data.in_reply_to for r in replies]
+    assert sorted(answered) == sorted(e.data.message_id for e in events)
+    for c, contact in enumerate(contacts):
+        assert [s.text for s in fakes.sender.sent if s.to == contact] == [
+            f"reply to: question {n} from {c}" for n in range(3)
+        ]
+    assert await dead_letters(settings) == 0
+
+
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 TURN = StoredMessage("m1", "conv", "biz1", "user", "hi", NOW)
 
@@ -321,18 +382,29 @@ async def _stalled_or_dead_lettered(settings: AiSettings, *, times: int) -> bool
     return stalls(settings.consumer.group_id) >= times or await dead_letters(settings) > 0
 
 
+async def _stalled_keys_or_dead_lettered(settings: AiSettings, *, keys: int) -> bool:
+    waiting = REGISTRY.get_sample_value(
+        "switchboard_consumer_stalled_keys", {"group": settings.consumer.group_id}
+    )
+    return (waiting or 0) >= keys or await dead_letters(settings) > 0
+
+
 def _not_stalled(group: str) -> bool:
     return REGISTRY.get_sample_value("switchboard_consumer_stalled", {"group": group}) == 0
 
 
-async def _send(settings: AiSettings, event) -> None:
+async def _send(settings: AiSettings, *events) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers)
     await producer.start()
     try:
-        wire = encode(event, event.data.conversation)
-        await producer.send_and_wait(
-            settings.consumer.topic, wire.value, key=wire.key, headers=list(wire.headers.items())
-        )
+        for event in events:
+            wire = encode(event, event.data.conversation)
+            await producer.send_and_wait(
+                settings.consumer.topic,
+                wire.value,
+                key=wire.key,
+                headers=list(wire.headers.items()),
+            )
     finally:
         await producer.stop()
 
