@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 import structlog
 from litestar import Litestar, get
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.testing import TestClient
 from pydantic import SecretStr
 
@@ -24,7 +24,7 @@ KEY = "k" * 32
 
 
 @get("/v1/whoami", sync_to_thread=False)
-def whoami(tenant: str) -> dict[str, Any]:
+def whoami(tenant: NamedDependency[str]) -> dict[str, Any]:
     return {"tenant": tenant, "logged_as": structlog.contextvars.get_contextvars().get("tenant")}
 
 

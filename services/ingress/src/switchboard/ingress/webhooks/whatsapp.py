@@ -5,7 +5,7 @@ from typing import Annotated, Final
 
 import structlog
 from litestar import Controller, Response, get, post
-from litestar.params import Parameter
+from litestar.params import QueryParameter
 from litestar.status_codes import HTTP_200_OK
 
 from switchboard.ingress.errors import SignatureInvalid
@@ -63,9 +63,9 @@ class WhatsAppWebhooks(Controller):
     def verify(
         self,
         request: AnyRequest,
-        mode: Annotated[str | None, Parameter(query="hub.mode")] = None,
-        token: Annotated[str | None, Parameter(query="hub.verify_token")] = None,
-        challenge: Annotated[str | None, Parameter(query="hub.challenge")] = None,
+        mode: Annotated[str | None, QueryParameter(name="hub.mode")] = None,
+        token: Annotated[str | None, QueryParameter(name="hub.verify_token")] = None,
+        challenge: Annotated[str | None, QueryParameter(name="hub.challenge")] = None,
     ) -> Response[str]:
         """Echo ``hub.challenge`` when the verify token matches; 403 otherwise."""
         settings = wiring(request).settings
