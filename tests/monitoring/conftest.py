@@ -58,6 +58,12 @@ def compressed(rules_text: str, factor: int = TIME_FACTOR) -> str:
     return yaml.safe_dump(rules, sort_keys=False, width=1000)
 
 
+@pytest.fixture
+def compress_rules() -> Any:
+    """:func:`compressed`, for the test that checks it."""
+    return compressed
+
+
 def run_script(script: str, verb: str, env: dict[str, str]) -> None:
     done = subprocess.run(
         ["bash", str(INFRA / script), verb],

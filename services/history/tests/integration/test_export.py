@@ -12,7 +12,11 @@ from litestar.testing import AsyncTestClient
 
 from switchboard.common.auth import AuthSettings, issue_token
 from switchboard.history.adapters.pool import create_pool
-from switchboard.history.adapters.queries import READ_SERVER_SETTINGS, PostgresHistoryReader
+from switchboard.history.adapters.queries import (
+    CSV_SELECT,
+    READ_SERVER_SETTINGS,
+    PostgresHistoryReader,
+)
 from switchboard.history.app import create_api
 from switchboard.history.models import to_fact
 from switchboard.history.schemas import CSV_COLUMNS, CallFilters
@@ -56,7 +60,7 @@ async def one_query_csv(pool, tenant: str, status: str | None = None) -> str:
         where, args = where + " AND status = $2", [*args, status]
     async with pool.acquire() as conn:
         rows = await conn.fetch(
-            f"SELECT {', '.join(CSV_COLUMNS)} FROM calls WHERE {where} "  # noqa: S608
+            f"SELECT {CSV_SELECT} FROM calls WHERE {where} "  # noqa: S608
             "ORDER BY seen_at DESC, call_id DESC",
             *args,
         )
