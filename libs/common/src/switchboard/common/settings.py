@@ -4,12 +4,16 @@ Nested sections use ``__``: ``SWITCHBOARD_KAFKA__BOOTSTRAP_SERVERS=127.0.0.1:190
 Each service subclasses :class:`CommonSettings` and adds its own section.
 """
 
-from typing import Literal, Self
+import re
+from ipaddress import IPv4Network, IPv6Network
+from typing import Final, Literal, Self
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "SWITCHBOARD_"
+Network = IPv4Network | IPv6Network
+_ORIGIN: Final = re.compile(r"^https?://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?$")
 
 
 class KafkaSettings(BaseModel):
@@ -121,6 +125,29 @@ class TelemetrySettings(BaseModel):
     """Share of new traces recorded and exported (with an endpoint)."""
 
 
+class EdgeSettings(BaseModel):
+    """How an API faces the network (``SWITCHBOARD_EDGE__*``)."""
+
+    trusted_proxies: list[Network] = Field(default_factory=list)
+    """Networks of the proxies in front (load balancer, ingress controller), e.g.
+    ``["10.0.0.0/8"]``. Their ``X-Forwarded-For`` gives the client rate limits key on (the
+    rightmost hop that is not one of them); the ingress also rebuilds the URL Twilio signed from
+    their ``X-Forwarded-Proto`` / ``-Host``. Empty: the TCP peer is the client."""
+    cors_origins: list[str] = Field(default_factory=list)
+    """Browser origins allowed to call the API, exactly (``https://console.example.com``);
+    empty: no cross-origin access. No ``*``: tokens are bearer credentials, so name the sites."""
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, origins: list[str]) -> list[str]:
+        for origin in origins:
+            if not _ORIGIN.match(origin):
+                raise ValueError(
+                    f"{origin!r} is not an origin: scheme://host[:port], no path, no '*'"
+                )
+        return origins
+
+
 class CommonSettings(BaseSettings):
     """Settings every service reads."""
 
@@ -138,3 +165,4 @@ class CommonSettings(BaseSettings):
     redis: RedisSettings = Field(default_factory=RedisSettings)
     log: LogSettings = Field(default_factory=LogSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
+    edge: EdgeSettings = Field(default_factory=EdgeSettings)
