@@ -5,6 +5,7 @@ Nothing here runs in production paths.
 
 import asyncio
 import inspect
+import json
 import os
 import socket
 import subprocess
@@ -16,11 +17,21 @@ from pathlib import Path
 from types import ModuleType
 
 import httpx
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from pydantic import SecretStr
 from twilio.request_validator import RequestValidator
 
+from switchboard.common.config import (
+    TOPIC_CONFIGS,
+    ConfigEntity,
+    ConfigSettings,
+    encode_tombstone,
+)
+from switchboard.common.config import encode as encode_entity
+from switchboard.common.crypto import new_key
 from switchboard.common.events import Event, encode
+from switchboard.common.kafka.admin import ensure_topics
 from switchboard.common.settings import KafkaSettings
 
 
@@ -227,8 +238,6 @@ async def start_group_at_end(settings: KafkaSettings, group: str, topics: Sequen
 
 async def fresh_group(settings: KafkaSettings, prefix: str, topics: Sequence[str]) -> str:
     """A new consumer group id whose offsets already stand at the ends of ``topics``."""
-    from switchboard.common.kafka.admin import ensure_topics
-
     group = unique(prefix)
     await ensure_topics(settings, topics)
     await start_group_at_end(settings, group, topics)
@@ -266,3 +275,58 @@ def consumer_record(
         serialized_value_size=len(value),
         headers=own_headers if headers is None else headers,
     )
+
+
+def config_settings(topic: str | None = None) -> ConfigSettings:
+    """A ``control.config`` of a test's own: a fresh topic and distribution key."""
+    return ConfigSettings(
+        topic=topic or unique("control.config.test"),
+        keys={"test-1": SecretStr(new_key())},
+        current_key_id="test-1",
+        poll_timeout_ms=200,
+    )
+
+
+def config_env(settings: ConfigSettings) -> dict[str, str]:
+    """The ``SWITCHBOARD_CONFIG__*`` variables that make a service process follow ``settings``."""
+    keys = {kid: key.get_secret_value() for kid, key in settings.keys.items()}
+    return {
+        "SWITCHBOARD_CONFIG__TOPIC": settings.topic,
+        "SWITCHBOARD_CONFIG__KEYS": json.dumps(keys),
+        "SWITCHBOARD_CONFIG__CURRENT_KEY_ID": settings.current_key_id,
+        "SWITCHBOARD_CONFIG__POLL_TIMEOUT_MS": str(settings.poll_timeout_ms),
+    }
+
+
+class ConfigPublisher:
+    """Plays the control plane's relay: entities and tombstones onto a test's config topic.
+
+    ``async with ConfigPublisher(kafka, settings) as config: await config.put(account, ...)``"""
+
+    def __init__(self, kafka: KafkaSettings, settings: ConfigSettings) -> None:
+        self._kafka = kafka
+        self.settings = settings
+        self._cipher = settings.sealing_cipher()
+        self._producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers, acks="all")
+
+    async def __aenter__(self) -> "ConfigPublisher":
+        await ensure_topics(self._kafka, [self.settings.topic], partitions=1, configs=TOPIC_CONFIGS)
+        await self._producer.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self._producer.stop()
+
+    async def put(self, *entities: ConfigEntity) -> None:
+        for entity in entities:
+            key, value, headers = encode_entity(entity, self._cipher)
+            await self._producer.send_and_wait(
+                self.settings.topic, value, key=key, headers=list(headers.items())
+            )
+
+    async def delete(self, *keys: str) -> None:
+        for key in keys:
+            k, _, headers = encode_tombstone(key)
+            await self._producer.send_and_wait(
+                self.settings.topic, None, key=k, headers=list(headers.items())
+            )

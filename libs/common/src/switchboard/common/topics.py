@@ -11,6 +11,11 @@ CONTROL_CONFIG: Final = "control.config"
 """Compacted: the control plane's entities by key (tenants, accounts, channels, signing keys),
 read from the beginning by every service (``switchboard.common.config.ConfigFollower``). Not in
 ``ALL_TOPICS``: it is created with ``cleanup.policy=compact`` by whoever starts first."""
+UNOWNED_EVENTS: Final = "unowned.events"
+"""Verified events on a channel no tenant owns (a number, phone_number_id, assistant or agent
+not bound in the control plane): kept here for the operator, with no tenant, instead of being
+attributed to a guess. Headers ``x-switchboard-topic`` (where the event would have gone) and
+``x-switchboard-unowned`` (why). No service consumes it (so it has no dead-letter topic)."""
 
 ALL_TOPICS: Final = (CALL_EVENTS, MESSAGE_INBOUND, MESSAGE_STATUS, MESSAGE_OUTBOUND, DIAL_COMMANDS)
 

@@ -38,7 +38,9 @@ from switchboard.common.config.follower import (
     ConfigUnavailable,
     FollowedPublicKeys,
 )
+from switchboard.common.config.memory import ConfigView, InMemoryConfig
 from switchboard.common.config.settings import TOPIC_CONFIGS, ConfigSettings
+from switchboard.common.config.snapshot import ConfigSnapshot
 
 __all__ = [
     "CHANNEL_KINDS",
@@ -54,10 +56,13 @@ __all__ = [
     "ConfigEntity",
     "ConfigFollower",
     "ConfigSettings",
+    "ConfigSnapshot",
     "ConfigUnavailable",
+    "ConfigView",
     "ElevenLabsAccount",
     "Entity",
     "FollowedPublicKeys",
+    "InMemoryConfig",
     "PlanLimits",
     "Provider",
     "Secret",
