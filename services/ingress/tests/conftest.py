@@ -14,32 +14,72 @@ import pytest
 from litestar.testing import TestClient
 from pydantic import SecretStr
 
+from switchboard.common.config import (
+    Channel,
+    ElevenLabsAccount,
+    Entity,
+    InMemoryConfig,
+    TwilioAccount,
+    VapiAccount,
+    WhatsAppAccount,
+)
 from switchboard.common.errors import PublishError, RecordRefused
 from switchboard.common.events import Event, KafkaRecord, decode
 from switchboard.common.kafka import SendOutcome
+from switchboard.common.settings import EdgeSettings
 from switchboard.common.testing import twilio_signature
 from switchboard.ingress.app import create_app
-from switchboard.ingress.settings import (
-    ElevenLabsSettings,
-    HttpSettings,
-    IngressSettings,
-    SignedSource,
-    SpoolSettings,
-    TwilioAccount,
-    TwilioSettings,
-    VapiSettings,
-    WhatsAppSettings,
-)
+from switchboard.ingress.settings import HttpSettings, IngressSettings, SpoolSettings
 
 SAMPLES = Path(__file__).parent / "samples"
 ACCOUNT = "AC00000000000000000000000000000001"
-TOKEN = "token-current"
-OLD_TOKEN = "token-previous"
+TOKEN = "token-current-0001"
+OLD_TOKEN = "token-previous-0001"
 BASE = "https://hooks.example.test"
-WA_SECRET = "meta-app-secret"
-WA_VERIFY = "verify-me"
-VAPI_SECRET = "vapi-secret"
-EL_SECRET = "wsec_elevenlabs"
+WA_APP = "meta-app-1"
+WA_SECRET = "meta-app-secret-0001"
+WA_VERIFY = "verify-me-please-0001"
+WABA = "102290129340398"  # the sample's entry[].id
+PHONE_NUMBER_ID = "106540352242922"  # the sample's metadata.phone_number_id
+VAPI_ORG = "vapi-org-1"
+VAPI_SECRET = "vapi-secret-0001-x"
+VAPI_ASSISTANT = "asst-42"  # the sample's call.assistantId
+EL_WORKSPACE = "el-workspace-1"
+EL_SECRET = "wsec_elevenlabs_0001"
+EL_AGENT = "xyz"  # the sample's data.agent_id
+OUR_NUMBER = "+15005550006"  # the caller ID of call_status (outbound: From)
+INBOUND_NUMBER = "+14155550100"  # the number customers write and call
+
+
+def entities() -> list[Entity]:
+    """One account per provider and the channels the samples and signers use."""
+    return [
+        TwilioAccount(
+            id=ACCOUNT, tenants=("acme",), auth_tokens=(SecretStr(TOKEN), SecretStr(OLD_TOKEN))
+        ),
+        Channel(kind="phone", id=OUR_NUMBER, tenant="acme", account_id=ACCOUNT),
+        Channel(kind="phone", id=INBOUND_NUMBER, tenant="acme", account_id=ACCOUNT),
+        WhatsAppAccount(
+            id=WA_APP,
+            tenants=("acme-wa",),
+            app_secrets=(SecretStr("old-app-secret-0001"), SecretStr(WA_SECRET)),
+            verify_tokens=(SecretStr(WA_VERIFY),),
+            waba_ids=(WABA,),
+        ),
+        Channel(
+            kind="whatsapp", id=PHONE_NUMBER_ID, tenant="acme-wa", account_id=WA_APP, waba_id=WABA
+        ),
+        VapiAccount(id=VAPI_ORG, tenants=("acme-vapi",), webhook_secrets=(SecretStr(VAPI_SECRET),)),
+        Channel(kind="vapi-assistant", id=VAPI_ASSISTANT, tenant="acme-vapi", account_id=VAPI_ORG),
+        ElevenLabsAccount(
+            id=EL_WORKSPACE, tenants=("acme-el",), webhook_secrets=(SecretStr(EL_SECRET),)
+        ),
+        Channel(kind="elevenlabs-agent", id=EL_AGENT, tenant="acme-el", account_id=EL_WORKSPACE),
+    ]
+
+
+def make_config() -> InMemoryConfig:
+    return InMemoryConfig(entities())
 
 
 class FakeKafka:
@@ -90,30 +130,12 @@ class FakeKafka:
         return [(t, r.key, decode(r.headers, r.value)) for t, r in self.published]
 
 
-def make_settings(tmp_path: Path, **http: Any) -> IngressSettings:
+def make_settings(
+    tmp_path: Path, *, trusted_proxies: list[str] | None = None, **http: Any
+) -> IngressSettings:
     return IngressSettings(
         http=HttpSettings(public_base_url=BASE, **http),  # type: ignore[arg-type]
-        twilio=TwilioSettings(
-            accounts={
-                ACCOUNT: TwilioAccount(
-                    auth_tokens=[SecretStr(TOKEN), SecretStr(OLD_TOKEN)], tenant="acme"
-                )
-            }
-        ),
-        whatsapp=WhatsAppSettings(
-            apps=[
-                SignedSource(
-                    secrets=[SecretStr("old-app-secret"), SecretStr(WA_SECRET)], tenant="acme-wa"
-                )
-            ],
-            verify_tokens=[SecretStr(WA_VERIFY)],
-        ),
-        vapi=VapiSettings(
-            sources=[SignedSource(secrets=[SecretStr(VAPI_SECRET)], tenant="acme-vapi")]
-        ),
-        elevenlabs=ElevenLabsSettings(
-            sources=[SignedSource(secrets=[SecretStr(EL_SECRET)], tenant="acme-el")]
-        ),
+        edge=EdgeSettings(trusted_proxies=trusted_proxies or []),  # type: ignore[arg-type]
         spool=SpoolSettings(directory=tmp_path / "spool", drain_retry_s=0.05),
     )
 
@@ -126,6 +148,13 @@ class Sign:
     old_token = OLD_TOKEN
     base = BASE
     wa_verify = WA_VERIFY
+    wa_secret = WA_SECRET
+    waba = WABA
+    phone_number_id = PHONE_NUMBER_ID
+    our_number = OUR_NUMBER
+    inbound_number = INBOUND_NUMBER
+    vapi_secret = VAPI_SECRET
+    el_secret = EL_SECRET
 
     @staticmethod
     def twilio(
@@ -218,17 +247,27 @@ def settings(tmp_path: Path) -> IngressSettings:
 
 
 @pytest.fixture
-def client(settings: IngressSettings, kafka: FakeKafka) -> Iterator[TestClient]:  # type: ignore[type-arg]
-    with TestClient(app=create_app(settings, publisher=kafka)) as c:
+def config() -> InMemoryConfig:
+    """The control plane's view the app reads (change it in a test: live, as on Kafka)."""
+    return make_config()
+
+
+@pytest.fixture
+def client(
+    settings: IngressSettings, kafka: FakeKafka, config: InMemoryConfig
+) -> Iterator[TestClient]:  # type: ignore[type-arg]
+    with TestClient(app=create_app(settings, publisher=kafka, config=config)) as c:
         yield c
 
 
 @pytest.fixture
-def make_client(tmp_path: Path, kafka: FakeKafka):
-    """A client over settings with other HTTP options (limits)."""
+def make_client(tmp_path: Path, kafka: FakeKafka, config: InMemoryConfig):
+    """A client over settings with other HTTP options (limits, trusted proxies)."""
 
     def build(**http: Any) -> TestClient:  # type: ignore[type-arg]
-        return TestClient(app=create_app(make_settings(tmp_path, **http), publisher=kafka))
+        return TestClient(
+            app=create_app(make_settings(tmp_path, **http), publisher=kafka, config=config)
+        )
 
     return build
 
@@ -237,6 +276,12 @@ def make_client(tmp_path: Path, kafka: FakeKafka):
 def settings_for():
     """``settings_for(tmp_dir, **http)``: test settings for a longer-lived app."""
     return make_settings
+
+
+@pytest.fixture(scope="session")
+def config_for():
+    """``config_for()``: a fresh view with the test accounts and channels."""
+    return make_config
 
 
 @pytest.fixture(scope="session")

@@ -65,11 +65,13 @@ def restarts(client: TestClient) -> float:  # type: ignore[type-arg]
 
 
 def test_a_drainer_that_raises_is_restarted_and_ready_shows_it_down(
-    tmp_path, settings_for, signer
+    tmp_path, settings_for, config_for, signer
 ) -> None:
     kafka = ExplodingKafka()
     path = "/webhooks/twilio/voice/status"
-    with TestClient(app=create_app(settings_for(tmp_path), publisher=kafka)) as client:
+    with TestClient(
+        app=create_app(settings_for(tmp_path), publisher=kafka, config=config_for())
+    ) as client:
         eventually(lambda: client.get("/ready").json()["checks"].get(LOOP) is True, "loop up")
         before = restarts(client)
         kafka.failing = True  # the webhook goes to the spool...

@@ -168,46 +168,61 @@ def test_no_input_gives_5xx_or_publishes_unverified(
     assert kafka.published == []
 
 
+payloads = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda c: (
+        st.lists(c, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "object",
+                    "entry",
+                    "changes",
+                    "field",
+                    "value",
+                    "metadata",
+                    "messages",
+                    "statuses",
+                    "id",
+                    "from",
+                    "type",
+                    "text",
+                    "body",
+                    "phone_number_id",
+                    "status",
+                    "recipient_id",
+                    "timestamp",
+                    "errors",
+                    "context",
+                ]
+            ),
+            c,
+            max_size=4,
+        )
+    ),
+    max_leaves=25,
+)
+
+
 @settings(
     max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(
-    payload=st.recursive(
-        st.none() | st.booleans() | st.integers() | st.text(max_size=8),
-        lambda c: (
-            st.lists(c, max_size=3)
-            | st.dictionaries(
-                st.sampled_from(
-                    [
-                        "object",
-                        "entry",
-                        "changes",
-                        "field",
-                        "value",
-                        "metadata",
-                        "messages",
-                        "statuses",
-                        "id",
-                        "from",
-                        "type",
-                        "text",
-                        "body",
-                        "phone_number_id",
-                        "status",
-                        "recipient_id",
-                        "timestamp",
-                        "errors",
-                        "context",
-                    ]
-                ),
-                c,
-                max_size=4,
-            )
-        ),
-        max_leaves=25,
-    )
-)
+@given(payload=payloads)
 def test_signed_but_arbitrary_whatsapp_json_never_5xx(client, sign, payload) -> None:
-    """Any signed JSON is acknowledged: Meta redelivers a refused batch for days."""
+    """Without a configured WABA in ``entry[].id`` no app can have signed it: 403; with one,
+    any signed JSON is acknowledged (Meta redelivers a refused batch for days)."""
     body, headers = sign.whatsapp(payload)
-    assert client.post(ROUTES[3], content=body, headers=headers).status_code == 200
+    assert client.post(ROUTES[3], content=body, headers=headers).status_code in (200, 403)
+
+
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(changes=payloads)
+def test_signed_arbitrary_changes_of_a_known_waba_never_5xx(client, sign, changes) -> None:
+    payload = {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": sign.waba, "changes": changes}],
+    }
+    body, headers = sign.whatsapp(payload)
+    assert client.post(ROUTES[3], content=body, headers=headers).status_code == 200  # never refused

@@ -80,7 +80,9 @@ def test_an_event_that_cannot_fit_gets_413_with_a_reason_and_nothing_is_publishe
     assert len(kafka.published) == 1
 
 
-def test_small_events_skip_the_exact_size(tmp_path, settings_for, kafka, sign, monkeypatch):
+def test_small_events_skip_the_exact_size(
+    tmp_path, settings_for, config_for, kafka, sign, monkeypatch
+):
     """The hot path only compares the value's length with a quarter of the limit."""
 
     def no_exact_size(record):  # pragma: no cover - must not run
@@ -90,7 +92,7 @@ def test_small_events_skip_the_exact_size(tmp_path, settings_for, kafka, sign, m
     settings = settings_for(tmp_path).model_copy(
         update={"kafka": KafkaSettings(max_record_bytes=LIMIT)}
     )
-    with TestClient(app=create_app(settings, publisher=kafka)) as client:
+    with TestClient(app=create_app(settings, publisher=kafka, config=config_for())) as client:
         path = "/webhooks/twilio/voice/status"
         body, headers = sign.twilio(path, sign.call_status())
         assert client.post(path, content=body, headers=headers).status_code == 204

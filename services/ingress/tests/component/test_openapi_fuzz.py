@@ -10,16 +10,10 @@ from hypothesis import HealthCheck, settings
 from pydantic import SecretStr
 from schemathesis.checks import not_a_server_error
 
+from switchboard.common.config import InMemoryConfig, TwilioAccount, WhatsAppAccount
 from switchboard.common.events import KafkaRecord
 from switchboard.ingress.app import create_app
-from switchboard.ingress.settings import (
-    IngressSettings,
-    SignedSource,
-    SpoolSettings,
-    TwilioAccount,
-    TwilioSettings,
-    WhatsAppSettings,
-)
+from switchboard.ingress.settings import IngressSettings, SpoolSettings
 
 
 class RecordingKafka:
@@ -39,17 +33,22 @@ class RecordingKafka:
 KAFKA = RecordingKafka()
 APP = create_app(
     IngressSettings(
-        twilio=TwilioSettings(
-            accounts={"AC1": TwilioAccount(auth_tokens=[SecretStr("t")], tenant="x")}
-        ),
-        whatsapp=WhatsAppSettings(
-            apps=[SignedSource(secrets=[SecretStr("s")], tenant="x")],
-            verify_tokens=[SecretStr("v")],
-        ),
         spool=SpoolSettings(directory=Path(tempfile.mkdtemp(prefix="fuzz-spool-"))),
         http={"rate_limit_per_second": 0},  # type: ignore[arg-type]
     ),
     publisher=KAFKA,
+    config=InMemoryConfig(
+        [
+            TwilioAccount(id="AC" + "1" * 32, tenants=("x",), auth_tokens=(SecretStr("t" * 16),)),
+            WhatsAppAccount(
+                id="app",
+                tenants=("x",),
+                app_secrets=(SecretStr("s" * 16),),
+                verify_tokens=(SecretStr("v" * 16),),
+                waba_ids=("1",),
+            ),
+        ]
+    ),
 )
 schema = schemathesis.openapi.from_asgi("/schema/openapi.json", APP)
 

@@ -16,7 +16,6 @@ from hypothesis import strategies as st
 from litestar.testing import TestClient
 
 from switchboard.ingress.app import create_app
-from switchboard.ingress.settings import VapiSettings
 
 Headers = list[tuple[bytes, bytes]]
 Post = Callable[[str, bytes, Headers], int]
@@ -60,16 +59,17 @@ async def _asgi_post(app: Any, path: str, body: bytes, headers: Headers) -> int:
 
 
 @pytest.fixture
-def posts(tmp_path: Path, kafka, settings_for) -> Iterator[dict[str, Post]]:
+def posts(tmp_path: Path, kafka, settings_for, config_for) -> Iterator[dict[str, Post]]:
     """``posts[mode](path, body, headers)`` → status, over one app per Vapi auth mode
     (the other routes are the same in each)."""
     clients: dict[str, TestClient] = {}  # type: ignore[type-arg]
     for mode in VAPI_MODES:
-        base = settings_for(tmp_path / mode)
-        settings = base.model_copy(
-            update={"vapi": VapiSettings(auth_mode=mode, sources=base.vapi.sources)}  # type: ignore[arg-type]
-        )
-        clients[mode] = TestClient(app=create_app(settings, publisher=kafka)).__enter__()
+        config = config_for()
+        for account in config.items("account/vapi/").values():
+            config.put(account.model_copy(update={"auth_mode": mode}))
+        clients[mode] = TestClient(
+            app=create_app(settings_for(tmp_path / mode), publisher=kafka, config=config)
+        ).__enter__()
 
     def poster(client: TestClient) -> Post:  # type: ignore[type-arg]
         def post(path: str, body: bytes, headers: Headers) -> int:

@@ -169,11 +169,12 @@ def test_forwarded_headers_from_a_trusted_proxy_rebuild_the_signed_url(settings)
 
     from ipaddress import ip_network
 
-    trusting = settings.http.model_copy(update={"trusted_proxies": [ip_network("10.0.0.0/8")]})
+    edge = settings.edge.model_copy(update={"trusted_proxies": [ip_network("10.0.0.0/8")]})
+    trusting = settings.model_copy(update={"edge": edge})
     assert signed_url(trusting, request("10.1.2.3")) == (
         "https://public.example.org" + VOICE + "?a=1"
     )
     assert signed_url(trusting, request("192.0.2.9")).startswith(
         "https://hooks.example.test" + VOICE
     )
-    assert signed_url(settings.http, request("10.1.2.3")).startswith("https://hooks.example.test")
+    assert signed_url(settings, request("10.1.2.3")).startswith("https://hooks.example.test")

@@ -62,15 +62,16 @@ def test_signature_is_over_the_raw_bytes(client, kafka, sign) -> None:
 
 def test_rotated_app_secret_is_accepted(client, kafka, sign) -> None:
     body, headers = sign.whatsapp(
-        sign.sample("whatsapp_text_and_status.json"), secret="old-app-secret"
+        sign.sample("whatsapp_text_and_status.json"), secret="old-app-secret-0001"
     )
     assert client.post(PATH, content=body, headers=headers).status_code == 200
 
 
-def test_unreadable_body_is_a_400(client, kafka, sign) -> None:
+def test_unreadable_body_is_a_403(client, kafka, sign) -> None:
+    # Not JSON: no WABA id names the app whose secret could verify it.
     body, headers = sign.whatsapp(b"{not json")
     response = client.post(PATH, content=body, headers=headers)
-    assert response.status_code == 400
+    assert response.status_code == 403
     assert "JSON" in response.json()["detail"]
     assert kafka.published == []
 
@@ -81,7 +82,7 @@ def test_signed_parts_we_cannot_read_are_counted_and_the_rest_published(
     """Never a 4xx for a verified batch (Meta would redeliver it for days): what cannot become
     an event is logged and counted, everything else in the batch is published."""
     before = {p: _skipped(client, p) for p in ("change", "status", "notification")}
-    body, headers = sign.whatsapp({"object": "page", "entry": []})
+    body, headers = sign.whatsapp({"object": "page", "entry": [{"id": sign.waba}]})
     assert client.post(PATH, content=body, headers=headers).status_code == 200
     bad = sign.sample("whatsapp_text_and_status.json")
     del bad["entry"][0]["changes"][0]["value"]["metadata"]  # the two messages' change
@@ -110,7 +111,10 @@ def test_other_fields_are_acknowledged_without_events(client, kafka, sign) -> No
     payload = {
         "object": "whatsapp_business_account",
         "entry": [
-            {"id": "1", "changes": [{"field": "account_update", "value": {"event": "VERIFIED"}}]}
+            {
+                "id": sign.waba,
+                "changes": [{"field": "account_update", "value": {"event": "VERIFIED"}}],
+            }
         ],
     }
     body, headers = sign.whatsapp(payload)

@@ -80,13 +80,15 @@ def wait_for(client: TestClient, status: str, timeout_s: float) -> None:  # type
         time.sleep(0.25)
 
 
-def test_outage_loses_nothing(own_kafka: OwnKafka, tmp_path: Path, settings_for, signer) -> None:
+def test_outage_loses_nothing(
+    own_kafka: OwnKafka, tmp_path: Path, settings_for, config_for, signer
+) -> None:
     kafka = KafkaSettings(bootstrap_servers=f"127.0.0.1:{own_kafka.port}", partitions=3)
     asyncio.run(ensure_topics(kafka, [CALL_EVENTS]))
     settings = settings_for(tmp_path / "spool").model_copy(update={"kafka": kafka})
     path = "/webhooks/twilio/voice/status"
     sids = [f"CA{uuid.uuid4().hex}" for _ in range(N)]
-    with TestClient(app=create_app(settings)) as client:
+    with TestClient(app=create_app(settings, config=config_for())) as client:
         wait_for(client, "ready", 60)
         own_kafka.stop()
         codes = []

@@ -24,10 +24,10 @@ REPORT_BYTES = 879 * 1024
 
 
 @pytest.fixture
-def live(tmp_path, kafka_settings: KafkaSettings, settings_for) -> Iterator[TestClient]:
+def live(tmp_path, kafka_settings: KafkaSettings, settings_for, config_for) -> Iterator[TestClient]:
     asyncio.run(ensure_topics(kafka_settings, [CALL_EVENTS]))
     settings = settings_for(tmp_path).model_copy(update={"kafka": kafka_settings})
-    with TestClient(app=create_app(settings)) as client:
+    with TestClient(app=create_app(settings, config=config_for())) as client:
         deadline = time.monotonic() + 60
         while client.get("/ready").json()["status"] != "ready":
             assert time.monotonic() < deadline, "producer never connected"

@@ -20,10 +20,12 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory, kafka_settings: KafkaSettings, settings_for) -> Iterator[TestClient]:
+def live(
+    tmp_path_factory, kafka_settings: KafkaSettings, settings_for, config_for
+) -> Iterator[TestClient]:
     asyncio.run(ensure_topics(kafka_settings, [CALL_EVENTS, MESSAGE_INBOUND, MESSAGE_STATUS]))
     settings = settings_for(tmp_path_factory.mktemp("spool"))
-    with TestClient(app=create_app(settings)) as client:
+    with TestClient(app=create_app(settings, config=config_for())) as client:
         deadline = time.monotonic() + 60
         while client.get("/ready").json()["status"] != "ready":
             assert time.monotonic() < deadline, "producer never connected"

@@ -76,7 +76,7 @@ def spool_cli(*args: str) -> tuple[int, str, str]:
 
 
 def test_a_poison_record_at_the_head_holds_nothing_back_and_the_cli_handles_it(
-    tmp_path, kafka_settings: KafkaSettings, settings_for, signer
+    tmp_path, kafka_settings: KafkaSettings, settings_for, config_for, signer
 ) -> None:
     asyncio.run(ensure_topics(kafka_settings, [CALL_EVENTS]))
     settings = settings_for(tmp_path).model_copy(update={"kafka": kafka_settings})
@@ -90,7 +90,7 @@ def test_a_poison_record_at_the_head_holds_nothing_back_and_the_cli_handles_it(
     live = "CA" + uuid.uuid4().hex
     start = asyncio.run(end_offsets(kafka_settings, CALL_EVENTS))
 
-    with TestClient(app=create_app(settings)) as client:
+    with TestClient(app=create_app(settings, config=config_for())) as client:
         path = "/webhooks/twilio/voice/status"
         body, headers = signer.twilio(path, signer.call_status(CallSid=live))
         assert client.post(path, content=body, headers=headers).status_code == 204
@@ -152,7 +152,7 @@ def test_a_poison_record_at_the_head_holds_nothing_back_and_the_cli_handles_it(
 
 
 def test_a_record_the_broker_refuses_is_set_aside_and_the_rest_of_its_batch_goes_through(
-    tmp_path, kafka_settings: KafkaSettings, settings_for
+    tmp_path, kafka_settings: KafkaSettings, settings_for, config_for
 ) -> None:
     """A topic whose ``max.message.bytes`` is below the ingress's record limit: the broker
     refuses the whole batch the big record is in; the others, retried on their own, go
@@ -164,7 +164,7 @@ def test_a_record_the_broker_refuses_is_set_aside_and_the_rest_of_its_batch_goes
     big = KafkaRecord(f"big-{run}".encode(), b"b" * 8_000, {"ce_type": b"x"})
     small = [KafkaRecord(f"small-{run}-{n}".encode(), b"s" * 100, {}) for n in range(3)]
     asyncio.run(spool_directly(settings.spool.directory, [(topic, r) for r in [big, *small]]))
-    with TestClient(app=create_app(settings)) as client:
+    with TestClient(app=create_app(settings, config=config_for())) as client:
         records = asyncio.run(
             read_records(kafka_settings, topic, {}, until=lambda rs: len(rs) >= 3, timeout_s=60)
         )

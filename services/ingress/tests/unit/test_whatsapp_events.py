@@ -7,9 +7,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from switchboard.common.events import MessageReceived, MessageStatusChanged, MessageStatusOther
+from switchboard.ingress.mappers import Owner
 from switchboard.ingress.mappers.whatsapp import notification
 
 PHONE_NUMBER_ID = "106540352242922"
+
+
+def acme(waba: str | None, phone_number_id: str) -> Owner:
+    return Owner("acme")
 
 
 def batch(*, messages: list[dict] = (), statuses: list[dict] = ()) -> dict[str, Any]:  # type: ignore[assignment]
@@ -50,7 +55,7 @@ def message(kind: str, body: Any, **extra: Any) -> dict[str, Any]:
 
 
 def received(msg: dict[str, Any]) -> MessageReceived:
-    parsed = notification(batch(messages=[msg]), "acme")
+    parsed = notification(batch(messages=[msg]), acme)
     assert parsed.skipped == []
     [out] = parsed.events
     assert out.topic == "message.inbound"
@@ -276,7 +281,7 @@ def test_statuses_known_and_other() -> None:
         },
         {"id": "wamid.2", "status": "deleted", "timestamp": "2", "recipient_id": "1650"},
     ]
-    failed, deleted = (o.event.data for o in notification(batch(statuses=statuses), "t").events)
+    failed, deleted = (o.event.data for o in notification(batch(statuses=statuses), acme).events)
     assert isinstance(failed, MessageStatusChanged)
     assert (failed.status.value, failed.error_code) == ("failed", "131047")
     assert isinstance(deleted, MessageStatusOther)
@@ -289,7 +294,7 @@ def test_odd_values_never_refuse_the_batch() -> None:
     odd = message("location", {"latitude": "not a number", "longitude": None})
     odd["timestamp"] = {"weird": True}
     nameless = {"type": "text", "text": {"body": "no id, no from"}}
-    parsed = notification(batch(messages=[odd, nameless]), "t")
+    parsed = notification(batch(messages=[odd, nameless]), acme)
     [out] = parsed.events
     assert out.event.data.content.location.latitude is None
     [skipped] = parsed.skipped
@@ -365,6 +370,6 @@ def test_any_body_of_any_type_becomes_an_event(kind, body, errors, context) -> N
     """Whatever a message's type body holds, the message is published (never an error)."""
     msg = {"from": "1650", "id": "wamid.f", "type": kind, kind: body, "errors": errors}
     msg["context"] = context
-    parsed = notification(batch(messages=[msg]), "t")
+    parsed = notification(batch(messages=[msg]), acme)
     assert parsed.skipped == []
     assert len(parsed.events) == 1

@@ -1,8 +1,9 @@
 """Composition root: ``create_app(settings)`` wires the real adapters; tests pass fakes."""
 
 import contextlib
+import os
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Final
 
 import structlog
 from litestar import Litestar, Request, Response
@@ -13,26 +14,37 @@ from litestar.stores.base import Store
 from litestar.stores.redis import RedisStore
 
 from switchboard.common.asyncapi import asyncapi_routes
+from switchboard.common.auth import OPEN_PATHS as API_OPEN_PATHS
+from switchboard.common.auth import open_path_patterns
 from switchboard.common.cli import configure_process
+from switchboard.common.config import ConfigFollower, ConfigSnapshot, ConfigView
+from switchboard.common.edge import client_identifier, edge_rules
 from switchboard.common.http import health_routes
 from switchboard.common.metrics import labelled
-from switchboard.common.middleware import request_context, response_headers
+from switchboard.common.middleware import request_context
 from switchboard.common.runtime import settled_after_startup
 from switchboard.common.supervise import Supervisor
 from switchboard.ingress.delivery import Delivery
+from switchboard.ingress.directory import PREFIXES, Directory
 from switchboard.ingress.errors import WebhookRejected
 from switchboard.ingress.kafka_interface import kafka_document
 from switchboard.ingress.metrics import WEBHOOKS
 from switchboard.ingress.publish import KafkaPublisher, RecordPublisher
 from switchboard.ingress.record_limit import RecordLimit
-from switchboard.ingress.settings import IngressSettings, get_settings
+from switchboard.ingress.settings import LEGACY_ENV, IngressSettings, get_settings
 from switchboard.ingress.spool import Spool
 from switchboard.ingress.webhooks import ALL as WEBHOOK_ROUTES
 from switchboard.ingress.webhooks.common import Wiring
 from switchboard.ingress.webhooks.endpoint import document
 
 log = structlog.get_logger(__name__)
-OPEN_PATHS = ["/health", "/ready", "/metrics", "/schema", "/asyncapi"]
+# Left out of the rate limit (exact paths): probes, metrics and the API documents.
+OPEN_PATHS: Final = (*API_OPEN_PATHS, "/asyncapi.yaml", "/asyncapi.json")
+SNAPSHOT_FILE = "config-snapshot.json"
+
+
+class ConfigKeysMissing(RuntimeError):
+    """The ingress would start unable to read any provider secret."""
 
 
 def _rejected(request: Request[Any, Any, Any], exc: WebhookRejected) -> Response[dict[str, Any]]:
@@ -53,8 +65,14 @@ def _rejected(request: Request[Any, Any, Any], exc: WebhookRejected) -> Response
     )
 
 
-def create_app(settings: IngressSettings, publisher: RecordPublisher | None = None) -> Litestar:
-    """The ingress ASGI app. Without ``publisher`` it publishes to the configured Kafka."""
+def create_app(
+    settings: IngressSettings,
+    publisher: RecordPublisher | None = None,
+    config: ConfigView | None = None,
+) -> Litestar:
+    """The ingress ASGI app. Without ``publisher`` it publishes to the configured Kafka;
+    without ``config`` it follows ``control.config`` (and keeps a snapshot of it beside the
+    spool, so it starts and verifies webhooks while Kafka is away)."""
     kafka = KafkaPublisher(settings.kafka) if publisher is None else None
     records: RecordPublisher = kafka if kafka is not None else publisher  # type: ignore[assignment]
     spool = Spool(settings.spool.directory, settings.spool.max_events)
@@ -69,11 +87,25 @@ def create_app(settings: IngressSettings, publisher: RecordPublisher | None = No
     )
     loops = Supervisor("ingress")
     loops.add("spool-drainer", delivery.drainer.run)
+    follower: ConfigFollower | None = None
+    snapshot: ConfigSnapshot | None = None
+    if config is None:
+        follower, snapshot = _follower(settings)
+        config = follower
+        loops.add("config", follower.run)
+        loops.add("config-snapshot", lambda: snapshot.run(follower))
+    live = config
+    directory = Directory(
+        live, ready=lambda: live.ready or (snapshot is not None and snapshot.restored)
+    )
+    _warn_about_legacy_env()
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         await spool.open()
         log.info("spool open", path=str(spool.path), depth=spool.depth)
+        if follower is not None and snapshot is not None:
+            snapshot.restore(follower)  # before it reads Kafka: usable even if Kafka is away
         async with contextlib.AsyncExitStack() as stack:
             if kafka is not None:
                 await stack.enter_async_context(kafka.running())
@@ -86,7 +118,9 @@ def create_app(settings: IngressSettings, publisher: RecordPublisher | None = No
 
     rate_limit = (
         RateLimitConfig(
-            rate_limit=("second", settings.http.rate_limit_per_second), exclude=OPEN_PATHS
+            rate_limit=("second", settings.http.rate_limit_per_second),
+            exclude=open_path_patterns(OPEN_PATHS),
+            identifier_for_request=client_identifier(settings.edge.trusted_proxies),
         )
         if settings.http.rate_limit_per_second > 0
         else None
@@ -104,15 +138,21 @@ def create_app(settings: IngressSettings, publisher: RecordPublisher | None = No
             # A drainer that is down (between restarts) is "degraded", not "not ready": webhooks
             # are still made durable (Kafka, or the spool), and taking the replica out of the
             # Service would turn them away while no other process can drain its spool file.
+            # The configuration is needed (no secret, no verification): not ready without it;
+            # one restored from the snapshot while Kafka is away is "degraded".
             *health_routes(
-                {"spool": spool_ready},
-                degraded_checks={"kafka": delivery.kafka_ok, **loops.checks()},
+                {"spool": spool_ready, "config": directory.check},
+                degraded_checks={
+                    "kafka": delivery.kafka_ok,
+                    "config-live": config.check,
+                    **loops.checks(),
+                },
             ),
         ],
-        state=State({"wiring": Wiring(settings=settings, delivery=delivery)}),
+        state=State({"wiring": Wiring(settings=settings, delivery=delivery, directory=directory)}),
         lifespan=[lifespan],
         middleware=[request_context, *([rate_limit.middleware] if rate_limit else [])],
-        before_send=[response_headers],
+        on_app_init=[edge_rules(settings.edge)],
         exception_handlers={WebhookRejected: _rejected},
         request_max_body_size=settings.http.max_body_bytes,
         stores=stores,
@@ -123,6 +163,33 @@ def create_app(settings: IngressSettings, publisher: RecordPublisher | None = No
         ),
     )
     return document(app)
+
+
+def _follower(settings: IngressSettings) -> tuple[ConfigFollower, ConfigSnapshot]:
+    """The follower of ``account/*`` and ``channel/*``, and its snapshot file."""
+    if not settings.config.keys:
+        raise ConfigKeysMissing(
+            "set SWITCHBOARD_CONFIG__KEYS (the control plane's distribution key ring): "
+            "without it the ingress cannot read a single webhook secret"
+        )
+    follower = ConfigFollower(
+        settings.kafka,
+        settings.config,
+        prefixes=PREFIXES,
+        client_id=f"{settings.kafka.client_id}-ingress-config",
+    )
+    snapshot = ConfigSnapshot(settings.spool.directory / SNAPSHOT_FILE, settings.config)
+    return follower, snapshot
+
+
+def _warn_about_legacy_env() -> None:
+    found = [name for name in LEGACY_ENV if name in os.environ]
+    if found:
+        log.warning(
+            "ignored: provider accounts come from the control plane now "
+            "(switchboard-control bootstrap <file>, or its API)",
+            variables=found,
+        )
 
 
 def app_from_env() -> Litestar:

@@ -74,9 +74,12 @@ class Delivery:
             return "published"
         limit = self._limit
         for n, (topic, record) in enumerate(records):
+            o = outgoing[n]
             if len(record.value) > limit.exact_above:  # cheap; see record_limit
-                o = outgoing[n]
-                records[n] = (topic, limit.fit(o.event, o.key, record, trace_headers))
+                record = limit.fit(o.event, o.key, record, trace_headers)
+                records[n] = (topic, record)
+            if o.headers:  # unowned events say where they would have gone
+                record.headers.update(o.headers)
         if self._kafka_ok and self._publisher.connected:
             try:
                 await self._publisher.publish_all(records, timeout_s=self._deadline_s)

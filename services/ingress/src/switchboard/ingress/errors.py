@@ -6,7 +6,8 @@ WebhookRejected
  ├── BodyTooLarge         413  body over the configured limit
  ├── EventTooLarge        413  an event over Kafka's record limit even after trimming
  ├── PayloadInvalid       422  verified but not a payload we understand
- └── BrokerUnavailable    503  not durable yet; the provider should retry
+ ├── BrokerUnavailable    503  not durable yet; the provider should retry
+ └── ConfigNotLoaded      503  the control plane's configuration is not loaded yet
 """
 
 from litestar.exceptions import HTTPException
@@ -59,3 +60,8 @@ class PayloadInvalid(WebhookRejected):
 class BrokerUnavailable(WebhookRejected):
     status_code = HTTP_503_SERVICE_UNAVAILABLE
     reason = "broker"
+
+
+class ConfigNotLoaded(WebhookRejected):
+    status_code = HTTP_503_SERVICE_UNAVAILABLE
+    reason = "config"

@@ -39,3 +39,9 @@ WHATSAPP_SKIPPED = Counter(
     "the rest of the batch was accepted.",
     ["part"],
 )
+UNOWNED = Counter(
+    "switchboard_ingress_unowned_events_total",
+    "Verified events on a channel no tenant owns, kept on unowned.events for the operator, by "
+    "route and reason (unbound, other_account, tenant_not_holder, no_channel).",
+    ["route", "reason"],
+)

@@ -106,9 +106,14 @@ class RecordLimit:
         except (InvalidEventError, UnicodeDecodeError):
             return None
         try:
-            return self.fit(event, key, record, event.trace_headers)
+            fitted = self.fit(event, key, record, event.trace_headers)
         except EventTooLarge:
             return None
+        # Headers of the ingress's own (an unowned event's) are not part of the event.
+        fitted.headers.update(
+            {k: v for k, v in record.headers.items() if k.startswith("x-switchboard-")}
+        )
+        return fitted
 
 
 def _shrunk(data: CallReport, field: str, *, excess: int) -> CallReport | None:

@@ -1,65 +1,42 @@
 """Ingress settings (``SWITCHBOARD_`` env vars; nested with ``__``).
 
-Every secret list accepts several values at once, so a secret rotates without downtime:
-add the new one, switch the provider, remove the old one.
+Provider accounts, their secrets and the channels that name each event's tenant are not
+settings: they come from the control plane (``control.config``, read with the distribution key
+ring ``SWITCHBOARD_CONFIG__KEYS``), live, without restarts.
 """
 
 from functools import lru_cache
-from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
-from typing import Literal
+from typing import Any, Final, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, Field, SecretStr
+from pydantic import AnyHttpUrl, BaseModel, Field, model_validator
 
+from switchboard.common.config import ConfigSettings
 from switchboard.common.settings import CommonSettings
 
-
-class TwilioAccount(BaseModel):
-    """One Twilio account whose webhooks the ingress accepts."""
-
-    auth_tokens: list[SecretStr] = Field(min_length=1)
-    """Every token currently valid; list the new one beside the old while rotating."""
-    tenant: str
-    """The Switchboard tenant this account's events belong to."""
-
-
-class TwilioSettings(BaseModel):
-    """Twilio webhook verification."""
-
-    accounts: dict[str, TwilioAccount] = Field(default_factory=dict)
-    """AccountSid → account, e.g. ``{"AC…": {"auth_tokens": ["…"], "tenant": "acme"}}``."""
-
-
-class SignedSource(BaseModel):
-    """Secrets of one provider app/workspace and the tenant its events belong to."""
-
-    secrets: list[SecretStr] = Field(min_length=1)
-    tenant: str
-
-
-class WhatsAppSettings(BaseModel):
-    """Meta WhatsApp Cloud API webhooks."""
-
-    apps: list[SignedSource] = Field(default_factory=list)
-    """App secrets (X-Hub-Signature-256), e.g. ``[{"secrets": ["…"], "tenant": "acme"}]``."""
-    verify_tokens: list[SecretStr] = Field(default_factory=list)
-    """Tokens accepted in the ``hub.verify_token`` subscription check."""
+LEGACY_ENV: Final = (
+    "SWITCHBOARD_TWILIO__ACCOUNTS",
+    "SWITCHBOARD_WHATSAPP__APPS",
+    "SWITCHBOARD_WHATSAPP__VERIFY_TOKENS",
+    "SWITCHBOARD_VAPI__SOURCES",
+    "SWITCHBOARD_VAPI__AUTH_MODE",
+    "SWITCHBOARD_ELEVENLABS__SOURCES",
+)
+"""Variables the ingress read before the control plane: ignored now, with a warning at start
+(the bootstrap file, ``switchboard-control bootstrap``, carries what they held)."""
 
 
 class VapiSettings(BaseModel):
-    """Vapi server-message webhooks."""
+    """Vapi server-message webhooks (secrets and auth mode are per account, from the control
+    plane)."""
 
-    auth_mode: Literal["secret_header", "bearer", "hmac"] = "secret_header"
-    """``X-Vapi-Secret``, ``Authorization: Bearer``, or HMAC ``x-signature`` + ``x-timestamp``."""
-    sources: list[SignedSource] = Field(default_factory=list)
     hmac_tolerance_s: int = 300
     """HMAC mode: reject timestamps further than this from now."""
 
 
 class ElevenLabsSettings(BaseModel):
-    """ElevenLabs post-call webhooks."""
+    """ElevenLabs post-call webhooks (secrets are per account, from the control plane)."""
 
-    sources: list[SignedSource] = Field(default_factory=list)
     tolerance_s: int = 1800
     """Reject signatures older than this (the SDK's 30 minutes)."""
     future_tolerance_s: int = 300
@@ -74,14 +51,23 @@ class HttpSettings(BaseModel):
     workers: int = 1
     public_base_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8000")
     """The URL providers call (scheme, host, port); Twilio signs it, so it must match exactly."""
-    trusted_proxies: list[IPv4Network | IPv6Network] = Field(default_factory=list)
-    """Peers whose X-Forwarded-Proto/Host are believed when rebuilding the signed URL."""
     max_body_bytes: int = 4 * 1024 * 1024
     """Larger bodies get 413 (WhatsApp payloads reach 3 MB)."""
     rate_limit_per_second: int = 2000
-    """Per client IP; 0 turns it off. Providers call from few IPs: keep it generous."""
+    """Per client address (behind ``SWITCHBOARD_EDGE__TRUSTED_PROXIES``, the forwarded one);
+    0 turns it off. Providers call from few IPs: keep it generous."""
     rate_limit_store: Literal["memory", "redis"] = "memory"
     """``redis`` shares the limit across replicas (uses SWITCHBOARD_REDIS__URL)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "trusted_proxies" in data:
+            raise ValueError(
+                "SWITCHBOARD_HTTP__TRUSTED_PROXIES moved to SWITCHBOARD_EDGE__TRUSTED_PROXIES "
+                "(every API reads it)"
+            )
+        return data
 
 
 class SpoolSettings(BaseModel):
@@ -109,8 +95,8 @@ class IngressSettings(CommonSettings):
 
     service_name: str = "ingress"
     http: HttpSettings = Field(default_factory=HttpSettings)
-    twilio: TwilioSettings = Field(default_factory=TwilioSettings)
-    whatsapp: WhatsAppSettings = Field(default_factory=WhatsAppSettings)
+    config: ConfigSettings = Field(default_factory=ConfigSettings)
+    """``control.config`` and the distribution key ring that opens its secrets."""
     vapi: VapiSettings = Field(default_factory=VapiSettings)
     elevenlabs: ElevenLabsSettings = Field(default_factory=ElevenLabsSettings)
     spool: SpoolSettings = Field(default_factory=SpoolSettings)

@@ -59,7 +59,15 @@ def _transcript(turns: list[Turn]) -> str | None:
     return "\n".join(lines) or None
 
 
-def webhook(body: Any, tenant: str) -> Outgoing | None:
+def agent_id(body: Any) -> str | None:
+    """The agent of a webhook, read without validating it: it names the account whose secret
+    verifies it, and the tenant."""
+    data = body.get("data") if isinstance(body, dict) else None
+    agent = data.get("agent_id") if isinstance(data, dict) else None
+    return agent if isinstance(agent, str) else None
+
+
+def webhook(body: Any, tenant: str | None) -> Outgoing | None:
     """The report of a post-call webhook, or None for types that are not published (audio)."""
     try:
         hook = Webhook.model_validate(body)

@@ -102,7 +102,7 @@ def _event(
     fields: dict[str, Any],
     id_parts: tuple[object, ...],
     subject: str,
-    tenant: str,
+    tenant: str | None,
 ) -> Event:
     try:
         data = model.model_validate(fields)
@@ -113,7 +113,7 @@ def _event(
     )
 
 
-def voice_status(params: FormParams, tenant: str) -> Outgoing:
+def voice_status(params: FormParams, tenant: str | None) -> Outgoing:
     """A call status callback, or an async AMD callback (AnsweredBy without CallStatus)."""
     (call_sid,) = _require(params, "CallSid")
     status = params.first("CallStatus")
@@ -173,7 +173,7 @@ def _media(params: FormParams) -> list[MessageMedia]:
     ]
 
 
-def inbound_sms(params: FormParams, tenant: str) -> Outgoing:
+def inbound_sms(params: FormParams, tenant: str | None) -> Outgoing:
     """An inbound SMS/MMS to one of the business's numbers."""
     message_sid, business, contact = _require(params, "MessageSid", "To", "From")
     event = _event(
@@ -199,7 +199,7 @@ def inbound_sms(params: FormParams, tenant: str) -> Outgoing:
     return Outgoing(MESSAGE_INBOUND, conversation_key(business, contact), event)
 
 
-def sms_status(params: FormParams, tenant: str) -> Outgoing:
+def sms_status(params: FormParams, tenant: str | None) -> Outgoing:
     """A delivery status of a message the business sent (From = the business's number)."""
     message_sid, status, business, contact = _require(
         params, "MessageSid", "MessageStatus", "From", "To"

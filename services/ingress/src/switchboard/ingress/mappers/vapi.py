@@ -83,7 +83,24 @@ def _final_status(reason: str | None) -> CallStatus:
     return CallStatus.COMPLETED
 
 
-def server_message(body: Any, tenant: str) -> Outgoing | None:
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def channel_ids(body: Any) -> tuple[str | None, str | None]:
+    """(Vapi phone number id, assistant id) of a server message, read without validating it:
+    they name the account whose secret verifies it, and the tenant."""
+    message = _object(_object(body).get("message"))
+    call = _object(message.get("call"))
+    phone = call.get("phoneNumberId") or _object(message.get("phoneNumber")).get("id")
+    assistant = call.get("assistantId") or _object(message.get("assistant")).get("id")
+    return (
+        phone if isinstance(phone, str) else None,
+        assistant if isinstance(assistant, str) else None,
+    )
+
+
+def server_message(body: Any, tenant: str | None) -> Outgoing | None:
     """The event of a Vapi server message, or None for types that are not published."""
     try:
         msg = Envelope.model_validate(body).message

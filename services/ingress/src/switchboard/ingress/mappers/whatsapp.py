@@ -35,7 +35,7 @@ from switchboard.common.events import (
     event_id,
 )
 from switchboard.common.topics import MESSAGE_INBOUND, MESSAGE_STATUS
-from switchboard.ingress.mappers import Outgoing, first_error, from_unix
+from switchboard.ingress.mappers import Outgoing, Owner, first_error, from_unix, owned
 
 SOURCE: Final = "/switchboard/ingress/whatsapp"
 MEDIA_TYPES: Final = frozenset({"image", "audio", "video", "document", "sticker"})
@@ -296,7 +296,7 @@ def _media(message: Message) -> list[MessageMedia]:
     ]
 
 
-def _received(value: Value, message: Message, waba: str | None, tenant: str) -> Outgoing:
+def _received(value: Value, message: Message, waba: str | None, owner: Owner) -> Outgoing:
     names = {c.wa_id: c.profile.name for c in value.contacts if c.wa_id and c.profile}
     business = value.metadata.phone_number_id
     body = _dict((message.model_extra or {}).get(message.type))
@@ -320,13 +320,13 @@ def _received(value: Value, message: Message, waba: str | None, tenant: str) -> 
         id=event_id("whatsapp", message.id),
         source=SOURCE,
         subject=message.id,
-        tenant=tenant,
+        tenant=owner.tenant,
         data=data,
     )
-    return Outgoing(MESSAGE_INBOUND, conversation_key(business, message.from_), event)
+    return owned(Outgoing(MESSAGE_INBOUND, conversation_key(business, message.from_), event), owner)
 
 
-def _status(value: Value, status: Status, waba: str | None, tenant: str) -> Outgoing:
+def _status(value: Value, status: Status, waba: str | None, owner: Owner) -> Outgoing:
     business = value.metadata.phone_number_id
     error = status.errors[0] if status.errors else None
     common: dict[str, Any] = {
@@ -350,10 +350,12 @@ def _status(value: Value, status: Status, waba: str | None, tenant: str) -> Outg
         id=event_id("whatsapp", status.id, status.status),
         source=SOURCE,
         subject=status.id,
-        tenant=tenant,
+        tenant=owner.tenant,
         data=data,
     )
-    return Outgoing(MESSAGE_STATUS, conversation_key(business, status.recipient_id), event)
+    return owned(
+        Outgoing(MESSAGE_STATUS, conversation_key(business, status.recipient_id), event), owner
+    )
 
 
 def _time(timestamp: Any) -> datetime:
@@ -364,26 +366,39 @@ def _time(timestamp: Any) -> datetime:
         return from_unix(None)
 
 
-def _value(change: Any, waba: str | None, tenant: str, out: Parsed) -> None:
+def _value(
+    change: Any, waba: str | None, owner_of: Callable[[str | None, str], Owner], out: Parsed
+) -> None:
     try:
         value = Value.model_validate(change.value)
     except ValidationError as exc:
         out.skipped.append(Skipped("change", first_error(exc), change.value))
         return
+    owner = owner_of(waba, value.metadata.phone_number_id)
     for item in value.messages:
         try:
-            out.events.append(_received(value, Message.model_validate(item), waba, tenant))
+            out.events.append(_received(value, Message.model_validate(item), waba, owner))
         except ValidationError as exc:
             out.skipped.append(Skipped("message", first_error(exc), item))
     for item in value.statuses:
         try:
-            out.events.append(_status(value, Status.model_validate(item), waba, tenant))
+            out.events.append(_status(value, Status.model_validate(item), waba, owner))
         except ValidationError as exc:
             out.skipped.append(Skipped("status", first_error(exc), item))
 
 
-def notification(body: Any, tenant: str) -> Parsed:
-    """Every message and status of a (possibly batched) notification, in payload order."""
+def waba_ids(body: Any) -> list[str]:
+    """The WABA ids (``entry[].id``) of a notification, read without validating it: they
+    pick the app whose secret verifies the batch, before any HMAC is computed."""
+    entries = body.get("entry") if isinstance(body, dict) else None
+    if not isinstance(entries, list):
+        return []
+    return [e["id"] for e in entries if isinstance(e, dict) and isinstance(e.get("id"), str)]
+
+
+def notification(body: Any, owner_of: Callable[[str | None, str], Owner]) -> Parsed:
+    """Every message and status of a (possibly batched) notification, in payload order;
+    ``owner_of(waba_id, phone_number_id)`` gives each its tenant."""
     out = Parsed()
     try:
         parsed = Notification.model_validate(body)
@@ -407,5 +422,5 @@ def notification(body: Any, tenant: str) -> Parsed:
                 continue
             if change.field != "messages":
                 continue  # account/template updates: acknowledged, not ours
-            _value(change, entry.id, tenant, out)
+            _value(change, entry.id, owner_of, out)
     return out

@@ -13,7 +13,9 @@ from litestar.datastructures import State
 
 from switchboard.common.metrics import labelled
 from switchboard.common.middleware import scope_header
+from switchboard.common.settings import Network
 from switchboard.ingress.delivery import Delivery
+from switchboard.ingress.directory import Directory
 from switchboard.ingress.errors import (
     BodyTooLarge,
     BrokerUnavailable,
@@ -21,8 +23,8 @@ from switchboard.ingress.errors import (
     UnsupportedMedia,
 )
 from switchboard.ingress.mappers import Outgoing
-from switchboard.ingress.metrics import WEBHOOKS
-from switchboard.ingress.settings import HttpSettings, IngressSettings
+from switchboard.ingress.metrics import UNOWNED, WEBHOOKS
+from switchboard.ingress.settings import IngressSettings
 from switchboard.ingress.spool import SpoolUnavailable
 from switchboard.ingress.verify import FormParams
 
@@ -36,6 +38,7 @@ class Wiring:
 
     settings: IngressSettings
     delivery: Delivery
+    directory: Directory
 
 
 def wiring(request: AnyRequest) -> Wiring:
@@ -141,15 +144,17 @@ def parse_json(body: bytes) -> Any:
         raise PayloadUnreadable(detail=f"body is not JSON: {exc}") from exc
 
 
-def signed_url(http: HttpSettings, request: AnyRequest) -> str:
+def signed_url(settings: IngressSettings, request: AnyRequest) -> str:
     """The URL the provider called, as it signed it.
 
     From the configured public base URL, or from X-Forwarded-Proto/Host when the peer is a
-    trusted proxy. The path and the raw query string are used exactly as received.
+    trusted proxy (``SWITCHBOARD_EDGE__TRUSTED_PROXIES``). The path and the raw query string
+    are used exactly as received.
     """
-    base = str(http.public_base_url).rstrip("/")
-    client = request.scope.get("client") if http.trusted_proxies else None
-    if client and _trusted(client[0], http):
+    base = str(settings.http.public_base_url).rstrip("/")
+    proxies = settings.edge.trusted_proxies
+    client = request.scope.get("client") if proxies else None
+    if client and _trusted(client[0], proxies):
         proto = header(request, b"x-forwarded-proto")
         host = header(request, b"x-forwarded-host")
         if proto and host:
@@ -159,12 +164,23 @@ def signed_url(http: HttpSettings, request: AnyRequest) -> str:
     return f"{url}?{query.decode('latin-1')}" if query else url
 
 
-def _trusted(peer: str, http: HttpSettings) -> bool:
+def _trusted(peer: str, proxies: Sequence[Network]) -> bool:
     try:
         address = ip_address(peer)
     except ValueError:
         return False
-    return any(address in net for net in http.trusted_proxies)
+    return any(address in net for net in proxies)
+
+
+def query_value(request: AnyRequest, name: str) -> str | None:
+    """The first value of query parameter ``name`` (it is part of the signed URL for Twilio)."""
+    query = request.scope.get("query_string", b"")
+    if not query:
+        return None
+    for key, value in form_pairs(query.decode("latin-1")):
+        if key == name:
+            return value
+    return None
 
 
 async def accept(route: str, delivery: Delivery, outgoing: Sequence[Outgoing]) -> None:
@@ -179,3 +195,6 @@ async def accept(route: str, delivery: Delivery, outgoing: Sequence[Outgoing]) -
             detail="events could not be made durable; retry later", headers={"Retry-After": "5"}
         ) from exc
     labelled(WEBHOOKS, route, outcome).inc()
+    for o in outgoing:
+        if o.unowned:
+            labelled(UNOWNED, route, o.unowned).inc()

@@ -1,10 +1,25 @@
-"""Voice-agent platforms: Vapi server messages and ElevenLabs post-call webhooks."""
+"""Voice-agent platforms: Vapi server messages and ElevenLabs post-call webhooks.
+
+The payload names its channel (the Vapi phone number or assistant, the ElevenLabs agent): that
+channel's account verifies it and its tenant owns it. A webhook on a channel no tenant owns is
+verified with the account ``?account=<id>`` names on the webhook URL (or the only account of
+that provider; Vapi's ``secret_header``/``bearer`` secrets also name their account) and kept,
+unowned, for the operator."""
 
 import time
+from typing import Final
 
+from switchboard.common.config import (
+    AccountBase,
+    Channel,
+    ChannelKind,
+    ElevenLabsAccount,
+    Provider,
+    VapiAccount,
+)
+from switchboard.ingress.directory import Directory, owner_of
 from switchboard.ingress.errors import SignatureInvalid
-from switchboard.ingress.mappers import elevenlabs, vapi
-from switchboard.ingress.settings import IngressSettings, SignedSource
+from switchboard.ingress.mappers import Owner, elevenlabs, owned, vapi
 from switchboard.ingress.verify import (
     parse_elevenlabs_header,
     shared_secret_ok,
@@ -16,34 +31,72 @@ from switchboard.ingress.webhooks.common import (
     AnyRequest,
     accept,
     parse_json,
+    query_value,
     raw_header,
     read_body,
     wiring,
 )
 from switchboard.ingress.webhooks.endpoint import WebhookDoc, webhook
 
+ACCOUNT_PARAM: Final = "account"
+"""Query parameter of a webhook URL naming the account whose secrets verify it."""
 
-def _vapi_source(request: AnyRequest, body: bytes, settings: IngressSettings) -> SignedSource:
-    vapi_settings = settings.vapi
-    for source in vapi_settings.sources:
-        if vapi_settings.auth_mode == "secret_header":
-            ok = shared_secret_ok(raw_header(request, b"x-vapi-secret"), source.secrets)
-        elif vapi_settings.auth_mode == "bearer":
-            auth = raw_header(request, b"authorization") or b""
-            ok = auth.startswith(b"Bearer ") and shared_secret_ok(auth[7:], source.secrets)
-        else:
-            ok = timestamped_hmac_ok(
-                body,
-                raw_header(request, b"x-timestamp"),
-                raw_header(request, b"x-signature"),
-                source.secrets,
-                now=time.time(),
-                max_age_s=vapi_settings.hmac_tolerance_s,
-                max_future_s=vapi_settings.hmac_tolerance_s,
-            )
-        if ok:
-            return source
-    raise SignatureInvalid(detail=f"Vapi {vapi_settings.auth_mode} does not verify")
+
+def _vapi_ok(request: AnyRequest, body: bytes, account: VapiAccount, tolerance_s: int) -> bool:
+    if account.auth_mode == "secret_header":
+        return shared_secret_ok(raw_header(request, b"x-vapi-secret"), account.webhook_secrets)
+    if account.auth_mode == "bearer":
+        auth = raw_header(request, b"authorization") or b""
+        return auth.startswith(b"Bearer ") and shared_secret_ok(auth[7:], account.webhook_secrets)
+    return timestamped_hmac_ok(
+        body,
+        raw_header(request, b"x-timestamp"),
+        raw_header(request, b"x-signature"),
+        account.webhook_secrets,
+        now=time.time(),
+        max_age_s=tolerance_s,
+        max_future_s=tolerance_s,
+    )
+
+
+def _candidates(
+    request: AnyRequest, directory: Directory, provider: Provider, channel: Channel | None
+) -> list[AccountBase]:
+    """The accounts that may have signed a voice-agent webhook, each tried once, in order:
+    the account of its channel, the one ``?account=`` names on the webhook URL, the only
+    one configured. A request costs a few checks, whatever the number of accounts."""
+    found: dict[str, AccountBase] = {}
+    if channel is not None and (own := directory.account(provider, channel.account_id)):
+        found[own.id] = own
+    if provider == "vapi":
+        found.update((a.id, a) for a in _vapi_by_secret(request, directory))
+    hint = query_value(request, ACCOUNT_PARAM)
+    if hint and (named := directory.account(provider, hint)):
+        found.setdefault(named.id, named)
+    if sole := directory.sole_account(provider):
+        found.setdefault(sole.id, sole)
+    return list(found.values())
+
+
+def _vapi_by_secret(request: AnyRequest, directory: Directory) -> list[VapiAccount]:
+    """Vapi accounts whose secret is the one sent as is (``secret_header``/``bearer``)."""
+    accounts = directory.vapi_by_secret("secret_header", raw_header(request, b"x-vapi-secret"))
+    auth = raw_header(request, b"authorization")
+    if auth and auth.startswith(b"Bearer "):
+        accounts += directory.vapi_by_secret("bearer", auth[7:])
+    return accounts
+
+
+def _owner(
+    directory: Directory,
+    account: AccountBase,
+    channel: Channel | None,
+    named: list[tuple[ChannelKind, str | None]],
+) -> Owner:
+    if channel is not None:
+        return owner_of(account, channel, channel.kind, channel.id)
+    kind, channel_id = next(((k, i) for k, i in named if i), named[0])
+    return directory.owner(account, kind, channel_id)
 
 
 @webhook(
@@ -60,12 +113,32 @@ def _vapi_source(request: AnyRequest, body: bytes, settings: IngressSettings) ->
 async def vapi_server_message(request: AnyRequest) -> FixedAnswer[dict[str, str]]:
     """status-update and end-of-call-report → ``call.events`` keyed by the Vapi call id;
     other message types are acknowledged and not published. Authenticated by ``X-Vapi-Secret``,
-    a bearer token or an ``X-Signature`` HMAC, as ``SWITCHBOARD_VAPI__AUTH_MODE`` says."""
+    a bearer token or an ``X-Signature`` HMAC, as the account's ``auth_mode`` says."""
     wired = wiring(request)
     body = await read_body(request, JSON)
-    source = _vapi_source(request, body, wired.settings)
-    outgoing = vapi.server_message(parse_json(body), source.tenant)
-    await accept("vapi", wired.delivery, [outgoing] if outgoing else [])
+    directory = wired.directory
+    directory.require_ready()
+    payload = parse_json(body)
+    phone, assistant = vapi.channel_ids(payload)
+    channel = directory.channel("vapi-phone", phone) or directory.channel(
+        "vapi-assistant", assistant
+    )
+    tolerance = wired.settings.vapi.hmac_tolerance_s
+    account = next(
+        (
+            a
+            for a in _candidates(request, directory, "vapi", channel)
+            if isinstance(a, VapiAccount) and _vapi_ok(request, body, a, tolerance)
+        ),
+        None,
+    )
+    if account is None:
+        raise SignatureInvalid(detail="Vapi webhook does not verify with its account's secret")
+    owner = _owner(
+        directory, account, channel, [("vapi-phone", phone), ("vapi-assistant", assistant)]
+    )
+    outgoing = vapi.server_message(payload, owner.tenant)
+    await accept("vapi", wired.delivery, [owned(outgoing, owner)] if outgoing else [])
     return EMPTY_JSON
 
 
@@ -84,20 +157,25 @@ async def elevenlabs_post_call(request: AnyRequest) -> FixedAnswer[dict[str, str
     """post_call_transcription / call_initiation_failure → ``call.events`` as a call
     report keyed by conversation id; post_call_audio is acknowledged, not published."""
     wired = wiring(request)
-    settings = wired.settings
     body = await read_body(request, JSON)
+    directory = wired.directory
+    directory.require_ready()
+    payload = parse_json(body)
+    agent = elevenlabs.agent_id(payload)
+    channel = directory.channel("elevenlabs-agent", agent)
     t, v0 = parse_elevenlabs_header(raw_header(request, b"elevenlabs-signature"))
-    cfg = settings.elevenlabs
+    cfg = wired.settings.elevenlabs
     now = time.time()
-    source = next(
+    account = next(
         (
-            s
-            for s in cfg.sources
-            if timestamped_hmac_ok(
+            a
+            for a in _candidates(request, directory, "elevenlabs", channel)
+            if isinstance(a, ElevenLabsAccount)
+            and timestamped_hmac_ok(
                 body,
                 t,
                 v0,
-                s.secrets,
+                a.webhook_secrets,
                 now=now,
                 max_age_s=cfg.tolerance_s,
                 max_future_s=cfg.future_tolerance_s,
@@ -105,10 +183,11 @@ async def elevenlabs_post_call(request: AnyRequest) -> FixedAnswer[dict[str, str
         ),
         None,
     )
-    if source is None:
+    if account is None:
         raise SignatureInvalid(detail="ElevenLabs-Signature does not verify or is stale")
-    outgoing = elevenlabs.webhook(parse_json(body), source.tenant)
-    await accept("elevenlabs", wired.delivery, [outgoing] if outgoing else [])
+    owner = _owner(directory, account, channel, [("elevenlabs-agent", agent)])
+    outgoing = elevenlabs.webhook(payload, owner.tenant)
+    await accept("elevenlabs", wired.delivery, [owned(outgoing, owner)] if outgoing else [])
     return EMPTY_JSON
 
 

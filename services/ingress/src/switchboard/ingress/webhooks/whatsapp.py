@@ -8,16 +8,17 @@ from litestar import Controller, Response, get, post
 from litestar.params import QueryParameter
 from litestar.status_codes import HTTP_200_OK
 
+from switchboard.ingress.directory import OTHER_ACCOUNT
+from switchboard.ingress.directory import owner_of as owner_of_channel
 from switchboard.ingress.errors import SignatureInvalid
-from switchboard.ingress.mappers import whatsapp
+from switchboard.ingress.mappers import Owner, whatsapp
 from switchboard.ingress.metrics import WHATSAPP_SKIPPED
-from switchboard.ingress.verify import hub_signature_ok, shared_secret_ok
+from switchboard.ingress.verify import hub_signature_ok
 from switchboard.ingress.webhooks.answers import EMPTY_JSON
 from switchboard.ingress.webhooks.common import (
     JSON,
     AnyRequest,
     accept,
-    parse_json,
     raw_header,
     read_body,
     wiring,
@@ -68,13 +69,12 @@ class WhatsAppWebhooks(Controller):
         challenge: Annotated[str | None, QueryParameter(name="hub.challenge")] = None,
     ) -> Response[str]:
         """Echo ``hub.challenge`` when the verify token matches; 403 otherwise."""
-        settings = wiring(request).settings
+        directory = wiring(request).directory
+        directory.require_ready()
         if (
             mode != "subscribe"
             or not challenge
-            or not shared_secret_ok(
-                token.encode() if token else None, settings.whatsapp.verify_tokens
-            )
+            or not directory.whatsapp_verify_token_ok(token.encode() if token else None)
         ):
             raise SignatureInvalid(detail="hub.verify_token does not match")
         return Response(challenge, media_type="text/plain", status_code=HTTP_200_OK)
@@ -89,16 +89,36 @@ class WhatsAppWebhooks(Controller):
         self,
         request: AnyRequest,
     ) -> Response[dict[str, str]]:
-        settings, delivery = wiring(request).settings, wiring(request).delivery
+        wired = wiring(request)
         body = await read_body(request, JSON)
+        directory = wired.directory
+        directory.require_ready()
+        try:
+            payload = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise SignatureInvalid(detail="not JSON: no WABA names the app") from exc
+        # The batch's WABA picks the app: a forged request costs the HMACs of that WABA's
+        # app(s), not one per app configured.
         signed = raw_header(request, b"x-hub-signature-256")
         app = next(
-            (a for a in settings.whatsapp.apps if hub_signature_ok(body, signed, a.secrets)), None
+            (
+                a
+                for a in directory.whatsapp_apps(whatsapp.waba_ids(payload))
+                if hub_signature_ok(body, signed, a.app_secrets)
+            ),
+            None,
         )
         if app is None:
             raise SignatureInvalid(detail="X-Hub-Signature-256 does not verify")
-        parsed = whatsapp.notification(parse_json(body), app.tenant)
+
+        def owner_of(waba: str | None, phone_number_id: str) -> Owner:
+            channel = directory.channel("whatsapp", phone_number_id)
+            if channel is not None and channel.waba_id != waba:
+                return Owner(None, OTHER_ACCOUNT, f"whatsapp/{phone_number_id}")
+            return owner_of_channel(app, channel, "whatsapp", phone_number_id)
+
+        parsed = whatsapp.notification(payload, owner_of)
         if parsed.skipped:
             _set_aside(parsed.skipped)
-        await accept("whatsapp", delivery, parsed.events)
+        await accept("whatsapp", wired.delivery, parsed.events)
         return EMPTY_JSON
