@@ -48,6 +48,7 @@ from switchboard.common.asyncapi import asyncapi_routes, declare_publications, d
 from switchboard.common.auth import tenant_jwt_auth, tenant_of
 from switchboard.common.cli import configure_process
 from switchboard.common.crypto import Cipher
+from switchboard.common.edge import edge_rules
 from switchboard.common.events import Event
 from switchboard.common.http import health_routes
 from switchboard.common.kafka import DeadLetters, create_broker, ensure_topics
@@ -316,7 +317,7 @@ def create_api(settings: AiSettings) -> Litestar:
             "admin": Provide(lambda: state["admin"], sync_to_thread=False),
         },
         lifespan=[lifespan],
-        on_app_init=[auth.on_app_init],
+        on_app_init=[auth.on_app_init, edge_rules(settings.edge)],
         openapi_config=OpenAPIConfig(title="Switchboard AI", version="0.1.0"),
     )
 

@@ -10,7 +10,6 @@ from typing import Any
 
 import asyncpg
 from litestar import Litestar, MediaType, Request, Response
-from litestar.config.cors import CORSConfig
 from litestar.di import Provide
 from litestar.exceptions import ValidationException
 from litestar.openapi import OpenAPIConfig
@@ -34,6 +33,7 @@ from switchboard.common.auth import (
 )
 from switchboard.common.cli import configure_process
 from switchboard.common.crypto import Cipher
+from switchboard.common.edge import edge_rules
 from switchboard.common.http import health_routes
 from switchboard.common.runtime import settled_after_startup
 from switchboard.common.supervise import Supervisor
@@ -190,9 +190,8 @@ def create_api(settings: ControlSettings, *, clock: Callable[[], datetime] = utc
             "principal": Provide(principal_of, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
-        on_app_init=[auth.on_app_init],
+        on_app_init=[auth.on_app_init, edge_rules(settings.edge)],
         lifespan=[lifespan],
-        cors_config=CORSConfig(allow_origins=[]),
         openapi_config=OpenAPIConfig(title="Switchboard control plane", version="0.1.0"),
         logging_config=None,  # logs go through common.logging's structlog handler
     )

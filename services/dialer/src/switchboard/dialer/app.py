@@ -13,7 +13,6 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from litestar import Litestar, MediaType, Request, Response
-from litestar.config.cors import CORSConfig
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.status_codes import (
@@ -26,6 +25,7 @@ from litestar.status_codes import (
 from switchboard.common.asyncapi import asyncapi_routes, declare_publications, document
 from switchboard.common.auth import tenant_jwt_auth, tenant_of
 from switchboard.common.cli import configure_process
+from switchboard.common.edge import edge_rules
 from switchboard.common.http import health_routes
 from switchboard.common.kafka import create_broker, ensure_topics
 from switchboard.common.runtime import settled_after_startup
@@ -141,9 +141,8 @@ def create_api(settings: DialerSettings, *, clock: Clock = utcnow) -> Litestar:
             InvalidCampaign: _problem(HTTP_422_UNPROCESSABLE_ENTITY),
             StoreUnavailable: _problem(HTTP_503_SERVICE_UNAVAILABLE),
         },
-        on_app_init=[auth.on_app_init],
+        on_app_init=[auth.on_app_init, edge_rules(settings.edge)],
         lifespan=[lifespan],
-        cors_config=CORSConfig(allow_origins=[]),
         openapi_config=OpenAPIConfig(title="Switchboard dialer", version="0.1.0"),
     )
 

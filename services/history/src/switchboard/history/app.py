@@ -13,13 +13,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import httpx
 import structlog
 from litestar import Litestar
-from litestar.config.cors import CORSConfig
 from litestar.di import NamedDependency, Provide
 from litestar.openapi import OpenAPIConfig
 
 from switchboard.common.asyncapi import asyncapi_routes, declare_publications, document
 from switchboard.common.auth import tenant_jwt_auth, tenant_of
 from switchboard.common.cli import configure_process
+from switchboard.common.edge import edge_rules
 from switchboard.common.errors import SwitchboardError
 from switchboard.common.events import Event, encode
 from switchboard.common.http import health_routes
@@ -170,9 +170,8 @@ def create_api(settings: HistorySettings, reader: HistoryReader | None = None) -
             "page_limits": Provide(lambda: limits, sync_to_thread=False),
         },
         exception_handlers={BadQueryError: bad_query, StoreUnavailableError: store_unavailable},
-        on_app_init=[auth.on_app_init],
+        on_app_init=[auth.on_app_init, edge_rules(settings.edge)],
         lifespan=[lifespan],
-        cors_config=CORSConfig(allow_origins=[]),
         openapi_config=OpenAPIConfig(title="Switchboard history", version="0.1.0"),
     )
 
