@@ -57,6 +57,10 @@ def test_a_saved_view_is_restored_with_its_secrets_sealed_in_the_file(tmp_path) 
     restored = second.get(ACCOUNT.key)
     assert isinstance(restored, TwilioAccount)
     assert restored.auth_tokens[0].get_secret_value() == TOKEN
+    assert snapshot.usable  # usable_after_s 0: at once
+    waiting = ConfigSnapshot(path, SETTINGS, usable_after_s=60)
+    waiting.restore(follower())
+    assert waiting.restored and not waiting.usable  # the live view is waited for first
 
 
 def test_no_file_or_an_unreadable_one_restores_nothing(tmp_path) -> None:

@@ -63,13 +63,18 @@ def test_follows_rotations_live_and_restarts_from_its_snapshot_without_kafka(
         asyncio.run(publish(account(NEW)))
         until(lambda: status_with(client, signer, OLD) == 403)
         assert status_with(client, signer, NEW) == 204
-        until(lambda: (tmp_path / "spool" / "config-snapshot.json").exists())
+        until(lambda: (tmp_path / "spool" / f"config-snapshot.{config.topic}.json").exists())
         time.sleep(1.5)  # the snapshot loop saves within a second of the last change
 
     # Restarted while Kafka is away: the snapshot verifies webhooks, the spool keeps them.
     away = KafkaSettings(bootstrap_servers=f"127.0.0.1:{free_port()}", request_timeout_ms=2000)
-    settings = settings.model_copy(update={"kafka": away})
+    spool = settings.spool.model_copy(update={"config_snapshot_wait_s": 2.0})
+    settings = settings.model_copy(update={"kafka": away, "spool": spool})
     with TestClient(app=create_app(settings)) as client:
+        # First the live view is waited for (503: a provider retries) ...
+        assert status_with(client, signer, NEW) == 503
+        # ... then, Kafka still away, the saved one is used.
+        until(lambda: client.get("/ready").status_code == 200)
         ready = client.get("/ready")
         assert ready.status_code == 200, ready.text
         assert ready.json()["status"] == "degraded"

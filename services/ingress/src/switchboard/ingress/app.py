@@ -40,7 +40,6 @@ from switchboard.ingress.webhooks.endpoint import document
 log = structlog.get_logger(__name__)
 # Left out of the rate limit (exact paths): probes, metrics and the API documents.
 OPEN_PATHS: Final = (*API_OPEN_PATHS, "/asyncapi.yaml", "/asyncapi.json")
-SNAPSHOT_FILE = "config-snapshot.json"
 
 
 class ConfigKeysMissing(RuntimeError):
@@ -96,7 +95,7 @@ def create_app(
         loops.add("config-snapshot", lambda: snapshot.run(follower))
     live = config
     directory = Directory(
-        live, ready=lambda: live.ready or (snapshot is not None and snapshot.restored)
+        live, ready=lambda: live.ready or (snapshot is not None and snapshot.usable)
     )
     _warn_about_legacy_env()
 
@@ -178,7 +177,11 @@ def _follower(settings: IngressSettings) -> tuple[ConfigFollower, ConfigSnapshot
         prefixes=PREFIXES,
         client_id=f"{settings.kafka.client_id}-ingress-config",
     )
-    snapshot = ConfigSnapshot(settings.spool.directory / SNAPSHOT_FILE, settings.config)
+    snapshot = ConfigSnapshot(
+        settings.spool.directory / f"config-snapshot.{settings.config.topic}.json",
+        settings.config,
+        usable_after_s=settings.spool.config_snapshot_wait_s,
+    )
     return follower, snapshot
 
 

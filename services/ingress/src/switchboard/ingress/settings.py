@@ -88,6 +88,10 @@ class SpoolSettings(BaseModel):
     minutes of backoff) moves to the spool's dead-letter table. Records the broker refuses for
     what they are (too large, corrupt, invalid topic) move after one retry on their own;
     records over the record limit that cannot be trimmed move at once."""
+    config_snapshot_wait_s: float = Field(default=10.0, ge=0)
+    """The control plane's configuration is saved beside the spool; a restarted ingress uses
+    that copy only if Kafka has not given it the live one within this time (meanwhile: 503,
+    so providers retry rather than get a 403 from a secret rotated while it was away)."""
 
 
 class IngressSettings(CommonSettings):

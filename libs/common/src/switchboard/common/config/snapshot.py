@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import json
 import os
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
@@ -34,13 +35,30 @@ FORMAT: Final = 1
 class ConfigSnapshot:
     """Save a follower's view to ``path``; restore it at the next start."""
 
-    def __init__(self, path: Path, settings: ConfigSettings, *, interval_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        path: Path,
+        settings: ConfigSettings,
+        *,
+        interval_s: float = 1.0,
+        usable_after_s: float = 0.0,
+    ) -> None:
+        """``usable_after_s``: how long after the restore :attr:`usable` waits for the live
+        view instead (a restored view may miss a rotation made while the process was away)."""
         self.path = path
         self._cipher = settings.opening_cipher()
         self._interval_s = interval_s
+        self._usable_after_s = usable_after_s
         self.restored = False
         """True when a saved view was applied at start."""
+        self._restored_at = 0.0
         self._only_from_file: set[str] = set()
+
+    @property
+    def usable(self) -> bool:
+        """A view was restored and ``usable_after_s`` has passed since (use it when the
+        follower has not caught up by then: Kafka is away)."""
+        return self.restored and time.monotonic() - self._restored_at >= self._usable_after_s
 
     def restore(self, follower: ConfigFollower) -> int:
         """Apply the saved records to ``follower`` (call before it runs); how many."""
@@ -59,6 +77,7 @@ class ConfigSnapshot:
         self._only_from_file = {k for k in records if follower.get(k) is not None}
         follower.listen(self._seen)
         self.restored = True
+        self._restored_at = time.monotonic()
         log.info("configuration restored from snapshot", path=str(self.path), entities=len(records))
         return len(records)
 
