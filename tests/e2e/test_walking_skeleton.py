@@ -5,7 +5,6 @@ twice leaves one row; a forged one gets 403 and leaves nothing, in the database 
 """
 
 import asyncio
-import json
 import uuid
 from collections.abc import Iterator
 from urllib.parse import urlencode
@@ -13,9 +12,11 @@ from urllib.parse import urlencode
 import asyncpg
 import httpx
 import pytest
+from pydantic import SecretStr
 
+from switchboard.common.config import Channel, TwilioAccount
 from switchboard.common.migrations import drop_database
-from switchboard.common.settings import KafkaSettings, PostgresSettings
+from switchboard.common.settings import CommonSettings, KafkaSettings, PostgresSettings
 from switchboard.common.testing import (
     ServiceProcess,
     end_offsets,
@@ -23,6 +24,7 @@ from switchboard.common.testing import (
     free_port,
     fresh_group,
     read_records,
+    seeded_config_env,
     twilio_signature,
     unique,
 )
@@ -36,7 +38,8 @@ from switchboard.common.topics import (
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 ACCOUNT = "AC" + "e2e".ljust(32, "0")
-TOKEN = "e2e-auth-token"
+TOKEN = "e2e-auth-token-0001"
+CALLER_ID = "+15005550006"
 PATH = "/webhooks/twilio/voice/status"
 READY_TIMEOUT_S = 120
 
@@ -58,8 +61,16 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object
             **common,
             "SWITCHBOARD_HTTP__PORT": str(ingress_port),
             "SWITCHBOARD_HTTP__PUBLIC_BASE_URL": f"http://127.0.0.1:{ingress_port}",
-            "SWITCHBOARD_TWILIO__ACCOUNTS": json.dumps(
-                {ACCOUNT: {"auth_tokens": [TOKEN], "tenant": "e2e-tenant"}}
+            "SWITCHBOARD_SPOOL__DIRECTORY": str(tmp_path_factory.mktemp("e2e-spool")),
+            # The account and the caller ID, as the control plane publishes them.
+            **seeded_config_env(
+                CommonSettings().kafka,
+                [
+                    TwilioAccount(
+                        id=ACCOUNT, tenants=("e2e-tenant",), auth_tokens=(SecretStr(TOKEN),)
+                    ),
+                    Channel(kind="phone", id=CALLER_ID, tenant="e2e-tenant", account_id=ACCOUNT),
+                ],
             ),
         },
         ingress_port,
@@ -74,7 +85,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object
             "SWITCHBOARD_DATABASE": database,
             # Start at the topics' ends: earlier tests and benches wrote plenty.
             "SWITCHBOARD_CONSUMER__GROUP_ID": asyncio.run(
-                fresh_group(KafkaSettings(), "history-e2e", HISTORY_TOPICS)
+                fresh_group(CommonSettings().kafka, "history-e2e", HISTORY_TOPICS)
             ),
         },
         history_port,
@@ -87,7 +98,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object
     finally:
         ingress.stop()
         history.stop()
-        asyncio.run(_drop_database(PostgresSettings(), database))
+        asyncio.run(_drop_database(CommonSettings().postgres, database))
 
 
 async def _drop_database(pg: PostgresSettings, name: str) -> None:
@@ -113,7 +124,7 @@ def params(call_sid: str, status: str, seq: int) -> dict[str, str]:
         "CallSid": call_sid,
         "CallStatus": status,
         "SequenceNumber": str(seq),
-        "From": "+15005550006",
+        "From": CALLER_ID,
         "To": "+14155550100",
         "Direction": "outbound-api",
         "Timestamp": "Mon, 23 Nov 2026 13:00:00 +0000",

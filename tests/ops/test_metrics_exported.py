@@ -24,7 +24,15 @@ from pymongo import MongoClient
 
 from switchboard.common.migrations import drop_database
 from switchboard.common.settings import CommonSettings, KafkaSettings, PostgresSettings
-from switchboard.common.testing import ServiceProcess, eventually, free_port, fresh_group, unique
+from switchboard.common.testing import (
+    ServiceProcess,
+    config_env,
+    config_settings,
+    eventually,
+    free_port,
+    fresh_group,
+    unique,
+)
 from switchboard.common.topics import (
     CALL_EVENTS,
     MESSAGE_INBOUND,
@@ -193,7 +201,10 @@ def running(
         # Nothing reaches the model in this test; a closed local port rather than the internet.
         "SWITCHBOARD_OPENAI__BASE_URL": f"http://127.0.0.1:{free_port()}/v1",
     }
-    spool = {"SWITCHBOARD_SPOOL__DIRECTORY": str(tmp_path_factory.mktemp("metrics-spool"))}
+    spool = {
+        "SWITCHBOARD_SPOOL__DIRECTORY": str(tmp_path_factory.mktemp("metrics-spool")),
+        **config_env(config_settings()),  # an empty control.config of the test's own
+    }
     services: dict[str, ServiceProcess] = {}
     try:
         # Workers first: they migrate their databases, which the APIs then open.

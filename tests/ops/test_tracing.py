@@ -22,7 +22,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
+from pydantic import SecretStr
 
+from switchboard.common.config import Channel, TwilioAccount
 from switchboard.common.migrations import drop_database
 from switchboard.common.settings import KafkaSettings, PostgresSettings
 from switchboard.common.testing import (
@@ -30,6 +32,7 @@ from switchboard.common.testing import (
     eventually,
     fresh_group,
     read_records,
+    seeded_config_env,
     twilio_signature,
     unique,
 )
@@ -175,8 +178,17 @@ async def test_webhook_trace_goes_from_the_ingress_through_kafka_into_the_consum
         ["switchboard.ingress", "serve"],
         {
             **telemetry,
-            "SWITCHBOARD_TWILIO__ACCOUNTS": (
-                f'{{"{ACCOUNT}": {{"auth_tokens": ["{TOKEN}"], "tenant": "trace-tenant"}}}}'
+            **await asyncio.to_thread(
+                seeded_config_env,
+                kafka_settings,
+                [
+                    TwilioAccount(
+                        id=ACCOUNT, tenants=("trace-tenant",), auth_tokens=(SecretStr(TOKEN),)
+                    ),
+                    Channel(
+                        kind="phone", id="+15005550006", tenant="trace-tenant", account_id=ACCOUNT
+                    ),
+                ],
             ),
             "SWITCHBOARD_SPOOL__DIRECTORY": str(tmp_path / "spool"),
         },

@@ -11,8 +11,10 @@ from datetime import time
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
-from switchboard.common.testing import eventually, fresh_group, unique
+from switchboard.common.config import Channel, TwilioAccount
+from switchboard.common.testing import eventually, fresh_group, seeded_config_env, unique
 from switchboard.common.topics import CALL_EVENTS, MESSAGE_INBOUND
 from switchboard.dialer import outbox
 from switchboard.dialer.adapters.postgres import PostgresCampaignStore
@@ -23,6 +25,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 ACCOUNT = "AC" + uuid.uuid4().hex
 TOKEN = "crash-test-token"
+CALLER_IDS = ("+12125550100", "+13125550100")
 CONTACTS = 80
 MAX_ATTEMPTS = 2
 
@@ -67,8 +70,17 @@ async def test_sigkill_mid_campaign_never_double_dials(
         {
             "SWITCHBOARD_HTTP__PORT": str(ingress_port),
             "SWITCHBOARD_HTTP__PUBLIC_BASE_URL": f"http://127.0.0.1:{ingress_port}",
-            "SWITCHBOARD_TWILIO__ACCOUNTS": json.dumps(
-                {ACCOUNT: {"auth_tokens": [TOKEN], "tenant": "acme"}}
+            # The account and the caller IDs, as the control plane publishes them.
+            **await asyncio.to_thread(
+                seeded_config_env,
+                kafka_settings,
+                [
+                    TwilioAccount(id=ACCOUNT, tenants=("acme",), auth_tokens=(SecretStr(TOKEN),)),
+                    *(
+                        Channel(kind="phone", id=n, tenant="acme", account_id=ACCOUNT)
+                        for n in CALLER_IDS
+                    ),
+                ],
             ),
             "SWITCHBOARD_SPOOL__DIRECTORY": str(tmp_path / "spool"),
         },
@@ -98,7 +110,7 @@ async def test_sigkill_mid_campaign_never_double_dials(
 
     store = PostgresCampaignStore(pool)
     cfg = CampaignConfig(
-        caller_ids=["+12125550100", "+13125550100"],
+        caller_ids=list(CALLER_IDS),
         twiml="<Response><Say>Hi</Say></Response>",
         window=CallingWindow(start=time(0), end=time(23, 59, 59)),
         max_attempts=MAX_ATTEMPTS,

@@ -9,7 +9,7 @@ import time
 import pytest
 
 PHONE_ID = "200000000000001"
-WA_TOKEN = "local-wa-token"
+WA_TOKEN = "local-wa-access-token"
 SECRET = "wa-test-secret"
 
 

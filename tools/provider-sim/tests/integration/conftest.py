@@ -10,9 +10,25 @@ from collections.abc import Iterator
 
 import asyncpg
 import pytest
+from pydantic import SecretStr
 
-from switchboard.common.settings import KafkaSettings, PostgresSettings
-from switchboard.common.testing import ServiceProcess, free_port, fresh_group, unique
+from switchboard.common.config import (
+    Channel,
+    ConfigEntity,
+    ConfigSettings,
+    TwilioAccount,
+    WhatsAppAccount,
+)
+from switchboard.common.settings import CommonSettings, PostgresSettings
+from switchboard.common.testing import (
+    ConfigPublisher,
+    ServiceProcess,
+    config_env,
+    config_settings,
+    free_port,
+    fresh_group,
+    unique,
+)
 from switchboard.common.topics import (
     CALL_EVENTS,
     MESSAGE_INBOUND,
@@ -22,9 +38,37 @@ from switchboard.common.topics import (
 
 READY_TIMEOUT_S = 120
 ACCOUNT = "AC" + "e2e51".ljust(32, "0")
-TOKEN = "sim-e2e-token"
+TOKEN = "sim-e2e-auth-token"
 TENANT = "sim-e2e"
 INGRESS_PATH = "/webhooks/twilio/voice/status"
+CALLER_IDS = ("+15005550006", "+12125550100", "+13125550100", "+14155550100")
+"""The demo's and the tests' caller IDs: the tenant's numbers on the control plane."""
+WHATSAPP_APP, WABA, PHONE_NUMBER_ID = "sim-e2e-app", "100000000000001", "200000000000001"
+"""The simulator's WhatsApp defaults (WABA, phone_number_id) under an app of the tenant."""
+
+
+def control_plane() -> list[ConfigEntity]:
+    """What the control plane publishes for this stack: the tenant's accounts and channels."""
+    return [
+        TwilioAccount(id=ACCOUNT, tenants=(TENANT,), auth_tokens=(SecretStr(TOKEN),)),
+        *(
+            Channel(kind="phone", id=number, tenant=TENANT, account_id=ACCOUNT)
+            for number in CALLER_IDS
+        ),
+        WhatsAppAccount(
+            id=WHATSAPP_APP,
+            tenants=(TENANT,),
+            app_secrets=(SecretStr("local-app-secret"),),
+            waba_ids=(WABA,),
+        ),
+        Channel(
+            kind="whatsapp",
+            id=PHONE_NUMBER_ID,
+            tenant=TENANT,
+            account_id=WHATSAPP_APP,
+            waba_id=WABA,
+        ),
+    ]
 
 
 HISTORY_TOPICS = (CALL_EVENTS, MESSAGE_INBOUND, MESSAGE_STATUS, MESSAGE_OUTBOUND)
@@ -39,8 +83,26 @@ class Stack:
     tenant = TENANT
     ingress_path = INGRESS_PATH
 
-    def __init__(self, sim: Service, ingress: Service, history: Service, database: str) -> None:
+    def __init__(
+        self,
+        sim: Service,
+        ingress: Service,
+        history: Service,
+        database: str,
+        config: ConfigSettings,
+    ) -> None:
         self.sim, self.ingress, self.history, self.database = sim, ingress, history, database
+        self.config = config
+        """The stack's control.config (publish more with ConfigPublisher)."""
+
+    async def bind_whatsapp(self, number: str) -> None:
+        """Bind a phone_number_id of the simulator's WABA to the tenant."""
+        async with ConfigPublisher(CommonSettings().kafka, self.config) as publisher:
+            await publisher.put(
+                Channel(
+                    kind="whatsapp", id=number, tenant=TENANT, account_id=WHATSAPP_APP, waba_id=WABA
+                )
+            )
 
 
 def drop_database(pg: PostgresSettings, database: str) -> None:
@@ -63,6 +125,13 @@ def stack(
     tmp_path_factory: pytest.TempPathFactory, pg_settings: PostgresSettings
 ) -> Iterator[Stack]:
     logdir = tmp_path_factory.mktemp("sim-e2e-logs")
+    config = config_settings()
+
+    async def publish() -> None:
+        async with ConfigPublisher(CommonSettings().kafka, config) as publisher:
+            await publisher.put(*control_plane())
+
+    asyncio.run(publish())
     database = unique("history_sim")
     sim_port, ingress_port, history_port = free_port(), free_port(), free_port()
     common = {"SWITCHBOARD_LOG__LEVEL": "INFO"}
@@ -88,12 +157,8 @@ def stack(
             **common,
             "SWITCHBOARD_HTTP__PORT": str(ingress_port),
             "SWITCHBOARD_HTTP__PUBLIC_BASE_URL": f"http://127.0.0.1:{ingress_port}",
-            "SWITCHBOARD_TWILIO__ACCOUNTS": json.dumps(
-                {ACCOUNT: {"auth_tokens": [TOKEN], "tenant": TENANT}}
-            ),
-            "SWITCHBOARD_WHATSAPP__APPS": json.dumps(
-                [{"secrets": ["local-app-secret"], "tenant": TENANT}]
-            ),
+            "SWITCHBOARD_SPOOL__DIRECTORY": str(tmp_path_factory.mktemp("sim-e2e-spool")),
+            **config_env(config),
         },
         ingress_port,
         logdir,
@@ -107,7 +172,7 @@ def stack(
             "SWITCHBOARD_DATABASE": database,
             # Start at the topics' ends: earlier tests and benches wrote plenty.
             "SWITCHBOARD_CONSUMER__GROUP_ID": asyncio.run(
-                fresh_group(KafkaSettings(), "history-sim", HISTORY_TOPICS)
+                fresh_group(CommonSettings().kafka, "history-sim", HISTORY_TOPICS)
             ),
         },
         history_port,
@@ -117,7 +182,7 @@ def stack(
     try:
         for service in services:
             service.wait_ready()
-        yield Stack(sim, ingress, history, database)
+        yield Stack(sim, ingress, history, database, config)
     finally:
         for service in services:
             service.stop()

@@ -15,7 +15,7 @@ import pytest
 from rich.console import Console
 
 from switchboard.common.migrations import drop_database
-from switchboard.common.settings import KafkaSettings, PostgresSettings
+from switchboard.common.settings import CommonSettings, PostgresSettings
 from switchboard.common.testing import ServiceProcess, free_port, fresh_group, unique
 from switchboard.common.topics import CALL_EVENTS, MESSAGE_INBOUND
 from switchboard.providersim.demo_campaign import CampaignDemo, campaign_table, run_campaign
@@ -41,7 +41,7 @@ def dialer(stack, tmp_path_factory, pg_settings: PostgresSettings) -> Iterator[S
             {stack.account: {"auth_token": stack.token, "cps": 20, "max_concurrent": CAP}}
         ),
         "SWITCHBOARD_CONSUMER__GROUP_ID": asyncio.run(
-            fresh_group(KafkaSettings(), "dialer-demo", (CALL_EVENTS, MESSAGE_INBOUND))
+            fresh_group(CommonSettings().kafka, "dialer-demo", (CALL_EVENTS, MESSAGE_INBOUND))
         ),
     }
     subprocess.run(

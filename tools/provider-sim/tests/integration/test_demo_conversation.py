@@ -15,7 +15,7 @@ from pymongo import MongoClient
 from rich.console import Console
 
 from switchboard.common.auth import issue_token
-from switchboard.common.settings import KafkaSettings, MongoSettings
+from switchboard.common.settings import CommonSettings
 from switchboard.common.testing import ServiceProcess, free_port, fresh_group, unique
 from switchboard.common.topics import MESSAGE_INBOUND
 from switchboard.providersim.demo_conversation import (
@@ -46,7 +46,7 @@ def ai_api(stack, tmp_path_factory) -> Iterator[ServiceProcess]:
         "SWITCHBOARD_PROVIDERS__TWILIO_BASE_URL": stack.sim.url,
         "SWITCHBOARD_KNOWLEDGE__POLL_INTERVAL_S": "0.5",
         "SWITCHBOARD_CONSUMER__GROUP_ID": asyncio.run(
-            fresh_group(KafkaSettings(), "ai-demo", (MESSAGE_INBOUND,))
+            fresh_group(CommonSettings().kafka, "ai-demo", (MESSAGE_INBOUND,))
         ),
     }
     services = [
@@ -72,12 +72,14 @@ def ai_api(stack, tmp_path_factory) -> Iterator[ServiceProcess]:
     finally:
         for service in services:
             service.stop()
-        with MongoClient(MongoSettings().url.get_secret_value()) as client:
+        with MongoClient(CommonSettings().mongo.url.get_secret_value()) as client:
             client.drop_database(database)
 
 
 async def test_the_demo_conversation_is_answered_with_memory_and_knowledge(stack, ai_api) -> None:
-    demo = ConversationDemo(ai_api.url, JWT_KEY, tenant=stack.tenant)
+    demo = ConversationDemo(
+        ai_api.url, JWT_KEY, tenant=stack.tenant, bind_number=stack.bind_whatsapp
+    )
     out = io.StringIO()
     console = Console(file=out, width=120)
     async with httpx.AsyncClient(base_url=stack.sim.url, timeout=30) as sim:

@@ -330,3 +330,16 @@ class ConfigPublisher:
             await self._producer.send_and_wait(
                 self.settings.topic, None, key=k, headers=list(headers.items())
             )
+
+
+def seeded_config_env(kafka: KafkaSettings, entities: Sequence[ConfigEntity]) -> dict[str, str]:
+    """A fresh config topic holding ``entities`` (as the control plane would publish them), and
+    the variables that make a service process follow it. Not from a running event loop."""
+    settings = config_settings()
+
+    async def publish() -> None:
+        async with ConfigPublisher(kafka, settings) as publisher:
+            await publisher.put(*entities)
+
+    asyncio.run(publish())
+    return config_env(settings)

@@ -8,7 +8,7 @@ from rich.console import Console
 from switchboard.common.cli import run_app
 from switchboard.providersim.demo import DemoOptions, run_demo
 from switchboard.providersim.demo_campaign import CampaignDemo
-from switchboard.providersim.demo_conversation import ConversationDemo
+from switchboard.providersim.demo_conversation import ConversationDemo, control_binder
 from switchboard.providersim.settings import LOCAL_ACCOUNT, LOCAL_TOKEN, get_settings
 
 cli = typer.Typer(
@@ -49,6 +49,15 @@ def demo(
     jwt_key: str = typer.Option(
         "", envvar="SWITCHBOARD_AUTH__JWT_KEY", help="Key that signs the dialer API token."
     ),
+    control_url: str = typer.Option("http://127.0.0.1:8007", help="The running control API."),
+    operator_key: str = typer.Option(
+        "",
+        envvar="SWITCHBOARD_DEMO_OPERATOR_KEY",
+        help="An operator API key: the conversation binds its WhatsApp number to the tenant.",
+    ),
+    whatsapp_account: str = typer.Option(
+        "local-whatsapp-app", help="The tenant's WhatsApp account (app id) on the control plane."
+    ),
 ) -> None:
     """Signed call-status and WhatsApp webhooks through ingress → Kafka → history, an
     AI-answered WhatsApp conversation, then a dialer campaign; live progress and summaries."""
@@ -64,7 +73,19 @@ def demo(
         time_scale=time_scale,
         timeout_s=timeout_s,
         whatsapp_messages=whatsapp_messages,
-        conversation=ConversationDemo(ai_url, jwt_key)
+        conversation=ConversationDemo(
+            ai_url,
+            jwt_key,
+            bind_number=control_binder(
+                control_url,
+                operator_key,
+                tenant="local",
+                account_id=whatsapp_account,
+                waba_id=get_settings().sim.whatsapp.waba_id,
+            )
+            if operator_key
+            else None,
+        )
         if conversation and sim_url and jwt_key
         else None,
         campaign=CampaignDemo(dialer_url, jwt_key, contacts=campaign_contacts)

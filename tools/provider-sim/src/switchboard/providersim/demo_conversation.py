@@ -9,6 +9,7 @@ import asyncio
 import functools
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -34,12 +35,43 @@ DOCUMENT: Final = {
 POLL_S: Final = 0.3
 
 
+BindNumber = Callable[[str], Awaitable[None]]
+"""Binds a WhatsApp phone_number_id to the demo's tenant on the control plane."""
+
+
 @dataclass(frozen=True, slots=True)
 class ConversationDemo:
     ai_url: str
     jwt_key: str
     tenant: str = "local"
     timeout_s: float = 90.0
+    bind_number: BindNumber | None = None
+    """Called with this run's number first: the ingress gives a message on a number no tenant
+    owns to no tenant (``unowned.events``), so the AI service would never see it."""
+
+
+def control_binder(
+    control_url: str, operator_key: str, *, tenant: str, account_id: str, waba_id: str
+) -> BindNumber:
+    """Bind numbers through the control API with an operator key (``make demo``)."""
+
+    async def bind(number: str) -> None:
+        async with httpx.AsyncClient(base_url=control_url, timeout=30) as api:
+            issued = await api.post(
+                "/v1/tokens",
+                headers={"Authorization": f"Bearer {operator_key}"},
+                json={"audience": "control"},
+            )
+            issued.raise_for_status()
+            token = issued.json()["access_token"]
+            bound = await api.put(
+                f"/v1/admin/channels/whatsapp/{number}",
+                headers={"Authorization": f"Bearer {token}"},
+                json={"tenant": tenant, "account_id": account_id, "waba_id": waba_id},
+            )
+            bound.raise_for_status()
+
+    return bind
 
 
 @dataclass(slots=True)
@@ -72,6 +104,9 @@ async def run_conversation(
     number, token = f"10{secrets.randbelow(10**13):013d}", secrets.token_urlsafe(16)
     config = {"whatsapp": {"phone_numbers": {number: token}}}
     (await sim.patch("/_sim/config", json=config)).raise_for_status()
+    if demo.bind_number is not None:
+        # First: the binding travels to the ingress while the document is embedded.
+        await demo.bind_number(number)
     headers = {"Authorization": f"Bearer {issue_token(demo.jwt_key, demo.tenant)}"}
     deadline = time.monotonic() + demo.timeout_s
     result = ConversationResult()

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from switchboard.common.settings import CommonSettings
 
 LOCAL_ACCOUNT = "AC00000000000000000000000000000000"
-LOCAL_TOKEN = "local-dev-token"  # noqa: S105 - the documented local-only account of scripts/local/common.env
+LOCAL_TOKEN = "local-dev-auth-token"  # noqa: S105 - the documented local-only account of scripts/local/common.env
 
 
 class TwilioAccountConfig(BaseModel):
@@ -77,7 +77,7 @@ class WhatsAppConfig(BaseModel):
     """Where inbound messages and statuses are posted."""
     waba_id: str = "100000000000001"
     phone_numbers: dict[str, str] = Field(
-        default_factory=lambda: {"200000000000001": "local-wa-token"}
+        default_factory=lambda: {"200000000000001": "local-wa-access-token"}
     )
     """phone_number_id → access token accepted as ``Authorization: Bearer``."""
     display_numbers: dict[str, str] = Field(default_factory=dict)
