@@ -94,3 +94,14 @@ def test_a_bad_file_stops_with_the_place_named(settings, tmp_path) -> None:
     missing.write_text('tenants: [{id: acme, name: "${NOT_SET_ANYWHERE}"}]\n')
     done = run_cli(settings, "bootstrap", str(missing))
     assert done.returncode == 2 and "${NOT_SET_ANYWHERE} is not set" in done.stderr
+
+
+def test_cli_commands_print_only_their_result_on_stdout(settings) -> None:
+    """``KEY=$(switchboard-control create-operator-key)`` must capture the key alone: the
+    command's log lines (migrations, "api key created") go to stderr. Before, they were on
+    stdout, in front of the key."""
+    done = run_cli(settings, "create-operator-key", "--name", "scripted")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("sbk_"), done.stdout
+    assert "api key created" in done.stderr

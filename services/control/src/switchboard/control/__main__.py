@@ -2,6 +2,7 @@
 create-operator-key|create-api-key``."""
 
 import asyncio
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, TypeVar
@@ -22,7 +23,8 @@ T = TypeVar("T")
 
 def _run(command: str, work: Callable[[Runtime], Awaitable[T]]) -> T:
     settings = get_settings()
-    configure_logging(settings.log, f"{settings.service_name}-{command}")
+    # Logs to stderr: stdout carries only the command's result (KEY=$(... create-api-key)).
+    configure_logging(settings.log, f"{settings.service_name}-{command}", stream=sys.stderr)
 
     async def run() -> T:
         async with open_plane(settings) as runtime:
@@ -42,7 +44,7 @@ def api() -> None:
 def migrate() -> None:
     """Create the database if needed and apply pending migrations."""
     settings = get_settings()
-    configure_logging(settings.log, f"{settings.service_name}-migrate")
+    configure_logging(settings.log, f"{settings.service_name}-migrate", stream=sys.stderr)
     typer.echo(f"applied {apply_migrations(settings.postgres, settings.database)} migration(s)")
 
 
