@@ -6,6 +6,8 @@ UV := scripts/uv.sh
 INFRA := scripts/infra/infra.sh
 STEP := scripts/step.sh
 PYTEST_ARGS ?=
+# The control plane's bootstrap file `make up` applies (your own: make up BOOTSTRAP=path).
+BOOTSTRAP ?= $(or $(SWITCHBOARD_BOOTSTRAP),scripts/local/bootstrap.yaml)
 
 .PHONY: help install asyncapi up down infra-up infra-down infra-status services-up services-down monitoring-install \
         status test test-unit lint format migrate demo sim rules bench-ingress bench-history bench-dialer bench-dialer-soak bench-ai vegeta kustomize docs token images test-deploy
@@ -17,14 +19,16 @@ help: ## List the targets
 install: ## Install uv (pinned) and every workspace member into .venv from uv.lock
 	$(UV) sync --all-packages --frozen
 
-up: ## Start everything: docker compose when an engine answers, else local servers + services (V=1: all output; MONITORING=1: + Prometheus, Alertmanager)
+up: ## Start everything: docker compose when an engine answers, else local servers + services (V=1: all output; BOOTSTRAP=file; MONITORING=1: + Prometheus, Alertmanager)
 	@if docker info >/dev/null 2>&1 && [ -f compose/docker-compose.yml ]; then \
 	  docker compose -f compose/docker-compose.yml up -d --wait; \
 	else \
 	  $(STEP) "install (uv sync)" $(UV) sync --all-packages --frozen && \
 	  $(STEP) "start Kafka PostgreSQL Redis FerretDB" bash $(INFRA) start && \
-	  $(STEP) "migrate history" .venv/bin/python -m switchboard.history migrate && \
-	  $(STEP) "migrate dialer" .venv/bin/python -m switchboard.dialer migrate && \
+	  $(STEP) "migrate control" scripts/services.sh run control migrate && \
+	  $(STEP) "bootstrap $(notdir $(BOOTSTRAP))" scripts/local/bootstrap.sh $(BOOTSTRAP) && \
+	  $(STEP) "migrate history" scripts/services.sh run history migrate && \
+	  $(STEP) "migrate dialer" scripts/services.sh run dialer migrate && \
 	  $(STEP) "start services" scripts/services.sh start && \
 	  if [ "$(MONITORING)" = 1 ]; then \
 	    $(STEP) "start Alertmanager Prometheus" bash $(INFRA) start alertmanager prometheus; \
@@ -54,8 +58,9 @@ infra-status: ## Is each local server running?
 	bash $(INFRA) status
 
 migrate: ## Apply database migrations of every service
-	.venv/bin/python -m switchboard.history migrate
-	.venv/bin/python -m switchboard.dialer migrate
+	scripts/services.sh run control migrate
+	scripts/services.sh run history migrate
+	scripts/services.sh run dialer migrate
 
 services-up: ## Start the services in the background (logs in .local/log)
 	scripts/services.sh start
@@ -84,7 +89,9 @@ format: install ## Apply ruff's fixes and formatting
 
 demo: up ## Offline demo: calls and WhatsApp → ingress → Kafka → history, then a dialer campaign; live progress + summary
 	@set -a; source scripts/local/common.env; set +a; \
-	  .venv/bin/switchboard-provider-sim demo --sim-url http://127.0.0.1:$${SWITCHBOARD_SIM_PORT:-8010} $(DEMO_ARGS)
+	  SWITCHBOARD_DEMO_OPERATOR_KEY=$$(cat $${SWITCHBOARD_LOCAL_DIR:-.local}/control/operator.key) \
+	  .venv/bin/switchboard-provider-sim demo --sim-url http://127.0.0.1:$${SWITCHBOARD_SIM_PORT:-8010} \
+	  --control-url http://127.0.0.1:$${SWITCHBOARD_CONTROL_PORT:-8007} $(DEMO_ARGS)
 
 sim: install ## Run the provider simulator on :8010 (SWITCHBOARD_SIM__PORT)
 	.venv/bin/switchboard-provider-sim serve

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Start/stop the Switchboard services natively (no docker), each in the background with a
 # pid file and a log under .local/. Usage: services.sh start|stop|status|urls|targets
-# (targets: the processes as a Prometheus file_sd JSON list, for scripts/infra/prometheus.sh)
+# (targets: the processes as a Prometheus file_sd JSON list, for scripts/infra/prometheus.sh), or
+# services.sh run <name> <args...> to run `python -m switchboard.<module> <args>` in the
+# foreground with that service's local environment (e.g. `run control bootstrap FILE`).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 local_dir="${SWITCHBOARD_LOCAL_DIR:-$root/.local}"
@@ -16,7 +18,10 @@ mkdir -p "$run" "$logs"
 set -a; source "$root/scripts/local/common.env"; set +a
 
 # name | module and command | port (given under every port variable the services read)
+# The control plane comes first: the others read their accounts and channels from what it
+# publishes on control.config.
 SERVICES=(
+  "control|switchboard.control api|${SWITCHBOARD_CONTROL_PORT:-8007}"
   "provider-sim|switchboard.providersim serve|${SWITCHBOARD_SIM_PORT:-8010}"
   "ingress|switchboard.ingress serve|${SWITCHBOARD_INGRESS_PORT:-8000}"
   "history|switchboard.history worker|${SWITCHBOARD_HISTORY_PORT:-8001}"
@@ -44,29 +49,55 @@ wait_health() {
   done
 }
 
+local_env() {
+  if [[ -f "$root/scripts/local/$1.env" && -z "${SWITCHBOARD_NO_LOCAL_ENV:-}" ]]; then
+    # shellcheck disable=SC1090
+    set -a; source "$root/scripts/local/$1.env"; set +a
+  fi
+}
+
+launch() {
+  local name=$1 cmd=$2 port=$3
+  (
+    local_env "$name"
+    export SWITCHBOARD_HTTP__PORT="$port" SWITCHBOARD_API__PORT="$port" \
+      SWITCHBOARD_SIM__PORT="$port" SWITCHBOARD_HTTP__API_PORT="$port" \
+      SWITCHBOARD_HTTP__WORKER_PORT="$port"
+    export SWITCHBOARD_HTTP__PUBLIC_BASE_URL="${SWITCHBOARD_HTTP__PUBLIC_BASE_URL:-http://127.0.0.1:$port}"
+    # shellcheck disable=SC2086 # cmd is "module subcommand"
+    nohup "$py" -m $cmd >>"$logs/$name.log" 2>&1 &
+    echo $! >"$run/$name.pid"
+  )
+}
+
 start() {
+  local first=1
   for spec in "${SERVICES[@]}"; do
     IFS='|' read -r name cmd port <<<"$spec"
-    if alive "$name"; then echo "$name: already running"; continue; fi
-    (
-      if [[ -f "$root/scripts/local/$name.env" && -z "${SWITCHBOARD_NO_LOCAL_ENV:-}" ]]; then
-        # shellcheck disable=SC1090
-        set -a; source "$root/scripts/local/$name.env"; set +a
-      fi
-      export SWITCHBOARD_HTTP__PORT="$port" SWITCHBOARD_API__PORT="$port" \
-        SWITCHBOARD_SIM__PORT="$port" SWITCHBOARD_HTTP__API_PORT="$port" \
-        SWITCHBOARD_HTTP__WORKER_PORT="$port"
-      export SWITCHBOARD_HTTP__PUBLIC_BASE_URL="${SWITCHBOARD_HTTP__PUBLIC_BASE_URL:-http://127.0.0.1:$port}"
-      # shellcheck disable=SC2086 # cmd is "module subcommand"
-      nohup "$py" -m $cmd >>"$logs/$name.log" 2>&1 &
-      echo $! >"$run/$name.pid"
-    )
+    if alive "$name"; then echo "$name: already running"; else launch "$name" "$cmd" "$port"; fi
+    if ((first)); then
+      # The control plane publishes its backlog first, so the others start from it.
+      wait_health "$name" "$port"
+      first=0
+    fi
   done
   for spec in "${SERVICES[@]}"; do
     IFS='|' read -r name _ port <<<"$spec"
     wait_health "$name" "$port"
     echo "$name: up on :$port"
   done
+}
+
+run_one() {
+  local name=${1:?usage: services.sh run <name> <args...>} module="" n cmd
+  shift
+  for spec in "${SERVICES[@]}"; do
+    IFS='|' read -r n cmd _ <<<"$spec"
+    if [[ "$n" == "$name" ]]; then module="${cmd%% *}"; fi
+  done
+  [[ -n "$module" ]] || { echo "unknown service: $name" >&2; return 2; }
+  local_env "$name"
+  exec "$py" -m "$module" "$@"
 }
 
 urls() {
@@ -123,5 +154,6 @@ status() {
 
 case "${1:-}" in
   start) start ;; stop) stop ;; status) status ;; urls) urls ;; targets) targets ;;
-  *) echo "usage: $0 start|stop|status|urls|targets" >&2; exit 2 ;;
+  run) shift; run_one "$@" ;;
+  *) echo "usage: $0 start|stop|status|urls|targets|run <name> <args...>" >&2; exit 2 ;;
 esac
