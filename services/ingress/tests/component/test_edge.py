@@ -4,6 +4,7 @@ that is not a proxy; the open paths are left out exactly, not by prefix."""
 import re
 from typing import Any
 
+import pytest
 from litestar.middleware.base import DefineMiddleware
 from litestar.middleware.rate_limit import RateLimitMiddleware
 from litestar.testing import TestClient
@@ -61,6 +62,13 @@ def request(
 ) -> int:
     headers = [(b"x-forwarded-for", forwarded.encode())] if forwarded else []
     return int(client.blocking_portal.call(_get_or_post, client.app, method, path, peer, headers))
+
+
+@pytest.fixture(autouse=True)
+def one_second(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every request of a test in the same second, however slow the machine: the limits
+    counted here are per second."""
+    monkeypatch.setattr("litestar.middleware.rate_limit.time", lambda: 1_000_000.0)
 
 
 def test_a_flood_from_one_forwarded_client_does_not_429_the_others(make_client) -> None:
