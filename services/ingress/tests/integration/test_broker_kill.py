@@ -14,7 +14,6 @@ after the election is acked and the spool drains at once.
 """
 
 import asyncio
-import json
 import re
 import time
 import uuid
@@ -29,7 +28,9 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError
 from litestar.testing import TestClient
+from pydantic import SecretStr
 
+from switchboard.common.config import Channel, TwilioAccount
 from switchboard.common.kafka import ensure_topics
 from switchboard.common.localkafka import LocalKafka, partition_leaders
 from switchboard.common.settings import KafkaSettings
@@ -38,6 +39,7 @@ from switchboard.common.testing import (
     eventually,
     free_port,
     read_records,
+    seeded_config_env,
     twilio_signature,
 )
 from switchboard.common.topics import CALL_EVENTS
@@ -50,6 +52,7 @@ ROOT = Path(__file__).resolve().parents[4]
 ACCOUNT = "AC" + uuid.uuid4().hex
 TOKEN = "cluster-" + uuid.uuid4().hex
 TENANT = "cluster-tenant"
+CALLER_ID = "+15005550006"
 PATH = "/webhooks/twilio/voice/status"
 RATE = 150  # webhooks per second, on schedule (a sender that falls behind catches up)
 SENDERS = 48
@@ -82,7 +85,7 @@ def signed_callbacks(url: str, count: int) -> list[tuple[str, bytes, dict[str, s
             "CallStatus": "completed",
             "CallDuration": "7",
             "SequenceNumber": "3",
-            "From": "+15005550006",
+            "From": CALLER_ID,
             "To": "+14155550100",
             "Direction": "outbound-api",
             "Timestamp": "Mon, 23 Nov 2026 13:00:00 +0000",
@@ -174,15 +177,23 @@ async def test_a_broker_killed_under_load_costs_no_webhook_and_no_event(
     await eventually(lambda: _fully_replicated(settings), timeout_s=60, interval_s=0.5)
     assert await min_insync_replicas(settings, CALL_EVENTS) == "2"
 
+    # The account and the caller ID's channel, as the control plane publishes them, on the
+    # cluster's own control.config.
+    config = await asyncio.to_thread(
+        seeded_config_env,
+        settings,
+        [
+            TwilioAccount(id=ACCOUNT, tenants=(TENANT,), auth_tokens=(SecretStr(TOKEN),)),
+            Channel(kind="phone", id=CALLER_ID, tenant=TENANT, account_id=ACCOUNT),
+        ],
+    )
     port = free_port()
     ingress = ServiceProcess(
         "ingress-cluster",
         ["switchboard.ingress", "serve"],
         {
+            **config,
             "SWITCHBOARD_KAFKA__BOOTSTRAP_SERVERS": cluster.bootstrap,
-            "SWITCHBOARD_TWILIO__ACCOUNTS": json.dumps(
-                {ACCOUNT: {"auth_tokens": [TOKEN], "tenant": TENANT}}
-            ),
             "SWITCHBOARD_SPOOL__DIRECTORY": str(tmp_path / "spool"),
             "SWITCHBOARD_HTTP__PORT": str(port),
             "SWITCHBOARD_HTTP__PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
@@ -291,7 +302,7 @@ async def _fully_replicated(settings: KafkaSettings) -> bool:
 
 @pytest.mark.timeout(600)
 def test_with_two_brokers_down_the_ingress_spools_and_one_back_resumes_publishing(
-    cluster: LocalKafka, tmp_path: Path, settings_for: Any, signer: Any
+    cluster: LocalKafka, tmp_path: Path, settings_for: Any, config_for: Any, signer: Any
 ) -> None:
     """Each node is also a controller: two down take the quorum with them, nothing can be
     published (no NotEnoughReplicas even: the metadata is frozen), and the ingress answers from
@@ -306,7 +317,7 @@ def test_with_two_brokers_down_the_ingress_spools_and_one_back_resumes_publishin
         voice_status(FormParams.from_pairs(signer.call_status(CallSid=s).items()), "acme").event.id
         for s in sids
     }
-    with TestClient(app=create_app(settings)) as client:
+    with TestClient(app=create_app(settings, config=config_for())) as client:
 
         def post(sid: str) -> int:
             body, headers = signer.twilio(PATH, signer.call_status(CallSid=sid))
