@@ -28,6 +28,7 @@ APP_PORTS = {
     "ai-api": 8006,
     "provider-sim": 8010,
     "lag-exporter": 8011,
+    "control": 8007,
 }
 
 

@@ -305,7 +305,7 @@ def test_ingress_has_spool_volume_hpa_and_the_only_ingress(overlay, containers_o
 def test_a_migration_job_per_schema_owner(overlay, containers_of):
     _, objects = overlay
     jobs = by_kind(objects, "Job")
-    assert set(jobs) == {"history-migrate", "dialer-migrate"}
+    assert set(jobs) == {"history-migrate", "dialer-migrate", "control-migrate"}
     for name, job in jobs.items():
         container = containers_of(job)[0]
         assert container["args"] == ["migrate"]
@@ -338,7 +338,7 @@ def test_renderer_applies_overlay_patches(render_overlay, repo):
     assert by_kind(prod, "ScaledObject")["history-worker"]["spec"]["minReplicaCount"] == 2
     assert all(o["metadata"]["labels"]["switchboard.io/environment"] == "prod" for o in prod)
     dev = by_kind(render_overlay("dev"), "ConfigMap")["switchboard-common"]["data"]
-    assert dev["SWITCHBOARD_ENVIRONMENT"] == "dev"
+    assert dev["SWITCHBOARD_ENVIRONMENT"] == "local"  # its Secrets are the local examples
     assert dev["SWITCHBOARD_KAFKA__BOOTSTRAP_SERVERS"], "base keys kept beside the patched ones"
 
 

@@ -15,7 +15,7 @@ LOCAL_ENVIRONMENT: Final = "local"
 EXAMPLE_KEYS: Final = frozenset(
     {
         "local-dev-jwt-key-change-me-0123456789abcdef",  # scripts/local/common.env, k8s dev
-        "change-me-jwt-key-0123456789abcdef0123",  # compose/.env.example
+        "change-me-jwt-key-0123456789abcdef0123",  # compose/.env.example of earlier releases
         "change-me-at-least-32-bytes-long-secret",  # services/ai/README.md
         "dev-secret",  # services/history/README.md
     }
