@@ -91,7 +91,10 @@ demo: up ## Offline demo: calls and WhatsApp → ingress → Kafka → history, 
 	@set -a; source scripts/local/common.env; set +a; \
 	  SWITCHBOARD_DEMO_OPERATOR_KEY=$$(cat $${SWITCHBOARD_LOCAL_DIR:-.local}/control/operator.key) \
 	  .venv/bin/switchboard-provider-sim demo --sim-url http://127.0.0.1:$${SWITCHBOARD_SIM_PORT:-8010} \
-	  --control-url http://127.0.0.1:$${SWITCHBOARD_CONTROL_PORT:-8007} $(DEMO_ARGS)
+	  --control-url http://127.0.0.1:$${SWITCHBOARD_CONTROL_PORT:-8007} \
+	  --ingress-url http://127.0.0.1:$${SWITCHBOARD_INGRESS_PORT:-8000} \
+	  --ai-url http://127.0.0.1:$${SWITCHBOARD_AI_API_PORT:-8006} \
+	  --dialer-url http://127.0.0.1:$${SWITCHBOARD_DIALER_API_PORT:-8002} $(DEMO_ARGS)
 
 sim: install ## Run the provider simulator on :8010 (SWITCHBOARD_SIM__PORT)
 	.venv/bin/switchboard-provider-sim serve
