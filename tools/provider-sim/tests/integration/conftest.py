@@ -9,6 +9,7 @@ import threading
 from collections.abc import Iterator
 
 import asyncpg
+import httpx
 import pytest
 from pydantic import SecretStr
 
@@ -25,6 +26,7 @@ from switchboard.common.testing import (
     ServiceProcess,
     config_env,
     config_settings,
+    eventually,
     free_port,
     fresh_group,
     unique,
@@ -96,13 +98,27 @@ class Stack:
         """The stack's control.config (publish more with ConfigPublisher)."""
 
     async def bind_whatsapp(self, number: str) -> None:
-        """Bind a phone_number_id of the simulator's WABA to the tenant."""
+        """Bind a phone_number_id of the simulator's WABA to the tenant, and wait until the
+        ingress has applied it (a message sent before would be nobody's: unowned.events)."""
+        before = await self._applied()
         async with ConfigPublisher(CommonSettings().kafka, self.config) as publisher:
             await publisher.put(
                 Channel(
                     kind="whatsapp", id=number, tenant=TENANT, account_id=WHATSAPP_APP, waba_id=WABA
                 )
             )
+
+        async def applied() -> bool:
+            return await self._applied() > before
+
+        await eventually(applied, timeout_s=60)
+
+    async def _applied(self) -> float:
+        """control.config records the ingress has applied (its /metrics)."""
+        async with httpx.AsyncClient(timeout=30) as client:
+            text = (await client.get(self.ingress.url + "/metrics")).text
+        prefix = 'switchboard_config_records_total{outcome="applied"} '
+        return sum(float(x.removeprefix(prefix)) for x in text.splitlines() if x.startswith(prefix))
 
 
 def drop_database(pg: PostgresSettings, database: str) -> None:

@@ -123,6 +123,7 @@ async def test_non_text_messages_through_the_whole_stack(stack, ai_api) -> None:
             }
         }
         (await sim.patch("/_sim/config", json=config)).raise_for_status()
+        await stack.bind_whatsapp(number)  # else the ingress gives its messages to no tenant
         created = await api.post(
             "/v1/businesses",
             json={
