@@ -80,6 +80,8 @@ KEYS: Final = {
     "message.status": "the conversation (business + contact)",
     "message.outbound": "the conversation (business + contact)",
     "dial.commands": "the campaign id",
+    "unowned.events": "as on the topic it was for (header x-switchboard-topic names that topic); "
+    "verified events on a channel no tenant owns, kept for the operator",
 }
 
 

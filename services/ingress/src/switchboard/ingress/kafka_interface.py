@@ -8,9 +8,9 @@ from typing import Any
 from faststream.kafka import KafkaBroker
 
 from switchboard.common.asyncapi import declare_publications, document
-from switchboard.common.topics import CALL_EVENTS, MESSAGE_INBOUND, MESSAGE_STATUS
+from switchboard.common.topics import CALL_EVENTS, MESSAGE_INBOUND, MESSAGE_STATUS, UNOWNED_EVENTS
 
-PUBLISHES = (CALL_EVENTS, MESSAGE_INBOUND, MESSAGE_STATUS)
+PUBLISHES = (CALL_EVENTS, MESSAGE_INBOUND, MESSAGE_STATUS, UNOWNED_EVENTS)
 DESCRIPTION = (
     "The webhook ingress: verifies Twilio, WhatsApp, Vapi and ElevenLabs webhooks and publishes "
     "each as a typed event, acknowledged only once Kafka holds it (acks=all) or its local spool "

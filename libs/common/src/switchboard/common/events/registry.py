@@ -23,6 +23,7 @@ from switchboard.common.topics import (
     MESSAGE_INBOUND,
     MESSAGE_OUTBOUND,
     MESSAGE_STATUS,
+    UNOWNED_EVENTS,
 )
 
 EVENT_TYPES: Final[dict[str, type[EventData]]] = {
@@ -48,6 +49,13 @@ TOPIC_EVENT_TYPES: Final[dict[str, tuple[type[EventData], ...]]] = {
     MESSAGE_OUTBOUND: (MessageSent,),
     DIAL_COMMANDS: (DialCommand,),
 }
+# Verified events on a channel no tenant owns, kept for the operator (header
+# x-switchboard-topic names the topic they were for).
+TOPIC_EVENT_TYPES[UNOWNED_EVENTS] = (
+    *TOPIC_EVENT_TYPES[CALL_EVENTS],
+    *TOPIC_EVENT_TYPES[MESSAGE_INBOUND],
+    *TOPIC_EVENT_TYPES[MESSAGE_STATUS],
+)
 """Which event types each topic carries (the contract the AsyncAPI documents describe)."""
 
 __all__ = ["EVENT_TYPES", "TOPIC_EVENT_TYPES", "EventData"]
