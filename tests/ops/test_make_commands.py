@@ -42,7 +42,7 @@ def test_a_step_prints_one_line_and_keeps_its_output_in_the_log(tmp_path: Path) 
     assert done.returncode == 0
     assert done.stdout.splitlines() == [done.stdout.strip()]
     assert done.stdout.startswith("a step ...") and "ok (" in done.stdout
-    log = (tmp_path / "log/steps.log").read_text()
+    log = (tmp_path / "steps.log").read_text()
     assert "noisy" in log and "noisier" in log
 
 
