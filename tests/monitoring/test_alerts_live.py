@@ -22,7 +22,9 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
+from pydantic import SecretStr
 
+from switchboard.common.config import Channel, TwilioAccount
 from switchboard.common.localkafka import LocalKafka
 from switchboard.common.migrations import drop_database
 from switchboard.common.settings import KafkaSettings, PostgresSettings
@@ -32,6 +34,7 @@ from switchboard.common.testing import (
     free_port,
     fresh_group,
     read_records,
+    seeded_config_env,
     twilio_signature,
     unique,
 )
@@ -122,8 +125,18 @@ def stack(
             ["switchboard.ingress", "serve"],
             {
                 **kafka,
-                "SWITCHBOARD_TWILIO__ACCOUNTS": json.dumps(
-                    {ACCOUNT: {"auth_tokens": [TOKEN], "tenant": "alerts"}}
+                # The tenant's account and numbers, as the control plane would publish them.
+                **seeded_config_env(
+                    own_kafka.settings(),
+                    [
+                        TwilioAccount(
+                            id=ACCOUNT, tenants=("alerts",), auth_tokens=(SecretStr(TOKEN),)
+                        ),
+                        *(
+                            Channel(kind="phone", id=n, tenant="alerts", account_id=ACCOUNT)
+                            for n in ("+15005550006", "+14155550100")
+                        ),
+                    ],
                 ),
                 "SWITCHBOARD_SPOOL__DIRECTORY": str(spool),
                 "SWITCHBOARD_SPOOL__MAX_EVENTS": str(SPOOL_LIMIT),

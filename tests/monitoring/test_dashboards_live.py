@@ -20,21 +20,61 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import SecretStr
 from pymongo import MongoClient
 
 from switchboard.common.auth import issue_token
+from switchboard.common.config import Channel, ConfigEntity, TwilioAccount, WhatsAppAccount
 from switchboard.common.migrations import drop_database
 from switchboard.common.settings import CommonSettings, KafkaSettings, PostgresSettings
-from switchboard.common.testing import ServiceProcess, free_port, fresh_group, unique
+from switchboard.common.testing import (
+    ServiceProcess,
+    free_port,
+    fresh_group,
+    seeded_config_env,
+    unique,
+)
 from switchboard.common.topics import CALL_EVENTS, MESSAGE_INBOUND, MESSAGE_OUTBOUND, MESSAGE_STATUS
+from switchboard.providersim.settings import SimSettings
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.timeout(900)]
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARDS = ROOT / "compose/grafana/dashboards"
-ACCOUNT, TOKEN = "AC" + "0" * 32, "local-dev-token"  # the simulator's default account
+ACCOUNT, TOKEN = "AC" + "0" * 32, "local-dev-auth-token"  # the simulator's default account
+TENANT, WHATSAPP_APP = "local", "local-whatsapp-app"
+CALLER_IDS = ("+15005550006", "+12125550100", "+13125550100", "+14155550100")
+CONVERSATION_NUMBER = "109000000000001"  # the demo conversation's phone_number_id
 JWT_KEY = "dashboards-test-jwt-key-0123456789abcdef"
 AI_KEY = '{"dash-test": "QdoJaGjUMfwMggz4CCZv5jCJr6qpT/Gza+SRx1o5SNs="}'
 TOPICS = (CALL_EVENTS, MESSAGE_INBOUND, MESSAGE_STATUS, MESSAGE_OUTBOUND)
+
+
+def control_plane() -> list[ConfigEntity]:
+    """The tenant's accounts and channels, as the control plane would publish them."""
+    waba = SimSettings().sim.whatsapp
+    return [
+        TwilioAccount(id=ACCOUNT, tenants=(TENANT,), auth_tokens=(SecretStr(TOKEN),)),
+        *(
+            Channel(kind="phone", id=number, tenant=TENANT, account_id=ACCOUNT)
+            for number in CALLER_IDS
+        ),
+        WhatsAppAccount(
+            id=WHATSAPP_APP,
+            tenants=(TENANT,),
+            app_secrets=(SecretStr("local-app-secret"),),
+            waba_ids=(waba.waba_id,),
+        ),
+        *(
+            Channel(
+                kind="whatsapp",
+                id=number,
+                tenant=TENANT,
+                account_id=WHATSAPP_APP,
+                waba_id=waba.waba_id,
+            )
+            for number in (*waba.phone_numbers, CONVERSATION_NUMBER)
+        ),
+    ]
 
 
 def panel_queries() -> dict[str, str]:
@@ -114,12 +154,7 @@ def demo_stack(
         {
             "SWITCHBOARD_HTTP__PORT": str(ingress_port),
             "SWITCHBOARD_HTTP__PUBLIC_BASE_URL": f"http://127.0.0.1:{ingress_port}",
-            "SWITCHBOARD_TWILIO__ACCOUNTS": json.dumps(
-                {ACCOUNT: {"auth_tokens": [TOKEN], "tenant": "local"}}
-            ),
-            "SWITCHBOARD_WHATSAPP__APPS": json.dumps(
-                [{"secrets": ["local-app-secret"], "tenant": "local"}]
-            ),
+            **seeded_config_env(kafka_settings, control_plane()),
             "SWITCHBOARD_SPOOL__DIRECTORY": str(tmp_path_factory.mktemp("dash-spool")),
         },
         ingress_port,
@@ -193,6 +228,7 @@ def demo_stack(
                 "--dialer-url", running.processes["dialer-api"].url,
                 "--jwt-key", JWT_KEY, "--database", history_db,
                 "--account-sid", ACCOUNT, "--auth-token", TOKEN, "--timeout-s", "400",
+                "--conversation-number", CONVERSATION_NUMBER,
             ],
             capture_output=True, text=True, timeout=600, check=False,
         )  # fmt: skip

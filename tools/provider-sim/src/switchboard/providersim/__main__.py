@@ -58,6 +58,11 @@ def demo(
     whatsapp_account: str = typer.Option(
         "local-whatsapp-app", help="The tenant's WhatsApp account (app id) on the control plane."
     ),
+    conversation_number: str = typer.Option(
+        "",
+        help="The conversation's phone_number_id, already bound to the tenant (default: a new "
+        "one per run, bound with --operator-key).",
+    ),
 ) -> None:
     """Signed call-status and WhatsApp webhooks through ingress → Kafka → history, an
     AI-answered WhatsApp conversation, then a dialer campaign; live progress and summaries."""
@@ -85,6 +90,7 @@ def demo(
             )
             if operator_key
             else None,
+            number=conversation_number,
         )
         if conversation and sim_url and jwt_key
         else None,

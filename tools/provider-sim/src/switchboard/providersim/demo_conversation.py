@@ -48,6 +48,9 @@ class ConversationDemo:
     bind_number: BindNumber | None = None
     """Called with this run's number first: the ingress gives a message on a number no tenant
     owns to no tenant (``unowned.events``), so the AI service would never see it."""
+    number: str = ""
+    """A fixed phone_number_id the control plane already binds to the tenant; empty: a fresh
+    one per run (bound with ``bind_number``)."""
 
 
 def control_binder(
@@ -101,7 +104,8 @@ async def run_conversation(
     demo: ConversationDemo, sim: httpx.AsyncClient, console: Console
 ) -> ConversationResult:
     # A phone number id of this run's own, so earlier runs' businesses do not claim it.
-    number, token = f"10{secrets.randbelow(10**13):013d}", secrets.token_urlsafe(16)
+    number = demo.number or f"10{secrets.randbelow(10**13):013d}"
+    token = secrets.token_urlsafe(16)
     config = {"whatsapp": {"phone_numbers": {number: token}}}
     (await sim.patch("/_sim/config", json=config)).raise_for_status()
     if demo.bind_number is not None:
