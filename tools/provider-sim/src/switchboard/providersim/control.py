@@ -12,9 +12,9 @@ from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery, JSONBody
 from pydantic import BaseModel, Field, ValidationError
 
-from switchboard.providersim.deps import SimDep, VoiceDep, WhatsAppDep
+from switchboard.providersim.deps import CallsDep, SimDep, VoiceDep, WhatsAppDep
 from switchboard.providersim.settings import SimConfig
-from switchboard.providersim.state import SimState
+from switchboard.providersim.state import DELIVERY_COLUMNS, SimState
 from switchboard.providersim.twilio_api import call_json
 
 AnyRequest = Request[Any, Any, State]
@@ -57,6 +57,20 @@ class WhatsAppErrors(BaseModel):
     """Meta error codes the next sends answer, in order (e.g. 130429, 131026, 190)."""
 
     codes: list[int] = Field(min_length=1)
+
+
+class CallsScenario(BaseModel):
+    """``count`` Twilio calls created by the simulator itself at ``rate`` per second."""
+
+    count: int = Field(ge=1)
+    rate: float = Field(default=10.0, ge=0)
+    """Calls per second; 0 creates them all at once (the account's limits still apply)."""
+    status_callback: str
+    """Where every status callback of these calls goes (e.g. the ingress's route)."""
+    account_sid: str | None = None
+    """Default: the first configured account."""
+    first_number: int = Field(default=0, ge=0)
+    """The calls go to ``+1777`` + 7 digits counted from here."""
 
 
 class VoiceScenario(BaseModel):
@@ -189,17 +203,49 @@ class SimInspection(Controller):
         return [_call_view(c) for c in sim.calls.values()]
 
     @get("/calls/summary")
-    async def calls_summary(self, sim: SimDep) -> dict[str, Any]:
-        """Counts for large runs (``/calls`` lists every call): calls per number, by status."""
-        per_number = Counter(c.to for c in sim.calls.values())
+    async def calls_summary(
+        self, sim: SimDep, account_sid: FromQuery[str | None] = None
+    ) -> dict[str, Any]:
+        """Counts for large runs (``/calls`` lists every call): calls per number, by status;
+        only ``account_sid``'s calls when given."""
+        calls = [c for c in sim.calls.values() if account_sid in (None, c.account_sid)]
+        per_number = Counter(c.to for c in calls)
         repeated = {n: k for n, k in per_number.items() if k > 1}
         return {
-            "calls": len(sim.calls),
+            "calls": len(calls),
             "numbers": len(per_number),
             "max_per_number": max(per_number.values(), default=0),
             "repeated_numbers": len(repeated),
             "repeated_sample": dict(list(repeated.items())[:20]),
-            "by_status": dict(Counter(c.status for c in sim.calls.values())),
+            "by_status": dict(Counter(c.status for c in calls)),
+        }
+
+    @get("/calls/compact")
+    async def calls_compact(
+        self, sim: SimDep, account_sid: FromQuery[str | None] = None
+    ) -> dict[str, Any]:
+        """Every call (of ``account_sid`` when given) as one short row each, for runs too large
+        for ``/calls``: times are Unix seconds, ``ended_at`` null while the call is live."""
+        return {
+            "columns": list(CALL_COLUMNS),
+            "rows": [
+                _call_row(c)
+                for c in sim.calls.values()
+                if account_sid is None or c.account_sid == account_sid
+            ],
+        }
+
+    @get("/deliveries")
+    async def deliveries(
+        self, sim: SimDep, offset: FromQuery[int] = 0, limit: FromQuery[int] = 100_000
+    ) -> dict[str, Any]:
+        """One row per webhook (kind and key, first sent, first acknowledged, attempts, last
+        HTTP status) in the order first sent; page with ``offset``/``limit``."""
+        records = list(sim.deliveries.values())[offset : offset + limit]
+        return {
+            "total": len(sim.deliveries),
+            "columns": list(DELIVERY_COLUMNS),
+            "rows": [r.row() for r in records],
         }
 
     @get("/calls/{sid:str}")
@@ -246,6 +292,18 @@ class Scenarios(Controller):
             number, data.count, data.users, data.rate, data.text, numbered=data.numbered
         )
         return start_scenario(sim, "whatsapp", run)
+
+    @post("/twilio-calls", status_code=202)
+    async def calls_scenario(
+        self, data: JSONBody[CallsScenario], sim: SimDep, calls: CallsDep
+    ) -> Response[Any]:
+        account = data.account_sid or next(iter(sim.config.twilio_accounts))
+        if account not in sim.config.twilio_accounts:
+            return bad_request(f"unknown account {account}")
+        run = calls.scenario(
+            account, data.count, data.rate, data.status_callback, first_number=data.first_number
+        )
+        return Response(start_scenario(sim, "twilio-calls", run), status_code=202)
 
     @post("/{provider:str}", status_code=202)
     async def voice_scenario(
@@ -314,6 +372,32 @@ def _scenario_state(task: Any) -> str:
     if not task.done():
         return "running"
     return "stopped" if task.cancelled() else "done"
+
+
+CALL_COLUMNS = (
+    "sid",
+    "account_sid",
+    "to",
+    "from",
+    "status",
+    "created_at",
+    "ended_at",
+    "drop_final",
+)
+
+
+def _call_row(call: Any) -> list[Any]:
+    ended = call.ended_at.timestamp() if call.ended_at is not None else None
+    return [
+        call.sid,
+        call.account_sid,
+        call.to,
+        call.from_,
+        call.status,
+        call.created_at.timestamp(),
+        ended,
+        call.drop_final,
+    ]
 
 
 def _call_view(call: Any) -> dict[str, Any]:

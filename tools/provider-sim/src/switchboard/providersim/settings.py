@@ -138,6 +138,9 @@ class SimConfig(BaseModel):
     openai: OpenAIConfig = Field(default_factory=OpenAIConfig)
     webhook_timeout_s: float = 15.0
     """Twilio's limit per callback, connect included."""
+    log_webhooks: bool = True
+    """Keep each delivered webhook, body included, in ``/_sim/log``; off for long high-rate
+    runs (``/_sim/deliveries`` keeps a small record of every webhook either way)."""
 
 
 class SimSection(SimConfig):

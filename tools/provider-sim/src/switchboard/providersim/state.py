@@ -70,6 +70,31 @@ LOG_MAX = 200_000
 
 
 @dataclass(slots=True)
+class DeliveryRecord:
+    """One webhook as the provider saw it, however often it was sent: the ground truth a
+    harness compares the stores with (never the services' own counters)."""
+
+    kind: str
+    key: str
+    """What it is about: ``CallSid:CallStatus:SequenceNumber``, the wamids of a WhatsApp batch
+    (comma-separated), ``wamid:status``…"""
+    first_sent: float
+    """Unix time of the first attempt (wall clock, comparable with a database's ``now()``)."""
+    acked: float | None = None
+    """Unix time of the first 2xx answer; ``None``: never acknowledged."""
+    attempts: int = 0
+    """HTTP attempts, retries and duplicate sends included."""
+    status: int | None = None
+    """The last answer's HTTP status (``None``: no answer, e.g. connection refused)."""
+
+    def row(self) -> list[Any]:
+        return [self.kind, self.key, self.first_sent, self.acked, self.attempts, self.status]
+
+
+DELIVERY_COLUMNS = ("kind", "key", "first_sent", "acked", "attempts", "status")
+
+
+@dataclass(slots=True)
 class SimState:
     """The simulator's memory."""
 
@@ -99,6 +124,8 @@ class SimState:
     openai_requests: list[dict[str, Any]] = field(default_factory=list)
     acknowledged_keys: set[str] = field(default_factory=set)
     """Keys of deliveries answered 2xx at least once (duplicates and retries count once)."""
+    deliveries: dict[tuple[str, str], DeliveryRecord] = field(default_factory=dict)
+    """One record per webhook (kind, key), in the order first sent (``/_sim/deliveries``)."""
     webhook_latencies_ms: list[float] = field(default_factory=list)
     created: int = 0
     """Calls created in this run (the index that seeds each call's RNG)."""
@@ -128,6 +155,13 @@ class SimState:
         """A per-run counter: what is drawn for the n-th call depends only on seed and n."""
         self.created += 1
         return self.created
+
+    def delivery(self, kind: str, key: str) -> DeliveryRecord:
+        """The record of webhook (kind, key), created at its first attempt."""
+        found = self.deliveries.get((kind, key))
+        if found is None:
+            found = self.deliveries[(kind, key)] = DeliveryRecord(kind, key, time.time())
+        return found
 
     def record(self, kind: str, **data: Any) -> None:
         """Append to the log and count the kind."""

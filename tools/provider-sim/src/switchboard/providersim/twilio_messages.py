@@ -87,7 +87,11 @@ class MessageEngine:
                     "To": message["to"],
                 }
                 delivery = twilio_form(
-                    "twilio.message.status", callback, params, token, key=message["sid"]
+                    "twilio.message.status",
+                    callback,
+                    params,
+                    token,
+                    key=f"{message['sid']}:{status}",
                 )
                 await self._sender.send(delivery)
             await asyncio.sleep(0)

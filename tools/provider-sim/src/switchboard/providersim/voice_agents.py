@@ -116,8 +116,9 @@ class VoiceAgents:
             {"message": {**message, "timestamp": int(time.time() * 1000), "call": dict(call)}},
             separators=(",", ":"),
         ).encode()
+        key = f"{call['id']}:{message.get('status', message['type'])}"  # two status-updates
         await self._post(
-            f"vapi.{message['type']}", cfg.webhook_url, body, vapi_headers(cfg.secret), call["id"]
+            f"vapi.{message['type']}", cfg.webhook_url, body, vapi_headers(cfg.secret), key
         )
 
     async def elevenlabs_call(self, duration_s: float) -> str:

@@ -107,6 +107,7 @@ class WebhookSender:
         """Deliver with faults and retries: the last HTTP status (``None``: never answered)."""
         rng = rng or self._state.rng
         faults = self._state.config.faults
+        self._state.delivery(delivery.kind, delivery.key)  # first sent now, even if it fails
         status = await self._send_with_retries(delivery)
         if faults.duplicate_rate and rng.random() < faults.duplicate_rate:
             self._state.record("webhook.duplicated", url=delivery.url, key=delivery.key)
@@ -120,7 +121,12 @@ class WebhookSender:
         attempt = 0
         while True:
             status, error = await self._attempt(delivery)
+            record = self._state.delivery(delivery.kind, delivery.key)
+            record.attempts += 1
+            record.status = status
             if status is not None and 200 <= status < 300:
+                if record.acked is None:
+                    record.acked = time.time()
                 self._state.counters[f"{delivery.kind}.acknowledged"] += 1
                 self._state.counters["webhook.acknowledged"] += 1
                 if delivery.key and delivery.key not in self._state.acknowledged_keys:
@@ -161,6 +167,8 @@ class WebhookSender:
             return None, exc
         elapsed_ms = (time.perf_counter() - started) * 1000
         self._state.webhook_latencies_ms.append(elapsed_ms)
+        if not self._state.config.log_webhooks:
+            return response.status_code, None
         self._state.log.append(
             {
                 "kind": "webhook.delivered",

@@ -10,6 +10,7 @@ errors queued by tests (``POST /_sim/whatsapp/errors``) answer the next sends.
 import hashlib
 import hmac
 import json
+import time
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
@@ -98,7 +99,13 @@ class WhatsAppApi(Controller):
             return self._refuse(sim, phone_number_id, body, 131047)
         message_id = whatsapp.wamid()
         sim.whatsapp_replies.append(
-            {"id": message_id, "phone_number_id": phone_number_id, "version": version, **body}
+            {
+                "id": message_id,
+                "phone_number_id": phone_number_id,
+                "version": version,
+                "at": time.time(),
+                **body,
+            }
         )
         sim.record("whatsapp.reply", id=message_id, to=to, phone_number_id=phone_number_id)
         if outside:  # accepted, then failed by Meta with a status webhook
