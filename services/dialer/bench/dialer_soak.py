@@ -33,7 +33,7 @@ import redis.asyncio as aioredis
 
 from switchboard.bench.report import write_rows
 from switchboard.common.migrations import drop_database
-from switchboard.common.settings import KafkaSettings, PostgresSettings
+from switchboard.common.settings import CommonSettings, PostgresSettings
 from switchboard.common.testing import ServiceProcess, free_port, fresh_group, unique
 from switchboard.common.topics import CALL_EVENTS, MESSAGE_INBOUND
 from switchboard.dialer import outbox
@@ -149,11 +149,11 @@ async def load_campaign(
 
 
 async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
-    pg = PostgresSettings()
+    pg = CommonSettings().postgres
     database, prefix = unique("dialer_soak"), unique("dialer_soak")
     await asyncio.to_thread(migrate, pg, database)
     logdir = Path(tempfile.mkdtemp(prefix="dialer-soak-"))
-    group = await fresh_group(KafkaSettings(), "dialer-soak", (CALL_EVENTS, MESSAGE_INBOUND))
+    group = await fresh_group(CommonSettings().kafka, "dialer-soak", (CALL_EVENTS, MESSAGE_INBOUND))
     procs = processes(logdir, database, prefix, group, args)
     pool = await asyncpg.create_pool(pg.dsn(database), min_size=1, max_size=4)
     try:
