@@ -5,8 +5,11 @@ Processes are ``switchboard.common.testing.ServiceProcess``.
 
 import asyncio
 import json
+import os
+import subprocess
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import asyncpg
 import httpx
@@ -37,12 +40,17 @@ from switchboard.common.topics import (
     MESSAGE_OUTBOUND,
     MESSAGE_STATUS,
 )
+from switchboard.providersim.settings import LOCAL_ACCOUNT, LOCAL_TOKEN
+
+ROOT = Path(__file__).resolve().parents[4]
 
 READY_TIMEOUT_S = 120
 ACCOUNT = "AC" + "e2e51".ljust(32, "0")
 TOKEN = "sim-e2e-auth-token"
 TENANT = "sim-e2e"
 INGRESS_PATH = "/webhooks/twilio/voice/status"
+LOCAL_CALLER_ID = "+12125550199"
+"""The number make up's local account calls from in the reconciler test."""
 CALLER_IDS = ("+15005550006", "+12125550100", "+13125550100", "+14155550100")
 """The demo's and the tests' caller IDs: the tenant's numbers on the control plane."""
 WHATSAPP_APP, WABA, PHONE_NUMBER_ID = "sim-e2e-app", "100000000000001", "200000000000001"
@@ -57,6 +65,9 @@ def control_plane() -> list[ConfigEntity]:
             Channel(kind="phone", id=number, tenant=TENANT, account_id=ACCOUNT)
             for number in CALLER_IDS
         ),
+        # make up's local account (its lost callbacks the reconciler closes), with a number
+        TwilioAccount(id=LOCAL_ACCOUNT, tenants=(TENANT,), auth_tokens=(SecretStr(LOCAL_TOKEN),)),
+        Channel(kind="phone", id=LOCAL_CALLER_ID, tenant=TENANT, account_id=LOCAL_ACCOUNT),
         WhatsAppAccount(
             id=WHATSAPP_APP,
             tenants=(TENANT,),
@@ -77,6 +88,22 @@ HISTORY_TOPICS = (CALL_EVENTS, MESSAGE_INBOUND, MESSAGE_STATUS, MESSAGE_OUTBOUND
 Service = ServiceProcess
 
 
+def local_env(service: str, prefix: str, **given: str) -> dict[str, str]:
+    """The ``prefix`` variables ``make up`` gives ``service``: scripts/local/common.env and
+    scripts/local/<service>.env sourced as scripts/services.sh sources them, with ``given``
+    (e.g. the simulator's port) in the environment."""
+    script = 'set -a; source "$1/common.env"; [[ -f "$1/$2.env" ]] && source "$1/$2.env"; env -0'
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(prefix)}
+    out = subprocess.run(
+        ["bash", "-c", script, "local-env", str(ROOT / "scripts/local"), service],
+        env={**clean, **given},
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    pairs = (line.split("=", 1) for line in out.split("\0") if "=" in line)
+    return {k: v for k, v in pairs if k.startswith(prefix)}
+
+
 class Stack:
     """The three processes and what a test needs to know about them."""
 
@@ -84,6 +111,7 @@ class Stack:
     token = TOKEN
     tenant = TENANT
     ingress_path = INGRESS_PATH
+    local_caller_id = LOCAL_CALLER_ID
 
     def __init__(
         self,
@@ -186,6 +214,8 @@ def stack(
             **common,
             "SWITCHBOARD_HTTP__PORT": str(history_port),
             "SWITCHBOARD_DATABASE": database,
+            # The reconciler as make up sets it: asking this simulator.
+            **local_env("history", "SWITCHBOARD_RECONCILE__", SWITCHBOARD_SIM_PORT=str(sim_port)),
             # Start at the topics' ends: earlier tests and benches wrote plenty.
             "SWITCHBOARD_CONSUMER__GROUP_ID": asyncio.run(
                 fresh_group(CommonSettings().kafka, "history-sim", HISTORY_TOPICS)

@@ -23,6 +23,7 @@ async def test_demo_ends_with_events_sent_equal_to_events_stored(
         database=stack.database,
         duplicate_rate=0.3,
         out_of_order_rate=0.3,
+        drop_final_rate=0.0,  # this account is not the reconciler's: test_demo_reconciler
         timeout_s=120,
         whatsapp_messages=40,
     )

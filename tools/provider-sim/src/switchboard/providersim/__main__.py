@@ -33,6 +33,9 @@ def demo(
     database: str = typer.Option("history", help="History's PostgreSQL database."),
     duplicate_rate: float = typer.Option(0.1, help="Share of callbacks sent twice."),
     out_of_order_rate: float = typer.Option(0.1, help="Share of calls delivered shuffled."),
+    drop_final_rate: float = typer.Option(
+        0.02, help="Share of calls whose final callback is lost (the reconciler closes them)."
+    ),
     time_scale: float = typer.Option(0.01, help="Simulated seconds → real seconds."),
     timeout_s: float = typer.Option(300.0, help="Give up after this many seconds."),
     whatsapp_messages: int = typer.Option(
@@ -75,6 +78,7 @@ def demo(
         database=database,
         duplicate_rate=duplicate_rate,
         out_of_order_rate=out_of_order_rate,
+        drop_final_rate=drop_final_rate,
         time_scale=time_scale,
         timeout_s=timeout_s,
         whatsapp_messages=whatsapp_messages,

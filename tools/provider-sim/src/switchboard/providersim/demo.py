@@ -1,10 +1,13 @@
 """``switchboard-provider-sim demo``: thousands of signed call callbacks through the real stack.
 
 Creates calls through the simulator's Twilio REST API with ``StatusCallback`` = the ingress,
-lets their lifecycles run (with duplicate and out-of-order delivery switched on), and shows
-live progress: callbacks acknowledged by the ingress and calls stored by history (its
-PostgreSQL ``calls`` table). Ends with a summary: distinct events sent vs stored (must match),
-webhook latency p50/p99, duplicates dropped. Exit status 1 when history does not match.
+lets their lifecycles run (with duplicate and out-of-order delivery switched on, and a few
+final callbacks lost), and shows live progress: callbacks acknowledged by the ingress, calls
+stored by history (its PostgreSQL ``calls`` table) and calls closed by history's reconciler
+(it fetches the end of a call whose final callback never came from the provider: here the
+simulator). Ends with a summary: distinct events sent vs stored (must match), webhook latency
+p50/p99, duplicates dropped, calls the reconciler closed. Exit status 1 when history does not
+match.
 """
 
 import asyncio
@@ -55,9 +58,14 @@ class DemoOptions:
     """An already running simulator; ``None`` starts one in this process."""
     account_sid: str = LOCAL_ACCOUNT
     auth_token: str = LOCAL_TOKEN
+    caller_id: str = "+15005550006"
+    """The number the calls come from (the account's number on the control plane)."""
     database: str = "history"
     duplicate_rate: float = 0.1
     out_of_order_rate: float = 0.1
+    drop_final_rate: float = 0.02
+    """Share of calls whose final callback is never sent: history's reconciler must close
+    them (make up points it at the simulator, with a grace of seconds)."""
     time_scale: float = 0.01
     cps: float = 20.0
     """Calls per second; each sends ~3.6 callbacks, so 20 CPS ≈ 70 webhooks/s."""
@@ -71,11 +79,16 @@ class DemoOptions:
     """A dialer campaign after the messages (needs the simulator the dialer calls)."""
 
 
-@dataclass(slots=True)
-class Progressed:
-    acknowledged: int = 0
-    stored_calls: int = 0
-    settled: int = 0
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """What history holds of the demo's calls."""
+
+    calls: int
+    settled: int
+    """Calls in their final state (the simulator's, once every call has ended)."""
+    events: int
+    reconciled: int
+    """Calls closed by the reconciler (their final state fetched from the provider)."""
 
 
 @contextlib.asynccontextmanager
@@ -101,7 +114,7 @@ async def _create_calls(
     async def one(i: int) -> dict[str, Any]:
         form = [
             ("To", f"+1555{i:07d}"),
-            ("From", "+15005550006"),
+            ("From", options.caller_id),
             ("Url", f"http://demo.invalid/{run_id}"),
             ("StatusCallback", callback),
             *(("StatusCallbackEvent", e) for e in ALL_EVENTS),
@@ -114,20 +127,26 @@ async def _create_calls(
     return list(await asyncio.gather(*(one(i) for i in range(options.calls))))
 
 
-async def _history_counts(
-    pool: asyncpg.Pool, sids: list[str], expected: dict[str, str]
-) -> tuple[int, int, int]:
-    """(calls stored, calls in their final state, events stored) for the demo's calls."""
+RECONCILED_SQL = (
+    "SELECT count(DISTINCT call_id) FROM call_events"
+    " WHERE call_id = ANY($1) AND data->'raw'->>'reconciled' = 'true'"
+)
+"""The reconciler's events say so in their raw payload (history's reconciler.py)."""
+
+
+async def _history_counts(pool: asyncpg.Pool, sids: list[str], expected: dict[str, str]) -> Stored:
+    """What history holds of the demo's calls."""
     async with pool.acquire() as conn:
         rows = await conn.fetch("SELECT call_id, status FROM calls WHERE call_id = ANY($1)", sids)
         events = await conn.fetchval(
             "SELECT count(*) FROM call_events WHERE call_id = ANY($1)", sids
         )
+        reconciled = await conn.fetchval(RECONCILED_SQL, sids)
     if expected:
         settled = sum(1 for r in rows if expected.get(r["call_id"]) == r["status"])
     else:  # calls still running: count those history already shows ended
         settled = sum(1 for r in rows if r["status"] in TERMINAL_CALL_STATUSES)
-    return len(rows), settled, int(events)
+    return Stored(len(rows), settled, int(events), int(reconciled))
 
 
 async def run_demo(options: DemoOptions, postgres: PostgresSettings, console: Console) -> bool:
@@ -195,6 +214,7 @@ def _sim_config(options: DemoOptions) -> dict[str, Any]:
         "faults": {
             "duplicate_rate": options.duplicate_rate,
             "out_of_order_rate": options.out_of_order_rate,
+            "drop_final_rate": options.drop_final_rate,
         },
         "whatsapp": {
             "webhook_url": options.ingress_url.rstrip("/") + WHATSAPP_PATH,
@@ -243,7 +263,7 @@ async def _watch(
     expected_events: int,
     options: DemoOptions,
     console: Console,
-) -> tuple[bool, dict[str, Any], tuple[int, int, int]]:
+) -> tuple[bool, dict[str, Any], Stored]:
     columns = (
         TextColumn("{task.description:<28}"),
         BarColumn(),
@@ -257,6 +277,8 @@ async def _watch(
         ack_bar = progress.add_task("acknowledged by ingress", total=expected_events)
         stored_bar = progress.add_task("events stored in history", total=expected_events)
         calls_bar = progress.add_task("calls in final state", total=len(sids))
+        # Known once every call has ended (the simulator counts the callbacks it dropped).
+        reconciled_bar = progress.add_task("closed by the reconciler", total=None)
         while True:
             stats = (await sim.get("/_sim/stats")).json()
             idle = stats["pending_tasks"] == 0
@@ -271,9 +293,13 @@ async def _watch(
                 ack_bar,
                 completed=counters.get("twilio.call.status.acknowledged.distinct", 0),
             )
-            progress.update(stored_bar, completed=stored[2])
-            progress.update(calls_bar, completed=stored[1])
-            done = idle and stored[1] == len(sids) and stored[2] == expected_events
+            progress.update(stored_bar, completed=stored.events)
+            progress.update(calls_bar, completed=stored.settled)
+            lost = int(counters.get("webhook.dropped", 0)) if idle else None
+            progress.update(reconciled_bar, completed=stored.reconciled, total=lost)
+            # A call whose final callback was lost is stored with the reconciler's event in
+            # its place: as many events as planned.
+            done = idle and stored.settled == len(sids) and stored.events == expected_events
             if done or time.monotonic() > deadline:
                 return done, stats, stored
             await asyncio.sleep(POLL_S)
@@ -283,7 +309,7 @@ def _summary(
     console: Console,
     options: DemoOptions,
     stats: dict[str, Any],
-    stored: tuple[int, int, int],
+    stored: Stored,
     expected_events: int,
     elapsed: float,
     messages: tuple[int, int] = (0, 0),
@@ -294,15 +320,17 @@ def _summary(
     table = Table(title="provider-sim demo")
     table.add_column("measure")
     table.add_column("value", justify="right")
+    lost = int(counters.get("webhook.dropped", 0))
     rows = [
         ("calls created", str(options.calls)),
-        ("distinct status events sent", str(expected_events)),
-        ("events stored in history", str(stored[2])),
-        ("calls stored / in final state", f"{stored[0]} / {stored[1]}"),
+        ("distinct status events sent", str(counters.get(DISTINCT_SENT, 0))),
+        ("final callbacks lost / closed by the reconciler", f"{lost} / {stored.reconciled}"),
+        ("events stored in history", str(stored.events)),
+        ("calls stored / in final state", f"{stored.calls} / {stored.settled}"),
         ("webhook deliveries (incl. duplicates)", str(counters.get("twilio.call.status.sent", 0))),
         ("acknowledged (2xx)", str(acknowledged)),
         ("duplicates sent", str(counters.get("webhook.duplicated", 0))),
-        ("duplicates dropped by history", str(max(0, acknowledged - stored[2]))),
+        ("duplicates dropped by history", str(max(0, acknowledged - stored.events))),
         ("calls delivered out of order", str(counters.get("webhook.reordered", 0))),
         ("failed deliveries", str(counters.get("webhook.failed", 0))),
         ("webhook latency p50 / p99 (ms)", f"{_ms(latency['p50'])} / {_ms(latency['p99'])}"),
@@ -313,7 +341,9 @@ def _summary(
         table.add_row(name, value)
     console.print(table)
     verdict = (
-        stored[2] == expected_events and stored[1] == options.calls and messages[0] == messages[1]
+        stored.events == expected_events
+        and stored.settled == options.calls
+        and messages[0] == messages[1]
     )
     console.print(
         "[green]events sent == events stored[/]"
