@@ -277,6 +277,24 @@ async def test_messages_converge_whatever_the_order(pg_store, pool, ev) -> None:
     ]
 
 
+async def test_a_message_keeps_the_time_it_was_first_stored(pg_store, pool, ev) -> None:
+    async def stored_at():
+        async with pool.acquire() as conn:
+            return await conn.fetchrow(
+                "SELECT stored_at, updated_at, now() AS now FROM messages"
+                " WHERE message_id = 'wamid.out1'"
+            )
+
+    await pg_store.record_messages([to_message(ev.sent(), "dflt")])
+    first = await stored_at()
+    assert first["stored_at"] <= first["now"]
+    await pg_store.record_messages([to_message(ev.status("delivered"), "dflt")])
+    await pg_store.record_messages([to_message(ev.sent(), "dflt")])  # a redelivery
+    later = await stored_at()
+    assert later["stored_at"] == first["stored_at"]
+    assert later["updated_at"] > first["updated_at"]  # merges move updated_at, not stored_at
+
+
 async def test_events_past_retention_are_skipped_and_old_days_get_a_partition(
     pg_store, pool, clock, ev
 ) -> None:
