@@ -1,0 +1,161 @@
+"""One chaos run: stack up, traffic on, the schedule's faults, traffic off, wait for the stores
+to settle (and the reconciler's grace to pass), collect the evidence, judge, stack down."""
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+import asyncpg
+import httpx
+import structlog
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from switchboard.chaos.collect import collect
+from switchboard.chaos.faults import Injector
+from switchboard.chaos.options import ChaosOptions
+from switchboard.chaos.poison import Poisoner
+from switchboard.chaos.schedule import SCHEDULES, layout
+from switchboard.chaos.stack import Stack
+from switchboard.chaos.traffic import Traffic
+from switchboard.chaos.verify import Report, verify
+from switchboard.common.topics import ALL_TOPICS, Groups
+
+log = structlog.get_logger(__name__)
+SETTLE_POLL_S = 2.0
+PROGRESS_S = 15.0
+CONSUMER_GROUPS = (Groups.HISTORY, Groups.AI, Groups.DIALER)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    report: Report
+    elapsed_s: float
+    stack_dir: str
+
+
+async def run(options: ChaosOptions) -> Outcome:
+    """The whole run; the stack is stopped at the end whatever happens (its data and logs stay
+    under ``options.stack_dir`` until the next run)."""
+    schedule = layout(SCHEDULES[options.schedule], options.duration_s)
+    began = time.monotonic()
+    stack = Stack(options)
+    try:
+        log.info("chaos: stack starting", dir=str(stack.dir))
+        await asyncio.to_thread(stack.up)
+        pg = f"postgresql://postgres@127.0.0.1:{stack.ports.postgres}"
+        poisoner = Poisoner(f"127.0.0.1:{stack.ports.kafka}", f"{pg}/history", stack.url("ingress"))
+        traffic = Traffic(
+            options, stack.ports, stack.service("history-api").env["SWITCHBOARD_AUTH__JWT_KEY"]
+        )
+        await traffic.start()
+        log.info("chaos: traffic started", calls=options.calls, messages=options.messages)
+        progress = asyncio.create_task(_progress(stack.url("provider-sim"), traffic.started_at))
+        try:
+            faults = await Injector(stack, poisoner).run(schedule, traffic.started_at)
+            await traffic.finish()
+        finally:
+            progress.cancel()
+        log.info("chaos: traffic done; settling")
+        settled = await settle(stack, options)
+        evidence = await collect(
+            stack.url("provider-sim"), f"{pg}/history", f"{pg}/dialer", traffic.campaign_id
+        )
+        report = verify(evidence, faults, window_tail_s=options.window_tail_s, grace_ok=settled)
+        return Outcome(report, time.monotonic() - began, str(stack.dir))
+    finally:
+        await asyncio.to_thread(stack.down)
+
+
+async def settle(stack: Stack, options: ChaosOptions) -> bool:
+    """Until the simulator has nothing left to send, the consumers have no lag, and either no
+    call is left open in history or the reconciler has had its grace and a few rounds since
+    the last webhook. False when ``settle_timeout_s`` ran out first."""
+    deadline = time.monotonic() + options.settle_timeout_s
+    reconciled_by = time.monotonic() + options.reconcile_grace_s + 3 * options.reconcile_interval_s
+    bootstrap = f"127.0.0.1:{stack.ports.kafka}"
+    history = f"postgresql://postgres@127.0.0.1:{stack.ports.postgres}/history"
+    while time.monotonic() < deadline:
+        busy = await _simulator_busy(stack.url("provider-sim"))
+        if busy:
+            reconciled_by = (
+                time.monotonic() + options.reconcile_grace_s + (3 * options.reconcile_interval_s)
+            )
+        elif await _lag(bootstrap) == 0 and (
+            time.monotonic() >= reconciled_by or await _open_calls(history) == 0
+        ):
+            return True
+        await asyncio.sleep(SETTLE_POLL_S)
+    log.warning("chaos: settle timed out")
+    return False
+
+
+async def _progress(sim_url: str, started_at: float) -> None:
+    """A line every PROGRESS_S: what the simulator has sent and been told so far."""
+    async with httpx.AsyncClient(base_url=sim_url, timeout=30) as sim:
+        while True:
+            await asyncio.sleep(PROGRESS_S)
+            try:
+                stats = (await sim.get("/_sim/stats")).json()
+            except httpx.HTTPError as exc:
+                log.warning("chaos: simulator did not answer", error=repr(exc))
+                continue
+            counters, latency = stats["counters"], stats["webhook_latency_ms"]
+            log.info(
+                "chaos: traffic",
+                at_s=round(time.time() - started_at),
+                calls=counters.get("twilio.scenario.created", 0),
+                webhooks_sent=counters.get("webhook.sent", 0),
+                acknowledged=counters.get("webhook.acknowledged", 0),
+                failed=counters.get("webhook.failed", 0),
+                pending=stats["pending_tasks"],
+                answer_p50_ms=round(latency["p50"] or 0),
+            )
+
+
+async def _simulator_busy(url: str) -> bool:
+    try:
+        async with httpx.AsyncClient(timeout=30) as client:
+            return bool((await client.get(url + "/_sim/stats")).json()["pending_tasks"])
+    except httpx.HTTPError:
+        return True
+
+
+async def _lag(bootstrap: str) -> int:
+    """Records the service consumer groups have not committed yet, over every topic."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await admin.start()
+    await consumer.start()
+    try:
+        topics = await consumer.topics()
+        tps = [
+            TopicPartition(t, p)
+            for t in ALL_TOPICS
+            if t in topics
+            for p in consumer.partitions_for_topic(t) or ()
+        ]
+        ends = await consumer.end_offsets(tps)
+        lag = 0
+        for group in CONSUMER_GROUPS:
+            committed = await admin.list_consumer_group_offsets(group)
+            for tp, meta in committed.items():
+                if tp in ends:
+                    lag += max(0, ends[tp] - meta.offset)
+        return lag
+    except Exception:  # noqa: BLE001 - Kafka away a moment: not settled
+        return -1
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
+async def _open_calls(dsn: str) -> int:
+    try:
+        conn = await asyncpg.connect(dsn)
+    except (OSError, asyncpg.PostgresError):
+        return -1
+    try:
+        return int(await conn.fetchval("SELECT count(*) FROM calls WHERE status_rank < 4"))
+    finally:
+        await conn.close()

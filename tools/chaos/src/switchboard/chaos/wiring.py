@@ -1,0 +1,225 @@
+"""How the isolated stack is wired: its ports, its identities (accounts, secrets, tenant) and
+each process's environment.
+
+A service's environment is what ``make up`` gives it (scripts/local/common.env and
+scripts/local/<service>.env, sourced by bash as scripts/services.sh does) with the stack's own
+ports and the harness's settings on top; nothing ``SWITCHBOARD_*`` of the calling shell leaks
+in, so the stack never talks to the servers of ``make up`` or of the other tests.
+"""
+
+import json
+import os
+import subprocess
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Final
+
+from switchboard.chaos.options import ChaosOptions
+from switchboard.common.testing import free_port
+
+TENANT: Final = "chaos"
+TRAFFIC_ACCOUNT: Final = "AC" + "c4a0" * 8
+"""The simulator's calls scenario calls from this account."""
+TRAFFIC_TOKEN: Final = "chaos-traffic-token"  # noqa: S105 - local test credential
+DIALER_ACCOUNT: Final = "AC" + "d1a1" * 8
+"""The dialer's own account: its calls are the campaign's, and only its."""
+DIALER_TOKEN: Final = "chaos-dialer-token"  # noqa: S105 - local test credential
+WHATSAPP_NUMBER: Final = "300000000000001"
+"""The phone number id of the business the AI answers for."""
+WHATSAPP_TOKEN: Final = "chaos-wa-token"  # noqa: S105 - local test credential
+APP_SECRET: Final = "chaos-app-secret"  # noqa: S105 - local test credential
+VAPI_SECRET: Final = "chaos-vapi-secret"  # noqa: S105 - local test credential
+
+SERVICE_COMMANDS: Final = {
+    # name: (module, command), as scripts/services.sh starts them
+    "provider-sim": ("switchboard.providersim", "serve"),
+    "ingress": ("switchboard.ingress", "serve"),
+    "history": ("switchboard.history", "worker"),
+    "history-api": ("switchboard.history", "api"),
+    "dialer": ("switchboard.dialer", "worker"),
+    "dialer-api": ("switchboard.dialer", "api"),
+    "ai": ("switchboard.ai", "worker"),
+    "ai-api": ("switchboard.ai", "api"),
+}
+PORT_VARIABLES: Final = (
+    "HTTP__PORT",
+    "API__PORT",
+    "SIM__PORT",
+    "HTTP__API_PORT",
+    "HTTP__WORKER_PORT",
+)
+"""Every variable a service reads its port from (each reads one of them)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Ports:
+    """The stack's own ports (free ones, picked at start)."""
+
+    kafka: int
+    kafka_controller: int
+    postgres: int
+    redis: int
+    ferretdb: int
+    services: dict[str, int]
+
+    @classmethod
+    def free(cls) -> "Ports":
+        return cls(
+            kafka=free_port(),
+            kafka_controller=free_port(),
+            postgres=free_port(),
+            redis=free_port(),
+            ferretdb=free_port(),
+            services={name: free_port() for name in SERVICE_COMMANDS},
+        )
+
+    def url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.services[service]}"
+
+    def as_json(self) -> str:
+        return json.dumps(asdict(self))
+
+
+def infra_env(local_dir: Path, ports: Ports) -> dict[str, str]:
+    """What scripts/infra reads: the stack's own directory and ports."""
+    return {
+        "SWITCHBOARD_LOCAL_DIR": str(local_dir),
+        "SWITCHBOARD_KAFKA_PORT": str(ports.kafka),
+        "SWITCHBOARD_KAFKA_CONTROLLER_PORT": str(ports.kafka_controller),
+        "SWITCHBOARD_PG_PORT": str(ports.postgres),
+        "SWITCHBOARD_REDIS_PORT": str(ports.redis),
+        "SWITCHBOARD_FERRETDB_PORT": str(ports.ferretdb),
+    }
+
+
+def clean_environ() -> dict[str, str]:
+    """This process's environment without any ``SWITCHBOARD_`` variable."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
+
+
+def local_env(root: Path, service: str, given: dict[str, str]) -> dict[str, str]:
+    """The ``SWITCHBOARD_`` variables ``make up`` gives ``service`` (scripts/local), with
+    ``given`` in the environment while the files are sourced."""
+    script = 'set -a; source "$1/common.env"; [[ -f "$1/$2.env" ]] && source "$1/$2.env"; env -0'
+    out = subprocess.run(
+        ["bash", "-c", script, "local-env", str(root / "scripts" / "local"), service],
+        env={**clean_environ(), **given},
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    pairs = (line.split("=", 1) for line in out.split("\0") if "=" in line)
+    return {k: v for k, v in pairs if k.startswith("SWITCHBOARD_") and k not in given}
+
+
+def servers_env(ports: Ports) -> dict[str, str]:
+    """Where every service finds Kafka, PostgreSQL, Redis and FerretDB."""
+    return {
+        "SWITCHBOARD_KAFKA__BOOTSTRAP_SERVERS": f"127.0.0.1:{ports.kafka}",
+        "SWITCHBOARD_POSTGRES__PORT": str(ports.postgres),
+        "SWITCHBOARD_REDIS__URL": f"redis://127.0.0.1:{ports.redis}/0",
+        "SWITCHBOARD_MONGO__URL": f"mongodb://127.0.0.1:{ports.ferretdb}/",
+    }
+
+
+def twilio_accounts(options: ChaosOptions) -> dict[str, dict[str, object]]:
+    """The simulator's accounts: the traffic account never limits the scenario; the dialer's
+    limits sit well above the campaign's pace (a breach would be the dialer's fault)."""
+    calls = options.mix.calls_per_s(options.rate)
+    cps = options.mix.campaign_cps(options.rate)
+    return {
+        TRAFFIC_ACCOUNT: {
+            "auth_token": TRAFFIC_TOKEN,
+            "cps": calls * 4 + 50,
+            "queue_size": 1_000_000,
+            "max_concurrent_calls": 1_000_000,
+            "max_concurrent_requests": 1000,
+        },
+        DIALER_ACCOUNT: {
+            "auth_token": DIALER_TOKEN,
+            "cps": cps * 4 + 5,
+            "queue_size": 10_000,
+            "max_concurrent_calls": 10_000,
+        },
+    }
+
+
+def campaign_concurrency(options: ChaosOptions) -> int:
+    """The campaign's live-call cap: room for its pace with calls of a second or so."""
+    return max(10, round(options.mix.campaign_cps(options.rate) * 10))
+
+
+def overrides(name: str, ports: Ports, options: ChaosOptions, spool: Path) -> dict[str, str]:
+    """The harness's settings for one service, over make up's."""
+    sim = ports.url("provider-sim")
+    ingress = ports.url("ingress")
+    if name == "provider-sim":
+        return {
+            "SWITCHBOARD_SIM__TWILIO_ACCOUNTS": json.dumps(twilio_accounts(options)),
+            "SWITCHBOARD_SIM__TIME_SCALE": str(options.time_scale),
+            "SWITCHBOARD_SIM__LOG_WEBHOOKS": "false",
+            "SWITCHBOARD_SIM__MAX_CONNECTIONS": "400",
+        }
+    if name == "ingress":
+        return {
+            "SWITCHBOARD_TWILIO__ACCOUNTS": json.dumps(
+                {
+                    TRAFFIC_ACCOUNT: {"auth_tokens": [TRAFFIC_TOKEN], "tenant": TENANT},
+                    DIALER_ACCOUNT: {"auth_tokens": [DIALER_TOKEN], "tenant": TENANT},
+                }
+            ),
+            "SWITCHBOARD_WHATSAPP__APPS": json.dumps([{"secrets": [APP_SECRET], "tenant": TENANT}]),
+            "SWITCHBOARD_VAPI__SOURCES": json.dumps([{"secrets": [VAPI_SECRET], "tenant": TENANT}]),
+            "SWITCHBOARD_HTTP__RATE_LIMIT_PER_SECOND": "0",
+            "SWITCHBOARD_SPOOL__DIRECTORY": str(spool),
+        }
+    if name == "history":
+        return {
+            "SWITCHBOARD_DEFAULT_TENANT": TENANT,
+            "SWITCHBOARD_RECONCILE__TWILIO_BASE_URL": sim,
+            "SWITCHBOARD_RECONCILE__TWILIO_ACCOUNTS": json.dumps(
+                {TRAFFIC_ACCOUNT: TRAFFIC_TOKEN, DIALER_ACCOUNT: DIALER_TOKEN}
+            ),
+            "SWITCHBOARD_RECONCILE__GRACE_S": str(options.reconcile_grace_s),
+            "SWITCHBOARD_RECONCILE__INTERVAL_S": str(options.reconcile_interval_s),
+            "SWITCHBOARD_RECONCILE__BATCH_LIMIT": "1000",
+        }
+    if name in ("dialer", "dialer-api"):
+        cps = options.mix.campaign_cps(options.rate)
+        return {
+            "SWITCHBOARD_TWILIO__ACCOUNTS": json.dumps(
+                {
+                    DIALER_ACCOUNT: {
+                        "auth_token": DIALER_TOKEN,
+                        "cps": cps * 2,
+                        "max_concurrent": campaign_concurrency(options) * 2,
+                    }
+                }
+            ),
+            "SWITCHBOARD_TWILIO__API_BASE_URL": sim,
+            "SWITCHBOARD_INGRESS_PUBLIC_URL": ingress,
+            "SWITCHBOARD_WINDOW__START": "00:00",
+            "SWITCHBOARD_WINDOW__END": "23:59:59",
+            # A call whose final callback is lost is looked up after this, not 15 minutes.
+            "SWITCHBOARD_WORKER__STATUS_CHECK_AFTER_S": str(options.reconcile_grace_s * 2),
+            "SWITCHBOARD_WORKER__STATUS_RECHECK_S": str(options.reconcile_grace_s),
+        }
+    return {}
+
+
+def service_env(
+    root: Path, name: str, ports: Ports, options: ChaosOptions, spool: Path
+) -> dict[str, str]:
+    """The whole environment of one service process."""
+    port = str(ports.services[name])
+    given = {
+        "SWITCHBOARD_SIM_PORT": str(ports.services["provider-sim"]),
+        "SWITCHBOARD_INGRESS_PORT": str(ports.services["ingress"]),
+    }
+    env = {**clean_environ(), **local_env(root, name, given)}
+    env.update(servers_env(ports))
+    env.update({f"SWITCHBOARD_{var}": port for var in PORT_VARIABLES})
+    env["SWITCHBOARD_HTTP__PUBLIC_BASE_URL"] = f"http://127.0.0.1:{port}"
+    env["SWITCHBOARD_ENVIRONMENT"] = "chaos"
+    env["SWITCHBOARD_LOG__LEVEL"] = "INFO"
+    env.update(overrides(name, ports, options, spool))
+    return env
