@@ -30,7 +30,9 @@ async def test_the_short_schedule_loses_nothing_and_doubles_nothing() -> None:
     )
     outcome = await run(options)
     out = io.StringIO()
-    print_report(Console(file=out, width=160), outcome.report, options, outcome.elapsed_s)
+    print_report(
+        Console(file=out, width=160), outcome.report, options, outcome.elapsed_s, outcome.cpu_s
+    )
     report = outcome.report
     assert report.events > 0.8 * options.rate * options.duration_s, out.getvalue()
     assert report.acknowledged > 0.9 * report.events, out.getvalue()

@@ -28,7 +28,7 @@ def test_one_record_per_webhook_with_attempts_and_first_acknowledgement(sim, rec
     assert {r["kind"] for r in records} == {"twilio.call.status"}
     first = records[0]
     assert first["attempts"] == 4  # 503, 503, 204, and the duplicate
-    assert first["status"] == 204
+    assert (first["status"], first["refused"], first["unanswered"]) == (204, 2, 0)
     assert before <= first["first_sent"] < first["acked"] <= time.time()
     assert all(r["attempts"] == 2 and r["acked"] is not None for r in records[1:])
 
@@ -40,6 +40,7 @@ def test_a_webhook_never_answered_is_recorded_unacknowledged(sim, receiver, wait
     wait(sim.idle)
     [record] = deliveries(sim)
     assert record["acked"] is None and record["status"] == 500 and record["attempts"] == 1
+    assert record["refused"] == 1
     page = sim.http.get("/_sim/deliveries", params={"offset": 1}).json()
     assert page["total"] == 1 and page["rows"] == []
 
@@ -61,6 +62,14 @@ def test_calls_scenario_creates_calls_at_a_rate_with_distinct_numbers(sim, recei
     assert len(receiver.on("s")) == 80  # every status callback of the 20 calls
     none = sim.http.get("/_sim/calls/compact", params={"account_sid": "ACnone"}).json()
     assert none["rows"] == []
+
+
+def test_a_webhook_nobody_answers_counts_as_unanswered(sim, wait):
+    sim.configure(outcomes={"completed": 0, "busy": 0, "no_answer": 0, "failed": 1})
+    sim.create_call(StatusCallback="http://127.0.0.1:9/nobody")  # discard port: refused
+    wait(sim.idle)
+    [record] = deliveries(sim)
+    assert (record["acked"], record["status"], record["unanswered"]) == (None, None, 2)
 
 
 def test_calls_scenario_refuses_an_unknown_account(sim):

@@ -58,10 +58,10 @@ def run(
     logging.getLogger("httpx").setLevel(logging.WARNING)
     outcome = asyncio.run(run_chaos(options))
     console = Console()
-    print_report(console, outcome.report, options, outcome.elapsed_s)
+    print_report(console, outcome.report, options, outcome.elapsed_s, outcome.cpu_s)
     if options.write_results:
         command = "switchboard-chaos run " + shlex.join(sys.argv[2:])
-        console.print(f"results: {write(outcome.report, options, command)}")
+        console.print(f"results: {write(outcome.report, options, command, outcome.cpu_s)}")
     console.print(f"stack data and logs: {outcome.stack_dir}")
     raise typer.Exit(1 if outcome.report.failures() else 0)
 

@@ -22,6 +22,9 @@ class Delivery:
     acked: float | None
     attempts: int
     status: int | None
+    refused: int = 0
+    """Attempts answered non-2xx (503: the ingress could not make the event durable)."""
+    unanswered: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,7 @@
 First through the ingress: a signed Vapi end-of-call report of ~880 KiB (legal: the body
 limit is 4 MiB), then a Twilio callback that must reach history within 5 s. Then three rounds,
 one per kind of poison — oversized (a valid event of ~900 KB, under the broker's 1 MiB),
-undecodable, schema-invalid — each putting the poison on every topic followed by a marker on
+schema-invalid, undecodable — each putting the poison on every topic followed by a marker on
 the same key (so the same partition, behind it). Each marker must reach its store (history's
 ``calls`` or ``messages``) and every consumer group reading the topic must commit past it
 within 5 s (``dial.commands`` has no store: its consumers' offsets are the proof). A round
@@ -52,7 +52,8 @@ WAIT_S: Final = 30.0
 """How long a late marker is waited for (to say how late it was)."""
 OVERSIZE: Final = 900_000
 WEBHOOK_OVERSIZE: Final = 880 * 1024
-KINDS: Final = ("oversized", "undecodable", "schema-invalid")
+KINDS: Final = ("oversized", "schema-invalid", "undecodable")
+"""In this order: the one most likely to stall a consumer for good goes last."""
 SOURCE: Final = "/switchboard/chaos/poison"
 POLL_S: Final = 0.1
 

@@ -36,6 +36,7 @@ def summary_rows(r: Report, options: ChaosOptions, elapsed_s: float) -> list[tup
         ),
         ("provider events sent (distinct)", f"{r.events} ({r.events / options.duration_s:.0f}/s)"),
         ("acknowledged / never acknowledged", f"{r.acknowledged} / {r.unacknowledged}"),
+        ("answers not 2xx / attempts unanswered", f"{r.refused} / {r.unanswered}"),
         ("acknowledged but not stored", str(r.acknowledged_not_stored)),
         ("duplicate rows", str(sum(r.duplicate_rows.values()))),
         ("dials / numbers dialled twice", f"{r.dials} / {r.numbers_dialled_twice}"),
@@ -61,7 +62,13 @@ def summary_rows(r: Report, options: ChaosOptions, elapsed_s: float) -> list[tup
     ]
 
 
-def print_report(console: Console, r: Report, options: ChaosOptions, elapsed_s: float) -> None:
+def print_report(
+    console: Console,
+    r: Report,
+    options: ChaosOptions,
+    elapsed_s: float,
+    cpu_s: dict[str, float] | None = None,
+) -> None:
     table = Table(title="chaos")
     table.add_column("measure")
     table.add_column("value", justify="right")
@@ -75,6 +82,7 @@ def print_report(console: Console, r: Report, options: ChaosOptions, elapsed_s: 
         "ready",
         "events caught up",
         "lost",
+        "not 2xx",
         "AI caught up",
         "next dial",
         "error",
@@ -87,6 +95,7 @@ def print_report(console: Console, r: Report, options: ChaosOptions, elapsed_s: 
             _s(f.ready_s),
             _s(f.caught_up_s),
             str(f.not_stored),
+            str(f.refused),
             _s(f.replies_caught_up_s),
             _s(f.next_dial_s),
             f.error[:80],
@@ -108,6 +117,8 @@ def print_report(console: Console, r: Report, options: ChaosOptions, elapsed_s: 
     ):
         if samples:
             console.print(f"[yellow]{name}[/]: " + ", ".join(samples))
+    if cpu_s:
+        console.print("CPU seconds per service (per 1,000 events): " + cpu_line(cpu_s, r.events))
     failures = r.failures()
     console.print(
         "[green]every zero holds[/]" if not failures else "[red]FAILED: " + "; ".join(failures)
@@ -156,7 +167,15 @@ def results(r: Report, options: ChaosOptions, command: str) -> list[Result]:
     return out
 
 
-def context(r: Report, options: ChaosOptions) -> dict[str, Any]:
+def cpu_line(cpu_s: dict[str, float], events: int) -> str:
+    """CPU seconds per service, and per 1,000 events: where the box's cores went."""
+    per = 1000 / events if events else 0.0
+    return ", ".join(f"{n} {s:.0f} s ({s * per:.2f})" for n, s in sorted(cpu_s.items()))
+
+
+def context(
+    r: Report, options: ChaosOptions, cpu_s: dict[str, float] | None = None
+) -> dict[str, Any]:
     """The lines of the docs section: the run's shape, then each fault's recovery."""
     ctx: dict[str, Any] = {
         "schedule": f"{options.schedule}: {len(r.faults)} faults over {options.duration_s:.0f} s "
@@ -167,10 +186,13 @@ def context(r: Report, options: ChaosOptions) -> dict[str, Any]:
         "counters (tools/chaos/README.md)",
         "failures": "; ".join(r.failures()) or "none",
     }
+    if cpu_s:
+        ctx["CPU seconds per service (per 1,000 events)"] = cpu_line(cpu_s, r.events)
     for f in r.faults:
         ctx[f"fault at {f.at_s:.0f} s: {f.name} ({f.duration_s:g} s)"] = (
             f"ready {_s(f.ready_s)} s, events caught up {_s(f.caught_up_s)} s, "
-            f"lost {f.not_stored}, AI caught up {_s(f.replies_caught_up_s)} s, "
+            f"lost {f.not_stored}, not 2xx {f.refused}, "
+            f"AI caught up {_s(f.replies_caught_up_s)} s, "
             f"next dial {_s(f.next_dial_s)} s" + (f"; error: {f.error[:120]}" if f.error else "")
         )
     late = [f"{p.topic}/{p.poison}" for p in r.poison if not p.ok]
@@ -183,14 +205,16 @@ def context(r: Report, options: ChaosOptions) -> dict[str, Any]:
     return ctx
 
 
-def write(r: Report, options: ChaosOptions, command: str) -> Path:
+def write(
+    r: Report, options: ChaosOptions, command: str, cpu_s: dict[str, float] | None = None
+) -> Path:
     """``bench/results/chaos.json`` and the rebuilt ``docs/benchmarks.md``."""
     path = options.root / "bench" / "results" / "chaos.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     doc = {
         "benchmark": "chaos",
         "machine": machine(),
-        "context": context(r, options),
+        "context": context(r, options, cpu_s),
         "results": [asdict(x) for x in results(r, options, command)],
         "faults": [asdict(f) for f in r.faults],
         "poison": [asdict(p) for p in r.poison],

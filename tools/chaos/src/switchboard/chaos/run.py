@@ -32,6 +32,8 @@ class Outcome:
     report: Report
     elapsed_s: float
     stack_dir: str
+    cpu_s: dict[str, float]
+    """CPU seconds each service used over the run (every life of it)."""
 
 
 async def run(options: ChaosOptions) -> Outcome:
@@ -62,7 +64,8 @@ async def run(options: ChaosOptions) -> Outcome:
             stack.url("provider-sim"), f"{pg}/history", f"{pg}/dialer", traffic.campaign_id
         )
         report = verify(evidence, faults, window_tail_s=options.window_tail_s, grace_ok=settled)
-        return Outcome(report, time.monotonic() - began, str(stack.dir))
+        cpu = {name: round(s.cpu_s, 1) for name, s in stack.services.items()}
+        return Outcome(report, time.monotonic() - began, str(stack.dir), cpu)
     finally:
         await asyncio.to_thread(stack.down)
 

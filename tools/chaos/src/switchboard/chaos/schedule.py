@@ -66,7 +66,6 @@ FULL: Final = (
     Fault(Kind.RESTART, "redis", 10.0),
     Fault(Kind.FREEZE, "dialer", FREEZE_S),
     Fault(Kind.KILL, "dialer", KILL_DOWN_S),
-    Fault(Kind.POISON, "", POISON_S),
     Fault(Kind.FREEZE, "ai", FREEZE_S),
     Fault(Kind.RESTART, "ferretdb", 10.0),
     Fault(Kind.KILL, "dialer-api", KILL_DOWN_S),
@@ -76,8 +75,10 @@ FULL: Final = (
     Fault(Kind.FREEZE, "dialer-api", FREEZE_S),
     Fault(Kind.KILL, "history-api", KILL_DOWN_S),
     Fault(Kind.FREEZE, "ai-api", FREEZE_S),
+    Fault(Kind.POISON, "", POISON_S),
 )
-"""For ``make chaos``: every part, one after another."""
+"""For ``make chaos``: every part, one after another; poison last (a consumer it stalls for
+good would spoil every fault after it)."""
 
 SCHEDULES: Final = {"short": SHORT, "full": FULL}
 WARMUP_S: Final = 15.0

@@ -25,7 +25,13 @@ from typing import IO, Final
 import httpx
 
 from switchboard.chaos.options import ChaosOptions
-from switchboard.chaos.wiring import SERVICE_COMMANDS, Ports, infra_env, service_env
+from switchboard.chaos.wiring import (
+    SERVICE_COMMANDS,
+    Ports,
+    clean_environ,
+    infra_env,
+    service_env,
+)
 
 START_ORDER: Final = tuple(SERVICE_COMMANDS)
 READY_TIMEOUT_S: Final = 180.0
@@ -45,6 +51,8 @@ class Service:
         self.proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
         self.frozen = False
+        self.spent_cpu_s = 0.0
+        """CPU seconds of the service's earlier lives (``cpu_s`` adds the current one)."""
 
     @property
     def url(self) -> str:
@@ -77,8 +85,28 @@ class Service:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, sig)
 
+    @property
+    def cpu_s(self) -> float:
+        """CPU seconds used so far, every life of the service together (the process and the
+        children it waited for)."""
+        return self.spent_cpu_s + self._current_cpu_s()
+
+    def _current_cpu_s(self) -> float:
+        if self.proc is None or self.proc.returncode is not None:
+            return 0.0
+        try:
+            stat = Path(f"/proc/{self.proc.pid}/stat").read_text()
+        except OSError:
+            return 0.0
+        fields = stat.rsplit(")", 1)[1].split()  # utime stime cutime cstime: fields 14-17
+        return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+    def _bank_cpu(self) -> None:
+        self.spent_cpu_s += self._current_cpu_s()
+
     def kill(self) -> None:
         """kill -9 the whole process group: none of the service's shutdown code runs."""
+        self._bank_cpu()
         self._signal(signal.SIGKILL)
         if self.proc is not None:
             self.proc.wait(timeout=30)
@@ -97,6 +125,7 @@ class Service:
             self.thaw()
         if self.alive:
             assert self.proc is not None
+            self._bank_cpu()
             self._signal(signal.SIGTERM)
             try:
                 self.proc.wait(timeout=30)
@@ -150,7 +179,9 @@ class Stack:
 
     @property
     def infra_env(self) -> dict[str, str]:
-        return {**os.environ, **infra_env(self.dir, self.ports)}
+        """The calling shell's environment minus its ``SWITCHBOARD_`` variables (a slot's
+        ports, an instance directory), plus the stack's."""
+        return {**clean_environ(), **infra_env(self.dir, self.ports)}
 
     def script(self, component: str, verb: str) -> None:
         """``scripts/infra/<component>.sh <verb>`` on the stack's servers."""

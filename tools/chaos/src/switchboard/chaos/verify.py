@@ -66,6 +66,9 @@ class Recovery:
     nothing was sent meanwhile)."""
     not_stored: int
     """Events first sent during the fault, acknowledged, never stored."""
+    refused: int
+    """Non-2xx answers to webhooks first sent during the fault (and its tail): a broker
+    failover, a restarted datastore must cause none."""
     replies_caught_up_s: float | None
     """Lifted → the last message sent during the fault answered by the AI."""
     next_dial_s: float | None
@@ -80,6 +83,10 @@ class Report:
     acknowledged: int = 0
     unacknowledged: int = 0
     """Events the simulator gave up on (never answered 2xx): the provider's loss, not ours."""
+    refused: int = 0
+    """Answers that were not 2xx (503 and the like), over every attempt."""
+    unanswered: int = 0
+    """Attempts without an answer (refused connection, timeout)."""
     unchecked: int = 0
     """Events of kinds with no store to look in."""
     acknowledged_not_stored: int = 0
@@ -165,6 +172,8 @@ def verify(
     sent_events: list[tuple[float, bool, float | None]] = []
     """(first sent, acknowledged, stored at) of every latency-measured event."""
     for d in e.deliveries:
+        r.refused += d.refused
+        r.unanswered += d.unanswered
         events = stored(d, e)
         if events is None:
             r.unchecked += 1
@@ -190,7 +199,7 @@ def verify(
     _dials(e, r)
     first_sent = _answers(e, r)
     _calls(e, r, grace_ok)
-    r.faults = [_recovery(f, e, sent_events, first_sent) for f in faults]
+    r.faults = [_recovery(f, e, sent_events, first_sent, window_tail_s) for f in faults]
     r.poison = [p for f in faults for p in f.poison]
     return r
 
@@ -253,8 +262,12 @@ def _recovery(
     e: Evidence,
     sent_events: list[tuple[float, bool, float | None]],
     first_sent: dict[str, tuple[float, bool]],
+    tail_s: float,
 ) -> Recovery:
     f = run.fault
+    refused = sum(
+        d.refused for d in e.deliveries if run.started <= d.first_sent <= run.lifted + tail_s
+    )
     during = [(acked, at) for t, acked, at in sent_events if run.started <= t <= run.lifted]
     stored_at = [at for _, at in during if at is not None]
     caught_up = max(0.0, max(stored_at) - run.lifted) if stored_at else None
@@ -279,6 +292,7 @@ def _recovery(
         ready_s=None if run.ready_s is None else round(run.ready_s, 2),
         caught_up_s=None if caught_up is None else round(caught_up, 2),
         not_stored=not_stored,
+        refused=refused,
         replies_caught_up_s=None if replies is None else round(replies, 2),
         next_dial_s=None if next_dial is None else round(next_dial, 2),
         error=run.error,

@@ -86,12 +86,34 @@ class DeliveryRecord:
     """HTTP attempts, retries and duplicate sends included."""
     status: int | None = None
     """The last answer's HTTP status (``None``: no answer, e.g. connection refused)."""
+    refused: int = 0
+    """Attempts answered with a non-2xx status (e.g. 503 while the broker is away)."""
+    unanswered: int = 0
+    """Attempts that got no answer (connection refused, timeout)."""
 
     def row(self) -> list[Any]:
-        return [self.kind, self.key, self.first_sent, self.acked, self.attempts, self.status]
+        return [
+            self.kind,
+            self.key,
+            self.first_sent,
+            self.acked,
+            self.attempts,
+            self.status,
+            self.refused,
+            self.unanswered,
+        ]
 
 
-DELIVERY_COLUMNS = ("kind", "key", "first_sent", "acked", "attempts", "status")
+DELIVERY_COLUMNS = (
+    "kind",
+    "key",
+    "first_sent",
+    "acked",
+    "attempts",
+    "status",
+    "refused",
+    "unanswered",
+)
 
 
 @dataclass(slots=True)

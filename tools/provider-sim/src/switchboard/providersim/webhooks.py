@@ -124,9 +124,13 @@ class WebhookSender:
             record = self._state.delivery(delivery.kind, delivery.key)
             record.attempts += 1
             record.status = status
+            if status is None:
+                record.unanswered += 1
+            elif not 200 <= status < 300:
+                record.refused += 1
+            elif record.acked is None:
+                record.acked = time.time()
             if status is not None and 200 <= status < 300:
-                if record.acked is None:
-                    record.acked = time.time()
                 self._state.counters[f"{delivery.kind}.acknowledged"] += 1
                 self._state.counters["webhook.acknowledged"] += 1
                 if delivery.key and delivery.key not in self._state.acknowledged_keys:
