@@ -157,7 +157,6 @@ def overrides(name: str, ports: Ports, options: ChaosOptions, spool: Path) -> di
             "SWITCHBOARD_SIM__TWILIO_ACCOUNTS": json.dumps(twilio_accounts(options)),
             "SWITCHBOARD_SIM__TIME_SCALE": str(options.time_scale),
             "SWITCHBOARD_SIM__LOG_WEBHOOKS": "false",
-            "SWITCHBOARD_SIM__MAX_CONNECTIONS": "400",
         }
     if name == "ingress":
         return {

@@ -1,16 +1,15 @@
 """Composition root: ``create_app(settings)`` builds one simulator (state, engines, routes)."""
 
 import contextlib
-import logging
 from collections.abc import AsyncIterator
 
-import httpx
 from litestar import Litestar
 
 from switchboard.common.cli import configure_process
 from switchboard.common.http import health_routes
 from switchboard.providersim.control import CONTROLLERS
 from switchboard.providersim.deps import dependencies
+from switchboard.providersim.http1 import Http1Client
 from switchboard.providersim.metrics import sim_registry
 from switchboard.providersim.openai_api import OpenAIApi
 from switchboard.providersim.settings import SimSettings, get_settings
@@ -29,20 +28,11 @@ async def _always_ready() -> bool:
     return True
 
 
-def create_app(
-    settings: SimSettings, transport: httpx.AsyncBaseTransport | None = None
-) -> Litestar:
-    """The simulator's ASGI app; ``transport`` replaces the network for outbound webhooks."""
+def create_app(settings: SimSettings) -> Litestar:
+    """The simulator's ASGI app."""
     state = SimState(settings.sim)
-    client = httpx.AsyncClient(
-        transport=transport,
-        limits=httpx.Limits(
-            max_connections=settings.sim.max_connections,
-            max_keepalive_connections=settings.sim.max_connections,
-        ),
-        follow_redirects=False,
-    )
-    sender = WebhookSender(state, client)
+    client = Http1Client()
+    sender = WebhookSender(state, client, max_in_flight=settings.sim.max_connections)
     calls = CallEngine(state, sender)
     whatsapp = WhatsAppCloud(state, sender)
     voice = VoiceAgents(state, sender)
@@ -82,5 +72,4 @@ def app_from_env() -> Litestar:
     """Factory for uvicorn: settings from the environment, logging and tracing configured."""
     settings = get_settings()
     configure_process(settings)
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per webhook otherwise
     return create_app(settings)

@@ -148,8 +148,9 @@ class SimSection(SimConfig):
 
     host: str = "127.0.0.1"
     port: int = 8010
-    max_connections: int = 200
-    """Pooled outbound connections for webhooks."""
+    max_connections: int = 32
+    """Pooled outbound connections for webhooks, and webhooks in flight at once (the rest
+    wait their turn): httpcore's pool costs CPU that grows with the square of its size."""
 
 
 class SimSettings(CommonSettings):

@@ -1,4 +1,5 @@
-"""Outbound webhook delivery: pooled HTTP, per-delivery faults, retries, and the record of it all.
+"""Outbound webhook delivery: pooled HTTP/1.1 (``http1.py``), per-delivery faults, retries, and
+the record of it all.
 
 Per-delivery faults live here (extra delay, duplicates, retries after a non-2xx answer);
 per-call faults (drop the final callback, reorder a call's callbacks) live in the call engine.
@@ -12,8 +13,7 @@ import time
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urldefrag, urlencode
 
-import httpx
-
+from switchboard.providersim.http1 import ClientError, ConnectFailed, Http1Client, Timeouts
 from switchboard.providersim.signing import twilio_signature
 from switchboard.providersim.state import SimState
 
@@ -88,7 +88,7 @@ def twilio_form(
 
 
 def _failure_class(status: int | None, error: BaseException | None) -> str:
-    if isinstance(error, httpx.ConnectError | httpx.ConnectTimeout):
+    if isinstance(error, ConnectFailed):
         return "ct"
     if error is not None:
         return "rt"
@@ -97,17 +97,21 @@ def _failure_class(status: int | None, error: BaseException | None) -> str:
 
 
 class WebhookSender:
-    """Sends deliveries over one pooled ``httpx.AsyncClient``; tests may pass a transport."""
+    """Sends deliveries over one :class:`Http1Client` (keep-alive connections per origin).
 
-    def __init__(self, state: SimState, client: httpx.AsyncClient) -> None:
+    At most ``max_in_flight`` requests are out at once; the rest wait their turn here (a
+    provider's outbound concurrency is bounded too).
+    """
+
+    def __init__(self, state: SimState, client: Http1Client, max_in_flight: int = 32) -> None:
         self._state = state
         self._client = client
+        self._slots = asyncio.Semaphore(max_in_flight)
 
     async def send(self, delivery: Delivery, rng: random.Random | None = None) -> int | None:
         """Deliver with faults and retries: the last HTTP status (``None``: never answered)."""
         rng = rng or self._state.rng
         faults = self._state.config.faults
-        self._state.delivery(delivery.kind, delivery.key)  # first sent now, even if it fails
         status = await self._send_with_retries(delivery)
         if faults.duplicate_rate and rng.random() < faults.duplicate_rate:
             self._state.record("webhook.duplicated", url=delivery.url, key=delivery.key)
@@ -154,34 +158,35 @@ class WebhookSender:
     async def _attempt(self, delivery: Delivery) -> tuple[int | None, BaseException | None]:
         o = delivery.overrides
         total = o.total_s or self._state.config.webhook_timeout_s
-        timeout = httpx.Timeout(total, connect=o.connect_s or total, read=o.read_s or total)
-        self._state.counters["webhook.sent"] += 1
-        self._state.counters[f"{delivery.kind}.sent"] += 1
-        started = time.perf_counter()
-        try:
-            response = await self._client.request(
-                delivery.method,
-                delivery.url,
-                content=delivery.body or None,
-                headers=delivery.headers,
-                timeout=timeout,
-            )
-        except httpx.HTTPError as exc:
-            self._state.record("webhook.error", url=delivery.url, key=delivery.key, error=repr(exc))
-            return None, exc
+        timeouts = Timeouts(total, connect=o.connect_s or total, read=o.read_s or total)
+        async with self._slots:
+            # The record's first_sent is the first attempt's, not the wait for a slot.
+            self._state.delivery(delivery.kind, delivery.key)
+            self._state.counters["webhook.sent"] += 1
+            self._state.counters[f"{delivery.kind}.sent"] += 1
+            started = time.perf_counter()
+            try:
+                status = await self._client.request(
+                    delivery.method, delivery.url, delivery.body, delivery.headers, timeouts
+                )
+            except ClientError as exc:
+                self._state.record(
+                    "webhook.error", url=delivery.url, key=delivery.key, error=repr(exc)
+                )
+                return None, exc
         elapsed_ms = (time.perf_counter() - started) * 1000
         self._state.webhook_latencies_ms.append(elapsed_ms)
         if not self._state.config.log_webhooks:
-            return response.status_code, None
+            return status, None
         self._state.log.append(
             {
                 "kind": "webhook.delivered",
                 "webhook": delivery.kind,
                 "url": delivery.url,
                 "key": delivery.key,
-                "status": response.status_code,
+                "status": status,
                 "ms": round(elapsed_ms, 2),
                 "body": delivery.body.decode(errors="replace"),
             }
         )
-        return response.status_code, None
+        return status, None
