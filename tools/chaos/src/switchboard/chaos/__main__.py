@@ -62,7 +62,9 @@ def run(
     if options.write_results:
         command = "switchboard-chaos run " + shlex.join(sys.argv[2:])
         console.print(f"results: {write(outcome.report, options, command, outcome.cpu_s)}")
-    console.print(f"stack data and logs: {outcome.stack_dir}")
+    console.print(
+        f"stack data and logs: {outcome.stack_dir} (every lost event: chaos-details.json)"
+    )
     raise typer.Exit(1 if outcome.report.failures() else 0)
 
 

@@ -112,14 +112,16 @@ DUPLICATE_CHECKS: Final = {
     ),
 }
 DIALER_DUPLICATES: Final = {
+    # An abandoned attempt (a dead claim the provider has no call for) does not count: the
+    # contact is due again by design (dialer README, crash recovery).
     "dialer attempts (rows per contact and attempt number)": (
         "SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM attempts"
+        " WHERE state <> 'abandoned'"
         " GROUP BY campaign_id, contact_id, number HAVING count(*) > 1) d"
     ),
     "dialer attempts (beyond the campaign's one attempt per contact)": (
-        "SELECT coalesce(sum(n - 1), 0) FROM"
-        " (SELECT count(*) AS n FROM attempts GROUP BY campaign_id, contact_id"
-        " HAVING count(*) > 1) d"
+        "SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM attempts"
+        " WHERE state <> 'abandoned' GROUP BY campaign_id, contact_id HAVING count(*) > 1) d"
     ),
 }
 

@@ -96,8 +96,10 @@ class Injector:
         if not stack.spool_mounted:
             run.error = "skipped: the spool tmpfs could not be mounted (mount needs root)"
             return
-        run.detail["filled_bytes"] = await asyncio.to_thread(stack.fill_spool)
-        await asyncio.to_thread(stack.kill_kafka)
-        await asyncio.sleep(duration_s)
-        await self._start_server("kafka", run)
-        stack.free_spool()
+        try:
+            run.detail["filled_bytes"] = await asyncio.to_thread(stack.fill_spool)
+            await asyncio.to_thread(stack.kill_kafka)
+            await asyncio.sleep(duration_s)
+            await self._start_server("kafka", run)
+        finally:
+            stack.free_spool()

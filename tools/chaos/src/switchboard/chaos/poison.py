@@ -15,6 +15,7 @@ import asyncio
 import json
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
@@ -155,10 +156,23 @@ async def _send_marker(
 class Poisoner:
     """Sends the poison and watches the markers."""
 
-    def __init__(self, bootstrap: str, history_dsn: str, ingress_url: str) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        history_dsn: str,
+        ingress_url: str,
+        commands_groups: Callable[[], list[str]],
+    ) -> None:
         self._bootstrap = bootstrap
         self._dsn = history_dsn
         self._ingress = ingress_url.rstrip("/")
+        self._commands_groups = commands_groups
+        """The dial.commands groups of the dialer workers running now."""
+
+    def readers(self, topic: str) -> list[str]:
+        if topic == DIAL_COMMANDS:
+            return self._commands_groups()
+        return list(READERS[topic])
 
     async def run(self) -> list[PoisonResult]:
         producer = AIOKafkaProducer(bootstrap_servers=self._bootstrap, acks="all")
@@ -202,7 +216,7 @@ class Poisoner:
             if stored is None and await _stored(pool, topic, marker):
                 stored = time.monotonic() - sent
             if consumed is None:
-                behind = await _groups_behind(admin, tp, offset)
+                behind = await _groups_behind(admin, tp, offset, self.readers(topic))
                 if behind:
                     groups = set(behind)
                 else:
@@ -310,22 +324,17 @@ READERS: Final = {
     MESSAGE_INBOUND: (Groups.HISTORY, Groups.AI, Groups.DIALER),
     MESSAGE_STATUS: (Groups.HISTORY,),
     MESSAGE_OUTBOUND: (Groups.HISTORY,),
-    DIAL_COMMANDS: (),
 }
-"""The consumer groups of each topic; dial.commands has one group per dialer worker
-(``dialer-commands-<worker id>``), found by name."""
-COMMANDS_GROUP_PREFIX: Final = "dialer-commands"
+"""The consumer groups of each topic. dial.commands has one group per dialer worker
+process (``dialer-commands-<host>-<pid>``): the run names the live one (a killed worker's
+group stays behind for good, and aiokafka cannot describe groups on Kafka 4 to tell)."""
 
 
-async def _groups_behind(admin: AIOKafkaAdminClient, tp: TopicPartition, offset: int) -> list[str]:
-    """The groups reading ``tp`` that have not committed past ``offset`` (a group that has
-    committed nothing there at all is behind too)."""
-    groups = list(READERS[tp.topic])
-    if tp.topic == DIAL_COMMANDS:
-        listed = [str(g) for g, _ in await admin.list_consumer_groups()]
-        groups = [g for g in listed if g.startswith(COMMANDS_GROUP_PREFIX)] or [
-            COMMANDS_GROUP_PREFIX
-        ]
+async def _groups_behind(
+    admin: AIOKafkaAdminClient, tp: TopicPartition, offset: int, groups: list[str]
+) -> list[str]:
+    """Those of ``groups`` that have not committed past ``offset`` on ``tp`` (a group that
+    has committed nothing there at all is behind too)."""
     behind = []
     for group in groups:
         committed = await admin.list_consumer_group_offsets(group, partitions=[tp])

@@ -75,7 +75,30 @@ def print_report(
     for name, value in summary_rows(r, options, elapsed_s):
         table.add_row(name, value)
     console.print(table)
-    faults = Table(title="faults: time to recover (s, from the fault's end)")
+    console.print(faults_table(r))
+    if r.poison:
+        console.print(poison_table(r))
+    samples = {
+        "acknowledged but not stored": r.not_stored_samples,
+        "numbers dialled twice": r.double_dial_samples,
+        "customers answered twice": r.answered_twice_samples,
+        "never answered": r.never_answered_samples,
+        "calls left open": r.open_samples,
+        "duplicate rows": [f"{k}: {v}" for k, v in r.duplicate_rows.items() if v],
+    }
+    for name, lines in samples.items():
+        if lines:
+            console.print(f"[yellow]{name}[/]: " + ", ".join(lines))
+    if cpu_s:
+        console.print("CPU seconds per service (per 1,000 events): " + cpu_line(cpu_s, r.events))
+    failures = r.failures()
+    console.print(
+        "[green]every zero holds[/]" if not failures else "[red]FAILED: " + "; ".join(failures)
+    )
+
+
+def faults_table(r: Report) -> Table:
+    table = Table(title="faults: time to recover (s, from the fault's end)")
     for column in (
         "at",
         "fault",
@@ -87,9 +110,9 @@ def print_report(
         "next dial",
         "error",
     ):
-        faults.add_column(column)
+        table.add_column(column)
     for f in r.faults:
-        faults.add_row(
+        table.add_row(
             f"{f.at_s:.0f}",
             f"{f.name} ({f.duration_s:g} s)",
             _s(f.ready_s),
@@ -100,29 +123,16 @@ def print_report(
             _s(f.next_dial_s),
             f.error[:80],
         )
-    console.print(faults)
-    if r.poison:
-        poison = Table(title="poison: marker after each (s)")
-        for column in ("topic", "poison", "stored", "consumed by every group", "note"):
-            poison.add_column(column)
-        for p in r.poison:
-            poison.add_row(p.topic, p.poison, _s(p.stored_s), _s(p.consumed_s), p.note[:90])
-        console.print(poison)
-    for name, samples in (
-        ("acknowledged but not stored", r.not_stored_samples),
-        ("numbers dialled twice", r.double_dial_samples),
-        ("customers answered twice", r.answered_twice_samples),
-        ("never answered", r.never_answered_samples),
-        ("calls left open", r.open_samples),
-    ):
-        if samples:
-            console.print(f"[yellow]{name}[/]: " + ", ".join(samples))
-    if cpu_s:
-        console.print("CPU seconds per service (per 1,000 events): " + cpu_line(cpu_s, r.events))
-    failures = r.failures()
-    console.print(
-        "[green]every zero holds[/]" if not failures else "[red]FAILED: " + "; ".join(failures)
-    )
+    return table
+
+
+def poison_table(r: Report) -> Table:
+    table = Table(title="poison: marker after each (s)")
+    for column in ("topic", "poison", "stored", "consumed by every group", "note"):
+        table.add_column(column)
+    for p in r.poison:
+        table.add_row(p.topic, p.poison, _s(p.stored_s), _s(p.consumed_s), p.note[:90])
+    return table
 
 
 def results(r: Report, options: ChaosOptions, command: str) -> list[Result]:
@@ -218,7 +228,13 @@ def write(
         "results": [asdict(x) for x in results(r, options, command)],
         "faults": [asdict(f) for f in r.faults],
         "poison": [asdict(p) for p in r.poison],
-        "report": {k: v for k, v in asdict(r).items() if k not in ("faults", "poison")},
+        # the full lists of lost events and unanswered messages are in the stack's
+        # chaos-details.json, not in a file kept in git
+        "report": {
+            k: v
+            for k, v in asdict(r).items()
+            if k not in ("faults", "poison", "lost", "unanswered_messages")
+        },
     }
     path.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
     rebuild_table(options.root)

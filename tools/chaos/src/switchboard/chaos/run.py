@@ -2,8 +2,9 @@
 to settle (and the reconciler's grace to pass), collect the evidence, judge, stack down."""
 
 import asyncio
+import json
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import asyncpg
 import httpx
@@ -12,7 +13,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from switchboard.chaos.collect import collect
-from switchboard.chaos.faults import Injector
+from switchboard.chaos.faults import FaultRun, Injector
 from switchboard.chaos.options import ChaosOptions
 from switchboard.chaos.poison import Poisoner
 from switchboard.chaos.schedule import SCHEDULES, layout
@@ -46,7 +47,12 @@ async def run(options: ChaosOptions) -> Outcome:
         log.info("chaos: stack starting", dir=str(stack.dir))
         await asyncio.to_thread(stack.up)
         pg = f"postgresql://postgres@127.0.0.1:{stack.ports.postgres}"
-        poisoner = Poisoner(f"127.0.0.1:{stack.ports.kafka}", f"{pg}/history", stack.url("ingress"))
+        poisoner = Poisoner(
+            f"127.0.0.1:{stack.ports.kafka}",
+            f"{pg}/history",
+            stack.url("ingress"),
+            lambda: [stack.dialer_commands_group()],
+        )
         traffic = Traffic(
             options, stack.ports, stack.service("history-api").env["SWITCHBOARD_AUTH__JWT_KEY"]
         )
@@ -65,9 +71,34 @@ async def run(options: ChaosOptions) -> Outcome:
         )
         report = verify(evidence, faults, window_tail_s=options.window_tail_s, grace_ok=settled)
         cpu = {name: round(s.cpu_s, 1) for name, s in stack.services.items()}
+        _write_details(stack, report, faults, cpu)
         return Outcome(report, time.monotonic() - began, str(stack.dir), cpu)
     finally:
         await asyncio.to_thread(stack.down)
+
+
+def _write_details(
+    stack: Stack, report: Report, faults: list[FaultRun], cpu_s: dict[str, float]
+) -> None:
+    """Everything the verdict rests on, for a post-mortem: ``<stack dir>/chaos-details.json``
+    (every lost event and unanswered message with the fault it fell in, each fault's times)."""
+    doc = {
+        "ports": json.loads(stack.ports.as_json()),
+        "cpu_s": cpu_s,
+        "fault_runs": [
+            {
+                "name": f.fault.name,
+                "started": f.started,
+                "lifted": f.lifted,
+                "ready_s": f.ready_s,
+                "error": f.error,
+                "detail": f.detail,
+            }
+            for f in faults
+        ],
+        "report": asdict(report),
+    }
+    (stack.dir / "chaos-details.json").write_text(json.dumps(doc, indent=1, default=str) + "\n")
 
 
 async def settle(stack: Stack, options: ChaosOptions) -> bool:

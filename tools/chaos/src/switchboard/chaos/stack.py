@@ -16,6 +16,7 @@ import hashlib
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -208,20 +209,16 @@ class Stack:
 
     def fill_spool(self) -> int:
         """Fill the spool's disk to the last byte; returns how many bytes that took."""
-        filler, written, chunk = self.spool / "chaos-filler", 0, b"\0" * (1 << 20)
-        with filler.open("wb") as out:
-            while True:
-                try:
-                    out.write(chunk)
-                    out.flush()
-                except OSError:
-                    break
-                written += len(chunk)
-            with contextlib.suppress(OSError):  # the last partial megabyte, byte-wise if need be
-                while True:
-                    out.write(b"\0" * 4096)
-                    out.flush()
-                    written += 4096
+        fd = os.open(self.spool / "chaos-filler", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        written = 0
+        try:
+            for size in (1 << 20, 4096, 1):  # big blocks, then what is left
+                block = b"\0" * size
+                with contextlib.suppress(OSError):  # ENOSPC: on to smaller blocks
+                    while True:
+                        written += os.write(fd, block)
+        finally:
+            os.close(fd)
         return written
 
     def free_spool(self) -> None:
@@ -234,6 +231,12 @@ class Stack:
 
     def url(self, name: str) -> str:
         return self.ports.url(name)
+
+    def dialer_commands_group(self) -> str:
+        """The dial.commands consumer group of the dialer worker running now (the dialer
+        names it after its worker id, host name and pid by default)."""
+        proc = self.services["dialer"].proc
+        return f"dialer-commands-{socket.gethostname()}-{proc.pid if proc else 0}"
 
     def restart(self, name: str) -> float:
         """Start a (killed) service again; seconds until it is ready."""

@@ -20,7 +20,7 @@ was told, against what the stores hold.
 
 import statistics
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -32,6 +32,8 @@ from switchboard.chaos.wiring import DIALER_ACCOUNT
 MESSAGE_ORDER: Final = ("queued", "sending", "sent", "delivered", "read")
 TERMINAL_RANK: Final = 4
 SAMPLES: Final = 10
+DETAILS: Final = 2000
+"""Most entries of each list in the details file (``details()``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +93,7 @@ class Report:
     """Events of kinds with no store to look in."""
     acknowledged_not_stored: int = 0
     not_stored_samples: list[str] = field(default_factory=list)
+    """Each with the fault it was first sent in (``during <fault>``), if any."""
     duplicate_rows: dict[str, int] = field(default_factory=dict)
     dials: int = 0
     numbers_dialled_twice: int = 0
@@ -115,6 +118,9 @@ class Report:
     latency_inside: Latency = field(default_factory=lambda: Latency.of([]))
     faults: list[Recovery] = field(default_factory=list)
     poison: list[PoisonResult] = field(default_factory=list)
+    lost: list[dict[str, object]] = field(default_factory=list)
+    """Every event acknowledged but not stored (up to DETAILS): what, when, during which fault."""
+    unanswered_messages: list[dict[str, object]] = field(default_factory=list)
 
     def failures(self) -> list[str]:
         """Every zero the run must end with, that it did not."""
@@ -156,8 +162,19 @@ def stored(d: Delivery, e: Evidence) -> list[tuple[str, bool, float | None]] | N
     return None
 
 
-def in_windows(t: float, windows: Iterable[tuple[float, float]]) -> bool:
-    return any(start <= t <= end for start, end in windows)
+@dataclass(frozen=True, slots=True)
+class Windows:
+    """The fault windows: from a fault's start to ``tail_s`` after it was lifted."""
+
+    faults: list[FaultRun]
+    tail_s: float
+
+    def during(self, t: float) -> str:
+        """The fault ``t`` falls in ("" outside every fault)."""
+        for f in self.faults:
+            if f.started <= t <= f.lifted + self.tail_s:
+                return f.fault.name
+        return ""
 
 
 def verify(
@@ -166,11 +183,22 @@ def verify(
     """The report of one run (``grace_ok``: the reconciler's grace has passed)."""
     r = Report(duplicate_rows=dict(e.duplicates), attempts=e.attempts)
     r.contacts_done = e.contacts_done
-    windows = [(f.started, f.lifted + window_tail_s) for f in faults]
+    windows = Windows(faults, window_tail_s)
+    sent_events = _events(e, r, windows)
+    _dials(e, r)
+    first_sent = _answers(e, r, windows.during)
+    _calls(e, r, grace_ok)
+    r.faults = [_recovery(f, e, sent_events, first_sent, window_tail_s) for f in faults]
+    r.poison = [p for f in faults for p in f.poison]
+    return r
+
+
+def _events(e: Evidence, r: Report, windows: Windows) -> list[tuple[float, bool, float | None]]:
+    """Counts every event against the stores; returns (first sent, acknowledged, stored at)
+    of every event whose latency is measured."""
     inside: list[float] = []
     outside: list[float] = []
     sent_events: list[tuple[float, bool, float | None]] = []
-    """(first sent, acknowledged, stored at) of every latency-measured event."""
     for d in e.deliveries:
         r.refused += d.refused
         r.unanswered += d.unanswered
@@ -185,23 +213,33 @@ def verify(
             else:
                 r.acknowledged += 1
                 if not ok:
-                    r.acknowledged_not_stored += 1
-                    if len(r.not_stored_samples) < SAMPLES:
-                        r.not_stored_samples.append(f"{d.kind} {key}")
+                    _lost(r, d, key, windows.during(d.first_sent))
             if d.kind == "whatsapp.statuses":
                 continue
             sent_events.append((d.first_sent, d.acked is not None, at))
             if at is not None:
-                (inside if in_windows(d.first_sent, windows) else outside).append(
+                (inside if windows.during(d.first_sent) else outside).append(
                     max(0.0, at - d.first_sent)
                 )
     r.latency_inside, r.latency_outside = Latency.of(inside), Latency.of(outside)
-    _dials(e, r)
-    first_sent = _answers(e, r)
-    _calls(e, r, grace_ok)
-    r.faults = [_recovery(f, e, sent_events, first_sent, window_tail_s) for f in faults]
-    r.poison = [p for f in faults for p in f.poison]
-    return r
+    return sent_events
+
+
+def _lost(r: Report, d: Delivery, key: str, where: str) -> None:
+    r.acknowledged_not_stored += 1
+    if len(r.not_stored_samples) < SAMPLES:
+        r.not_stored_samples.append(f"{d.kind} {key}" + (f" (during {where})" if where else ""))
+    if len(r.lost) < DETAILS:
+        r.lost.append(
+            {
+                "kind": d.kind,
+                "key": key,
+                "first_sent": d.first_sent,
+                "acked": d.acked,
+                "attempts": d.attempts,
+                "during": where,
+            }
+        )
 
 
 def _dials(e: Evidence, r: Report) -> None:
@@ -212,7 +250,9 @@ def _dials(e: Evidence, r: Report) -> None:
     r.double_dial_samples = [f"{n} x{dialled[n]}" for n in twice[:SAMPLES]]
 
 
-def _answers(e: Evidence, r: Report) -> dict[str, tuple[float, bool]]:
+def _answers(
+    e: Evidence, r: Report, during: Callable[[float], str]
+) -> dict[str, tuple[float, bool]]:
     """Replies per customer; returns wamid → (first sent, acknowledged)."""
     sent: dict[str, tuple[float, bool]] = {}
     for d in e.deliveries:
@@ -226,8 +266,15 @@ def _answers(e: Evidence, r: Report) -> dict[str, tuple[float, bool]]:
     for wamid, customer in e.inbound.items():
         if sent.get(wamid, (0.0, False))[1] and customer not in e.replies:
             r.acknowledged_never_answered += 1
+            t = sent[wamid][0]
             if len(r.never_answered_samples) < SAMPLES:
-                r.never_answered_samples.append(wamid)
+                r.never_answered_samples.append(
+                    wamid + (f" (during {during(t)})" if during(t) else "")
+                )
+            if len(r.unanswered_messages) < DETAILS:
+                r.unanswered_messages.append(
+                    {"wamid": wamid, "customer": customer, "first_sent": t, "during": during(t)}
+                )
     return sent
 
 
