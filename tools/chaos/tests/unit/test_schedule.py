@@ -53,3 +53,13 @@ def test_faults_never_overlap_and_fit_the_traffic(faults, extra):
 def test_a_duration_too_short_is_refused():
     with pytest.raises(ValueError, match="too short"):
         layout(SHORT, minimum_duration(SHORT) - 1)
+
+
+def test_a_cluster_adds_the_broker_kill_second():
+    from switchboard.chaos.schedule import BROKER_KILL, schedule_for
+
+    assert schedule_for("full", 1) == FULL
+    for name, faults in (("short", SHORT), ("full", FULL)):
+        clustered = schedule_for(name, 3)
+        assert clustered[1] == BROKER_KILL and clustered[1].kind is Kind.KILL_BROKER
+        assert clustered[:1] + clustered[2:] == faults

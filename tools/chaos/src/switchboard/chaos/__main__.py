@@ -13,7 +13,7 @@ from rich.console import Console
 from switchboard.chaos.options import ChaosOptions, Mix
 from switchboard.chaos.report import print_report, write
 from switchboard.chaos.run import run as run_chaos
-from switchboard.chaos.schedule import SCHEDULES, layout
+from switchboard.chaos.schedule import SCHEDULES, layout, schedule_for
 from switchboard.common.logging import configure_logging
 from switchboard.common.settings import LogSettings
 
@@ -32,6 +32,9 @@ def run(
         Path | None, typer.Option(help="The stack's directory (default .local/chaos).")
     ] = None,
     root: Annotated[Path, typer.Option(help="The repository (scripts/, bench/, docs/).")] = ROOT,
+    brokers: int = typer.Option(
+        1, help="Kafka brokers: 1, or 3 (a cluster; the schedule also kills one broker)."
+    ),
     write_results: bool = typer.Option(
         True, help="Write bench/results/chaos.json and docs/benchmarks.md."
     ),
@@ -48,10 +51,13 @@ def run(
         duration_s=duration,
         local_dir=local_dir.resolve() if local_dir else None,
         mix=Mix(whatsapp_share=whatsapp_share, campaign_share=campaign_share),
+        brokers=brokers,
         write_results=write_results,
     )
+    if brokers not in (1, 3):
+        raise typer.BadParameter("--brokers is 1 or 3")
     try:
-        layout(SCHEDULES[schedule], duration)
+        layout(schedule_for(schedule, brokers), duration)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     configure_logging(LogSettings(level="INFO", json_output=False), "chaos")
@@ -72,9 +78,10 @@ def run(
 def plan(
     schedule: str = typer.Option("full", help=f"One of {', '.join(SCHEDULES)}."),
     duration: float = typer.Option(900.0, help="Seconds of traffic."),
+    brokers: int = typer.Option(1, help="Kafka brokers (3 adds the broker kill)."),
 ) -> None:
     """Print when each fault of a schedule would hit."""
-    for fault in layout(SCHEDULES[schedule], duration):
+    for fault in layout(schedule_for(schedule, brokers), duration):
         typer.echo(f"{fault.at_s:7.1f} s  {fault.name} for {fault.duration_s:g} s")
 
 

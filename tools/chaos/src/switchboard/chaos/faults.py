@@ -4,6 +4,7 @@ part took to be ready again)."""
 
 import asyncio
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +13,9 @@ import structlog
 from switchboard.chaos.poison import Poisoner, PoisonResult
 from switchboard.chaos.schedule import Fault, Kind
 from switchboard.chaos.stack import Stack
+from switchboard.common.localkafka import partition_leaders
+from switchboard.common.settings import KafkaSettings
+from switchboard.common.topics import CALL_EVENTS
 
 log = structlog.get_logger(__name__)
 
@@ -70,6 +74,8 @@ class Injector:
             run.lifted = time.time()
             service.thaw()
             run.ready_s = await asyncio.to_thread(service.wait_ready)
+        elif fault.kind is Kind.KILL_BROKER:
+            await self._kill_broker(run, d)
         elif fault.kind is Kind.KAFKA_DOWN:
             await asyncio.to_thread(stack.kill_kafka)
             await asyncio.sleep(d)
@@ -84,10 +90,24 @@ class Injector:
             run.poison = await self._poisoner.run()
             run.lifted = time.time()
 
-    async def _start_server(self, component: str, run: FaultRun) -> None:
+    async def _start_server(self, component: str, run: FaultRun, *args: str) -> None:
         run.lifted = time.time()
-        await asyncio.to_thread(self._stack.script, component, "start")
+        await asyncio.to_thread(self._stack.script, component, "start", *args)
         run.ready_s = time.time() - run.lifted
+
+    async def _kill_broker(self, run: FaultRun, duration_s: float) -> None:
+        """The broker leading most call.events partitions: the ingress's producer must fail
+        over to the new leaders without a single 503."""
+        stack = self._stack
+        leaders = await partition_leaders(
+            KafkaSettings(bootstrap_servers=stack.ports.bootstrap), CALL_EVENTS
+        )
+        node = Counter(leader for leader, _ in leaders.values()).most_common(1)[0][0]
+        run.detail.update(node=node, leaders={p: lead for p, (lead, _) in leaders.items()})
+        run.started = time.time()
+        await asyncio.to_thread(stack.kill_broker, node)
+        await asyncio.sleep(duration_s)
+        await self._start_server("kafka", run, str(node))
 
     async def _disk_full(self, run: FaultRun, duration_s: float) -> None:
         """The spool cannot grow while Kafka is away: the ingress must refuse (503, so the

@@ -65,6 +65,9 @@ class ChaosOptions:
     """Longest wait after the traffic for the stores to catch up."""
     spool_mb: int = 256
     """Size of the tmpfs the ingress spool lives on (filled up by the disk-full fault)."""
+    brokers: int = 1
+    """Kafka brokers: 1, or 3 for a cluster (replication 3, min ISR 2) whose schedule also
+    kills one broker under load."""
     write_results: bool = True
     """Write bench/results/chaos.json and docs/benchmarks.md (a test run does not)."""
 

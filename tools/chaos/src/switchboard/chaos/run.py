@@ -16,7 +16,7 @@ from switchboard.chaos.collect import collect
 from switchboard.chaos.faults import FaultRun, Injector
 from switchboard.chaos.options import ChaosOptions
 from switchboard.chaos.poison import Poisoner
-from switchboard.chaos.schedule import SCHEDULES, layout
+from switchboard.chaos.schedule import layout, schedule_for
 from switchboard.chaos.stack import Stack
 from switchboard.chaos.traffic import Traffic
 from switchboard.chaos.verify import Report, verify
@@ -40,7 +40,7 @@ class Outcome:
 async def run(options: ChaosOptions) -> Outcome:
     """The whole run; the stack is stopped at the end whatever happens (its data and logs stay
     under ``options.stack_dir`` until the next run)."""
-    schedule = layout(SCHEDULES[options.schedule], options.duration_s)
+    schedule = layout(schedule_for(options.schedule, options.brokers), options.duration_s)
     began = time.monotonic()
     stack = Stack(options)
     try:
@@ -48,7 +48,7 @@ async def run(options: ChaosOptions) -> Outcome:
         await asyncio.to_thread(stack.up)
         pg = f"postgresql://postgres@127.0.0.1:{stack.ports.postgres}"
         poisoner = Poisoner(
-            f"127.0.0.1:{stack.ports.kafka}",
+            stack.ports.bootstrap,
             f"{pg}/history",
             stack.url("ingress"),
             lambda: [stack.dialer_commands_group()],
@@ -107,7 +107,7 @@ async def settle(stack: Stack, options: ChaosOptions) -> bool:
     the last webhook. False when ``settle_timeout_s`` ran out first."""
     deadline = time.monotonic() + options.settle_timeout_s
     reconciled_by = time.monotonic() + options.reconcile_grace_s + 3 * options.reconcile_interval_s
-    bootstrap = f"127.0.0.1:{stack.ports.kafka}"
+    bootstrap = stack.ports.bootstrap
     history = f"postgresql://postgres@127.0.0.1:{stack.ports.postgres}/history"
     while time.monotonic() < deadline:
         busy = await _simulator_busy(stack.url("provider-sim"))

@@ -16,7 +16,10 @@ class Kind(StrEnum):
     FREEZE = "freeze"
     """SIGSTOP a service (frozen, not dead: connections stay open); SIGCONT after ``duration_s``."""
     KAFKA_DOWN = "kafka-down"
-    """kill -9 the broker; start it again after ``duration_s``."""
+    """kill -9 every broker; start them again after ``duration_s``."""
+    KILL_BROKER = "kill-broker"
+    """In a cluster: kill -9 the broker leading most call.events partitions; start it again
+    after ``duration_s``. No webhook may get a non-2xx answer meanwhile."""
     RESTART = "restart"
     """Stop a server (postgres, redis, ferretdb) with its script; start it after ``duration_s``."""
     DISK_FULL = "disk-full"
@@ -81,6 +84,18 @@ FULL: Final = (
 good would spoil every fault after it)."""
 
 SCHEDULES: Final = {"short": SHORT, "full": FULL}
+BROKER_KILL: Final = Fault(Kind.KILL_BROKER, "", 20.0)
+"""Added second to either schedule when the stack runs a cluster."""
+
+
+def schedule_for(name: str, brokers: int = 1) -> tuple[Fault, ...]:
+    """The named schedule for a stack of ``brokers`` Kafka brokers."""
+    faults = SCHEDULES[name]
+    if brokers >= 3:
+        faults = (faults[0], BROKER_KILL, *faults[1:])
+    return faults
+
+
 WARMUP_S: Final = 15.0
 """Traffic before the first fault: the outside-fault latency needs some."""
 TAIL_S: Final = 15.0

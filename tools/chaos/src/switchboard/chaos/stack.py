@@ -170,7 +170,7 @@ class Stack:
         self.options = options
         self.root = options.root
         self.dir = options.stack_dir
-        self.ports = ports or Ports.free()
+        self.ports = ports or Ports.free(options.brokers)
         self.logs = self.dir / "log"
         self.spool = self.dir / "spool"
         self.spool_mounted = False
@@ -184,10 +184,10 @@ class Stack:
         ports, an instance directory), plus the stack's."""
         return {**clean_environ(), **infra_env(self.dir, self.ports)}
 
-    def script(self, component: str, verb: str) -> None:
-        """``scripts/infra/<component>.sh <verb>`` on the stack's servers."""
+    def script(self, component: str, verb: str, *args: str) -> None:
+        """``scripts/infra/<component>.sh <verb> [args]`` on the stack's servers."""
         done = subprocess.run(
-            ["bash", str(self.root / "scripts" / "infra" / f"{component}.sh"), verb],
+            ["bash", str(self.root / "scripts" / "infra" / f"{component}.sh"), verb, *args],
             env=self.infra_env,
             capture_output=True,
             text=True,
@@ -198,14 +198,13 @@ class Stack:
             raise StackError(f"{component}.sh {verb} failed:\n{done.stderr[-3000:]}")
 
     def kill_kafka(self) -> None:
-        """kill -9 the broker (its pid file is scripts/infra's)."""
-        pid_file = self.dir / "kafka" / "kafka.pid"
-        pid = int(pid_file.read_text().split()[0])
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
-            time.sleep(0.1)
+        """kill -9 every broker."""
+        for node in range(1, len(self.ports.kafka) + 1):
+            self.kill_broker(node)
+
+    def kill_broker(self, node: int) -> None:
+        """kill -9 one broker (``kafka.sh kill``: no controlled shutdown, no flush)."""
+        self.script("kafka", "kill", str(node))
 
     def fill_spool(self) -> int:
         """Fill the spool's disk to the last byte; returns how many bytes that took."""

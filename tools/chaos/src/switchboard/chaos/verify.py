@@ -134,6 +134,9 @@ class Report:
             "calls in another final state than the provider's": self.calls_wrong_final,
             "poison markers late or lost": sum(1 for p in self.poison if not p.ok),
             "faults that failed": sum(1 for f in self.faults if f.error),
+            "non-2xx answers while a broker was down": sum(
+                f.refused for f in self.faults if f.name.startswith("kill-broker")
+            ),
         }
         return [f"{name}: {n}" for name, n in checks.items() if n]
 

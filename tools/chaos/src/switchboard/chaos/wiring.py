@@ -55,23 +55,30 @@ PORT_VARIABLES: Final = (
 class Ports:
     """The stack's own ports (free ones, picked at start)."""
 
-    kafka: int
-    kafka_controller: int
+    kafka: tuple[int, ...]
+    """One port per broker (node 1 first)."""
+    kafka_controller: tuple[int, ...]
     postgres: int
     redis: int
     ferretdb: int
     services: dict[str, int]
 
     @classmethod
-    def free(cls) -> "Ports":
+    def free(cls, brokers: int = 1) -> "Ports":
+        kafka = distinct_free_ports(2 * brokers)
         return cls(
-            kafka=free_port(),
-            kafka_controller=free_port(),
+            kafka=tuple(kafka[:brokers]),
+            kafka_controller=tuple(kafka[brokers:]),
             postgres=free_port(),
             redis=free_port(),
             ferretdb=free_port(),
             services={name: free_port() for name in SERVICE_COMMANDS},
         )
+
+    @property
+    def bootstrap(self) -> str:
+        """Every broker, as the services are given them."""
+        return ",".join(f"127.0.0.1:{p}" for p in self.kafka)
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.services[service]}"
@@ -80,12 +87,27 @@ class Ports:
         return json.dumps(asdict(self))
 
 
+def distinct_free_ports(count: int) -> list[int]:
+    """``count`` different free ports (two calls of ``free_port`` may give the same one)."""
+    ports: list[int] = []
+    while len(ports) < count:
+        port = free_port()
+        if port not in ports:
+            ports.append(port)
+    return ports
+
+
 def infra_env(local_dir: Path, ports: Ports) -> dict[str, str]:
     """What scripts/infra reads: the stack's own directory and ports."""
     return {
         "SWITCHBOARD_LOCAL_DIR": str(local_dir),
-        "SWITCHBOARD_KAFKA_PORT": str(ports.kafka),
-        "SWITCHBOARD_KAFKA_CONTROLLER_PORT": str(ports.kafka_controller),
+        "SWITCHBOARD_KAFKA_BROKERS": str(len(ports.kafka)),
+        "SWITCHBOARD_KAFKA_PORT": str(ports.kafka[0]),
+        "SWITCHBOARD_KAFKA_CONTROLLER_PORT": str(ports.kafka_controller[0]),
+        "SWITCHBOARD_KAFKA_PORTS": ",".join(map(str, ports.kafka)),
+        "SWITCHBOARD_KAFKA_CONTROLLER_PORTS": ",".join(map(str, ports.kafka_controller)),
+        # Three JVMs on two busy cores start slowly: never give up early.
+        "SWITCHBOARD_KAFKA_READY_TIMEOUT": "180",
         "SWITCHBOARD_PG_PORT": str(ports.postgres),
         "SWITCHBOARD_REDIS_PORT": str(ports.redis),
         "SWITCHBOARD_FERRETDB_PORT": str(ports.ferretdb),
@@ -114,7 +136,7 @@ def local_env(root: Path, service: str, given: dict[str, str]) -> dict[str, str]
 def servers_env(ports: Ports) -> dict[str, str]:
     """Where every service finds Kafka, PostgreSQL, Redis and FerretDB."""
     return {
-        "SWITCHBOARD_KAFKA__BOOTSTRAP_SERVERS": f"127.0.0.1:{ports.kafka}",
+        "SWITCHBOARD_KAFKA__BOOTSTRAP_SERVERS": ports.bootstrap,
         "SWITCHBOARD_POSTGRES__PORT": str(ports.postgres),
         "SWITCHBOARD_REDIS__URL": f"redis://127.0.0.1:{ports.redis}/0",
         "SWITCHBOARD_MONGO__URL": f"mongodb://127.0.0.1:{ports.ferretdb}/",
