@@ -2,14 +2,17 @@
 sent and what the answer was, every call, every WhatsApp message and reply) and what the stores
 hold (history's PostgreSQL, the dialer's). Never the services' counters."""
 
+import json
 import uuid
 from dataclasses import dataclass, field
 from typing import Final
 
 import asyncpg
 import httpx
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from switchboard.chaos.wiring import WHATSAPP_NUMBER
+from switchboard.common.topics import CALL_EVENTS, MESSAGE_INBOUND, MESSAGE_STATUS
 
 PAGE: Final = 100_000
 
@@ -176,3 +179,65 @@ async def collect(sim_url: str, history_dsn: str, dialer_dsn: str, campaign_id: 
     await read_history(history_dsn, evidence)
     await read_dialer(dialer_dsn, campaign_id, evidence)
     return evidence
+
+
+async def published(bootstrap: str, lost: list[dict[str, object]]) -> set[str]:
+    """Which of ``lost`` (verify's lost events: kind and key) are on Kafka: a call status by
+    CallSid + SequenceNumber in call.events, a WhatsApp message by wamid in message.inbound, a
+    status by wamid + status in message.status. An event acknowledged and on Kafka but not
+    stored is a consumer's loss; one not on Kafka, the ingress's."""
+    wanted_calls = {str(x["key"]).split(":", 1)[0] for x in lost if x["kind"] == KIND_STATUS}
+    found: set[str] = set()
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        await consumer.topics()  # metadata, for partitions_for_topic
+        for topic in (CALL_EVENTS, MESSAGE_INBOUND, MESSAGE_STATUS):
+            parts = consumer.partitions_for_topic(topic) or set()
+            tps = [TopicPartition(topic, p) for p in parts]
+            if not tps:
+                continue
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            ends = await consumer.end_offsets(tps)
+            while await _behind(consumer, ends):
+                batch = await consumer.getmany(timeout_ms=1000, max_records=5000)
+                for records in batch.values():
+                    for rec in records:
+                        key = _published_key(topic, rec.key, rec.value, wanted_calls)
+                        if key:
+                            found.add(key)
+    finally:
+        await consumer.stop()
+    return found
+
+
+KIND_STATUS: Final = "twilio.call.status"
+
+
+async def _behind(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> bool:
+    for tp, end in ends.items():
+        if await consumer.position(tp) < end:
+            return True
+    return False
+
+
+def _published_key(
+    topic: str, key: bytes | None, value: bytes | None, wanted_calls: set[str]
+) -> str:
+    """The identity verify gives the event in this record ("" when it is none of ours)."""
+    if topic == CALL_EVENTS and (key is None or key.decode(errors="replace") not in wanted_calls):
+        return ""
+    try:
+        data = json.loads(value or b"")
+    except ValueError:
+        return ""
+    if not isinstance(data, dict):
+        return ""
+    if topic == CALL_EVENTS:
+        if data.get("sequence_number") is None:
+            return ""
+        return f"{data.get('call_id')}:{data.get('status')}:{data['sequence_number']}"
+    if topic == MESSAGE_INBOUND:
+        return str(data.get("message_id", ""))
+    return f"{data.get('message_id')}:{data.get('status')}"

@@ -25,6 +25,9 @@ class FaultRun:
     """One fault as it happened (Unix times)."""
 
     fault: Fault
+    offset_s: float = 0.0
+    """When it hit, from the start of the traffic (later than planned when an earlier fault
+    took long to lift)."""
     started: float = 0.0
     lifted: float = 0.0
     """When the fault was lifted: restart / SIGCONT / server start issued."""
@@ -46,7 +49,9 @@ class Injector:
         for fault in schedule:
             await asyncio.sleep(max(0.0, t0 + fault.at_s - time.time()))
             log.info("fault", fault=fault.name, at_s=round(time.time() - t0, 1))
-            runs.append(await self.inject(fault))
+            run = await self.inject(fault)
+            run.offset_s = round(run.started - t0, 1)
+            runs.append(run)
         return runs
 
     async def inject(self, fault: Fault) -> FaultRun:

@@ -16,6 +16,11 @@ from switchboard.chaos.verify import Latency, Report
 from switchboard.common.benchreport import Result, machine, rebuild_table, result
 
 
+def _rate(r: Report) -> float:
+    """Distinct events per second of traffic."""
+    return r.events / r.traffic_s if r.traffic_s else 0.0
+
+
 def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.0f}"
 
@@ -32,12 +37,20 @@ def summary_rows(r: Report, options: ChaosOptions, elapsed_s: float) -> list[tup
     return [
         (
             "schedule / rate asked / traffic",
-            f"{options.schedule} / {options.rate:g}/s / {options.duration_s:.0f} s",
+            f"{options.schedule} / {options.rate:g}/s / {r.traffic_s:.0f} s",
         ),
-        ("provider events sent (distinct)", f"{r.events} ({r.events / options.duration_s:.0f}/s)"),
+        ("provider events sent (distinct)", f"{r.events} ({_rate(r):.0f}/s)"),
         ("acknowledged / never acknowledged", f"{r.acknowledged} / {r.unacknowledged}"),
         ("answers not 2xx / attempts unanswered", f"{r.refused} / {r.unanswered}"),
-        ("acknowledged but not stored", str(r.acknowledged_not_stored)),
+        (
+            "acknowledged but not stored",
+            str(r.acknowledged_not_stored)
+            + (
+                f" ({r.lost_on_kafka} of {len(r.lost)} on Kafka)"
+                if r.lost_on_kafka is not None
+                else ""
+            ),
+        ),
         ("duplicate rows", str(sum(r.duplicate_rows.values()))),
         ("dials / numbers dialled twice", f"{r.dials} / {r.numbers_dialled_twice}"),
         (
@@ -58,6 +71,7 @@ def summary_rows(r: Report, options: ChaosOptions, elapsed_s: float) -> list[tup
             "poison markers in their store within 5 s",
             f"{sum(p.ok for p in r.poison)} / {len(r.poison)}",
         ),
+        ("after the traffic", r.settled),
         ("elapsed (s)", f"{elapsed_s:.0f}"),
     ]
 
@@ -142,7 +156,7 @@ def results(r: Report, options: ChaosOptions, command: str) -> list[Result]:
     out = [
         result(
             "provider events sent (distinct), per second of traffic",
-            r.events / options.duration_s,
+            _rate(r),
             "events/s",
             baseline=options.rate,
             command=command,
@@ -188,7 +202,7 @@ def context(
 ) -> dict[str, Any]:
     """The lines of the docs section: the run's shape, then each fault's recovery."""
     ctx: dict[str, Any] = {
-        "schedule": f"{options.schedule}: {len(r.faults)} faults over {options.duration_s:.0f} s "
+        "schedule": f"{options.schedule}: {len(r.faults)} faults over {r.traffic_s:.0f} s "
         f"of traffic at {options.rate:g} events/s asked",
         "stack": "its own Kafka, PostgreSQL, Redis, FerretDB (scripts/infra, fsync off) and "
         "every service as a real process on this box; the provider simulator is the referee",

@@ -12,11 +12,11 @@ import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from switchboard.chaos.collect import collect
+from switchboard.chaos.collect import collect, published
 from switchboard.chaos.faults import FaultRun, Injector
 from switchboard.chaos.options import ChaosOptions
 from switchboard.chaos.poison import Poisoner
-from switchboard.chaos.schedule import layout, schedule_for
+from switchboard.chaos.schedule import TAIL_S, layout, schedule_for
 from switchboard.chaos.stack import Stack
 from switchboard.chaos.traffic import Traffic
 from switchboard.chaos.verify import Report, verify
@@ -25,6 +25,7 @@ from switchboard.common.topics import ALL_TOPICS, Groups
 log = structlog.get_logger(__name__)
 SETTLE_POLL_S = 2.0
 PROGRESS_S = 15.0
+STALLED_S = 60.0
 CONSUMER_GROUPS = (Groups.HISTORY, Groups.AI, Groups.DIALER)
 
 
@@ -53,23 +54,28 @@ async def run(options: ChaosOptions) -> Outcome:
             stack.url("ingress"),
             lambda: [stack.dialer_commands_group()],
         )
-        traffic = Traffic(
-            options, stack.ports, stack.service("history-api").env["SWITCHBOARD_AUTH__JWT_KEY"]
-        )
+        traffic = Traffic(options, stack.ports, stack.jwt_key)
         await traffic.start()
         log.info("chaos: traffic started", calls=options.calls, messages=options.messages)
         progress = asyncio.create_task(_progress(stack.url("provider-sim"), traffic.started_at))
         try:
             faults = await Injector(stack, poisoner).run(schedule, traffic.started_at)
-            await traffic.finish()
+            await traffic.finish(until=faults[-1].lifted + TAIL_S if faults else 0.0)
         finally:
             progress.cancel()
         log.info("chaos: traffic done; settling")
         settled = await settle(stack, options)
+        log.info("chaos: " + settled)
         evidence = await collect(
             stack.url("provider-sim"), f"{pg}/history", f"{pg}/dialer", traffic.campaign_id
         )
-        report = verify(evidence, faults, window_tail_s=options.window_tail_s, grace_ok=settled)
+        report = verify(evidence, faults, window_tail_s=options.window_tail_s)
+        report.settled = settled
+        if report.lost:  # whose loss: the ingress's (never on Kafka) or a consumer's
+            on_kafka = await published(stack.ports.bootstrap, report.lost)
+            for lost in report.lost:
+                lost["on_kafka"] = lost["key"] in on_kafka
+            report.lost_on_kafka = sum(1 for x in report.lost if x["on_kafka"])
         cpu = {name: round(s.cpu_s, 1) for name, s in stack.services.items()}
         _write_details(stack, report, faults, cpu)
         return Outcome(report, time.monotonic() - began, str(stack.dir), cpu)
@@ -101,27 +107,34 @@ def _write_details(
     (stack.dir / "chaos-details.json").write_text(json.dumps(doc, indent=1, default=str) + "\n")
 
 
-async def settle(stack: Stack, options: ChaosOptions) -> bool:
+async def settle(stack: Stack, options: ChaosOptions) -> str:
     """Until the simulator has nothing left to send, the consumers have no lag, and either no
     call is left open in history or the reconciler has had its grace and a few rounds since
-    the last webhook. False when ``settle_timeout_s`` ran out first."""
-    deadline = time.monotonic() + options.settle_timeout_s
-    reconciled_by = time.monotonic() + options.reconcile_grace_s + 3 * options.reconcile_interval_s
-    bootstrap = stack.ports.bootstrap
+    the last webhook; or until the consumers' lag has not moved for STALLED_S (a consumer
+    stuck for good), or ``settle_timeout_s``. Says which."""
+    began = time.monotonic()
+    deadline = began + options.settle_timeout_s
+    grace = options.reconcile_grace_s + 3 * options.reconcile_interval_s
+    reconciled_by = began + grace
     history = f"postgresql://postgres@127.0.0.1:{stack.ports.postgres}/history"
+    last_lag, lag_since = -1, began
     while time.monotonic() < deadline:
-        busy = await _simulator_busy(stack.url("provider-sim"))
-        if busy:
-            reconciled_by = (
-                time.monotonic() + options.reconcile_grace_s + (3 * options.reconcile_interval_s)
-            )
-        elif await _lag(bootstrap) == 0 and (
-            time.monotonic() >= reconciled_by or await _open_calls(history) == 0
-        ):
-            return True
+        now = time.monotonic()
+        if await _simulator_busy(stack.url("provider-sim")):
+            reconciled_by = now + grace
+        else:
+            lag = await _lag(stack.ports.bootstrap)
+            if lag != last_lag:
+                last_lag, lag_since = lag, now
+            reconciled = now >= reconciled_by
+            if lag == 0 and (reconciled or await _open_calls(history) == 0):
+                return f"settled in {now - began:.0f} s"
+            if lag > 0 and reconciled and now - lag_since >= STALLED_S:
+                log.warning("chaos: consumers stalled", lag=lag)
+                return f"consumers stalled: lag {lag} unchanged for {STALLED_S:.0f} s"
         await asyncio.sleep(SETTLE_POLL_S)
-    log.warning("chaos: settle timed out")
-    return False
+    log.warning("chaos: settle timed out", lag=last_lag)
+    return f"not settled after {options.settle_timeout_s:.0f} s (lag {last_lag})"
 
 
 async def _progress(sim_url: str, started_at: float) -> None:

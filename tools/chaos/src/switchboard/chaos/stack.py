@@ -14,6 +14,7 @@ is not reused: it truncates its log at each start and signals one process only.
 import contextlib
 import hashlib
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -175,6 +176,8 @@ class Stack:
         self.spool = self.dir / "spool"
         self.spool_mounted = False
         self.services: dict[str, Service] = {}
+        self.jwt_key = secrets.token_urlsafe(48)
+        """Signs the tokens of the stack's APIs (a new one per run)."""
 
     # --- servers ------------------------------------------------------------------------------
 
@@ -258,7 +261,7 @@ class Stack:
         for name in START_ORDER:
             self.services[name] = Service(
                 name,
-                service_env(self.root, name, self.ports, self.options, self.spool),
+                service_env(self.root, name, self.ports, self.options, self.spool, self.jwt_key),
                 self.ports.services[name],
                 self.logs / f"{name}.log",
             )

@@ -33,8 +33,10 @@ from switchboard.common.auth import issue_token
 
 CALLER_IDS: Final = ["+12125550100", "+13125550100", "+14155550100"]
 SEED: Final = 16
-SCENARIO_GRACE_S: Final = 120.0
-"""Scenarios may end this long after the planned duration (a frozen box catches up)."""
+SLACK: Final = 3
+"""The scenarios and the campaign are sized for this many times the planned duration: the
+traffic flows until the schedule is done (a slow restart pushes the later faults back), then
+what is left is stopped."""
 
 
 def contact_phone(i: int) -> str:
@@ -96,7 +98,7 @@ class Traffic:
             calls = await sim.post(
                 "/_sim/scenarios/twilio-calls",
                 json={
-                    "count": o.calls,
+                    "count": o.calls * SLACK,
                     "rate": o.mix.calls_per_s(o.rate),
                     "status_callback": ingress + "/webhooks/twilio/voice/status",
                     "account_sid": TRAFFIC_ACCOUNT,
@@ -106,8 +108,8 @@ class Traffic:
             messages = await sim.post(
                 "/_sim/scenarios/whatsapp",
                 json={
-                    "count": o.messages,
-                    "users": o.messages,  # a customer per message: two replies are a double
+                    "count": o.messages * SLACK,
+                    "users": o.messages * SLACK,  # a customer each: two replies are a double
                     "rate": o.mix.messages_per_s(o.rate),
                     "phone_number_id": WHATSAPP_NUMBER,
                     "text": "chaos: are you open today?",
@@ -157,28 +159,27 @@ class Traffic:
             cid = str(created.json()["id"])
             upload = await api.post(
                 f"/v1/campaigns/{cid}/contacts",
-                content=contacts_csv(o.contacts),
+                content=contacts_csv(o.contacts * SLACK),
                 headers={"Content-Type": "text/csv"},
             )
             upload.raise_for_status()
             (await api.post(f"/v1/campaigns/{cid}/start")).raise_for_status()
             return cid
 
-    async def finish(self) -> None:
-        """Wait for the scenarios to send what they planned, then pause the campaign (its
-        remaining contacts stay pending; its calls under way end normally)."""
-        deadline = self.started_at + self.options.duration_s + SCENARIO_GRACE_S
+    async def finish(self, until: float) -> None:
+        """At ``until`` (Unix time; at least the planned duration), stop the scenarios and
+        pause the campaign (its remaining contacts stay pending, calls under way end)."""
+        await asyncio.sleep(
+            max(0.0, max(until, self.started_at + self.options.duration_s) - time.time())
+        )
         async with httpx.AsyncClient(base_url=self.ports.url("provider-sim"), timeout=120) as sim:
-            while time.time() < deadline:
-                try:
-                    states = (await sim.get("/_sim/scenarios")).json()
-                except httpx.HTTPError:  # a saturated box: the simulator answers late
-                    states = {}
-                if states and all(states.get(n) != "running" for n in self.scenarios):
-                    break
-                await asyncio.sleep(1)
-            for name in self.scenarios:  # what is left is not sent
-                await sim.delete(f"/_sim/scenarios/{name}")
+            for name in self.scenarios:
+                for _ in range(10):  # a saturated simulator may answer late
+                    try:
+                        await sim.delete(f"/_sim/scenarios/{name}")
+                        break
+                    except httpx.HTTPError:
+                        await asyncio.sleep(2)
         await self.pause_campaign()
 
     async def pause_campaign(self) -> None:

@@ -118,6 +118,12 @@ class Report:
     latency_inside: Latency = field(default_factory=lambda: Latency.of([]))
     faults: list[Recovery] = field(default_factory=list)
     poison: list[PoisonResult] = field(default_factory=list)
+    lost_on_kafka: int | None = None
+    """Of ``lost``: how many are on Kafka (a consumer's loss; the rest, the ingress's)."""
+    settled: str = ""
+    """How the wait for the stores ended (settled, consumers stalled, timed out)."""
+    traffic_s: float = 0.0
+    """From the first webhook to the last one first sent."""
     lost: list[dict[str, object]] = field(default_factory=list)
     """Every event acknowledged but not stored (up to DETAILS): what, when, during which fault."""
     unanswered_messages: list[dict[str, object]] = field(default_factory=list)
@@ -188,6 +194,9 @@ def verify(
     r.contacts_done = e.contacts_done
     windows = Windows(faults, window_tail_s)
     sent_events = _events(e, r, windows)
+    if e.deliveries:
+        sent = [d.first_sent for d in e.deliveries]
+        r.traffic_s = max(sent) - min(sent)
     _dials(e, r)
     first_sent = _answers(e, r, windows.during)
     _calls(e, r, grace_ok)
@@ -337,7 +346,7 @@ def _recovery(
     next_dial = min(dials) - run.lifted if dials else None
     return Recovery(
         name=f.name,
-        at_s=f.at_s,
+        at_s=run.offset_s,
         duration_s=f.duration_s,
         ready_s=None if run.ready_s is None else round(run.ready_s, 2),
         caught_up_s=None if caught_up is None else round(caught_up, 2),

@@ -228,9 +228,10 @@ def overrides(name: str, ports: Ports, options: ChaosOptions, spool: Path) -> di
 
 
 def service_env(
-    root: Path, name: str, ports: Ports, options: ChaosOptions, spool: Path
+    root: Path, name: str, ports: Ports, options: ChaosOptions, spool: Path, jwt_key: str
 ) -> dict[str, str]:
-    """The whole environment of one service process."""
+    """The whole environment of one service process (``jwt_key``: the stack's own; outside
+    ``environment=local`` the services refuse the example key of scripts/local)."""
     port = str(ports.services[name])
     given = {
         "SWITCHBOARD_SIM_PORT": str(ports.services["provider-sim"]),
@@ -242,5 +243,6 @@ def service_env(
     env["SWITCHBOARD_HTTP__PUBLIC_BASE_URL"] = f"http://127.0.0.1:{port}"
     env["SWITCHBOARD_ENVIRONMENT"] = "chaos"
     env["SWITCHBOARD_LOG__LEVEL"] = "INFO"
+    env["SWITCHBOARD_AUTH__JWT_KEY"] = jwt_key
     env.update(overrides(name, ports, options, spool))
     return env
