@@ -12,6 +12,8 @@ import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from switchboard.chaos.wiring import WHATSAPP_NUMBER
+from switchboard.common.settings import KafkaSettings
+from switchboard.common.testing import partitions
 from switchboard.common.topics import CALL_EVENTS, MESSAGE_INBOUND, MESSAGE_STATUS
 
 PAGE: Final = 100_000
@@ -188,13 +190,12 @@ async def published(bootstrap: str, lost: list[dict[str, object]]) -> set[str]:
     stored is a consumer's loss; one not on Kafka, the ingress's."""
     wanted_calls = {str(x["key"]).split(":", 1)[0] for x in lost if x["kind"] == KIND_STATUS}
     found: set[str] = set()
+    settings = KafkaSettings(bootstrap_servers=bootstrap)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
-        await consumer.topics()  # metadata, for partitions_for_topic
         for topic in (CALL_EVENTS, MESSAGE_INBOUND, MESSAGE_STATUS):
-            parts = consumer.partitions_for_topic(topic) or set()
-            tps = [TopicPartition(topic, p) for p in parts]
+            tps = await partitions(settings, topic)
             if not tps:
                 continue
             consumer.assign(tps)
@@ -209,7 +210,7 @@ async def published(bootstrap: str, lost: list[dict[str, object]]) -> set[str]:
                             found.add(key)
     finally:
         await consumer.stop()
-    return found
+    return found & {str(x["key"]) for x in lost}
 
 
 KIND_STATUS: Final = "twilio.call.status"

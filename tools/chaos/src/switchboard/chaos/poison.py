@@ -26,7 +26,13 @@ import httpx
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from switchboard.chaos.wiring import TENANT, TRAFFIC_ACCOUNT, TRAFFIC_TOKEN, VAPI_SECRET
+from switchboard.chaos.wiring import (
+    GROUP_TOPICS,
+    TENANT,
+    TRAFFIC_ACCOUNT,
+    TRAFFIC_TOKEN,
+    VAPI_SECRET,
+)
 from switchboard.common.events import (
     CallStatus,
     CallStatusChanged,
@@ -45,7 +51,6 @@ from switchboard.common.topics import (
     MESSAGE_INBOUND,
     MESSAGE_OUTBOUND,
     MESSAGE_STATUS,
-    Groups,
 )
 
 DEADLINE_S: Final = 5.0
@@ -320,10 +325,8 @@ async def _stored(pool: asyncpg.Pool, topic: str, marker: str) -> bool:
 
 
 READERS: Final = {
-    CALL_EVENTS: (Groups.HISTORY, Groups.DIALER),
-    MESSAGE_INBOUND: (Groups.HISTORY, Groups.AI, Groups.DIALER),
-    MESSAGE_STATUS: (Groups.HISTORY,),
-    MESSAGE_OUTBOUND: (Groups.HISTORY,),
+    topic: tuple(g for g, topics in GROUP_TOPICS.items() if topic in topics)
+    for topic in (CALL_EVENTS, MESSAGE_INBOUND, MESSAGE_STATUS, MESSAGE_OUTBOUND)
 }
 """The consumer groups of each topic. dial.commands has one group per dialer worker
 process (``dialer-commands-<host>-<pid>``): the run names the live one (a killed worker's

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 import asyncpg
 import httpx
 import structlog
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from switchboard.chaos.collect import collect, published
@@ -20,13 +20,15 @@ from switchboard.chaos.schedule import TAIL_S, layout, schedule_for
 from switchboard.chaos.stack import Stack
 from switchboard.chaos.traffic import Traffic
 from switchboard.chaos.verify import Report, verify
-from switchboard.common.topics import ALL_TOPICS, Groups
+from switchboard.chaos.wiring import GROUP_TOPICS
+from switchboard.common.settings import KafkaSettings
+from switchboard.common.testing import partitions
+from switchboard.common.topics import ALL_TOPICS
 
 log = structlog.get_logger(__name__)
 SETTLE_POLL_S = 2.0
 PROGRESS_S = 15.0
 STALLED_S = 60.0
-CONSUMER_GROUPS = (Groups.HISTORY, Groups.AI, Groups.DIALER)
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,26 +171,23 @@ async def _simulator_busy(url: str) -> bool:
 
 
 async def _lag(bootstrap: str) -> int:
-    """Records the service consumer groups have not committed yet, over every topic."""
+    """Records the service consumer groups have not committed yet, over the topics each reads
+    (a partition a group has committed nothing on counts from its start); -1 when Kafka does
+    not answer."""
+    settings = KafkaSettings(bootstrap_servers=bootstrap)
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
-    await admin.start()
-    await consumer.start()
     try:
-        topics = await consumer.topics()
-        tps = [
-            TopicPartition(t, p)
-            for t in ALL_TOPICS
-            if t in topics
-            for p in consumer.partitions_for_topic(t) or ()
-        ]
-        ends = await consumer.end_offsets(tps)
+        await admin.start()
+        await consumer.start()
+        tps = {t: await partitions(settings, t) for t in ALL_TOPICS}
+        ends = await consumer.end_offsets([tp for parts in tps.values() for tp in parts])
         lag = 0
-        for group in CONSUMER_GROUPS:
+        for group, topics in GROUP_TOPICS.items():
             committed = await admin.list_consumer_group_offsets(group)
-            for tp, meta in committed.items():
-                if tp in ends:
-                    lag += max(0, ends[tp] - meta.offset)
+            for tp in (tp for t in topics for tp in tps[t]):
+                meta = committed.get(tp)
+                lag += max(0, ends[tp] - (meta.offset if meta and meta.offset >= 0 else 0))
         return lag
     except Exception:  # noqa: BLE001 - Kafka away a moment: not settled
         return -1

@@ -16,6 +16,13 @@ from typing import Final
 
 from switchboard.chaos.options import ChaosOptions
 from switchboard.common.testing import free_port
+from switchboard.common.topics import (
+    CALL_EVENTS,
+    MESSAGE_INBOUND,
+    MESSAGE_OUTBOUND,
+    MESSAGE_STATUS,
+    Groups,
+)
 
 TENANT: Final = "chaos"
 TRAFFIC_ACCOUNT: Final = "AC" + "c4a0" * 8
@@ -29,6 +36,13 @@ WHATSAPP_NUMBER: Final = "300000000000001"
 WHATSAPP_TOKEN: Final = "chaos-wa-token"  # noqa: S105 - local test credential
 APP_SECRET: Final = "chaos-app-secret"  # noqa: S105 - local test credential
 VAPI_SECRET: Final = "chaos-vapi-secret"  # noqa: S105 - local test credential
+
+GROUP_TOPICS: Final = {
+    Groups.HISTORY: (CALL_EVENTS, MESSAGE_INBOUND, MESSAGE_STATUS, MESSAGE_OUTBOUND),
+    Groups.DIALER: (CALL_EVENTS, MESSAGE_INBOUND),
+    Groups.AI: (MESSAGE_INBOUND,),
+}
+"""What each service consumer group reads (each starts at the earliest offset)."""
 
 SERVICE_COMMANDS: Final = {
     # name: (module, command), as scripts/services.sh starts them
