@@ -1,6 +1,6 @@
 """The report: a table on the console, ``bench/results/chaos.json`` (the figures in the shape
 every bench writes, plus the per-fault and poison detail) and the chaos section of
-``docs/benchmarks.md`` (rebuilt by ``switchboard.common.benchreport`` from every results
+``docs/benchmarks.md`` (rebuilt by ``switchboard.bench.report`` from every results
 file)."""
 
 import json
@@ -11,9 +11,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from switchboard.bench.report import Result, machine, rebuild_table, result
 from switchboard.chaos.options import ChaosOptions
 from switchboard.chaos.verify import Latency, Report
-from switchboard.common.benchreport import Result, machine, rebuild_table, result
 
 
 def _rate(r: Report) -> float:
