@@ -239,6 +239,58 @@ async def test_a_bad_record_goes_to_the_dlq_alone_and_is_replayed(
     assert not any(k.startswith("x-dlq") for k, _ in replayed.headers)
 
 
+async def test_a_record_that_is_not_json_is_dead_lettered_and_the_next_one_stored(
+    pg_settings, kafka_settings, database, ev
+) -> None:
+    """A record with the envelope's headers (content-type: application/json) whose body is not
+    JSON: FastStream decoded every body itself before the handler ran, so the batch failed and
+    was read again forever (found by the chaos harness's poison fault). It must be dead-lettered
+    and the record behind it stored."""
+    call_id = "CA" + uuid.uuid4().hex
+    group = await fresh_group(kafka_settings, "history-undecodable", TOPICS)
+    await ensure_topics(kafka_settings, [dlq(CALL_EVENTS)])
+    dlq_start = await end_offsets(kafka_settings, dlq(CALL_EVENTS))
+    settings = HistorySettings(
+        postgres=pg_settings,
+        kafka=kafka_settings,
+        database=database,
+        consumer=ConsumerSettings(group_id=group, batch_timeout_ms=50),
+        retention=RetentionSettings(interval_s=3600),
+        reconcile=ReconcileSettings(interval_s=3600),
+        retry=FAST,
+    )
+    app = create_worker(settings)
+    broker = create_broker(kafka_settings)
+    await broker.connect()
+    try:
+        async with AsyncTestClient(app):
+            good = encode(ev.call("ringing", 1, call_id=call_id), call_id)
+            garbage = b"\xff\xfe\x00 not JSON {"
+            await broker.publish(
+                garbage, CALL_EVENTS, key=call_id.encode(), headers=good.str_headers()
+            )
+            await publish_record(broker, CALL_EVENTS, good, timeout_s=10)
+
+            async def stored() -> bool:
+                rows = await fetch(
+                    pg_settings, database, "SELECT 1 FROM calls WHERE call_id=$1", call_id
+                )
+                return bool(rows)
+
+            await eventually(stored, timeout_s=90)
+    finally:
+        await broker.stop()
+    letters = await read_records(
+        kafka_settings,
+        dlq(CALL_EVENTS),
+        dlq_start,
+        until=lambda rs: any(r.value == garbage for r in rs),
+        timeout_s=60,
+    )
+    [letter] = [r for r in letters if r.value == garbage]
+    assert dict(letter.headers)["x-dlq-error-type"] == b"InvalidEventError"
+
+
 def test_replay_cli_accepts_only_the_topics_history_consumes() -> None:
     result = CliRunner().invoke(cli, ["replay-dlq", "--topic", "dial.commands"])
     assert result.exit_code != 0

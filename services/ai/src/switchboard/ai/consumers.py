@@ -34,6 +34,7 @@ from switchboard.common.kafka import (
     RetryPolicy,
     handle_or_dead_letter,
     records_of,
+    undecoded,
 )
 from switchboard.common.topics import MESSAGE_INBOUND
 
@@ -92,6 +93,7 @@ def create_router(
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.MANUAL,  # offsets are committed by the subscription
         listener=subscription.listener,
+        decoder=undecoded,
     )
     async def on_inbound(message: KafkaMessage) -> None:
         await subscription.on_batch(message.consumer, records_of(message))

@@ -13,7 +13,14 @@ from faststream.kafka.annotations import KafkaMessage
 
 from switchboard.common.errors import InvalidEventError
 from switchboard.common.events import Event, decode
-from switchboard.common.kafka import BatchProcessor, DeadLetters, RetryPolicy, Route, records_of
+from switchboard.common.kafka import (
+    BatchProcessor,
+    DeadLetters,
+    RetryPolicy,
+    Route,
+    records_of,
+    undecoded,
+)
 from switchboard.common.topics import CALL_EVENTS, DIAL_COMMANDS, MESSAGE_INBOUND
 from switchboard.dialer.handlers import handle_call_events, handle_command, handle_messages
 from switchboard.dialer.models import Clock
@@ -66,6 +73,7 @@ def create_router(
         fetch_max_wait_ms=c.batch_timeout_ms,
         auto_offset_reset=c.auto_offset_reset,
         ack_policy=AckPolicy.NACK_ON_ERROR,
+        decoder=undecoded,
     )
     async def on_records(message: KafkaMessage) -> None:
         await processor.process_routes(records_of(message), routes)
@@ -75,6 +83,7 @@ def create_router(
         group_id=commands_group,
         auto_offset_reset="latest",
         ack_policy=AckPolicy.ACK,
+        decoder=undecoded,
     )
     async def on_command(message: KafkaMessage) -> None:
         record = message.raw_message

@@ -10,7 +10,7 @@ from faststream.kafka import KafkaRouter
 from faststream.kafka.annotations import KafkaMessage
 
 from switchboard.common.events import Event
-from switchboard.common.kafka import BatchProcessor, DeadLetterSink, Route, records_of
+from switchboard.common.kafka import BatchProcessor, DeadLetterSink, Route, records_of, undecoded
 from switchboard.common.topics import CALL_EVENTS, MESSAGE_INBOUND, MESSAGE_OUTBOUND, MESSAGE_STATUS
 from switchboard.history.handlers import handle_call_events, handle_message_events
 from switchboard.history.repository import HistoryStore
@@ -62,6 +62,7 @@ def create_router(
         batch_timeout_ms=c.batch_timeout_ms,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
+        decoder=undecoded,
     )
     async def on_events(message: KafkaMessage) -> None:
         await processor.process_routes(records_of(message), table)

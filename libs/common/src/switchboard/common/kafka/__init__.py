@@ -2,7 +2,13 @@
 stalls."""
 
 from switchboard.common.kafka.admin import ensure_topics
-from switchboard.common.kafka.batch import BatchHandler, BatchProcessor, Route, records_of
+from switchboard.common.kafka.batch import (
+    BatchHandler,
+    BatchProcessor,
+    Route,
+    records_of,
+    undecoded,
+)
 from switchboard.common.kafka.broker import (
     SendOutcome,
     create_broker,
@@ -47,4 +53,5 @@ __all__ = [
     "replay_dead_letters",
     "send_each",
     "send_records",
+    "undecoded",
 ]

@@ -25,6 +25,7 @@ from typing import Any, TypeAlias
 import structlog
 from aiokafka import ConsumerRecord
 from faststream.kafka.annotations import KafkaMessage
+from faststream.message import StreamMessage
 from opentelemetry import trace
 from opentelemetry.trace import Span
 
@@ -41,6 +42,15 @@ Record: TypeAlias = "ConsumerRecord[bytes, bytes]"
 BatchHandler = Callable[[Sequence[Event]], Awaitable[Any]]
 Route = tuple[Collection[str], BatchHandler]
 """Topics whose records one handler takes, together, in one call."""
+
+
+async def undecoded(message: StreamMessage[Any]) -> Any:
+    """Every subscriber's ``decoder=``: the bodies as they came. Handlers decode the records
+    themselves (``records_of``; a record that is not an event is dead-lettered there). FastStream's
+    default ``json.loads`` of each body ran before the handler, so one record with a JSON
+    content-type that was not JSON failed its batch every time it was read: the consumer stalled
+    for good behind it (and every body was parsed twice)."""
+    return message.body
 
 
 def records_of(message: KafkaMessage) -> list[Record]:
