@@ -63,3 +63,9 @@ def test_a_cluster_adds_the_broker_kill_second():
         clustered = schedule_for(name, 3)
         assert clustered[1] == BROKER_KILL and clustered[1].kind is Kind.KILL_BROKER
         assert clustered[:1] + clustered[2:] == faults
+
+
+def test_the_calm_schedule_has_no_fault_even_on_a_cluster():
+    from switchboard.chaos.schedule import schedule_for
+
+    assert layout(schedule_for("calm", brokers=3), 60) == []

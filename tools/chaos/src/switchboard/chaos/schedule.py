@@ -83,7 +83,11 @@ FULL: Final = (
 """For ``make chaos``: every part, one after another; poison last (a consumer it stalls for
 good would spoil every fault after it)."""
 
-SCHEDULES: Final = {"short": SHORT, "full": FULL}
+CALM: Final[tuple[Fault, ...]] = ()
+"""No fault: the same stack and traffic, for the steady-state webhook → row latency at a rate
+(with faults every ~45 s, the backlog a recovery drains reaches into the windows between them)."""
+
+SCHEDULES: Final = {"short": SHORT, "full": FULL, "calm": CALM}
 BROKER_KILL: Final = Fault(Kind.KILL_BROKER, "", 20.0)
 """Added second to either schedule when the stack runs a cluster."""
 
@@ -91,7 +95,7 @@ BROKER_KILL: Final = Fault(Kind.KILL_BROKER, "", 20.0)
 def schedule_for(name: str, brokers: int = 1) -> tuple[Fault, ...]:
     """The named schedule for a stack of ``brokers`` Kafka brokers."""
     faults = SCHEDULES[name]
-    if brokers >= 3:
+    if brokers >= 3 and faults:
         faults = (faults[0], BROKER_KILL, *faults[1:])
     return faults
 
@@ -116,6 +120,8 @@ def layout(faults: tuple[Fault, ...], duration_s: float) -> list[Fault]:
         raise ValueError(
             f"{duration_s:.0f} s of traffic is too short for this schedule: {need:.0f}"
         )
+    if not faults:
+        return []
     gap = (duration_s - WARMUP_S - TAIL_S - sum(f.duration_s for f in faults)) / len(faults)
     placed, at = [], WARMUP_S
     for fault in faults:
