@@ -66,7 +66,7 @@ def run(
     console = Console()
     print_report(console, outcome.report, options, outcome.elapsed_s, outcome.cpu_s)
     if options.write_results:
-        command = "switchboard-chaos run " + shlex.join(sys.argv[2:])
+        command = " ".join(["switchboard-chaos run", shlex.join(sys.argv[2:])]).strip()
         console.print(f"results: {write(outcome.report, options, command, outcome.cpu_s)}")
     console.print(
         f"stack data and logs: {outcome.stack_dir} (every lost event: chaos-details.json)"
