@@ -12,7 +12,13 @@ from aiokafka.errors import KafkaError
 
 from switchboard.common.errors import PublishError
 from switchboard.common.events import KafkaRecord
-from switchboard.common.kafka import SendOutcome, create_producer, send_each, send_records
+from switchboard.common.kafka import (
+    SendOutcome,
+    create_producer,
+    needs_new_producer,
+    send_each,
+    send_records,
+)
 from switchboard.common.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)
@@ -43,6 +49,7 @@ class KafkaPublisher:
     def __init__(self, settings: KafkaSettings) -> None:
         self._settings = settings
         self._producer: AIOKafkaProducer | None = None
+        self._connecting: asyncio.Task[None] | None = None
 
     @property
     def connected(self) -> bool:
@@ -52,9 +59,15 @@ class KafkaPublisher:
         self, records: Sequence[tuple[str, KafkaRecord]], *, timeout_s: float
     ) -> None:
         """PublishError unless every record was acked within ``timeout_s``."""
-        if self._producer is None:
+        producer = self._producer
+        if producer is None:
             raise PublishError("producer not connected")
-        await send_records(self._producer, records, timeout_s=timeout_s)
+        try:
+            await send_records(producer, records, timeout_s=timeout_s)
+        except PublishError as exc:
+            if needs_new_producer(exc):
+                self._replace(producer, exc)
+            raise
 
     async def publish_each(
         self, records: Sequence[tuple[str, KafkaRecord]], *, timeout_s: float
@@ -63,7 +76,25 @@ class KafkaPublisher:
         producer = self._producer
         if producer is None:
             return [PublishError("producer not connected")] * len(records)
-        return await send_each(producer, records, timeout_s=timeout_s)
+        outcomes = await send_each(producer, records, timeout_s=timeout_s)
+        stale = next((o for o in outcomes if needs_new_producer(o)), None)
+        if stale is not None:
+            self._replace(producer, stale)
+        return outcomes
+
+    def _replace(self, producer: AIOKafkaProducer, error: BaseException) -> None:
+        """The brokers refuse ``producer``'s idempotence state for good (e.g. after every broker
+        was down): stop it and connect a new one in the background; meanwhile webhooks spool."""
+        if self._producer is not producer:
+            return  # replaced already
+        self._producer = None
+        log.warning("kafka producer state refused; replacing the producer", error=repr(error))
+        self._connecting = asyncio.create_task(self._reconnect(producer))
+
+    async def _reconnect(self, old: AIOKafkaProducer) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(old.stop(), timeout=STOP_TIMEOUT_S)
+        await self._connect_forever()
 
     async def _connect_forever(self) -> None:
         while True:
@@ -82,10 +113,11 @@ class KafkaPublisher:
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator["KafkaPublisher"]:
         """Connect in the background on enter; flush and close on exit."""
-        task = asyncio.create_task(self._connect_forever())
+        self._connecting = asyncio.create_task(self._connect_forever())
         try:
             yield self
         finally:
+            task = self._connecting
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task

@@ -8,11 +8,15 @@ from typing import Any, Final
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import (
     CorruptRecordException,
+    InvalidProducerEpoch,
     InvalidTimestampError,
     InvalidTopicError,
     KafkaError,
     MessageSizeTooLargeError,
+    OutOfOrderSequenceNumber,
+    ProducerFenced,
     RecordListTooLargeError,
+    UnknownProducerId,
 )
 from faststream.exceptions import IncorrectState
 from faststream.kafka import KafkaBroker
@@ -135,7 +139,29 @@ async def send_each(
 def _outcome_of(exc: BaseException) -> PublishError | RecordRefused:
     if isinstance(exc, _REFUSALS):
         return RecordRefused(f"refused: {exc!r}")
-    return PublishError(f"publish failed: {exc!r}")
+    error = PublishError(f"publish failed: {exc!r}")
+    error.__cause__ = exc
+    return error
+
+
+_PRODUCER_STATE: Final = (
+    OutOfOrderSequenceNumber,
+    UnknownProducerId,
+    InvalidProducerEpoch,
+    ProducerFenced,
+)
+"""The brokers no longer accept this producer's idempotence state (its id and sequence numbers),
+e.g. after every broker was down: each later send fails the same way until a new producer
+(a new producer id) is made."""
+
+
+def needs_new_producer(error: BaseException | None) -> bool:
+    """``error`` (a PublishError or what caused it) says the producer's state is stale."""
+    while error is not None:
+        if isinstance(error, _PRODUCER_STATE):
+            return True
+        error = error.__cause__
+    return False
 
 
 def _ignore_outcome(ack: "asyncio.Future[Any]") -> None:
