@@ -13,6 +13,7 @@ from aiokafka.errors import KafkaConnectionError, OutOfOrderSequenceNumber
 from switchboard.common.errors import PublishError
 from switchboard.common.events import KafkaRecord
 from switchboard.common.settings import KafkaSettings
+from switchboard.common.testing import eventually
 from switchboard.ingress import publish
 from switchboard.ingress.publish import KafkaPublisher
 
@@ -40,9 +41,7 @@ class FakeProducer:
 
 
 async def until(check: Any) -> None:
-    async with asyncio.timeout(5):
-        while not check():
-            await asyncio.sleep(0.01)
+    await eventually(check, timeout_s=5, interval_s=0.01)
 
 
 @pytest.mark.parametrize("each", [False, True], ids=["publish_all", "publish_each"])
