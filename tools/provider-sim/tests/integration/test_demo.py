@@ -1,6 +1,7 @@
 """The ``demo`` scenario end to end (small): every distinct event sent is stored once."""
 
 import io
+import re
 
 import pytest
 from rich.console import Console
@@ -34,3 +35,22 @@ async def test_demo_ends_with_events_sent_equal_to_events_stored(
     assert "p50 / p99" in report
     assert "whatsapp messages sent / stored" in report
     assert "40 / 40" in report
+    # Measured per event from the delivery records: nothing acknowledged is missing, and the
+    # duplicates the ingress accepted were all dropped by history.
+    for provider in ("twilio call status", "whatsapp inbound"):
+        missing = re.search(
+            rf"{provider}: stored / acknowledged but missing\D+(\d+) / (\d+)", report
+        )
+        assert missing and missing.group(2) == "0", report
+        dups = re.search(
+            rf"{provider}: duplicates sent / accepted / dropped by history\D+(\d+) / (\d+) / (\d+)",
+            report,
+        )
+        assert dups, report
+        _, accepted, dropped = map(int, dups.groups())
+        assert accepted == dropped
+    twilio = re.search(
+        r"twilio call status: duplicates sent / accepted / dropped by history\D+(\d+) / (\d+)",
+        report,
+    )
+    assert twilio and int(twilio.group(2)) > 0, report  # duplicate_rate 0.3
