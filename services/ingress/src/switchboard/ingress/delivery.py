@@ -85,7 +85,13 @@ class Delivery:
                 await self._publisher.publish_all(records, timeout_s=self._deadline_s)
             except PublishError as exc:
                 self._kafka_ok = False
-                log.warning("publish failed; spooling", error=str(exc), events=len(records))
+                log.warning(
+                    "publish failed; spooling",
+                    error=str(exc),
+                    events=len(records),
+                    event_ids=[o.event.id for o in outgoing[:10]],
+                    tenant=outgoing[0].event.tenant,
+                )
             else:
                 labelled(DELIVERIES, "published").inc(len(records))
                 return "published"
