@@ -229,6 +229,8 @@ def demo_stack(
                 "--jwt-key", JWT_KEY, "--database", history_db,
                 "--account-sid", ACCOUNT, "--auth-token", TOKEN, "--timeout-s", "400",
                 "--conversation-number", CONVERSATION_NUMBER,
+                # No final callback lost: this history worker has no reconciler (make up's has).
+                "--drop-final-rate", "0",
             ],
             capture_output=True, text=True, timeout=600, check=False,
         )  # fmt: skip
