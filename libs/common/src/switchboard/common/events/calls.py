@@ -86,6 +86,26 @@ class CallMachineDetected(EventData):
         return self.answered_by.startswith("machine") or self.answered_by == "fax"
 
 
+class CallRecordingStatus(EventData):
+    """Twilio's recording status callback (``switchboard.call.recording.v1``): a call's
+    recording is ``in-progress``, ``completed`` (then URL and duration are set), ``absent``
+    or ``failed``."""
+
+    event_type: ClassVar[str] = "switchboard.call.recording.v1"
+
+    provider: Provider = "twilio"
+    call_id: str = Field(min_length=1, description="The provider's call id (CallSid).")
+    account_id: str | None = None
+    recording_id: str = Field(min_length=1, description="RecordingSid.")
+    status: str = Field(min_length=1, description="RecordingStatus as the provider sent it.")
+    url: str | None = Field(default=None, description="RecordingUrl (media without extension).")
+    duration_s: int | None = Field(default=None, ge=0, description="RecordingDuration.")
+    channels: int | None = Field(default=None, ge=1)
+    source: str | None = Field(default=None, description="RecordingSource, e.g. OutboundAPI.")
+    occurred_at: AwareDatetime
+    raw: dict[str, str | list[str]] = Field(default_factory=dict)
+
+
 class CallReport(EventData):
     """A voice-agent platform's end-of-call report (``switchboard.call.report.v1``).
 
@@ -168,6 +188,7 @@ __all__ = [
     "CallMachineDetected",
     "CallPlaceFailed",
     "CallPlaced",
+    "CallRecordingStatus",
     "CallReport",
     "CallStatus",
     "CallStatusChanged",

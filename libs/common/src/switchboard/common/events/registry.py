@@ -7,6 +7,7 @@ from switchboard.common.events.calls import (
     CallMachineDetected,
     CallPlaced,
     CallPlaceFailed,
+    CallRecordingStatus,
     CallReport,
     CallStatusChanged,
 )
@@ -34,6 +35,7 @@ EVENT_TYPES: Final[dict[str, type[EventData]]] = {
         CallReport,
         CallPlaced,
         CallPlaceFailed,
+        CallRecordingStatus,
         MessageReceived,
         MessageStatusChanged,
         MessageStatusOther,
@@ -43,7 +45,14 @@ EVENT_TYPES: Final[dict[str, type[EventData]]] = {
 }
 
 TOPIC_EVENT_TYPES: Final[dict[str, tuple[type[EventData], ...]]] = {
-    CALL_EVENTS: (CallStatusChanged, CallMachineDetected, CallReport, CallPlaced, CallPlaceFailed),
+    CALL_EVENTS: (
+        CallStatusChanged,
+        CallMachineDetected,
+        CallReport,
+        CallPlaced,
+        CallPlaceFailed,
+        CallRecordingStatus,
+    ),
     MESSAGE_INBOUND: (MessageReceived,),
     MESSAGE_STATUS: (MessageStatusChanged, MessageStatusOther),
     MESSAGE_OUTBOUND: (MessageSent,),
