@@ -7,6 +7,7 @@ from typing import Any
 
 from switchboard.history.messages import MessageRow, merge_message
 from switchboard.history.models import CallFact, CallRow, fold_call
+from switchboard.history.recordings import RecordingRow
 
 
 class InMemoryStore:
@@ -17,6 +18,7 @@ class InMemoryStore:
         self.by_call: dict[str, list[CallFact]] = defaultdict(list)
         self.calls: dict[str, CallRow] = {}
         self.messages: dict[str, MessageRow] = {}
+        self.recordings: dict[str, RecordingRow] = {}
         self.fail_on = fail_on or set()
         self.batches = 0
 
@@ -39,6 +41,12 @@ class InMemoryStore:
             new += 1
             self.calls[f.call_id] = fold_call(self.by_call[f.call_id])
         return new
+
+    async def record_recordings(self, rows: Sequence[RecordingRow]) -> None:
+        for r in rows:
+            known = self.recordings.get(r.recording_id)
+            if known is None or r.status_rank >= known.status_rank:
+                self.recordings[r.recording_id] = r
 
     async def record_messages(self, rows: Sequence[MessageRow]) -> int:
         self._check([r.message_id for r in rows])

@@ -32,12 +32,18 @@ from switchboard.history.adapters.pool import create_pool
 from switchboard.history.adapters.postgres import PostgresStore
 from switchboard.history.adapters.providers import ProviderClient
 from switchboard.history.adapters.queries import READ_SERVER_SETTINGS, PostgresHistoryReader
+from switchboard.history.adapters.recordings import PostgresRecordings
 from switchboard.history.api import ROUTES, PageLimits, bad_query, call_filters, store_unavailable
 from switchboard.history.consumers import TOPICS, batch_processor, create_router
 from switchboard.history.errors import BadQueryError, StoreUnavailableError
 from switchboard.history.migrate import migrate
 from switchboard.history.reconciler import Reconciler
-from switchboard.history.repository import HistoryReader, TenantHistory
+from switchboard.history.recordings_api import delete_recording
+from switchboard.history.repository import (
+    HistoryReader,
+    RecordingAccess,
+    TenantHistory,
+)
 from switchboard.history.settings import HistorySettings, get_settings
 
 log = structlog.get_logger(__name__)
@@ -132,26 +138,43 @@ def create_worker(
     )
 
 
-def create_api(settings: HistorySettings, reader: HistoryReader | None = None) -> Litestar:
-    """The query API; without ``reader`` it reads the configured PostgreSQL."""
+def create_api(
+    settings: HistorySettings,
+    reader: HistoryReader | None = None,
+    recordings: RecordingAccess | None = None,
+    provider_transport: httpx.AsyncBaseTransport | None = None,
+) -> Litestar:
+    """The query API; without ``reader`` it reads the configured PostgreSQL (and, without
+    ``recordings``, its recordings); recordings are deleted at the providers through
+    ``provider_transport`` (tests) or the network."""
     auth = tenant_jwt_auth(settings.auth, environment=settings.environment)
     limits = PageLimits(settings.api.default_limit, settings.api.max_limit)
     state: dict[str, HistoryReader] = {} if reader is None else {"reader": reader}
+    recording_state: dict[str, RecordingAccess] = (
+        {} if recordings is None else {"recordings": recordings}
+    )
+    provider_http = httpx.AsyncClient(transport=provider_transport)
+    deleter = ProviderClient(settings.reconcile, provider_http)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         if reader is not None:
-            yield
+            try:
+                yield
+            finally:
+                await provider_http.aclose()
             return
         pg = settings.postgres
         pool = await create_pool(
             pg.dsn(settings.database), pg.min_pool, pg.max_pool, READ_SERVER_SETTINGS
         )
         state["reader"] = PostgresHistoryReader(pool, settings.api)
+        recording_state.setdefault("recordings", PostgresRecordings(pool))
         try:
             yield
         finally:
             await pool.close()
+            await provider_http.aclose()
 
     async def reader_ready() -> bool:
         return "reader" in state and await state["reader"].is_ready()
@@ -162,12 +185,14 @@ def create_api(settings: HistorySettings, reader: HistoryReader | None = None) -
 
     return Litestar(
         logging_config=None,  # logs go through common.logging's structlog handler
-        route_handlers=[*ROUTES, *health_routes({"postgres": reader_ready})],
+        route_handlers=[*ROUTES, delete_recording, *health_routes({"postgres": reader_ready})],
         dependencies={
             "tenant": Provide(tenant_of, sync_to_thread=False),
             "history": Provide(history_for, sync_to_thread=False),
             "filters": Provide(call_filters, sync_to_thread=False),
             "page_limits": Provide(lambda: limits, sync_to_thread=False),
+            "recordings": Provide(lambda: recording_state["recordings"], sync_to_thread=False),
+            "recording_deleter": Provide(lambda: deleter, sync_to_thread=False),
         },
         exception_handlers={BadQueryError: bad_query, StoreUnavailableError: store_unavailable},
         on_app_init=[auth.on_app_init, edge_rules(settings.edge)],

@@ -10,6 +10,7 @@ from switchboard.common.events import Event
 from switchboard.common.log_summary import PeriodicSummary
 from switchboard.history.messages import to_message
 from switchboard.history.models import to_fact
+from switchboard.history.recordings import to_recording
 from switchboard.history.repository import HistoryStore
 
 log = structlog.get_logger(__name__)
@@ -47,6 +48,9 @@ async def handle_call_events(
     events: Sequence[Event], store: HistoryStore, default_tenant: str
 ) -> int:
     """Store a batch of ``call.events``; returns the number of events not seen before."""
+    recordings = [r for e in events if (r := to_recording(e, default_tenant)) is not None]
+    if recordings:  # an idempotent upsert: a redelivered batch converges to the same rows
+        await store.record_recordings(recordings)
     facts = _mapped(events, to_fact, default_tenant, "call", "call.events")
     if not facts:
         return 0

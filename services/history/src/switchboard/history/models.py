@@ -19,6 +19,7 @@ from switchboard.common.events import (
     CallMachineDetected,
     CallPlaced,
     CallPlaceFailed,
+    CallRecordingStatus,
     CallReport,
     CallStatus,
     CallStatusChanged,
@@ -33,7 +34,14 @@ _RANK: dict[CallStatus, int] = {
     CallStatus.IN_PROGRESS: 3,
 }
 TERMINAL_RANK = 4
-CALL_DATA = (CallStatusChanged, CallMachineDetected, CallReport, CallPlaced, CallPlaceFailed)
+CALL_DATA = (
+    CallStatusChanged,
+    CallMachineDetected,
+    CallReport,
+    CallPlaced,
+    CallPlaceFailed,
+    CallRecordingStatus,
+)
 # Later kinds overwrite the shared fields of earlier ones: the telephony leg's own status
 # callback knows numbers and duration best; AMD knows who answered.
 _KIND_ORDER: dict[type[EventData], int] = {
@@ -107,8 +115,8 @@ def call_key(data: EventData) -> str | None:
     if isinstance(data, CallReport):
         # A voice-agent report describes the telephony call when the platform names it.
         return data.telephony_call_id or data.call_id
-    if isinstance(data, CallStatusChanged | CallMachineDetected | CallPlaced):
-        return data.call_id
+    if isinstance(data, CallStatusChanged | CallMachineDetected | CallPlaced | CallRecordingStatus):
+        return data.call_id  # a recording's event joins its call's timeline
     if isinstance(data, CallPlaceFailed):
         return f"attempt:{data.attempt_id}"  # no provider call exists; the attempt is the call
     return None
@@ -174,6 +182,9 @@ def _fields_of(data: EventData) -> dict[str, Any]:
         }
     if isinstance(d, CallMachineDetected):
         return {"provider": d.provider, "account_id": d.account_id, "answered_by": d.answered_by}
+    if isinstance(d, CallRecordingStatus):
+        # The recording itself lives in call_recordings (deletable, several per call).
+        return {"provider": d.provider, "account_id": d.account_id}
     if isinstance(d, CallReport):
         return {
             "provider": d.provider,

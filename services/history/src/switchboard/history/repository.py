@@ -13,12 +13,14 @@ from switchboard.history.models import (
     OpenCall,
     ProviderCallState,
 )
+from switchboard.history.recordings import RecordingRow
 from switchboard.history.schemas import (
     CallDetail,
     CallFilters,
     CallPage,
     ConversationPage,
     MessagePage,
+    RecordingOut,
     Stats,
 )
 
@@ -32,6 +34,10 @@ class HistoryStore(Protocol):
 
     async def record_messages(self, rows: Sequence[MessageRow]) -> int:
         """Merge ``rows`` in one transaction; return how many messages were touched."""
+        ...
+
+    async def record_recordings(self, rows: Sequence[RecordingRow]) -> None:
+        """Upsert recordings: a final status outranks ``in-progress``; a deletion stays."""
         ...
 
     async def is_ready(self) -> bool: ...
@@ -107,4 +113,30 @@ class ProviderLookup(Protocol):
         self, api_key: str, conversation_id: str, now: datetime
     ) -> CallReport | None:
         """The report the post-call webhook would have carried; ``None`` if there is none."""
+        ...
+
+
+class TenantRecordings(Protocol):
+    """Recordings of one tenant (the API's delete route); another tenant's are not found."""
+
+    async def recording(self, call_id: str, recording_id: str) -> RecordingOut | None: ...
+
+    async def mark_deleted(self, recording_id: str, at: datetime) -> None: ...
+
+
+@runtime_checkable  # Litestar checks injected dependencies against the annotation
+class RecordingAccess(Protocol):
+    def for_tenant(self, tenant: str) -> TenantRecordings: ...
+
+
+@runtime_checkable
+class RecordingDeleter(Protocol):
+    """Deletes a recording at its provider."""
+
+    async def delete_recording(
+        self, provider: str, account_id: str | None, recording_id: str
+    ) -> bool:
+        """``True`` once the provider has no such recording (deleted now or before);
+        ``False`` when it cannot be asked (no credentials); ``ProviderUnavailableError``
+        when it failed."""
         ...

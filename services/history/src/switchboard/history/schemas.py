@@ -3,7 +3,7 @@
 from datetime import date, datetime
 from typing import Any, Final
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from switchboard.common.events import CallStatus
 
@@ -60,6 +60,21 @@ class CallEventOut(_Model):
     data: dict[str, Any]
 
 
+class RecordingOut(_Model):
+    """A call's recording; ``url`` is the provider's media URL (fetch it with the account's
+    credentials), absent once ``deleted_at`` is set."""
+
+    recording_id: str
+    call_id: str
+    provider: str
+    account_id: str | None
+    status: str
+    url: str | None
+    duration_s: int | None
+    started_at: datetime
+    deleted_at: datetime | None
+
+
 class CallDetail(CallSummary):
     """A call with everything known about it and its event timeline (oldest first)."""
 
@@ -78,6 +93,7 @@ class CallDetail(CallSummary):
     last_event_at: datetime
     event_count: int
     events: list[CallEventOut]
+    recordings: list[RecordingOut] = Field(default_factory=list)
 
 
 class CallPage(_Model):

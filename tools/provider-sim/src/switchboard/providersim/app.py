@@ -17,6 +17,7 @@ from switchboard.providersim.state import SimState
 from switchboard.providersim.twilio_api import TwilioApi
 from switchboard.providersim.twilio_calls import CallEngine
 from switchboard.providersim.twilio_messages import MessageEngine
+from switchboard.providersim.twilio_recordings_api import TwilioRecordingsApi
 from switchboard.providersim.voice_agents import VoiceAgents
 from switchboard.providersim.voice_agents_api import VoiceAgentApi
 from switchboard.providersim.webhooks import WebhookSender
@@ -49,6 +50,7 @@ def create_app(settings: SimSettings) -> Litestar:
         logging_config=None,  # logs go through common.logging's structlog handler
         route_handlers=[
             TwilioApi,
+            TwilioRecordingsApi,
             OpenAIApi,
             WhatsAppApi,
             VoiceAgentApi,

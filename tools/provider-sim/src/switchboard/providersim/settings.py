@@ -48,6 +48,15 @@ class OutcomeMix(BaseModel):
     """With machine detection on: share of answered calls that an answering machine takes."""
     amd_s: float = 2.5
     """Simulated seconds until the AMD result is known."""
+    machine_ends: dict[str, float] = Field(default_factory=lambda: {"machine_end_beep": 1.0})
+    """With ``DetectMessageEnd``: relative weights of the machine verdicts (``machine_end_beep``,
+    ``machine_end_silence``, ``machine_end_other``)."""
+    answered_by: dict[str, str] = Field(default_factory=dict)
+    """Called number → the AMD verdict it always gives (``human``, ``machine_end_beep``, …);
+    overrides ``machine_share`` for that number (tests pick outcomes per contact)."""
+    voicemail_s: float = 5.0
+    """Simulated seconds a call updated with TwiML (``<Say>``…``<Hangup/>``) plays before
+    it ends."""
 
 
 class Faults(BaseModel):

@@ -60,6 +60,12 @@ class CallRecord:
     updated_at: datetime = field(default_factory=utcnow)
     hangup: asyncio.Event = field(default_factory=asyncio.Event)
     requested_status: str | None = None
+    record: bool = False
+    """``Record=true``: a recording is made of an answered call when it ends."""
+    recording_callback: str | None = None
+    recording_method: str = "POST"
+    twiml_updates: list[str] = field(default_factory=list)
+    """TwiML the live call was updated with (``POST Calls/{sid}`` with ``Twiml``)."""
 
     @property
     def terminal(self) -> bool:
@@ -127,6 +133,8 @@ class SimState:
     """The latest calls, messages and webhooks seen or sent, in order (for assertions);
     bounded so a long-running simulator does not grow without end."""
     calls: dict[str, CallRecord] = field(default_factory=dict)
+    recordings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Twilio recordings by sid (as the REST API shows them); deleted ones are removed."""
     messages: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Twilio SMS by sid."""
     whatsapp_replies: list[dict[str, Any]] = field(default_factory=list)

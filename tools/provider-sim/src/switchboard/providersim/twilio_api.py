@@ -21,7 +21,8 @@ from litestar.params import FromPath
 from switchboard.providersim.deps import CallsDep, MessagesDep, SimDep
 from switchboard.providersim.limits import TwilioError, authenticate
 from switchboard.providersim.state import CallRecord, SimState
-from switchboard.providersim.twilio_calls import API_VERSION, rfc2822
+from switchboard.providersim.twilio_calls import rfc2822
+from switchboard.providersim.twilio_recordings import API_VERSION
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
@@ -250,7 +251,11 @@ class TwilioApi(Controller):
     ) -> dict[str, Any]:
         async with admitted(sim, request, account_sid):
             call = find_call(sim, account_sid, call_file, request.url.path)
-            status = dict(await form_pairs(request)).get("Status")
+            form = dict(await form_pairs(request))
+            status, twiml = form.get("Status"), form.get("Twiml")
+            if twiml and not status:  # redirect the live call (e.g. a voicemail drop)
+                calls.redirect(call, twiml)
+                return call_json(call)
             calls.update(call, status)
             sim.record("twilio.call.updated", sid=call.sid, requested=status)
             return call_json(call)

@@ -14,9 +14,10 @@ from typing import Any
 
 from switchboard.providersim.limits import TwilioError
 from switchboard.providersim.state import CallRecord, SimState, monotonic, utcnow
+from switchboard.providersim.twilio_recordings import API_VERSION, callback_params, new_recording
 from switchboard.providersim.webhooks import Delivery, WebhookSender, twilio_form
 
-API_VERSION = "2010-04-01"
+MACHINE_ENDS = ("machine_end_beep", "machine_end_silence", "machine_end_other")
 CALLBACK_EVENTS = ("initiated", "ringing", "answered", "completed")
 AMD_MODES = ("Enable", "DetectMessageEnd")
 DEFAULT_TIMEOUT_S = 60
@@ -120,10 +121,7 @@ class CallEngine:
         amd = amd if amd in AMD_MODES else None
         answered_by = None
         if amd and outcome == "completed":
-            machine = rng.random() < mix.machine_share
-            answered_by = (
-                ("machine_start" if amd == "Enable" else "machine_end_beep") if machine else "human"
-            )
+            answered_by = mix.answered_by.get(to) or self._amd_verdict(amd, rng)
         events = [v.lower() for k, v in form if k == "StatusCallbackEvent"]
         faults = cfg.faults
         return CallRecord(
@@ -149,7 +147,35 @@ class CallEngine:
             and rng.random() < faults.out_of_order_rate,
             drop_final=bool(faults.drop_final_rate) and rng.random() < faults.drop_final_rate,
             rng=rng,
+            record=(_first(form, "Record") or "").lower() == "true",
+            recording_callback=_first(form, "RecordingStatusCallback"),
+            recording_method=(_first(form, "RecordingStatusCallbackMethod") or "POST").upper(),
         )
+
+    def _amd_verdict(self, amd: str, rng: random.Random) -> str:
+        mix = self._state.config.outcomes
+        if rng.random() >= mix.machine_share:
+            return "human"
+        if amd == "Enable":
+            return "machine_start"
+        ends = [e for e in MACHINE_ENDS if mix.machine_ends.get(e, 0) > 0] or ["machine_end_beep"]
+        return rng.choices(ends, weights=[mix.machine_ends.get(e, 1.0) for e in ends])[0]
+
+    def redirect(self, call: CallRecord, twiml: str) -> CallRecord:
+        """``Twiml=…`` on a live call: what it now plays is kept; a TwiML that ends in
+        ``<Hangup/>`` ends the call after ``voicemail_s`` simulated seconds."""
+        if call.terminal:
+            raise TwilioError(21220, "Call is not in-progress. Cannot redirect.", 400)
+        call.twiml_updates.append(twiml)
+        self._state.record("twilio.call.twiml", sid=call.sid, twiml=twiml)
+        if "<Hangup" in twiml:
+            self._state.spawn(self._hang_up_after(call, self._state.config.outcomes.voicemail_s))
+        return call
+
+    async def _hang_up_after(self, call: CallRecord, seconds: float) -> None:
+        await self._state.sleep_sim(seconds)
+        if not call.terminal:
+            self.update(call, "completed")
 
     def update(self, call: CallRecord, status: str | None) -> CallRecord:
         """``Status=canceled|completed``: hang up (a not-yet-answered call ends canceled)."""
@@ -222,6 +248,23 @@ class CallEngine:
                 planned = (call.ended_at - call.answered_at).total_seconds() / scale
             call.duration_s = max(1, round(planned))
         self._set(call, status, "completed")
+        if status == "completed" and call.answered_at is not None and call.record:
+            self._recorded(call)
+
+    def _recorded(self, call: CallRecord) -> None:
+        recording = new_recording(self._state, call)
+        if not call.recording_callback:
+            return
+        token = self._state.config.twilio_accounts[call.account_sid].auth_token
+        delivery = twilio_form(
+            "twilio.recording.status",
+            call.recording_callback,
+            callback_params(recording),
+            token,
+            call.recording_method,
+            key=f"{recording['sid']}:completed",
+        )
+        self._state.spawn(self._sender.send(delivery, call.rng))
 
     def _params(self, call: CallRecord) -> dict[str, str]:
         params = {

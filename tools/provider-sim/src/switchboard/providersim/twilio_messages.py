@@ -7,7 +7,7 @@ from typing import Any
 
 from switchboard.providersim.limits import TwilioError
 from switchboard.providersim.state import SimState, utcnow
-from switchboard.providersim.twilio_calls import API_VERSION
+from switchboard.providersim.twilio_recordings import API_VERSION
 from switchboard.providersim.webhooks import WebhookSender, twilio_form
 
 STATUSES = ("queued", "sent", "delivered")

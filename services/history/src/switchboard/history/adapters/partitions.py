@@ -47,7 +47,11 @@ MAINTENANCE_SUCCESS = Gauge(
 
 PARTITIONED: Final = ("calls", "call_events", "messages")
 # Non-partitioned tables pruned with the partitions: (table, time column).
-PRUNED: Final = (("call_index", "seen_at"), ("message_index", "seen_at"))
+PRUNED: Final = (
+    ("call_index", "seen_at"),
+    ("message_index", "seen_at"),
+    ("call_recordings", "started_at"),
+)
 _NAME: Final = re.compile(r"_p(\d{8})$")
 _LOCK_KEY: Final = 0x5B15_7041  # advisory lock serialising partition DDL across workers
 Clock = Callable[[], datetime]

@@ -20,10 +20,12 @@ from switchboard.history.adapters.message_writer import MessageWriter
 from switchboard.history.adapters.partitions import PartitionManager
 from switchboard.history.adapters.pool import POSTGRES_ERRORS
 from switchboard.history.adapters.recent_events import RECENT_CALLS, FirstSeen
+from switchboard.history.adapters.recordings import upsert_recordings
 from switchboard.history.adapters.sql import OPEN_CALLS, REPORTED_CONVERSATIONS
 from switchboard.history.errors import StoreUnavailableError
 from switchboard.history.messages import MessageRow, merge_message
 from switchboard.history.models import CallFact, OpenCall
+from switchboard.history.recordings import RecordingRow
 
 log = structlog.get_logger(__name__)
 
@@ -55,6 +57,9 @@ class PostgresStore:
                 earliest[key] = (at, tenant)
         now = self._partitions.now()
         return {key: (tenant, min(at, now)) for key, (at, tenant) in earliest.items()}
+
+    async def record_recordings(self, rows: Sequence[RecordingRow]) -> None:
+        await upsert_recordings(self._pool, rows)
 
     async def record_call_facts(self, facts: Sequence[CallFact]) -> int:
         """Store ``facts`` in one transaction; return how many events were new."""

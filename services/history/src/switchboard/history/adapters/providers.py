@@ -188,6 +188,30 @@ class ProviderClient:
             occurred_at=_twilio_time(body.get("end_time")),
         )
 
+    async def delete_recording(
+        self, provider: str, account_id: str | None, recording_id: str
+    ) -> bool:
+        """Twilio ``DELETE /2010-04-01/Accounts/{AC}/Recordings/{RE}.json`` (204; 404 when
+        it is gone already: deleted all the same)."""
+        token = self._settings.twilio_accounts.get(account_id or "")
+        if provider != "twilio" or account_id is None or token is None:
+            log.warning("no credentials to delete the recording", account_id=account_id)
+            return False
+        base = self._settings.twilio_base_url.rstrip("/")
+        url = (
+            f"{base}/{TWILIO_API_VERSION}/Accounts/{quote(account_id, safe='')}/Recordings/"
+            f"{quote(recording_id, safe='')}.json"
+        )
+        try:
+            response = await self._http.delete(
+                url, auth=(account_id, token.get_secret_value()), timeout=self._settings.timeout_s
+            )
+        except httpx.HTTPError as exc:
+            raise ProviderUnavailableError(f"DELETE {url}: {exc!r}") from exc
+        if response.status_code in (httpx.codes.NO_CONTENT, httpx.codes.OK, httpx.codes.NOT_FOUND):
+            return True
+        raise ProviderUnavailableError(f"DELETE {url}: HTTP {response.status_code}")
+
     async def _vapi(self, call_id: str) -> ProviderCallState | None:
         key = self._settings.vapi_api_key.get_secret_value()
         if not key:

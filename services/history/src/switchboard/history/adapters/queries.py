@@ -18,6 +18,7 @@ import asyncpg
 
 from switchboard.common.errors import translated
 from switchboard.history.adapters.pool import POSTGRES_ERRORS
+from switchboard.history.adapters.recordings import recordings_of_call
 from switchboard.history.errors import BadQueryError
 from switchboard.history.schemas import (
     CSV_COLUMNS,
@@ -163,7 +164,9 @@ class PostgresTenantHistory:
             e.args,
         )
         timeline = [CallEventOut(**{**dict(r), "data": json.loads(r["data"])}) for r in events]
-        return CallDetail(**call, events=timeline)
+        async with translated("query", POSTGRES_ERRORS):
+            recordings = await recordings_of_call(self._pool, self._tenant, call["call_id"])
+        return CallDetail(**call, events=timeline, recordings=recordings)
 
     async def export_calls(self, filters: CallFilters) -> AsyncIterator[Sequence[object]]:
         """Every matching call (``CSV_COLUMNS``) in the list's order, read in keyset chunks of
