@@ -60,16 +60,23 @@ class FakePlacer:
         self.placed_at: list[float] = []
         """``time.monotonic()`` of each call, as it reached the provider."""
         self.hung_up: list[str] = []
+        self.voicemails: dict[str, str] = {}
+        """call sid → the TwiML the live call was updated with."""
+        self.placed_with: list[dict[str, bool]] = []
+        """amd / amd_message_end / record of each place() call."""
         self.failures: list[Exception] = []
         """Raised (in order) by the next place() calls."""
         self.drop_answer = False
         """Create the call but raise PlaceUnknown (the answer got lost)."""
         self._ids = itertools.count(1)
 
-    async def place(self, account_sid, *, to, from_, twiml, url, amd, amd_message_end) -> str:
+    async def place(
+        self, account_sid, *, to, from_, twiml, url, amd, amd_message_end, record=False
+    ) -> str:
         if self.failures:
             raise self.failures.pop(0)
         sid = f"CA{next(self._ids):032d}"
+        self.placed_with.append({"amd": amd, "amd_message_end": amd_message_end, "record": record})
         self.placed_at.append(time.monotonic())
         self.calls[sid] = ProviderCall(sid, to, from_, "queued", datetime.now(UTC))
         self.per_number[to] += 1
@@ -94,6 +101,9 @@ class FakePlacer:
 
     async def hang_up(self, account_sid, call_sid) -> None:
         self.hung_up.append(call_sid)
+
+    async def play_and_hang_up(self, account_sid, call_sid, twiml) -> None:
+        self.voicemails[call_sid] = twiml
 
 
 MIN_FACTOR = 0.05
@@ -499,7 +509,8 @@ class InMemoryStore:
         attempt.answered_by = answered_by
         campaign = self.campaigns[attempt.campaign_id]
         slot = SlotRef(attempt.id, attempt.campaign_id, campaign.account_sid)
-        return MachineVerdict(slot, call_sid, campaign.config.amd.on_machine)
+        amd = campaign.config.amd
+        return MachineVerdict(slot, call_sid, amd.on_machine, amd.voicemail_message)
 
     # -- outbox -----------------------------------------------------------------------------
     async def relay_outbox(

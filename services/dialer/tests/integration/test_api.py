@@ -170,3 +170,16 @@ async def test_300k_rows_load_in_under_10_seconds(
     assert stored == result["accepted"] > 290_000
     # The 10 s target is measured by bench/dialer_bench.py (no timing asserts in tests).
     print(f"300k-row upload: {elapsed:.1f} s")  # noqa: T201
+
+
+async def test_recording_and_voicemail_are_campaign_settings(client, token, new_campaign) -> None:
+    body = new_campaign(record=True, amd={"voicemail_message": "Please call us back."})
+    created = await create(client, token, body)
+    assert created["config"]["record"] is True
+    assert created["config"]["amd"]["voicemail_message"] == "Please call us back."
+    listed = (await client.get("/v1/campaigns", headers=token("acme"))).json()
+    [stored] = [c for c in listed if c["id"] == created["id"]]
+    assert stored["config"]["amd"]["voicemail_message"] == "Please call us back."
+    empty = new_campaign(amd={"voicemail_message": ""})
+    r = await client.post("/v1/campaigns", json=empty, headers=token("acme"))
+    assert r.status_code == 400 and "voicemail_message" in r.text

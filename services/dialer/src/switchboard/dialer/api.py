@@ -68,6 +68,7 @@ def new_campaign(body: CampaignIn, tenant: str, settings: DialerSettings) -> Cam
         max_attempts=body.max_attempts,
         retry_delays=body.retry_delays,
         amd=body.amd,
+        record=body.record,
     )
     return Campaign(
         id=uuid4(),

@@ -13,7 +13,13 @@ from switchboard.common.events import (
     Event,
     MessageReceived,
 )
-from switchboard.dialer.models import is_machine, is_opt_out, outcome_of
+from switchboard.dialer.models import (
+    is_machine,
+    is_opt_out,
+    leaves_voicemail,
+    outcome_of,
+    voicemail_twiml,
+)
 from switchboard.dialer.phones import normalize
 from switchboard.dialer.repository import CallPlacer, DialingStore, DoNotCallList, Pacer
 
@@ -37,8 +43,16 @@ async def handle_call_event(
             await pacer.release_slots(slot.account_sid, slot.campaign_id, [slot.attempt_id])
     elif isinstance(data, CallMachineDetected):
         verdict = await store.record_machine(data.call_id, data.answered_by)
-        hang_up = verdict is not None and verdict.on_machine in ("hangup", "retry")
-        if verdict is not None and hang_up and is_machine(data.answered_by):
+        if verdict is None:
+            return
+        if leaves_voicemail(verdict.voicemail, data.answered_by):
+            assert verdict.voicemail is not None
+            twiml = voicemail_twiml(verdict.voicemail)
+            await placer.play_and_hang_up(verdict.slot.account_sid, data.call_id, twiml)
+            log.info("machine answered; voicemail left", sid=data.call_id)
+            return
+        hang_up = verdict.on_machine in ("hangup", "retry")
+        if hang_up and is_machine(data.answered_by):
             await placer.hang_up(verdict.slot.account_sid, data.call_id)
             log.info("machine answered; hung up", sid=data.call_id)
 

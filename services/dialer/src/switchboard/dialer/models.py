@@ -123,12 +123,39 @@ class RetryDelays(BaseModel):
 MachineAction = Literal["continue", "hangup", "retry"]
 
 
+MACHINE_ENDS = frozenset({"machine_end_beep", "machine_end_silence", "machine_end_other"})
+"""AMD verdicts of ``DetectMessageEnd`` after the greeting: the moment to leave a voicemail."""
+
+
 class Amd(BaseModel):
     """Answering-machine detection: ``continue`` plays the answer to the machine (a message),
-    ``hangup`` ends the call and the contact, ``retry`` ends the call and tries again later."""
+    ``hangup`` ends the call and the contact, ``retry`` ends the call and tries again later.
+
+    ``voicemail_message``: asks for async AMD with ``DetectMessageEnd`` (whatever
+    ``enabled`` says); when a machine's greeting has ended (``machine_end_*``) the live call
+    is updated to say this message and hang up, instead of what ``on_machine`` says."""
 
     enabled: bool = False
     on_machine: MachineAction = "continue"
+    voicemail_message: str | None = Field(default=None, min_length=1, max_length=4000)
+
+    @property
+    def detects(self) -> bool:
+        return self.enabled or self.voicemail_message is not None
+
+    @property
+    def waits_for_message_end(self) -> bool:
+        return self.voicemail_message is not None or self.on_machine == "continue"
+
+
+def voicemail_twiml(message: str) -> str:
+    """The TwiML a machine's live call is updated with: the message, then hang up."""
+    return f"<Response><Say>{escape(message)}</Say><Hangup/></Response>"
+
+
+def leaves_voicemail(voicemail: str | None, answered_by: str | None) -> bool:
+    """A voicemail is left when the campaign has one and the greeting has ended."""
+    return voicemail is not None and answered_by in MACHINE_ENDS
 
 
 class CampaignConfig(BaseModel):
@@ -143,6 +170,9 @@ class CampaignConfig(BaseModel):
     max_attempts: int = Field(default=3, ge=1, le=20)
     retry_delays: RetryDelays = Field(default_factory=RetryDelays)
     amd: Amd = Field(default_factory=Amd)
+    record: bool = False
+    """Record each call (Twilio ``Record=true``); the recording status callback goes to the
+    ingress and history keeps the recording (deletable through its API)."""
 
 
 def next_step(

@@ -74,8 +74,9 @@ class Placement:
                     from_=claim.from_number,
                     twiml=twiml,
                     url=cfg.url,
-                    amd=cfg.amd.enabled,
-                    amd_message_end=cfg.amd.on_machine == "continue",
+                    amd=cfg.amd.detects,
+                    amd_message_end=cfg.amd.waits_for_message_end,
+                    record=cfg.record,
                 )
             except Throttled:
                 PLACE_ERRORS.labels("throttled").inc()

@@ -76,6 +76,8 @@ class MachineVerdict:
     slot: SlotRef
     call_sid: str
     on_machine: str
+    voicemail: str | None = None
+    """The campaign's voicemail message, if it leaves one."""
 
 
 PlacedResult = Literal["placed", "ended", "lost"]
@@ -124,8 +126,10 @@ class CallPlacer(Protocol):
         url: str | None,
         amd: bool,
         amd_message_end: bool,
+        record: bool = False,
     ) -> str:
-        """The provider's call id; raises PlaceError."""
+        """The provider's call id; raises PlaceError. ``record``: the provider records the
+        call and reports the recording to the ingress."""
         ...
 
     async def calls_to(
@@ -140,6 +144,10 @@ class CallPlacer(Protocol):
         ...
 
     async def hang_up(self, account_sid: str, call_sid: str) -> None: ...
+
+    async def play_and_hang_up(self, account_sid: str, call_sid: str, twiml: str) -> None:
+        """Update the live call to play ``twiml`` (a call already over: nothing to do)."""
+        ...
 
 
 class Pacer(Protocol):

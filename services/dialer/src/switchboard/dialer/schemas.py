@@ -25,7 +25,12 @@ class CampaignIn(BaseModel):
     window: CallingWindow = Field(default_factory=CallingWindow)
     max_attempts: int = Field(default=3, ge=1, le=20)
     retry_delays: RetryDelays = Field(default_factory=RetryDelays)
-    amd: Amd = Field(default_factory=Amd)
+    amd: Amd = Field(
+        default_factory=Amd,
+        description="Answering-machine detection; amd.voicemail_message leaves that message "
+        "on machines (async AMD, DetectMessageEnd) and lets humans hear the campaign's TwiML.",
+    )
+    record: bool = Field(default=False, description="Record each call (Twilio Record=true).")
     cps: float = Field(default=1.0, gt=0, description="Calls per second (capped by the account).")
     max_concurrent: int = Field(default=10, ge=1, description="Live calls (capped likewise).")
     account_sid: str | None = Field(default=None, description="Provider account (default one).")

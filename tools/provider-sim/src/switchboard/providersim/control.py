@@ -414,4 +414,8 @@ def _call_view(call: Any) -> dict[str, Any]:
         "status_callback": call.status_callback,
         "status_events": list(call.status_events),
         "callbacks_sent": call.sequence,
+        "machine_detection": call.machine_detection,
+        "record": call.record,
+        "recording_callback": call.recording_callback,
+        "twiml_updates": list(call.twiml_updates),
     }

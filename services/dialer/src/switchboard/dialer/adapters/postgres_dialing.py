@@ -459,6 +459,7 @@ class PostgresDialingStore:
             SlotRef(row["id"], row["campaign_id"], row["account_sid"]),
             call_sid,
             config.amd.on_machine,
+            config.amd.voicemail_message,
         )
 
     # -- outbox -----------------------------------------------------------------------------

@@ -28,9 +28,15 @@ from switchboard.dialer.settings import TwilioSettings
 TWILIO_API: Final = "https://api.twilio.com"
 TOO_MANY_REQUESTS: Final = 20429
 CAPACITY_CODES: Final = frozenset({10004, 22005})
+CALL_NOT_LIVE_CODES: Final = frozenset({21220})
+"""Twilio's "Call is not in-progress. Cannot redirect." (the call ended meanwhile)."""
 CLOCK_SKEW: Final = timedelta(seconds=60)
 LIST_PAGE_SIZE: Final = 50
 MAX_LIST_PAGES: Final = 20
+STATUS_PATH: Final = "/webhooks/twilio/voice/status"
+RECORDING_PATH: Final = "/webhooks/twilio/voice/recording"
+RECORDING_EVENTS: Final = ("completed", "absent")
+"""The recording statuses reported: the final ones (``in-progress`` tells history nothing)."""
 
 
 class _BaseUrlHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
@@ -51,8 +57,8 @@ class _BaseUrlHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
         return await super().request(method, url, *args, **kwargs)
 
 
-def status_callback_url(ingress: str, overrides: str) -> str:
-    url = f"{ingress.rstrip('/')}/webhooks/twilio/voice/status"
+def status_callback_url(ingress: str, overrides: str, path: str = STATUS_PATH) -> str:
+    url = f"{ingress.rstrip('/')}{path}"
     return f"{url}#{overrides}" if overrides else url
 
 
@@ -77,6 +83,9 @@ class TwilioCallPlacer:
             for sid, account in settings.accounts.items()
         }
         self._status_callback = status_callback_url(ingress_public_url, settings.callback_overrides)
+        self._recording_callback = status_callback_url(
+            ingress_public_url, settings.callback_overrides, RECORDING_PATH
+        )
         amd_url = f"{ingress_public_url.rstrip('/')}{settings.amd_callback_path}"
         self._amd_callback = (
             f"{amd_url}#{settings.callback_overrides}" if settings.callback_overrides else amd_url
@@ -98,8 +107,16 @@ class TwilioCallPlacer:
         url: str | None,
         amd: bool,
         amd_message_end: bool,
+        record: bool = False,
     ) -> str:
         extra: dict[str, Any] = {}
+        if record:
+            extra.update(
+                record=True,
+                recording_status_callback=self._recording_callback,
+                recording_status_callback_event=list(RECORDING_EVENTS),
+                recording_status_callback_method="POST",
+            )
         if twiml is not None:
             extra["twiml"] = twiml
         else:
@@ -176,6 +193,17 @@ class TwilioCallPlacer:
             return  # already over
         except (TwilioException, aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise ProviderUnavailable(f"hang up: {exc!r}") from exc
+
+    async def play_and_hang_up(self, account_sid: str, call_sid: str, twiml: str) -> None:
+        """``POST Calls/{sid}`` with ``Twiml``: the live call plays it from now on."""
+        try:
+            await self._client(account_sid).calls(call_sid).update_async(twiml=twiml)
+        except TwilioRestException as exc:
+            if exc.status == 404 or exc.code in CALL_NOT_LIVE_CODES:
+                return  # over already: nobody to leave a message to
+            raise ProviderUnavailable(f"update call: {exc!r}") from exc
+        except (TwilioException, aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise ProviderUnavailable(f"update call: {exc!r}") from exc
 
     async def close(self) -> None:
         await asyncio.shield(self._http.close())
