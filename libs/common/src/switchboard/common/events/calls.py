@@ -87,9 +87,9 @@ class CallMachineDetected(EventData):
 
 
 class CallRecordingStatus(EventData):
-    """Twilio's recording status callback (``switchboard.call.recording.v1``): a call's
-    recording is ``in-progress``, ``completed`` (then URL and duration are set), ``absent``
-    or ``failed``."""
+    """A call's recording status from Twilio (``switchboard.call.recording.v1``).
+
+    ``in-progress``, ``completed`` (then URL and duration are set), ``absent`` or ``failed``."""
 
     event_type: ClassVar[str] = "switchboard.call.recording.v1"
 
