@@ -44,9 +44,7 @@ def form(account: str, call_sid: str) -> dict[str, str]:
     }
 
 
-def test_signed_recording_callback_on_kafka_and_forged_is_403(
-    live, kafka_settings, signer
-) -> None:
+def test_signed_recording_callback_on_kafka_and_forged_is_403(live, kafka_settings, signer) -> None:
     forged_sid, call_sid = "CA" + uuid.uuid4().hex, "CA" + uuid.uuid4().hex
     start = asyncio.run(end_offsets(kafka_settings, CALL_EVENTS))
     body, headers = signer.twilio(ROUTE, form(signer.account, forged_sid), token="forged")
