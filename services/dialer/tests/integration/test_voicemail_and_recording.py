@@ -43,11 +43,14 @@ class Ingress:
 
     def __init__(self) -> None:
         self.forms: list[tuple[str, dict[str, str], str]] = []
+        self.urls: dict[str, str] = {}
+        """path → the full URL (query included) last posted to it."""
 
         @post("/{path:path}", status_code=204)
         async def catch(request: Request[Any, Any, Any]) -> None:
             form = dict(httpx.QueryParams((await request.body()).decode()))
             path = request.url.path.strip("/")
+            self.urls[path] = str(request.url)
             self.forms.append((path, form, request.headers.get("x-twilio-signature", "")))
 
         self.server = ThreadServer(Litestar(route_handlers=[catch])).start()
@@ -169,7 +172,10 @@ async def test_voicemail_on_machines_only_and_recordings_reported(
         for call in calls.values():  # async AMD waiting for the greeting's end, and recorded
             assert call["machine_detection"] == "DetectMessageEnd"
             assert call["record"] is True
-            assert call["recording_callback"] == ingress.url + "/webhooks/twilio/voice/recording"
+            # the form names no number: the URL names the tenant's (the caller ID)
+            assert call["recording_callback"] == (
+                ingress.url + "/webhooks/twilio/voice/recording?channel=%2B13125550100"
+            )
 
         async def verdicts() -> bool:
             return len(ingress.on("webhooks/twilio/voice/status")) >= 3 and all(
@@ -205,7 +211,8 @@ async def test_voicemail_on_machines_only_and_recordings_reported(
 
         await eventually(recorded)
         validator = RequestValidator(TOKEN)
-        url = ingress.url + "/" + recording_path
+        url = ingress.urls[recording_path]
+        assert url.endswith("?channel=%2B13125550100")
         for path, form, signature in ingress.forms:
             if path == recording_path:
                 assert validator.validate(url, form, signature)

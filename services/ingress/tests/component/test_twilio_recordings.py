@@ -3,6 +3,8 @@
 from switchboard.common.events import CallRecordingStatus
 
 RECORDING = "/webhooks/twilio/voice/recording"
+# The form names no number: the dialer's callback URL names the tenant's (its caller ID).
+OWNED = RECORDING + "?channel=%2B15005550006"
 
 
 def _params(account: str) -> dict[str, str]:
@@ -20,8 +22,8 @@ def _params(account: str) -> dict[str, str]:
 
 
 def test_signed_recording_callback_is_published_then_answered_204(client, kafka, sign) -> None:
-    body, headers = sign.twilio(RECORDING, _params(sign.account))
-    response = client.post(RECORDING, content=body, headers=headers)
+    body, headers = sign.twilio(OWNED, _params(sign.account))
+    response = client.post(OWNED, content=body, headers=headers)
     assert response.status_code == 204, response.text
     [(topic, key, event)] = kafka.events()
     assert (topic, key) == ("call.events", b"CA1")
@@ -34,9 +36,16 @@ def test_signed_recording_callback_is_published_then_answered_204(client, kafka,
     assert event.tenant == "acme"
 
 
+def test_recording_callback_of_no_tenants_number_is_kept_unowned(client, kafka, sign) -> None:
+    body, headers = sign.twilio(RECORDING, _params(sign.account))
+    assert client.post(RECORDING, content=body, headers=headers).status_code == 204
+    [(topic, _, event)] = kafka.events()
+    assert topic == "unowned.events" and event.tenant is None
+
+
 def test_forged_recording_callback_is_403_and_not_published(client, kafka, sign) -> None:
-    body, headers = sign.twilio(RECORDING, _params(sign.account), token="not-the-token")
-    assert client.post(RECORDING, content=body, headers=headers).status_code == 403
+    body, headers = sign.twilio(OWNED, _params(sign.account), token="not-the-token")
+    assert client.post(OWNED, content=body, headers=headers).status_code == 403
     assert kafka.published == []
 
 

@@ -17,14 +17,16 @@ from switchboard.common.topics import CALL_EVENTS
 from switchboard.ingress.app import create_app
 
 pytestmark = pytest.mark.integration
-ROUTE = "/webhooks/twilio/voice/recording"
+ROUTE = "/webhooks/twilio/voice/recording?channel=%2B15005550006"  # the tenant's caller ID
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory, kafka_settings: KafkaSettings, settings_for) -> Iterator[TestClient]:
+def live(
+    tmp_path_factory, kafka_settings: KafkaSettings, settings_for, config_for
+) -> Iterator[TestClient]:
     asyncio.run(ensure_topics(kafka_settings, [CALL_EVENTS]))
     settings = settings_for(tmp_path_factory.mktemp("spool"))
-    with TestClient(app=create_app(settings)) as client:
+    with TestClient(app=create_app(settings, config=config_for())) as client:
         deadline = time.monotonic() + 60
         while client.get("/ready").json()["status"] != "ready":
             assert time.monotonic() < deadline, "producer never connected"

@@ -8,6 +8,7 @@ import asyncio
 import logging
 from datetime import datetime, timedelta
 from typing import Any, Final
+from urllib.parse import quote
 
 import aiohttp
 from twilio.base.exceptions import TwilioException, TwilioRestException
@@ -62,6 +63,14 @@ def status_callback_url(ingress: str, overrides: str, path: str = STATUS_PATH) -
     return f"{url}#{overrides}" if overrides else url
 
 
+def with_channel(url: str, number: str) -> str:
+    """``url`` with ``?channel=<number>`` before its fragment: callbacks whose form names no
+    number (async AMD, recordings) tell the ingress the tenant's number this way."""
+    base, hash_, fragment = url.partition("#")
+    sep = "&" if "?" in base else "?"
+    return f"{base}{sep}channel={quote(number, safe='')}{hash_}{fragment}"
+
+
 class TwilioCallPlacer:
     """:class:`~switchboard.dialer.repository.CallPlacer` over the Twilio SDK.
 
@@ -113,7 +122,7 @@ class TwilioCallPlacer:
         if record:
             extra.update(
                 record=True,
-                recording_status_callback=self._recording_callback,
+                recording_status_callback=with_channel(self._recording_callback, from_),
                 recording_status_callback_event=list(RECORDING_EVENTS),
                 recording_status_callback_method="POST",
             )
@@ -125,7 +134,7 @@ class TwilioCallPlacer:
             extra.update(
                 machine_detection="DetectMessageEnd" if amd_message_end else "Enable",
                 async_amd="true",
-                async_amd_status_callback=self._amd_callback,
+                async_amd_status_callback=with_channel(self._amd_callback, from_),
                 async_amd_status_callback_method="POST",
             )
         try:

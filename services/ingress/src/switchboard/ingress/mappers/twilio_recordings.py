@@ -12,7 +12,7 @@ from switchboard.ingress.mappers.twilio import _event, _int, _raw, _require, _ti
 from switchboard.ingress.verify import FormParams
 
 
-def recording_status(params: FormParams, tenant: str) -> Outgoing:
+def recording_status(params: FormParams, tenant: str | None) -> Outgoing:
     """One recording status of a call, keyed by CallSid (the call's other events' key)."""
     call_sid, recording_sid, status = _require(params, "CallSid", "RecordingSid", "RecordingStatus")
     event = _event(
