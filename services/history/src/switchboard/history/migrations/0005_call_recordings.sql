@@ -2,9 +2,7 @@
 -- partitioned: a handful of rows per recorded call, pruned with call_index past retention
 -- (partitions.py). ``deleted_at`` is set once the recording is deleted at the provider
 -- through the API; a late callback never brings it back (adapters/recordings.py).
--- Numbered 0005 because 0004 is taken by another change; yoyo orders by the depends line,
--- not by contiguous numbers.
--- depends: 0003_call_index_seen_brin
+-- depends: 0004_messages_stored_at
 
 CREATE TABLE call_recordings (
     recording_id  text        PRIMARY KEY,
