@@ -8,8 +8,9 @@ from typing import Annotated, Any
 from uuid import UUID, uuid4
 
 from litestar import Controller, Request, delete, get, post
+from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException, ValidationException
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from switchboard.common.auth import Principal
@@ -89,21 +90,27 @@ class CampaignController(Controller):
     @post("/", status_code=HTTP_201_CREATED)
     async def create(
         self,
-        data: CampaignIn,
-        tenant: str,
-        store: CampaignStore,
-        settings: DialerSettings,
+        data: JSONBody[CampaignIn],
+        tenant: NamedDependency[str],
+        store: NamedDependency[CampaignStore],
+        settings: NamedDependency[DialerSettings],
     ) -> CampaignOut:
         """Create a campaign (``draft``)."""
         return campaign_out(await store.create_campaign(new_campaign(data, tenant, settings)))
 
     @get("/")
-    async def list_campaigns(self, tenant: str, store: CampaignStore) -> list[CampaignOut]:
+    async def list_campaigns(
+        self, tenant: NamedDependency[str], store: NamedDependency[CampaignStore]
+    ) -> list[CampaignOut]:
         return [campaign_out(c) for c in await store.list_campaigns(tenant)]
 
     @get("/{campaign_id:uuid}")
     async def progress(
-        self, campaign_id: UUID, tenant: str, store: CampaignStore, clock: Any
+        self,
+        campaign_id: FromPath[UUID],
+        tenant: NamedDependency[str],
+        store: NamedDependency[CampaignStore],
+        clock: NamedDependency[Any],
     ) -> ProgressOut:
         """Status and progress: pending, due, in flight, done by outcome, rate, ETA."""
         campaign = await store.get_campaign(tenant, campaign_id)
@@ -132,13 +139,14 @@ class CampaignController(Controller):
     async def upload(
         self,
         request: Request[Principal, Any, Any],
-        campaign_id: UUID,
-        tenant: str,
-        store: CampaignStore,
-        settings: DialerSettings,
-        executor: Executor | None,
+        campaign_id: FromPath[UUID],
+        tenant: NamedDependency[str],
+        store: NamedDependency[CampaignStore],
+        settings: NamedDependency[DialerSettings],
+        executor: NamedDependency[Executor | None],
         default_region: Annotated[
-            str | None, Parameter(description="Region of numbers without +country, e.g. US.")
+            str | None,
+            QueryParameter(description="Region of numbers without +country, e.g. US."),
         ] = None,
     ) -> UploadOut:
         """Contacts as CSV (header row; a phone column, optional time_zone, other columns
@@ -173,11 +181,11 @@ class CampaignController(Controller):
     async def command(
         self,
         request: Request[Principal, Any, Any],
-        campaign_id: UUID,
-        action: str,
-        tenant: str,
-        store: CampaignStore,
-        clock: Any,
+        campaign_id: FromPath[UUID],
+        action: FromPath[str],
+        tenant: NamedDependency[str],
+        store: NamedDependency[CampaignStore],
+        clock: NamedDependency[Any],
     ) -> CampaignOut:
         """``start``, ``pause``, ``resume`` or ``cancel``: applied in PostgreSQL and
         published to ``dial.commands`` (outbox) so every worker reacts at once."""
@@ -194,23 +202,30 @@ class DncController(Controller):
     @get("/")
     async def list_dnc(
         self,
-        tenant: str,
-        store: CampaignStore,
-        after: str | None = None,
-        limit: Annotated[int, Parameter(ge=1, le=10_000)] = 1000,
+        tenant: NamedDependency[str],
+        store: NamedDependency[CampaignStore],
+        after: FromQuery[str | None] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=10_000)] = 1000,
     ) -> list[DncOut]:
         """The tenant's do-not-call numbers, by number (``after`` = the last one seen)."""
         rows = await store.list_dnc(tenant, after, limit)
         return [DncOut(phone=p, reason=r, created_at=t) for p, r, t in rows]
 
     @post("/", status_code=HTTP_201_CREATED)
-    async def add(self, data: DncIn, tenant: str, store: CampaignStore) -> DncOut:
+    async def add(
+        self, data: JSONBody[DncIn], tenant: NamedDependency[str], store: NamedDependency[CampaignStore]
+    ) -> DncOut:
         phone = _e164(data.phone)
         await store.add_dnc(tenant, phone, data.reason)
         return DncOut(phone=phone, reason=data.reason)
 
     @delete("/{phone:str}", status_code=HTTP_204_NO_CONTENT)
-    async def remove(self, phone: str, tenant: str, store: CampaignStore) -> None:
+    async def remove(
+        self,
+        phone: FromPath[str],
+        tenant: NamedDependency[str],
+        store: NamedDependency[CampaignStore],
+    ) -> None:
         if not await store.remove_dnc(tenant, _e164(phone)):
             raise NotFoundException("not on the list")
 
