@@ -213,7 +213,10 @@ class DncController(Controller):
 
     @post("/", status_code=HTTP_201_CREATED)
     async def add(
-        self, data: JSONBody[DncIn], tenant: NamedDependency[str], store: NamedDependency[CampaignStore]
+        self,
+        data: JSONBody[DncIn],
+        tenant: NamedDependency[str],
+        store: NamedDependency[CampaignStore],
     ) -> DncOut:
         phone = _e164(data.phone)
         await store.add_dnc(tenant, phone, data.reason)
