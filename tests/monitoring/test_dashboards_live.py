@@ -44,6 +44,7 @@ ACCOUNT, TOKEN = "AC" + "0" * 32, "local-dev-auth-token"  # the simulator's defa
 TENANT, WHATSAPP_APP = "local", "local-whatsapp-app"
 CALLER_IDS = ("+15005550006", "+12125550100", "+13125550100", "+14155550100")
 CONVERSATION_NUMBER = "109000000000001"  # the demo conversation's phone_number_id
+LIMITED_NUMBER = "109000000000002"  # the business with a spend limit
 JWT_KEY = "dashboards-test-jwt-key-0123456789abcdef"
 AI_KEY = '{"dash-test": "QdoJaGjUMfwMggz4CCZv5jCJr6qpT/Gza+SRx1o5SNs="}'
 TOPICS = (CALL_EVENTS, MESSAGE_INBOUND, MESSAGE_STATUS, MESSAGE_OUTBOUND)
@@ -72,7 +73,7 @@ def control_plane() -> list[ConfigEntity]:
                 account_id=WHATSAPP_APP,
                 waba_id=waba.waba_id,
             )
-            for number in (*waba.phone_numbers, CONVERSATION_NUMBER)
+            for number in (*waba.phone_numbers, CONVERSATION_NUMBER, LIMITED_NUMBER)
         ),
     ]
 
@@ -252,7 +253,7 @@ def demo_stack(
 
 
 async def message_a_business_with_a_spend_limit(sim_url: str, ai_url: str) -> None:
-    number, token = f"10{secrets.randbelow(10**13):013d}", secrets.token_urlsafe(16)
+    number, token = LIMITED_NUMBER, secrets.token_urlsafe(16)
     async with httpx.AsyncClient(base_url=sim_url, timeout=30) as sim:
         config = {"whatsapp": {"phone_numbers": {number: token}}}
         (await sim.patch("/_sim/config", json=config)).raise_for_status()
