@@ -43,7 +43,7 @@ SECRET_FIELDS: Final[Mapping[Provider, tuple[str, ...]]] = {
     "twilio": ("auth_tokens", "api_keys"),
     "whatsapp": ("app_secrets", "verify_tokens", "access_tokens"),
     "vapi": ("webhook_secrets", "api_keys"),
-    "elevenlabs": ("webhook_secrets", "api_keys"),
+    "elevenlabs": ("webhook_secrets", "api_keys", "tool_secrets"),
 }
 """The fields a tenant may replace through ``PUT /v1/accounts/.../secrets`` (rotation)."""
 

@@ -219,6 +219,9 @@ class ElevenLabsAccount(AccountBase):
     """HMAC secrets of the post-call webhooks (ElevenLabs-Signature)."""
     api_keys: tuple[Secret, ...] = ()
     """``xi-api-key`` values (conversation lookups); the first is used."""
+    tool_secrets: tuple[Secret, ...] = ()
+    """Secrets ElevenLabs sends as ``Authorization: Bearer`` (workspace secrets in the
+    headers of the conversation-initiation webhook and of server tools); any one verifies."""
 
 
 Account = Annotated[

@@ -31,9 +31,19 @@ from switchboard.common.events.messages import (
     conversation_key,
 )
 from switchboard.common.events.registry import EVENT_TYPES
+from switchboard.common.events.voice import (
+    CallAssistantRequested,
+    CallToolsCalled,
+    CallTransferRequested,
+    VoiceOutcome,
+    VoiceProvider,
+    VoiceRequest,
+    VoiceToolCall,
+)
 
 __all__ = [
     "EVENT_TYPES",
+    "CallAssistantRequested",
     "CallMachineDetected",
     "CallPlaceFailed",
     "CallPlaced",
@@ -41,6 +51,8 @@ __all__ = [
     "CallReport",
     "CallStatus",
     "CallStatusChanged",
+    "CallToolsCalled",
+    "CallTransferRequested",
     "Channel",
     "DialAction",
     "DialCommand",
@@ -61,6 +73,10 @@ __all__ = [
     "MessageStatusOther",
     "OrderItem",
     "SharedContact",
+    "VoiceOutcome",
+    "VoiceProvider",
+    "VoiceRequest",
+    "VoiceToolCall",
     "conversation_key",
     "decode",
     "encode",

@@ -18,6 +18,11 @@ from switchboard.common.events.messages import (
     MessageStatusChanged,
     MessageStatusOther,
 )
+from switchboard.common.events.voice import (
+    CallAssistantRequested,
+    CallToolsCalled,
+    CallTransferRequested,
+)
 from switchboard.common.topics import (
     CALL_EVENTS,
     DIAL_COMMANDS,
@@ -36,6 +41,9 @@ EVENT_TYPES: Final[dict[str, type[EventData]]] = {
         CallPlaced,
         CallPlaceFailed,
         CallRecordingStatus,
+        CallAssistantRequested,
+        CallToolsCalled,
+        CallTransferRequested,
         MessageReceived,
         MessageStatusChanged,
         MessageStatusOther,
@@ -52,6 +60,9 @@ TOPIC_EVENT_TYPES: Final[dict[str, tuple[type[EventData], ...]]] = {
         CallPlaced,
         CallPlaceFailed,
         CallRecordingStatus,
+        CallAssistantRequested,
+        CallToolsCalled,
+        CallTransferRequested,
     ),
     MESSAGE_INBOUND: (MessageReceived,),
     MESSAGE_STATUS: (MessageStatusChanged, MessageStatusOther),
