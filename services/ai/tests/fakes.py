@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
-from switchboard.ai.errors import MediaUnavailable, ModelRejected, ModelUnavailable
+from switchboard.ai.errors import MediaUnavailable, ModelRejected, ModelUnavailable, ToolFailed
 from switchboard.ai.models import (
     Business,
     ChatMessage,
@@ -24,6 +24,7 @@ from switchboard.ai.models import (
     StoredMessage,
     Template,
 )
+from switchboard.common.config import Channel, Tenant
 from switchboard.common.events import Event
 
 
@@ -320,3 +321,64 @@ class InMemoryKnowledge:
 
 def fixed_now() -> datetime:
     return datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+class InMemoryConfig:
+    """The control plane's view for the voice lookup: channel bindings and tenants."""
+
+    def __init__(self) -> None:
+        self.entities: dict[str, Any] = {}
+
+    def bind(self, channel: str, tenant: str, account: str = "acct-1") -> None:
+        kind, _, channel_id = channel.partition("/")
+        entity = Channel(kind=kind, id=channel_id, tenant=tenant, account_id=account)
+        self.entities[entity.key] = entity
+
+    def suspend(self, tenant: str) -> None:
+        entity = Tenant(id=tenant, name=tenant, status="suspended")
+        self.entities[entity.key] = entity
+
+    def get(self, key: str) -> Any:
+        return self.entities.get(key)
+
+
+class InMemoryVoiceLookup:
+    def __init__(self) -> None:
+        self.businesses: list[Business] = []
+        self.lookups = 0
+
+    def add(self, business: Business) -> None:
+        self.businesses.append(business)
+
+    async def by_voice_channel(self, tenant: str, channel: str) -> Business | None:
+        self.lookups += 1
+        return next(
+            (b for b in self.businesses if b.tenant == tenant and channel in b.voice.channels),
+            None,
+        )
+
+
+class FakeToolCaller:
+    """Records http tool calls; answers ``answer`` or raises ToolFailed(``fail``)."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+        self.answer = "done"
+        self.fail: str | None = None
+
+    async def call(
+        self,
+        spec: Any,
+        tool_call_id: str,
+        arguments: dict[str, Any],
+        context: Any,
+        *,
+        timeout_s: float,
+        now: datetime | None = None,
+    ) -> str:
+        self.calls.append(
+            {"tool": spec.name, "id": tool_call_id, "arguments": arguments, "timeout_s": timeout_s}
+        )
+        if self.fail is not None:
+            raise ToolFailed(self.fail)
+        return self.answer

@@ -1,4 +1,4 @@
-"""``switchboard-ai api|worker|rotate-keys|embed|new-key``."""
+"""``switchboard-ai api|worker|voice|rotate-keys|embed|new-key``."""
 
 import asyncio
 
@@ -39,6 +39,20 @@ def worker() -> None:
         factory=True,
         host=http.host,
         port=http.worker_port,
+        log_config=None,
+        access_log=False,
+    )
+
+
+@cli.command()
+def voice() -> None:
+    """Serve the internal voice API for the ingress (SWITCHBOARD_HTTP__VOICE_PORT, default 8008)."""
+    http = get_settings().http
+    uvicorn.run(
+        "switchboard.ai.voice_app:voice_from_env",
+        factory=True,
+        host=http.host,
+        port=http.voice_port,
         log_config=None,
         access_log=False,
     )

@@ -10,12 +10,16 @@ from typing import Any
 
 import structlog
 
+from switchboard.ai.adapters.http_tools import tool_secret_context
 from switchboard.ai.adapters.mongo_businesses import MongoBusinesses, VersionConflict
 from switchboard.ai.adapters.mongo_knowledge import KnowledgeDocument, MongoKnowledge
 from switchboard.ai.adapters.mongo_replies import MongoUsage
+from switchboard.ai.adapters.tool_targets import url_problem
 from switchboard.ai.cache import token_context
 from switchboard.ai.models import Business
 from switchboard.ai.schemas import BusinessCreate, BusinessSettingsFields, BusinessUpdate, UsageOut
+from switchboard.ai.voice_models import ToolSpec, TransferRule, VoiceProfile
+from switchboard.ai.voice_schemas import VoiceIn, parse_interval
 from switchboard.common.crypto import Cipher
 
 log = structlog.get_logger(__name__)
@@ -35,6 +39,11 @@ class DocumentTooLarge(ValueError):
     """A knowledge document above ``knowledge.max_document_chars``."""
 
 
+class VoiceInvalid(ValueError):
+    """A voice profile the service cannot use (a tool endpoint it may not call, an http tool
+    without a signing secret)."""
+
+
 @dataclass(slots=True)
 class AdminService:
     businesses: MongoBusinesses
@@ -43,6 +52,8 @@ class AdminService:
     cipher: Cipher
     default_model: str
     max_document_chars: int = 200_000
+    allow_private_tools: bool = False
+    """Tool endpoints may be private or loopback addresses (the local environment only)."""
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     def _apply(self, business: Business, fields: BusinessSettingsFields) -> Business:
@@ -60,9 +71,56 @@ class AdminService:
                 changes[name] = template.to_template() if template is not None else None
             elif name == "message_types":
                 changes[name] = dict(value or {})
+            elif name == "voice":
+                voice = fields.voice
+                changes[name] = (
+                    self._voice(business, voice) if voice is not None else VoiceProfile()
+                )
             elif value is not None or name in _CLEARABLE:
                 changes[name] = value
         return dataclasses.replace(business, **changes)
+
+    def _voice(self, business: Business, voice: VoiceIn) -> VoiceProfile:
+        """The profile of ``voice``: tool secrets sealed (an http tool's secret left out of an
+        update is the one it had), endpoints checked."""
+        tools = []
+        for t in voice.tools:
+            sealed = None
+            if t.kind == "http":
+                assert t.url is not None  # ToolIn checks it
+                problem = url_problem(t.url, allow_private=self.allow_private_tools)
+                if problem:
+                    raise VoiceInvalid(f"tool {t.name}: {problem}")
+                if t.signing_secret is not None:
+                    context = tool_secret_context(business.id, t.name)
+                    sealed = self.cipher.seal(t.signing_secret, context)
+                else:
+                    earlier = business.voice.tool(t.name)
+                    sealed = earlier.signing_secret if earlier and earlier.kind == "http" else None
+                    if sealed is None:
+                        raise VoiceInvalid(f"tool {t.name}: an http tool needs a signing_secret")
+            tools.append(ToolSpec(t.name, t.kind, t.description, t.url, sealed, t.timeout_s))
+        return VoiceProfile(
+            channels=tuple(voice.channels),
+            time_zone=voice.time_zone,
+            hours={
+                day: tuple(sorted((parse_interval(x) for x in spans), key=lambda i: i.start))
+                for day, spans in voice.hours.items()
+                if spans
+            },
+            vapi_assistant_id=voice.vapi_assistant_id,
+            vapi_assistant=voice.vapi_assistant,
+            variables=dict(voice.variables),
+            transfer_rules=tuple(
+                TransferRule(tuple(r.days), parse_interval(r.window), r.number, r.message)
+                for r in voice.transfer_rules
+            ),
+            transfer_number=voice.transfer_number,
+            transfer_message=voice.transfer_message,
+            elevenlabs_allowed_overrides=tuple(voice.elevenlabs_allowed_overrides),
+            elevenlabs_overrides=dict(voice.elevenlabs_overrides),
+            tools=tuple(tools),
+        )
 
     async def create(self, tenant: str, data: BusinessCreate) -> Business:
         blank = Business(

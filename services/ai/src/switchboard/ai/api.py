@@ -9,7 +9,7 @@ from typing import Annotated
 
 from litestar import Controller, delete, get, patch, post, put
 from litestar.di import NamedDependency
-from litestar.exceptions import HTTPException, NotFoundException
+from litestar.exceptions import HTTPException, NotFoundException, ValidationException
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import (
     HTTP_202_ACCEPTED,
@@ -19,7 +19,7 @@ from litestar.status_codes import (
 
 from switchboard.ai.adapters.mongo_businesses import VersionConflict
 from switchboard.ai.adapters.mongo_knowledge import KnowledgeDocument
-from switchboard.ai.admin import AdminService, DocumentTooLarge, NotFound
+from switchboard.ai.admin import AdminService, DocumentTooLarge, NotFound, VoiceInvalid
 from switchboard.ai.errors import ChannelTaken
 from switchboard.ai.schemas import (
     BusinessCreate,
@@ -65,6 +65,8 @@ class BusinessController(Controller):
             return BusinessOut.of(await admin.create(tenant, data))
         except ChannelTaken as exc:
             raise Conflict(detail=str(exc)) from exc
+        except VoiceInvalid as exc:
+            raise ValidationException(detail=str(exc)) from exc
 
     @get("/")
     async def list_businesses(
@@ -98,6 +100,8 @@ class BusinessController(Controller):
             raise NotFoundException(detail="no such business") from exc
         except ChannelTaken as exc:
             raise Conflict(detail=str(exc)) from exc
+        except VoiceInvalid as exc:
+            raise ValidationException(detail=str(exc)) from exc
         except VersionConflict as exc:
             raise Conflict(detail="business is being changed concurrently; retry") from exc
 

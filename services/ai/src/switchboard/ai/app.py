@@ -297,6 +297,7 @@ def create_api(settings: AiSettings) -> Litestar:
                 cipher,
                 settings.openai.default_model,
                 settings.knowledge.max_document_chars,
+                allow_private_tools=settings.private_tools_allowed,
             )
             yield
         finally:

@@ -19,6 +19,7 @@ ModelUnavailable               the model failed after bounded retries (→ fallb
 ModelRejected                  the model refused this request as invalid (→ fallback; the breaker
                                does not count it: one business's settings, not an outage)
 ChannelTaken                   another business already uses a channel id (API: 409)
+ToolFailed                     a voice tool could not answer (its error goes to the assistant)
 """
 
 from switchboard.common.errors import PermanentError, RetryableError, SwitchboardError
@@ -87,3 +88,8 @@ class ChannelTaken(SwitchboardError):
     def __init__(self, channel_id: str) -> None:
         super().__init__(f"channel {channel_id!r} belongs to another business")
         self.channel_id = channel_id
+
+
+class ToolFailed(SwitchboardError):
+    """A voice tool could not answer: its endpoint refused, timed out, answered an error, or
+    is not a place it may call. The message is what the assistant is told."""

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Final, Literal
 
+from switchboard.ai.voice_models import VoiceProfile
 from switchboard.common.crypto import Sealed
 from switchboard.common.events import Channel
 
@@ -88,6 +89,8 @@ class Business:
     them; otherwise media are only described."""
     whatsapp_token: Sealed | None = None
     twilio_token: Sealed | None = None
+    voice: VoiceProfile = field(default_factory=VoiceProfile, hash=False)
+    """Live calls (Vapi, ElevenLabs): channels, hours, transfers, tools, assistant."""
     version: int = 1
 
     @property

@@ -6,6 +6,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from switchboard.ai.models import Business, Template
+from switchboard.ai.voice_schemas import VoiceIn, VoiceOut
 
 
 class TemplateIn(BaseModel):
@@ -71,6 +72,9 @@ class BusinessSettingsFields(BaseModel):
     """Write-only: stored encrypted, never returned."""
     twilio_auth_token: str | None = Field(default=None, min_length=1)
     """Write-only: stored encrypted, never returned."""
+    voice: VoiceIn | None = None
+    """Live calls (Vapi, ElevenLabs): channels, hours, transfers, tools, assistant; a PATCH
+    replaces it whole (a tool's signing secret left out is kept)."""
 
 
 class BusinessCreate(BusinessSettingsFields):
@@ -103,6 +107,7 @@ class BusinessOut(BaseModel):
     active: bool
     has_whatsapp_token: bool
     has_twilio_token: bool
+    voice: VoiceOut
     version: int
 
     @classmethod
@@ -129,6 +134,7 @@ class BusinessOut(BaseModel):
             active=b.active,
             has_whatsapp_token=b.whatsapp_token is not None,
             has_twilio_token=b.twilio_token is not None,
+            voice=VoiceOut.of(b.voice),
             version=b.version,
         )
 

@@ -6,6 +6,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr
 
 from switchboard.common.auth import AuthSettings
+from switchboard.common.config import ConfigSettings
 from switchboard.common.crypto import KeyRingSettings
 from switchboard.common.kafka import RetryPolicy
 from switchboard.common.settings import CommonSettings
@@ -20,6 +21,8 @@ class AiHttpSettings(BaseModel):
     """The admin API (``switchboard-ai api``)."""
     worker_port: int = 8003
     """Health/readiness/metrics of the consumer (``switchboard-ai worker``)."""
+    voice_port: int = 8008
+    """The internal voice API (``switchboard-ai voice``), for the ingress only."""
 
 
 class OpenAISettings(BaseModel):
@@ -164,6 +167,30 @@ class ConsumerSettings(BaseModel):
     """Longest such pause."""
 
 
+class VoiceSettings(BaseModel):
+    """The internal voice API: live-call answers for the ingress."""
+
+    internal_secrets: list[SecretStr] = Field(default_factory=list)
+    """Bearer tokens the ingress presents (``SWITCHBOARD_VOICE__INTERNAL_SECRET`` there); the
+    first is current, every one is accepted, so it rotates without downtime. Empty: the voice
+    API refuses to start."""
+    default_deadline_s: float = Field(default=5.0, gt=0)
+    """When a request carries no deadline header."""
+    tool_max_response_bytes: int = Field(default=16_384, ge=1024)
+    """Largest answer read from a tenant's HTTP tool."""
+    tool_max_connections: int = 100
+    allow_private_tools: bool | None = None
+    """Tool endpoints on private, loopback or link-local addresses, and plain http; None:
+    only in the ``local`` environment."""
+    knowledge_chars: int = Field(default=600, ge=50)
+    """Longest knowledge answer spoken back by ``search_knowledge``."""
+    cache_ttl_s: float = 30.0
+    """Business lookups by tenant and channel."""
+    cache_max_entries: int = 10_000
+    query_cache_entries: int = 2048
+    """Embeddings of recent questions kept in memory (callers ask the same few)."""
+
+
 class AiSettings(CommonSettings):
     """Everything the AI service reads."""
 
@@ -178,6 +205,9 @@ class AiSettings(CommonSettings):
     cache: CacheSettings = Field(default_factory=CacheSettings)
     knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
     consumer: ConsumerSettings = Field(default_factory=ConsumerSettings)
+    voice: VoiceSettings = Field(default_factory=VoiceSettings)
+    config: ConfigSettings = Field(default_factory=ConfigSettings)
+    """The control plane's configuration (``control.config``): who owns each voice channel."""
     prices: dict[str, Price] = Field(default_factory=_default_prices)
     """Model → price; a model missing here costs 0 (and is logged)."""
     redis_prefix: str = ""
@@ -188,6 +218,11 @@ class AiSettings(CommonSettings):
     @property
     def redis_namespace(self) -> str:
         return self.redis_prefix or f"switchboard:ai:{self.mongo.database}"
+
+    @property
+    def private_tools_allowed(self) -> bool:
+        allowed = self.voice.allow_private_tools
+        return self.environment == "local" if allowed is None else allowed
 
 
 @lru_cache(maxsize=1)

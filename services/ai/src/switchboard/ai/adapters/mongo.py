@@ -65,6 +65,7 @@ async def ensure_indexes(db: Database) -> None:
     with translated("creating indexes", MONGO_ERRORS):
         await db[BUSINESSES].create_index([("tenant", ASCENDING), ("name", ASCENDING)])
         await db[CHANNELS].create_index([("business_id", ASCENDING)])
+        await db["business_voice_channels"].create_index([("business_id", ASCENDING)])
         await db[MESSAGES].create_index([("conversation", ASCENDING), ("at", DESCENDING)])
         await db[USAGE].create_index([("tenant", ASCENDING), ("day", ASCENDING)])
         await db[USAGE].create_index([("business_id", ASCENDING), ("month", ASCENDING)])

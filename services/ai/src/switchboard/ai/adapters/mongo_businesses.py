@@ -1,4 +1,10 @@
-"""Businesses and the channel ids routed to them. Tokens are stored sealed, never in clear."""
+"""Businesses and the channel ids routed to them. Tokens are stored sealed, never in clear.
+
+Messaging channels (WhatsApp phone_number_ids, Twilio numbers) route through
+``business_channels`` keyed by the channel id; voice channels (numbers, Vapi assistants,
+ElevenLabs agents) through ``business_voice_channels`` keyed by tenant and channel (see
+``mongo_voice.py``): a tenant's business claims a voice channel only among that tenant's.
+"""
 
 import dataclasses
 import uuid
@@ -19,6 +25,12 @@ from switchboard.ai.adapters.mongo import (
     Doc,
 )
 from switchboard.ai.adapters.mongo_replies import template_from_doc, template_to_doc
+from switchboard.ai.adapters.mongo_voice import (
+    VOICE_CHANNELS,
+    profile_from_doc,
+    profile_to_doc,
+    voice_route_id,
+)
 from switchboard.ai.errors import ChannelTaken, StoreUnavailable
 from switchboard.ai.models import Business
 from switchboard.common.crypto import Sealed
@@ -50,6 +62,7 @@ def business_to_doc(b: Business) -> Doc:
         doc[name] = _sealed_to_doc(doc[name])
     doc["message_types"] = dict(b.message_types)
     doc["whatsapp_template"] = template_to_doc(b.whatsapp_template)
+    doc["voice"] = profile_to_doc(b.voice)
     return doc
 
 
@@ -63,6 +76,7 @@ def business_from_doc(doc: Doc) -> Business:
         values[name] = _sealed_from_doc(doc.get(name))
     values["message_types"] = dict(doc.get("message_types") or {})
     values["whatsapp_template"] = template_from_doc(doc.get("whatsapp_template"))
+    values["voice"] = profile_from_doc(doc.get("voice"))
     return Business(**values)
 
 
@@ -77,6 +91,7 @@ class MongoBusinesses:
         self._businesses = db[BUSINESSES]
         self._channels = db[CHANNELS]
         self._bindings = db[BINDINGS]
+        self._voice = db[VOICE_CHANNELS]
 
     async def bindings_token(self) -> str | None:
         """Changes whenever channels are bound (workers poll it: one ``_id`` read)."""
@@ -114,6 +129,44 @@ class MongoBusinesses:
         # A claim left by an interrupted update is not a route.
         return business if channel_id in business.channel_ids else None
 
+    async def by_voice_channel(self, tenant: str, channel: str) -> Business | None:
+        """The business of ``tenant`` that serves voice ``channel`` (``kind/id``)."""
+        with translated("voice channel lookup", MONGO_ERRORS):
+            route = await self._voice.find_one({"_id": voice_route_id(tenant, channel)})
+            if route is None:
+                return None
+            doc = await self._businesses.find_one({"_id": route["business_id"]})
+        if doc is None:
+            return None
+        business = business_from_doc(doc)
+        # A claim left by an interrupted update is not a route.
+        if business.tenant != tenant or channel not in business.voice.channels:
+            return None
+        return business
+
+    async def _claim_voice(self, business: Business, channels: list[str]) -> None:
+        claimed: list[str] = []
+        try:
+            for channel in channels:
+                with translated("claiming a voice channel", MONGO_ERRORS):
+                    await self._voice.insert_one(
+                        {
+                            "_id": voice_route_id(business.tenant, channel),
+                            "business_id": business.id,
+                            "tenant": business.tenant,
+                        }
+                    )
+                claimed.append(channel)
+        except DuplicateKeyError as exc:
+            await self._release_voice(business, claimed)
+            raise ChannelTaken(channel) from exc
+
+    async def _release_voice(self, business: Business, channels: list[str]) -> None:
+        if channels:
+            ids = [voice_route_id(business.tenant, c) for c in channels]
+            with translated("releasing voice channels", MONGO_ERRORS):
+                await self._voice.delete_many({"_id": {"$in": ids}, "business_id": business.id})
+
     async def _claim_channels(self, business: Business, channel_ids: list[str]) -> None:
         claimed: list[str] = []
         try:
@@ -137,6 +190,11 @@ class MongoBusinesses:
     async def create(self, business: Business) -> None:
         """Claim its channel ids (unique) then insert it; ChannelTaken if one is in use."""
         await self._claim_channels(business, list(business.channel_ids))
+        try:
+            await self._claim_voice(business, list(business.voice.channels))
+        except ChannelTaken:
+            await self._release(business.id, list(business.channel_ids))
+            raise
         with translated("creating a business", MONGO_ERRORS):
             await self._businesses.insert_one(business_to_doc(business))
         await self._bound(list(business.channel_ids))
@@ -160,7 +218,14 @@ class MongoBusinesses:
         """Write ``new`` if the stored version is still ``old``'s; channels follow."""
         added = [c for c in new.channel_ids if c not in old.channel_ids]
         removed = [c for c in old.channel_ids if c not in new.channel_ids]
+        voice_added = [c for c in new.voice.channels if c not in old.voice.channels]
+        voice_removed = [c for c in old.voice.channels if c not in new.voice.channels]
         await self._claim_channels(new, added)
+        try:
+            await self._claim_voice(new, voice_added)
+        except ChannelTaken:
+            await self._release(new.id, added)
+            raise
         doc = business_to_doc(dataclasses.replace(new, version=old.version + 1))
         with translated("updating a business", MONGO_ERRORS):
             result = await self._businesses.replace_one(
@@ -168,15 +233,18 @@ class MongoBusinesses:
             )
         if result.matched_count == 0:
             await self._release(new.id, added)
+            await self._release_voice(new, voice_added)
             raise VersionConflict(old.id)
         await self._release(old.id, removed)
         await self._bound(added)
+        await self._release_voice(old, voice_removed)
 
     async def delete(self, tenant: str, business_id: str) -> bool:
         with translated("deleting a business", MONGO_ERRORS):
             result = await self._businesses.delete_one({"_id": business_id, "tenant": tenant})
             if result.deleted_count:
                 await self._channels.delete_many({"business_id": business_id})
+                await self._voice.delete_many({"business_id": business_id})
         return bool(result.deleted_count)
 
     async def raw(self, business_id: str) -> Doc | None:
