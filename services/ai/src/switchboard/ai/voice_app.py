@@ -79,7 +79,11 @@ def create_voice_api(settings: AiSettings, overrides: VoiceOverrides | None = No
     @contextlib.asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         mongo = create_client(settings.mongo)
-        redis: Redis = Redis.from_url(settings.redis.url.get_secret_value())
+        redis: Redis = Redis.from_url(
+            settings.redis.url.get_secret_value(),
+            socket_timeout=settings.redis.socket_timeout_s,
+            socket_connect_timeout=settings.redis.connect_timeout_s,
+        )
         openai_client = create_openai(settings.openai)
         tools = HttpTools(
             cipher,
