@@ -144,10 +144,20 @@ def now(value: bytes) -> bytes:
     return value.replace(NOW, str(int(time.time())).encode())
 
 
+EL_INITIATION_BODY = json.dumps({"call_sid": "CA1", "agent_id": "agent_01"}).encode()
+EL_TOOL_BODY = json.dumps({"conversation_id": "conv-1", "query": "x"}).encode()
+
+
 def body_for(kind: str, signer: Any) -> tuple[bytes, Headers]:
     if kind == "twilio":
         return twilio_request(signer)
-    body = {"whatsapp": WA_BODY, "vapi": VAPI_BODY, "elevenlabs": EL_BODY}[kind]
+    body = {
+        "whatsapp": WA_BODY,
+        "vapi": VAPI_BODY,
+        "elevenlabs": EL_BODY,
+        "elevenlabs-initiation": EL_INITIATION_BODY,
+        "elevenlabs-tool": EL_TOOL_BODY,
+    }[kind]
     return body, [JSON_TYPE]
 
 
@@ -188,6 +198,13 @@ SCHEMES: list[tuple[str, str, str, list[bytes]]] = [
     ("bearer", "vapi", "/webhooks/vapi", [b"authorization"]),
     ("hmac", "vapi", "/webhooks/vapi", [b"x-timestamp", b"x-signature"]),
     ("secret_header", "elevenlabs", "/webhooks/elevenlabs", [b"elevenlabs-signature"]),
+    (
+        "secret_header",
+        "elevenlabs-initiation",
+        "/webhooks/elevenlabs/initiation",
+        [b"authorization"],
+    ),
+    ("secret_header", "elevenlabs-tool", "/webhooks/elevenlabs/tools/search", [b"authorization"]),
 ]
 # Prefixes that get hostile bytes past each scheme's first checks.
 PREFIXES = [b"", b"sha256=", b"Bearer ", b"t=", b"t=<now>,v0=", NOW, b"v0="]

@@ -29,6 +29,19 @@ DEADLINE_HEADER: Final = "x-switchboard-deadline-ms"
 UNOWNED: Final = "unowned"
 """``reason`` of the 404 answered when no business owns the query's channels."""
 MAX_TOOL_CALLS: Final = 16
+STANDARD_VARIABLES: Final = (
+    "business_name",
+    "today",
+    "local_time",
+    "hours_today",
+    "open_now",
+    "caller_number",
+    "caller_known",
+    "caller_last_contact",
+    "caller_last_message",
+)
+"""Variables the AI service computes for every call (a business's own cannot replace them).
+A fallback sends them too, empty, so an ElevenLabs agent that defines them still starts."""
 
 _REF = re.compile(r"^([a-z-]+)/(.+)$")
 

@@ -61,18 +61,6 @@ TOOL_CALLS = Counter(
 RETURN_MARGIN_S: Final = 0.15
 """Kept from the deadline for the answer's way back to the ingress."""
 CALLER_TURNS: Final = 20
-COMPUTED_VARIABLES: Final = (
-    "business_name",
-    "today",
-    "local_time",
-    "hours_today",
-    "open_now",
-    "caller_number",
-    "caller_known",
-    "caller_last_contact",
-    "caller_last_message",
-)
-"""Variables computed per call; a business's own ``variables`` cannot replace them."""
 
 
 class KnowledgeSearch(Protocol):

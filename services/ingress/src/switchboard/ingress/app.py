@@ -5,6 +5,7 @@ import os
 from collections.abc import AsyncIterator
 from typing import Any, Final
 
+import httpx
 import structlog
 from litestar import Litestar, Request, Response
 from litestar.datastructures import State
@@ -33,9 +34,11 @@ from switchboard.ingress.publish import KafkaPublisher, RecordPublisher
 from switchboard.ingress.record_limit import RecordLimit
 from switchboard.ingress.settings import LEGACY_ENV, IngressSettings, get_settings
 from switchboard.ingress.spool import Spool
+from switchboard.ingress.voice_client import VoiceClient
 from switchboard.ingress.webhooks import ALL as WEBHOOK_ROUTES
 from switchboard.ingress.webhooks.common import Wiring
 from switchboard.ingress.webhooks.endpoint import document
+from switchboard.ingress.webhooks.voice_sync import VOICE_STATE
 
 log = structlog.get_logger(__name__)
 # Left out of the rate limit (exact paths): probes, metrics and the API documents.
@@ -68,10 +71,12 @@ def create_app(
     settings: IngressSettings,
     publisher: RecordPublisher | None = None,
     config: ConfigView | None = None,
+    voice_transport: httpx.AsyncBaseTransport | None = None,
 ) -> Litestar:
     """The ingress ASGI app. Without ``publisher`` it publishes to the configured Kafka;
     without ``config`` it follows ``control.config`` (and keeps a snapshot of it beside the
-    spool, so it starts and verifies webhooks while Kafka is away)."""
+    spool, so it starts and verifies webhooks while Kafka is away); ``voice_transport``
+    replaces the network to the AI service's voice API (tests)."""
     kafka = KafkaPublisher(settings.kafka) if publisher is None else None
     records: RecordPublisher = kafka if kafka is not None else publisher  # type: ignore[assignment]
     spool = Spool(settings.spool.directory, settings.spool.max_events)
@@ -84,6 +89,7 @@ def create_app(
         drain_retry_s=settings.spool.drain_retry_s,
         max_attempts=settings.spool.max_attempts,
     )
+    voice = VoiceClient(settings.voice, voice_transport)
     loops = Supervisor("ingress")
     loops.add("spool-drainer", delivery.drainer.run)
     follower: ConfigFollower | None = None
@@ -109,6 +115,7 @@ def create_app(
             if kafka is not None:
                 await stack.enter_async_context(kafka.running())
             await stack.enter_async_context(loops.running())
+            stack.push_async_callback(voice.aclose)
             yield
         await spool.close()
 
@@ -148,7 +155,12 @@ def create_app(
                 },
             ),
         ],
-        state=State({"wiring": Wiring(settings=settings, delivery=delivery, directory=directory)}),
+        state=State(
+            {
+                "wiring": Wiring(settings=settings, delivery=delivery, directory=directory),
+                VOICE_STATE: voice,
+            }
+        ),
         lifespan=[lifespan],
         middleware=[request_context, *([rate_limit.middleware] if rate_limit else [])],
         on_app_init=[edge_rules(settings.edge)],

@@ -9,7 +9,8 @@ nothing but dict lookups); read by the webhook routes only:
 - WhatsApp: WABA id → the apps (accounts) that list it, so a batch is verified with the app
   secrets of its own WABA's app only; hashes of the verify tokens for Meta's GET check;
 - Vapi: account id → account; a hash of each ``secret_header``/``bearer`` secret → accounts;
-- ElevenLabs: account id → account;
+- ElevenLabs: account id → account; a hash of each tool secret (the bearer of the
+  conversation-initiation webhook and server tools) → accounts;
 - channels by kind and id: the tenant of every event.
 
 A channel names its tenant only for events of its own account (a tenant holding another
@@ -27,6 +28,7 @@ from switchboard.common.config import (
     ChannelKind,
     ConfigChange,
     ConfigView,
+    ElevenLabsAccount,
     Entity,
     Provider,
     TwilioAccount,
@@ -74,6 +76,7 @@ class Directory:
         self._by_waba: dict[str, dict[str, WhatsAppAccount]] = {}
         self._verify_tokens: dict[bytes, int] = {}
         self._vapi_by_secret: dict[tuple[str, bytes], dict[str, VapiAccount]] = {}
+        self._elevenlabs_by_tool_secret: dict[bytes, dict[str, ElevenLabsAccount]] = {}
         for prefix in PREFIXES:
             config.listen(self.apply, prefix=prefix)
             for key, entity in config.items(prefix).items():
@@ -125,6 +128,10 @@ class Directory:
             for secret in entity.webhook_secrets:
                 index = (entity.auth_mode, digest(secret.get_secret_value().encode()))
                 self._vapi_by_secret.setdefault(index, {})[entity.id] = entity
+        elif isinstance(entity, ElevenLabsAccount):
+            for secret in entity.tool_secrets:
+                key = digest(secret.get_secret_value().encode())
+                self._elevenlabs_by_tool_secret.setdefault(key, {})[entity.id] = entity
 
     def _remove(self, entity: Entity) -> None:
         if isinstance(entity, Channel):
@@ -134,19 +141,26 @@ class Directory:
             return
         self.accounts[entity.provider].pop(entity.id, None)
         if isinstance(entity, WhatsAppAccount):
-            for waba in entity.waba_ids:
-                _discard(self._by_waba, waba, entity.id)
-            for token in entity.verify_tokens:
-                key = digest(token.get_secret_value().encode())
-                left = self._verify_tokens.get(key, 0) - 1
-                if left > 0:
-                    self._verify_tokens[key] = left
-                else:
-                    self._verify_tokens.pop(key, None)
+            self._remove_whatsapp(entity)
         elif isinstance(entity, VapiAccount) and entity.auth_mode != "hmac":
             for secret in entity.webhook_secrets:
                 index = (entity.auth_mode, digest(secret.get_secret_value().encode()))
                 _discard(self._vapi_by_secret, index, entity.id)
+        elif isinstance(entity, ElevenLabsAccount):
+            for secret in entity.tool_secrets:
+                key = digest(secret.get_secret_value().encode())
+                _discard(self._elevenlabs_by_tool_secret, key, entity.id)
+
+    def _remove_whatsapp(self, entity: WhatsAppAccount) -> None:
+        for waba in entity.waba_ids:
+            _discard(self._by_waba, waba, entity.id)
+        for token in entity.verify_tokens:
+            key = digest(token.get_secret_value().encode())
+            left = self._verify_tokens.get(key, 0) - 1
+            if left > 0:
+                self._verify_tokens[key] = left
+            else:
+                self._verify_tokens.pop(key, None)
 
     # --- lookups (the hot path) ----------------------------------------------------------------
 
@@ -183,6 +197,12 @@ class Directory:
         if not secret:
             return []
         return list(self._vapi_by_secret.get((mode, digest(secret)), {}).values())
+
+    def elevenlabs_by_tool_secret(self, secret: bytes | None) -> list[ElevenLabsAccount]:
+        """The ElevenLabs accounts one of whose ``tool_secrets`` is ``secret``."""
+        if not secret:
+            return []
+        return list(self._elevenlabs_by_tool_secret.get(digest(secret), {}).values())
 
     def owner(self, account: AccountBase, kind: ChannelKind, channel_id: str | None) -> Owner:
         """The tenant of an event of ``account`` on channel ``kind``/``channel_id``."""

@@ -1,7 +1,7 @@
 """Prometheus metrics of the ingress (request latency by route and status is
 ``switchboard_http_request_seconds``, from ``common.middleware``)."""
 
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
 
 WEBHOOKS = Counter(
     "switchboard_ingress_webhooks_total",
@@ -44,4 +44,24 @@ UNOWNED = Counter(
     "Verified events on a channel no tenant owns, kept on unowned.events for the operator, by "
     "route and reason (unbound, other_account, tenant_not_holder, no_channel).",
     ["route", "reason"],
+)
+VOICE_ANSWERS = Counter(
+    "switchboard_ingress_voice_answers_total",
+    "Synchronous voice requests (Vapi assistant-request, tool-calls, function-call, "
+    "transfer-destination-request; ElevenLabs initiation, server tools) by outcome: answered "
+    "by the AI service, fallback_timeout (past the deadline), fallback_error (the AI service "
+    "failed), unowned (no tenant's business owns the call: the configured default).",
+    ["provider", "request", "outcome"],
+)
+VOICE_ANSWER_SECONDS = Histogram(
+    "switchboard_ingress_voice_answer_seconds",
+    "From a synchronous voice request's arrival to its answer (before the event's publish).",
+    ["provider", "request"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1.0, 2.0, 3.5, 5.0, 7.5, 10.0, 20.0),
+)
+VOICE_EVENTS_LOST = Counter(
+    "switchboard_ingress_voice_events_lost_total",
+    "Synchronous voice exchanges answered although their event could not be made durable "
+    "(the caller was on the line), by reason (broker: spool full, event_too_large).",
+    ["provider", "reason"],
 )

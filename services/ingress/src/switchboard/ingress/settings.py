@@ -9,7 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, Field, model_validator
+from pydantic import AnyHttpUrl, BaseModel, Field, SecretStr, model_validator
 
 from switchboard.common.config import ConfigSettings
 from switchboard.common.settings import CommonSettings
@@ -35,12 +35,54 @@ class VapiSettings(BaseModel):
 
 
 class ElevenLabsSettings(BaseModel):
-    """ElevenLabs post-call webhooks (secrets are per account, from the control plane)."""
+    """ElevenLabs post-call webhooks, conversation initiation and server tools (secrets are per
+    account, from the control plane: ``webhook_secrets`` and ``tool_secrets``)."""
 
     tolerance_s: int = 1800
     """Reject signatures older than this (the SDK's 30 minutes)."""
     future_tolerance_s: int = 300
     """Reject signatures dated further than this in the future."""
+
+
+class VoiceSettings(BaseModel):
+    """Synchronous voice answers: Vapi ``assistant-request``, ``tool-calls``,
+    ``function-call``, ``transfer-destination-request``; ElevenLabs conversation initiation
+    and server tools. Asked of the AI service's internal voice API within a deadline below
+    the platform's; past it (or when it fails) the fallback below is answered and counted."""
+
+    ai_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8008")
+    """The AI service's internal voice API (``switchboard-ai voice``)."""
+    internal_secret: SecretStr = SecretStr("")
+    """Sent as ``Authorization: Bearer``; one of the AI's ``SWITCHBOARD_VOICE__INTERNAL_SECRETS``.
+    Empty: every synchronous request gets the fallback."""
+    assistant_deadline_s: float = Field(default=3.5, gt=0)
+    """Vapi ``assistant-request`` and ElevenLabs initiation. Vapi allows 7.5 s end to end (its
+    assistant-request page also says ~5 s): this deadline, the event's publish (at most
+    ``SWITCHBOARD_SPOOL__PUBLISH_DEADLINE_S``) and the network must fit in it."""
+    server_message_deadline_s: float = Field(default=10.0, gt=0)
+    """Vapi ``tool-calls``, ``function-call``, ``transfer-destination-request`` (Vapi waits
+    the server's ``timeoutSeconds``, 20 s by default)."""
+    elevenlabs_tool_deadline_s: float = Field(default=4.0, gt=0)
+    """ElevenLabs server tools (their ``response_timeout_secs`` is 5 s at the least)."""
+    max_connections: int = 100
+    """Pooled connections to the AI service."""
+    fallback_transfer_number: str | None = Field(default=None, pattern=r"^\+[1-9][0-9]{6,14}$")
+    """When the AI service is late or fails: transfer the caller here (assistant and transfer
+    requests); None: speak ``fallback_message`` instead."""
+    fallback_message: str = (
+        "Sorry, we cannot take your call right now. Someone will call you back shortly."
+    )
+    """Spoken (or given to the assistant as the tool's result) when the AI service is late."""
+    fallback_variables: dict[str, str] = Field(default_factory=dict)
+    """ElevenLabs: values of agent variables of your own in a fallback initiation (ElevenLabs
+    wants every variable the agent defines); Switchboard's own ones are always sent."""
+    unowned_assistant_id: str | None = None
+    """Vapi: the assistant for a call on a number, assistant or agent no tenant owns; None:
+    the unowned transfer or message."""
+    unowned_transfer_number: str | None = Field(default=None, pattern=r"^\+[1-9][0-9]{6,14}$")
+    """For a call nobody owns (None: ``fallback_transfer_number``)."""
+    unowned_message: str | None = None
+    """For a call nobody owns (None: ``fallback_message``)."""
 
 
 class HttpSettings(BaseModel):
@@ -103,6 +145,7 @@ class IngressSettings(CommonSettings):
     """``control.config`` and the distribution key ring that opens its secrets."""
     vapi: VapiSettings = Field(default_factory=VapiSettings)
     elevenlabs: ElevenLabsSettings = Field(default_factory=ElevenLabsSettings)
+    voice: VoiceSettings = Field(default_factory=VoiceSettings)
     spool: SpoolSettings = Field(default_factory=SpoolSettings)
 
 

@@ -2,13 +2,14 @@
 
 from litestar.types import ControllerRouterHandler
 
-from switchboard.ingress.webhooks import twilio, twilio_recordings, voice_agents
+from switchboard.ingress.webhooks import elevenlabs_sync, twilio, twilio_recordings, voice_agents
 from switchboard.ingress.webhooks.whatsapp import WhatsAppWebhooks
 
 ALL: list[ControllerRouterHandler] = [
     *twilio.ROUTES,
     *twilio_recordings.ROUTES,
     *voice_agents.ROUTES,
+    *elevenlabs_sync.ROUTES,
     WhatsAppWebhooks,
 ]
 

@@ -10,6 +10,7 @@ Litestar documents HTTP routes only, so each webhook carries its ``Operation`` a
 routes: WhatsApp's POST, which shares Meta's GET verification path, stays an HTTP route,
 documented the same way (Litestar would show it without its raw body)."""
 
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -75,9 +76,11 @@ class WebhookDoc:
     answer_description: str
 
 
-def operation(doc: WebhookDoc, *, operation_id: str, description: str | None) -> Operation:
-    """A webhook's OpenAPI operation: its body, signature headers, answer and every
-    rejection."""
+def operation(
+    doc: WebhookDoc, *, operation_id: str, description: str | None, path: str = ""
+) -> Operation:
+    """A webhook's OpenAPI operation: its path parameters, body, signature headers, answer
+    and every rejection."""
     body_schema = (
         Schema(type=OpenAPIType.OBJECT, additional_properties=_TEXT)
         if doc.media_type == "application/x-www-form-urlencoded"
@@ -96,8 +99,14 @@ def operation(doc: WebhookDoc, *, operation_id: str, description: str | None) ->
         description=description,
         operation_id=operation_id,
         parameters=[
-            Parameter(name=h, param_in=ParamType.HEADER, required=True, schema=_TEXT)
-            for h in doc.headers
+            *(
+                Parameter(name=p, param_in=ParamType.PATH, required=True, schema=_TEXT)
+                for p in re.findall(r"{(\w+)(?::\w+)?}", path)
+            ),
+            *(
+                Parameter(name=h, param_in=ParamType.HEADER, required=True, schema=_TEXT)
+                for h in doc.headers
+            ),
         ],
         request_body=RequestBody(
             content={doc.media_type: OpenAPIMediaType(schema=body_schema)}, required=True
@@ -127,7 +136,7 @@ def webhook(path: str, doc: WebhookDoc) -> Callable[[Handler], ASGIRouteHandler]
             fixed = await handler(Request(scope, receive, send))
             await fixed.asgi(scope, receive, send)
 
-        op = operation(doc, operation_id=handler.__name__, description=handler.__doc__)
+        op = operation(doc, operation_id=handler.__name__, description=handler.__doc__, path=path)
         return asgi(path, copy_scope=False, opt=documented(op))(endpoint)
 
     return route
@@ -144,5 +153,6 @@ def document(app: Litestar) -> Litestar:
         handlers = route.route_handlers if isinstance(route, HTTPRoute) else [route.route_handler]
         for handler in handlers:
             if _OPERATION in handler.opt:
-                paths.setdefault(route.path, PathItem()).post = handler.opt[_OPERATION]
+                # path_format: "/tools/{tool}", as OpenAPI writes a path parameter.
+                paths.setdefault(route.path_format, PathItem()).post = handler.opt[_OPERATION]
     return app

@@ -4,10 +4,14 @@ The payload names its channel (the Vapi phone number or assistant, the ElevenLab
 channel's account verifies it and its tenant owns it. A webhook on a channel no tenant owns is
 verified with the account ``?account=<id>`` names on the webhook URL (or the only account of
 that provider; Vapi's ``secret_header``/``bearer`` secrets also name their account) and kept,
-unowned, for the operator."""
+unowned, for the operator.
+
+Vapi's synchronous message types (``assistant-request``, ``tool-calls``, ``function-call``,
+``transfer-destination-request``) are answered by ``voice_sync.py`` once verified; ElevenLabs'
+synchronous requests have routes of their own (``elevenlabs_sync.py``)."""
 
 import time
-from typing import Final
+from typing import Any, Final
 
 from switchboard.common.config import (
     AccountBase,
@@ -20,6 +24,7 @@ from switchboard.common.config import (
 from switchboard.ingress.directory import Directory, owner_of
 from switchboard.ingress.errors import SignatureInvalid
 from switchboard.ingress.mappers import Owner, elevenlabs, owned, vapi
+from switchboard.ingress.mappers.voice_sync import VAPI_SYNC_TYPES, vapi_request
 from switchboard.ingress.verify import (
     parse_elevenlabs_header,
     shared_secret_ok,
@@ -37,6 +42,13 @@ from switchboard.ingress.webhooks.common import (
     wiring,
 )
 from switchboard.ingress.webhooks.endpoint import WebhookDoc, webhook
+from switchboard.ingress.webhooks.voice_sync import answer_sync
+
+
+def _sync(payload: object) -> bool:
+    message = payload.get("message") if isinstance(payload, dict) else None
+    return isinstance(message, dict) and message.get("type") in VAPI_SYNC_TYPES
+
 
 ACCOUNT_PARAM: Final = "account"
 """Query parameter of a webhook URL naming the account whose secrets verify it."""
@@ -107,13 +119,18 @@ def _owner(
         JSON,
         [],  # which header depends on the auth mode (see below)
         EMPTY_JSON,
-        "Every event is durable (or the message type is not published)",
+        "Every event is durable (or the message type is not published); a synchronous "
+        "message gets its answer (an assistant, tool results, a transfer destination)",
     ),
 )
-async def vapi_server_message(request: AnyRequest) -> FixedAnswer[dict[str, str]]:
+async def vapi_server_message(request: AnyRequest) -> FixedAnswer[Any]:
     """status-update and end-of-call-report → ``call.events`` keyed by the Vapi call id;
-    other message types are acknowledged and not published. Authenticated by ``X-Vapi-Secret``,
-    a bearer token or an ``X-Signature`` HMAC, as the account's ``auth_mode`` says."""
+    assistant-request, tool-calls, function-call and transfer-destination-request are
+    answered from the business that owns the call (or the configured fallback) and recorded
+    on ``call.events``; other message types are acknowledged and not published.
+    Authenticated by ``X-Vapi-Secret``, a bearer token or an ``X-Signature`` HMAC, as the
+    account's ``auth_mode`` says."""
+    arrived = time.monotonic()
     wired = wiring(request)
     body = await read_body(request, JSON)
     directory = wired.directory
@@ -137,6 +154,8 @@ async def vapi_server_message(request: AnyRequest) -> FixedAnswer[dict[str, str]
     owner = _owner(
         directory, account, channel, [("vapi-phone", phone), ("vapi-assistant", assistant)]
     )
+    if _sync(payload):
+        return await answer_sync(request, vapi_request(payload), owner, arrived, "vapi")
     outgoing = vapi.server_message(payload, owner.tenant)
     await accept("vapi", wired.delivery, [owned(outgoing, owner)] if outgoing else [])
     return EMPTY_JSON
