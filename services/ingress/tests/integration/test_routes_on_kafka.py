@@ -178,3 +178,27 @@ def test_vapi_and_elevenlabs_on_kafka(live, kafka_settings, signer) -> None:
         == dict(el.headers)["ce_type"]
         == (b"switchboard.call.report.v1")
     )
+
+
+def test_vapi_sync_request_answered_and_its_exchange_on_kafka(live, kafka_settings, signer) -> None:
+    """No voice API configured here: the fallback is answered, and the exchange is durable."""
+    call_id = str(uuid.uuid4())
+    start = offsets(kafka_settings, CALL_EVENTS)
+    body, headers = signer.vapi(
+        {
+            "message": {
+                "type": "assistant-request",
+                "call": {"id": call_id, "phoneNumberId": "pn-kafka"},
+                "phoneNumber": {"id": "pn-kafka", "number": "+14155550100"},
+            }
+        }
+    )
+    answer = live.post("/webhooks/vapi", content=body, headers=headers)
+    assert answer.status_code == 200, answer.text
+    assert "error" in answer.json()
+    [record] = read_back(kafka_settings, CALL_EVENTS, start, call_id.encode())
+    event = decode(record.headers, record.value)
+    assert event.type == "switchboard.call.assistant_requested.v1"
+    assert event.data.outcome == "fallback_error"
+    assert event.data.answer == answer.json()
+    assert event.tenant == "acme-vapi"
