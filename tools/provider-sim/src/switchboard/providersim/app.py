@@ -3,6 +3,7 @@
 import contextlib
 from collections.abc import AsyncIterator
 
+import httpx
 from litestar import Litestar
 
 from switchboard.common.cli import configure_process
@@ -20,6 +21,7 @@ from switchboard.providersim.twilio_messages import MessageEngine
 from switchboard.providersim.twilio_recordings_api import TwilioRecordingsApi
 from switchboard.providersim.voice_agents import VoiceAgents
 from switchboard.providersim.voice_agents_api import VoiceAgentApi
+from switchboard.providersim.voice_live import LiveVoice, LiveVoiceControl, provide
 from switchboard.providersim.webhooks import WebhookSender
 from switchboard.providersim.whatsapp import WhatsAppCloud
 from switchboard.providersim.whatsapp_api import WhatsAppApi
@@ -37,6 +39,10 @@ def create_app(settings: SimSettings) -> Litestar:
     calls = CallEngine(state, sender)
     whatsapp = WhatsAppCloud(state, sender)
     voice = VoiceAgents(state, sender)
+    # Live calls' synchronous requests are few and each has the platform's own timeout:
+    # httpx's per-request timeout fits them; webhooks keep the cheaper HTTP/1.1 client.
+    live_client = httpx.AsyncClient(follow_redirects=False)
+    live = LiveVoice(state, live_client)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -45,6 +51,7 @@ def create_app(settings: SimSettings) -> Litestar:
         finally:
             await state.cancel_tasks()
             await client.aclose()
+            await live_client.aclose()
 
     app = Litestar(
         logging_config=None,  # logs go through common.logging's structlog handler
@@ -55,15 +62,19 @@ def create_app(settings: SimSettings) -> Litestar:
             WhatsAppApi,
             VoiceAgentApi,
             *CONTROLLERS,
+            LiveVoiceControl,
             *health_routes({"sim": _always_ready}, registry=sim_registry(state)),
         ],
-        dependencies=dependencies(
-            sim=state,
-            calls=calls,
-            messages=MessageEngine(state, sender),
-            whatsapp=whatsapp,
-            voice=voice,
-        ),
+        dependencies={
+            **dependencies(
+                sim=state,
+                calls=calls,
+                messages=MessageEngine(state, sender),
+                whatsapp=whatsapp,
+                voice=voice,
+            ),
+            **provide(live),
+        },
         lifespan=[lifespan],
     )
     app.state.sim = state

@@ -112,6 +112,17 @@ class VoiceAgentConfig(BaseModel):
     """Vapi: the ``X-Vapi-Secret`` value; ElevenLabs: the HMAC webhook secret."""
     api_key: str = "local-voice-key"
     """Vapi: Bearer token of ``GET /call/{id}``; ElevenLabs: ``xi-api-key``."""
+    auth_mode: Literal["secret_header", "bearer", "hmac"] = "secret_header"
+    """Vapi: how server messages carry ``secret``: ``X-Vapi-Secret``, ``Authorization:
+    Bearer``, or HMAC-SHA256 of ``{x-timestamp}.{body}`` in ``x-signature`` (hex)."""
+    tool_secret: str = "local-tool-secret"  # noqa: S105 - local default
+    """ElevenLabs: ``Authorization: Bearer`` of the initiation webhook and server tools."""
+    assistant_timeout_s: float = 7.5
+    """Vapi: ``assistant-request``'s answer limit (fixed by Vapi); ElevenLabs: the
+    initiation webhook's (not documented; the call waits on it before it starts)."""
+    server_timeout_s: float = 20.0
+    """Vapi: other server messages (the server's ``timeoutSeconds``, 20 by default);
+    ElevenLabs: a server tool's ``response_timeout_secs``."""
 
 
 class OpenAIConfig(BaseModel):

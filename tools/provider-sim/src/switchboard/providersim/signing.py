@@ -2,6 +2,7 @@
 
 import hashlib
 import hmac
+import time
 from collections.abc import Mapping, Sequence
 
 from switchboard.common.testing import twilio_signature as _twilio_signature
@@ -23,6 +24,16 @@ def elevenlabs_signature(body: bytes, secret: str, timestamp: int) -> str:
     return f"t={timestamp},v0={mac.hexdigest()}"
 
 
-def vapi_headers(secret: str) -> dict[str, str]:
-    """Vapi's legacy shared-secret header (sent as is, compared by the receiver)."""
+def vapi_headers(
+    secret: str, body: bytes = b"", mode: str = "secret_header", timestamp: int | None = None
+) -> dict[str, str]:
+    """Vapi's server-message credential, as ``mode`` says: the legacy ``X-Vapi-Secret``
+    header, ``Authorization: Bearer``, or HMAC-SHA256 hex of ``{x-timestamp}.{body}`` in
+    ``x-signature`` (unix seconds)."""
+    if mode == "bearer":
+        return {"Authorization": f"Bearer {secret}"}
+    if mode == "hmac":
+        t = int(time.time()) if timestamp is None else timestamp
+        mac = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256)
+        return {"x-timestamp": str(t), "x-signature": mac.hexdigest()}
     return {"X-Vapi-Secret": secret}

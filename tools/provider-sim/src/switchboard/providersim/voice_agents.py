@@ -118,7 +118,11 @@ class VoiceAgents:
         ).encode()
         key = f"{call['id']}:{message.get('status', message['type'])}"  # two status-updates
         await self._post(
-            f"vapi.{message['type']}", cfg.webhook_url, body, vapi_headers(cfg.secret), key
+            f"vapi.{message['type']}",
+            cfg.webhook_url,
+            body,
+            vapi_headers(cfg.secret, body, cfg.auth_mode),
+            key,
         )
 
     async def elevenlabs_call(self, duration_s: float) -> str:
