@@ -19,12 +19,13 @@ from switchboard.ai.app import create_cipher
 from switchboard.ai.knowledge import EmbeddingJob
 from switchboard.ai.schemas import BusinessCreate
 from switchboard.ai.settings import AiSettings, VoiceSettings
-from switchboard.ai.testing import FakeEmbedder
 from switchboard.ai.voice_app import VoiceOverrides, create_voice_api
 from switchboard.common.config import Channel, ConfigSettings, Tenant
 from switchboard.common.config.writer import ConfigWriter
 from switchboard.common.testing import eventually, unique
 from switchboard.common.voice import ASSISTANT_PATH, DEADLINE_HEADER, TOOLS_PATH, TRANSFER_PATH
+
+from ..fakes import FakeEmbedder
 
 pytestmark = pytest.mark.integration
 SECRET = "internal-voice-secret-0123456789"
