@@ -1,7 +1,12 @@
 """Prometheus metrics of the ingress (request latency by route and status is
 ``switchboard_http_request_seconds``, from ``common.middleware``)."""
 
+from typing import Final, get_args
+
 from prometheus_client import Counter, Gauge, Histogram
+
+from switchboard.common.events.voice import VoiceOutcome
+from switchboard.common.metrics import start_at_zero
 
 WEBHOOKS = Counter(
     "switchboard_ingress_webhooks_total",
@@ -64,4 +69,22 @@ VOICE_EVENTS_LOST = Counter(
     "Synchronous voice exchanges answered although their event could not be made durable "
     "(the caller was on the line), by reason (broker: spool full, event_too_large).",
     ["provider", "reason"],
+)
+
+VOICE_REQUESTS: Final = (
+    ("vapi", "assistant-request"),
+    ("vapi", "tool-calls"),
+    ("vapi", "function-call"),
+    ("vapi", "transfer-destination-request"),
+    ("elevenlabs", "conversation-initiation"),
+    ("elevenlabs", "server-tool"),
+)
+"""The synchronous requests each platform makes (the answers' label sets)."""
+start_at_zero(
+    VOICE_ANSWERS,
+    [(p, r, outcome) for p, r in VOICE_REQUESTS for outcome in get_args(VoiceOutcome)],
+)
+start_at_zero(
+    VOICE_EVENTS_LOST,
+    [(p, reason) for p in ("vapi", "elevenlabs") for reason in ("broker", "event_too_large")],
 )
