@@ -181,14 +181,15 @@ def test_vapi_and_elevenlabs_on_kafka(live, kafka_settings, signer) -> None:
 
 
 def test_vapi_sync_request_answered_and_its_exchange_on_kafka(live, kafka_settings, signer) -> None:
-    """No voice API configured here: the fallback is answered, and the exchange is durable."""
+    """No voice API configured here: the fallback is answered, and the exchange is durable
+    (the assistant is the conftest's, bound to acme-vapi)."""
     call_id = str(uuid.uuid4())
     start = offsets(kafka_settings, CALL_EVENTS)
     body, headers = signer.vapi(
         {
             "message": {
                 "type": "assistant-request",
-                "call": {"id": call_id, "phoneNumberId": "pn-kafka"},
+                "call": {"id": call_id, "phoneNumberId": "pn-kafka", "assistantId": "asst-42"},
                 "phoneNumber": {"id": "pn-kafka", "number": "+14155550100"},
             }
         }
