@@ -31,6 +31,7 @@ from switchboard.chaos.wiring import (
     SERVICE_COMMANDS,
     Ports,
     clean_environ,
+    control_plane_env,
     infra_env,
     service_env,
 )
@@ -258,10 +259,14 @@ class Stack:
         self._link_shared()
         self._mount_spool()
         self.script("infra", "start")  # with its one retry of a server slow to come up
+        control = control_plane_env(self.ports)
         for name in START_ORDER:
+            env = service_env(self.root, name, self.ports, self.options, self.spool, self.jwt_key)
+            if name == "ingress":
+                env.update(control)
             self.services[name] = Service(
                 name,
-                service_env(self.root, name, self.ports, self.options, self.spool, self.jwt_key),
+                env,
                 self.ports.services[name],
                 self.logs / f"{name}.log",
             )

@@ -20,6 +20,7 @@ import httpx
 from switchboard.chaos.options import ChaosOptions
 from switchboard.chaos.wiring import (
     APP_SECRET,
+    CALLER_IDS,
     DIALER_ACCOUNT,
     TENANT,
     TRAFFIC_ACCOUNT,
@@ -31,7 +32,6 @@ from switchboard.chaos.wiring import (
 )
 from switchboard.common.auth import issue_token
 
-CALLER_IDS: Final = ["+12125550100", "+13125550100", "+14155550100"]
 SEED: Final = 16
 SLACK: Final = 3
 """The scenarios and the campaign are sized for this many times the planned duration: the

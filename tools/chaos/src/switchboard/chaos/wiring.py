@@ -14,8 +14,18 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Final
 
+from pydantic import SecretStr
+
 from switchboard.chaos.options import ChaosOptions
-from switchboard.common.testing import free_port
+from switchboard.common.config import (
+    Channel,
+    ConfigEntity,
+    TwilioAccount,
+    VapiAccount,
+    WhatsAppAccount,
+)
+from switchboard.common.settings import KafkaSettings
+from switchboard.common.testing import free_port, seeded_config_env
 from switchboard.common.topics import (
     CALL_EVENTS,
     MESSAGE_INBOUND,
@@ -36,6 +46,13 @@ WHATSAPP_NUMBER: Final = "300000000000001"
 WHATSAPP_TOKEN: Final = "chaos-wa-token"  # noqa: S105 - local test credential
 APP_SECRET: Final = "chaos-app-secret"  # noqa: S105 - local test credential
 VAPI_SECRET: Final = "chaos-vapi-secret"  # noqa: S105 - local test credential
+CALLER_IDS: Final = ["+12125550100", "+13125550100", "+14155550100"]
+"""The dialer's caller IDs (the campaign's numbers)."""
+TRAFFIC_NUMBER: Final = "+15005550006"
+"""The simulator's calls scenario calls from this number."""
+WHATSAPP_APP: Final = "chaos-whatsapp-app"
+WABA_ID: Final = "100000000000001"
+"""The simulator's default WhatsApp Business Account."""
 
 GROUP_TOPICS: Final = {
     Groups.HISTORY: (CALL_EVENTS, MESSAGE_INBOUND, MESSAGE_STATUS, MESSAGE_OUTBOUND),
@@ -157,6 +174,42 @@ def servers_env(ports: Ports) -> dict[str, str]:
     }
 
 
+def control_plane() -> list[ConfigEntity]:
+    """The tenant's accounts and channels, as the control plane would publish them: the
+    ingress verifies and attributes every webhook from these."""
+    return [
+        TwilioAccount(
+            id=TRAFFIC_ACCOUNT, tenants=(TENANT,), auth_tokens=(SecretStr(TRAFFIC_TOKEN),)
+        ),
+        TwilioAccount(id=DIALER_ACCOUNT, tenants=(TENANT,), auth_tokens=(SecretStr(DIALER_TOKEN),)),
+        Channel(kind="phone", id=TRAFFIC_NUMBER, tenant=TENANT, account_id=TRAFFIC_ACCOUNT),
+        *(
+            Channel(kind="phone", id=number, tenant=TENANT, account_id=DIALER_ACCOUNT)
+            for number in CALLER_IDS
+        ),
+        WhatsAppAccount(
+            id=WHATSAPP_APP,
+            tenants=(TENANT,),
+            app_secrets=(SecretStr(APP_SECRET),),
+            waba_ids=(WABA_ID,),
+        ),
+        Channel(
+            kind="whatsapp",
+            id=WHATSAPP_NUMBER,
+            tenant=TENANT,
+            account_id=WHATSAPP_APP,
+            waba_id=WABA_ID,
+        ),
+        VapiAccount(id="org-chaos", tenants=(TENANT,), webhook_secrets=(SecretStr(VAPI_SECRET),)),
+    ]
+
+
+def control_plane_env(ports: "Ports") -> dict[str, str]:
+    """A config topic on the stack's Kafka holding :func:`control_plane`, and the variables
+    that make the ingress follow it (Kafka must be up)."""
+    return seeded_config_env(KafkaSettings(bootstrap_servers=ports.bootstrap), control_plane())
+
+
 def twilio_accounts(options: ChaosOptions) -> dict[str, dict[str, object]]:
     """The simulator's accounts: the traffic account never limits the scenario; the dialer's
     limits sit well above the campaign's pace (a breach would be the dialer's fault)."""
@@ -196,14 +249,7 @@ def overrides(name: str, ports: Ports, options: ChaosOptions, spool: Path) -> di
         }
     if name == "ingress":
         return {
-            "SWITCHBOARD_TWILIO__ACCOUNTS": json.dumps(
-                {
-                    TRAFFIC_ACCOUNT: {"auth_tokens": [TRAFFIC_TOKEN], "tenant": TENANT},
-                    DIALER_ACCOUNT: {"auth_tokens": [DIALER_TOKEN], "tenant": TENANT},
-                }
-            ),
-            "SWITCHBOARD_WHATSAPP__APPS": json.dumps([{"secrets": [APP_SECRET], "tenant": TENANT}]),
-            "SWITCHBOARD_VAPI__SOURCES": json.dumps([{"secrets": [VAPI_SECRET], "tenant": TENANT}]),
+            # Accounts and channels come from the control plane's topic (control_plane_env).
             "SWITCHBOARD_HTTP__RATE_LIMIT_PER_SECOND": "0",
             "SWITCHBOARD_SPOOL__DIRECTORY": str(spool),
         }
