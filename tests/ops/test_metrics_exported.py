@@ -391,3 +391,12 @@ def test_committed_asyncapi_documents_are_what_the_services_serve(
         if op["action"] == "receive"
     }
     assert {"call_events", "message_inbound", "message_status", "message_outbound"} <= received
+
+
+def test_worker_ports_serve_no_empty_openapi_document(running: dict[str, ServiceProcess]) -> None:
+    """A worker has no HTTP API: its port answers no (empty) OpenAPI document; the AsyncAPI one
+    describes it."""
+    for name in ("history-worker", "dialer-worker", "ai-worker"):
+        url = running[name].url
+        assert httpx.get(url + "/schema/openapi.json", timeout=10).status_code == 404, name
+        assert httpx.get(url + "/asyncapi.json", timeout=10).status_code == 200, name
