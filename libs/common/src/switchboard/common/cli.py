@@ -1,6 +1,9 @@
 """What every service process does the same way: set up logging and tracing, and serve an
 app factory under uvicorn."""
 
+import sys
+from collections.abc import Callable
+
 import uvicorn
 
 from switchboard.common.logging import configure_logging
@@ -28,3 +31,11 @@ def run_app(factory: str, *, host: str, port: int, workers: int = 1) -> None:
         log_config=None,
         access_log=False,
     )
+
+
+def migrate_command(settings: CommonSettings, apply: Callable[[], int]) -> None:
+    """A PostgreSQL service's ``migrate`` command: its logs go to standard error, so standard
+    output carries only the count."""
+    configure_logging(settings.log, f"{settings.service_name}-migrate", stream=sys.stderr)
+    sys.stdout.write(f"applied {apply()} migration(s)\n")
+    sys.stdout.flush()

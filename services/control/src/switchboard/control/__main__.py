@@ -9,7 +9,7 @@ from typing import Annotated, TypeVar
 
 import typer
 
-from switchboard.common.cli import run_app
+from switchboard.common.cli import migrate_command, run_app
 from switchboard.common.crypto import new_key as make_key
 from switchboard.common.logging import configure_logging
 from switchboard.control import bootstrap as bootstrap_file
@@ -44,8 +44,7 @@ def api() -> None:
 def migrate() -> None:
     """Create the database if needed and apply pending migrations."""
     settings = get_settings()
-    configure_logging(settings.log, f"{settings.service_name}-migrate", stream=sys.stderr)
-    typer.echo(f"applied {apply_migrations(settings.postgres, settings.database)} migration(s)")
+    migrate_command(settings, lambda: apply_migrations(settings.postgres, settings.database))
 
 
 @cli.command()

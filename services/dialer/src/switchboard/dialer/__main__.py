@@ -2,8 +2,7 @@
 
 import typer
 
-from switchboard.common.cli import run_app
-from switchboard.common.logging import configure_logging
+from switchboard.common.cli import migrate_command, run_app
 from switchboard.dialer.migrate import migrate as apply_migrations
 from switchboard.dialer.settings import get_settings
 
@@ -28,9 +27,7 @@ def worker() -> None:
 def migrate() -> None:
     """Create the database if needed and apply pending migrations."""
     settings = get_settings()
-    configure_logging(settings.log, f"{settings.service_name}-migrate")
-    count = apply_migrations(settings.postgres, settings.database)
-    typer.echo(f"applied {count} migration(s)")
+    migrate_command(settings, lambda: apply_migrations(settings.postgres, settings.database))
 
 
 def main() -> None:

@@ -4,7 +4,7 @@ import asyncio
 
 import typer
 
-from switchboard.common.cli import run_app
+from switchboard.common.cli import migrate_command, run_app
 from switchboard.common.kafka import replay_dead_letters
 from switchboard.common.logging import configure_logging
 from switchboard.common.topics import CALL_EVENTS
@@ -33,9 +33,7 @@ def api() -> None:
 def migrate() -> None:
     """Create the database if needed and apply pending migrations."""
     settings = get_settings()
-    configure_logging(settings.log, f"{settings.service_name}-migrate")
-    count = apply_migrations(settings.postgres, settings.database)
-    typer.echo(f"applied {count} migration(s)")
+    migrate_command(settings, lambda: apply_migrations(settings.postgres, settings.database))
 
 
 @cli.command("replay-dlq")

@@ -18,15 +18,32 @@ No transactions, no TTL indexes, no change streams.
 
 from typing import Any, Final
 
+from bson import Binary
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from switchboard.ai.errors import StoreUnavailable
+from switchboard.common.crypto import Sealed
 from switchboard.common.errors import ErrorTable, translated
 from switchboard.common.settings import MongoSettings
 
 Doc = dict[str, Any]
+
+
+def sealed_to_doc(token: Sealed | None) -> Doc | None:
+    """A sealed secret as stored: key id, nonce and ciphertext (never the clear value)."""
+    if token is None:
+        return None
+    return {"kid": token.kid, "nonce": Binary(token.nonce), "ct": Binary(token.ciphertext)}
+
+
+def sealed_from_doc(doc: Doc | None) -> Sealed | None:
+    if not doc:
+        return None
+    return Sealed(kid=doc["kid"], nonce=bytes(doc["nonce"]), ciphertext=bytes(doc["ct"]))
+
+
 Database = AsyncDatabase[Doc]
 
 BUSINESSES: Final = "businesses"

@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from bson import Binary
 from pymongo.errors import DuplicateKeyError
 
 from switchboard.ai.adapters.mongo import (
@@ -23,6 +22,8 @@ from switchboard.ai.adapters.mongo import (
     MONGO_ERRORS,
     Database,
     Doc,
+    sealed_from_doc,
+    sealed_to_doc,
 )
 from switchboard.ai.adapters.mongo_replies import template_from_doc, template_to_doc
 from switchboard.ai.adapters.mongo_voice import (
@@ -33,24 +34,11 @@ from switchboard.ai.adapters.mongo_voice import (
 )
 from switchboard.ai.errors import ChannelTaken, StoreUnavailable
 from switchboard.ai.models import Business
-from switchboard.common.crypto import Sealed
 from switchboard.common.errors import translated
 
 log = structlog.get_logger(__name__)
 _TOKEN_FIELDS = ("whatsapp_token", "twilio_token")
 _TUPLE_FIELDS = ("whatsapp_phone_number_ids", "twilio_numbers")
-
-
-def _sealed_to_doc(token: Sealed | None) -> Doc | None:
-    if token is None:
-        return None
-    return {"kid": token.kid, "nonce": Binary(token.nonce), "ct": Binary(token.ciphertext)}
-
-
-def _sealed_from_doc(doc: Doc | None) -> Sealed | None:
-    if not doc:
-        return None
-    return Sealed(kid=doc["kid"], nonce=bytes(doc["nonce"]), ciphertext=bytes(doc["ct"]))
 
 
 def business_to_doc(b: Business) -> Doc:
@@ -59,7 +47,7 @@ def business_to_doc(b: Business) -> Doc:
     for name in _TUPLE_FIELDS:
         doc[name] = list(doc[name])
     for name in _TOKEN_FIELDS:
-        doc[name] = _sealed_to_doc(doc[name])
+        doc[name] = sealed_to_doc(doc[name])
     doc["message_types"] = dict(b.message_types)
     doc["whatsapp_template"] = template_to_doc(b.whatsapp_template)
     doc["voice"] = profile_to_doc(b.voice)
@@ -73,7 +61,7 @@ def business_from_doc(doc: Doc) -> Business:
     for name in _TUPLE_FIELDS:
         values[name] = tuple(doc.get(name) or ())
     for name in _TOKEN_FIELDS:
-        values[name] = _sealed_from_doc(doc.get(name))
+        values[name] = sealed_from_doc(doc.get(name))
     values["message_types"] = dict(doc.get("message_types") or {})
     values["whatsapp_template"] = template_from_doc(doc.get("whatsapp_template"))
     values["voice"] = profile_from_doc(doc.get("voice"))

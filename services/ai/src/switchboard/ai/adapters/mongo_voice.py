@@ -9,29 +9,14 @@ is the control plane's binding, checked on every call (``voice_lookup.py``).
 import json
 from typing import Any
 
-from bson import Binary
-
-from switchboard.ai.adapters.mongo import Doc
+from switchboard.ai.adapters.mongo import Doc, sealed_from_doc, sealed_to_doc
 from switchboard.ai.voice_models import Interval, ToolSpec, TransferRule, VoiceProfile
-from switchboard.common.crypto import Sealed
 
 VOICE_CHANNELS = "business_voice_channels"
 
 
 def voice_route_id(tenant: str, channel: str) -> str:
     return f"{tenant}|{channel}"
-
-
-def _sealed_to_doc(token: Sealed | None) -> Doc | None:
-    if token is None:
-        return None
-    return {"kid": token.kid, "nonce": Binary(token.nonce), "ct": Binary(token.ciphertext)}
-
-
-def _sealed_from_doc(doc: Doc | None) -> Sealed | None:
-    if not doc:
-        return None
-    return Sealed(kid=doc["kid"], nonce=bytes(doc["nonce"]), ciphertext=bytes(doc["ct"]))
 
 
 def _interval(doc: Doc) -> Interval:
@@ -71,7 +56,7 @@ def profile_to_doc(p: VoiceProfile) -> Doc:
                 "kind": t.kind,
                 "description": t.description,
                 "url": t.url,
-                "signing_secret": _sealed_to_doc(t.signing_secret),
+                "signing_secret": sealed_to_doc(t.signing_secret),
                 "timeout_s": t.timeout_s,
             }
             for t in p.tools
@@ -94,7 +79,7 @@ def profile_from_doc(doc: Doc | None) -> VoiceProfile:
             kind=t["kind"],
             description=t.get("description") or "",
             url=t.get("url"),
-            signing_secret=_sealed_from_doc(t.get("signing_secret")),
+            signing_secret=sealed_from_doc(t.get("signing_secret")),
             timeout_s=float(t.get("timeout_s", 3.0)),
         )
         for t in doc.get("tools") or ()
