@@ -266,7 +266,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     )
     model, sender = world.TimedModel(inner_model), world.TimedSender(inner_sender)
     overrides = Overrides(model=model, sender=sender, embedder=FakeEmbedder())
-    meter = world.CpuMeter(sim.proc.proc.pid)
+    meter = world.cpu_meter(sim.proc.proc.pid)
     results: dict[str, Any] = {"load_before": world.box_load()}
     try:
         await world.produce(settings.kafka, in_unowned, world.unowned_traffic(run_id, args.unowned))

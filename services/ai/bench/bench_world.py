@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaProducer
 
 from switchboard.ai.cache import token_context
 from switchboard.ai.models import Business, ChatMessage, Completion, ProviderTokens, Template
+from switchboard.bench.cpu import CpuMeter, read_pid
 from switchboard.common.crypto import Cipher
 from switchboard.common.events import Event, MessageReceived, encode, event_id
 from switchboard.common.settings import KafkaSettings
@@ -226,74 +227,20 @@ async def produce(settings: KafkaSettings, topic: str, events: Sequence[Event]) 
 
 # -- CPU of the processes on the box ---------------------------------------------------------
 
-_TICK = os.sysconf("SC_CLK_TCK")
 
-
-def _cpu_s(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / _TICK  # utime + stime
-
-
-def _children(pid: int) -> list[int]:
-    out = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            out += [int(c) for c in (task / "children").read_text().split()]
-        except OSError:
-            continue
-    return out
-
-
-def _tree(pid: int) -> list[int]:
-    pids, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        pids.append(p)
-        todo += _children(p)
-    return pids
-
-
-def _pidfile(path: Path) -> int | None:
-    try:
-        return int(path.read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-class CpuMeter:
-    """CPU seconds of this process and of the local servers (FerretDB, Kafka, Redis,
-    PostgreSQL with its backends, the simulator) between ``start`` and ``stop``."""
-
-    def __init__(self, sim_pid: int | None) -> None:
-        local = ROOT / ".local"
-        pids = {
-            "ai worker (this process)": os.getpid(),
-            "ferretdb": _pidfile(local / "ferretdb" / "ferretdb.pid"),
-            "kafka": _pidfile(local / "kafka" / "kafka.pid"),
-            "redis": _pidfile(local / "redis" / "redis.pid"),
-            "postgres": _pidfile(local / "postgres" / "data" / "postmaster.pid"),
-            "provider-sim": sim_pid,
-        }
-        self._pids = {k: v for k, v in pids.items() if v}
-        self._start: dict[str, float] = {}
-        self._t0 = 0.0
-        self.split: dict[str, float] = {}
-
-    def _sample(self) -> dict[str, float]:
-        return {k: sum(_cpu_s(p) for p in _tree(pid)) for k, pid in self._pids.items()}
-
-    def start(self) -> None:
-        self._start, self._t0 = self._sample(), time.monotonic()
-
-    def stop(self) -> dict[str, float]:
-        """Cores used by each process over the interval."""
-        wall = max(time.monotonic() - self._t0, 1e-9)
-        end = self._sample()
-        self.split = {k: round((end[k] - self._start.get(k, 0.0)) / wall, 2) for k in end}
-        return self.split
+def cpu_meter(sim_pid: int | None) -> CpuMeter:
+    """This process (the AI worker) and the local servers (FerretDB, Kafka, Redis, PostgreSQL
+    with its backends, the simulator)."""
+    local = ROOT / ".local"
+    pids = {
+        "ai worker (this process)": os.getpid(),
+        "ferretdb": read_pid(local / "ferretdb" / "ferretdb.pid"),
+        "kafka": read_pid(local / "kafka" / "kafka.pid"),
+        "redis": read_pid(local / "redis" / "redis.pid"),
+        "postgres": read_pid(local / "postgres" / "data" / "postmaster.pid"),
+        "provider-sim": sim_pid,
+    }
+    return CpuMeter({name: [pid] for name, pid in pids.items() if pid})
 
 
 def box_load() -> str:

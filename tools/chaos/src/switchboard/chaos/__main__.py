@@ -14,6 +14,7 @@ from switchboard.chaos.options import ChaosOptions, Mix
 from switchboard.chaos.report import print_report, write
 from switchboard.chaos.run import run as run_chaos
 from switchboard.chaos.schedule import SCHEDULES, layout, schedule_for
+from switchboard.chaos.system import write_results as write_system
 from switchboard.common.logging import configure_logging
 from switchboard.common.settings import LogSettings
 
@@ -71,6 +72,40 @@ def run(
     console.print(
         f"stack data and logs: {outcome.stack_dir} (every lost event: chaos-details.json)"
     )
+    raise typer.Exit(1 if outcome.report.failures() else 0)
+
+
+@cli.command()
+def system(
+    rate: float = typer.Option(2000.0, help="Provider events per second (webhooks, distinct)."),
+    duration: float = typer.Option(300.0, help="Seconds of traffic."),
+    whatsapp_share: float = typer.Option(0.02, help="Share of events from AI-answered messages."),
+    campaign_share: float = typer.Option(0.02, help="Share of events from the dialer campaign."),
+    local_dir: Annotated[
+        Path | None, typer.Option(help="The stack's directory (default .local/chaos).")
+    ] = None,
+    root: Annotated[Path, typer.Option(help="The repository (scripts/, bench/, docs/).")] = ROOT,
+) -> None:
+    """``make bench-system``: the chaos stack and traffic with no fault, reported as a
+    benchmark (bench/results/system.json): sustained webhooks/s, webhook → stored row
+    percentiles, nothing lost, the CPU split per process. Exit 1 if anything was lost."""
+    options = ChaosOptions(
+        root=root.resolve(),
+        schedule="calm",
+        rate=rate,
+        duration_s=duration,
+        local_dir=local_dir.resolve() if local_dir else None,
+        mix=Mix(whatsapp_share=whatsapp_share, campaign_share=campaign_share),
+        write_results=False,
+    )
+    configure_logging(LogSettings(level="INFO", json_output=False), "chaos")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    outcome = asyncio.run(run_chaos(options))
+    console = Console()
+    print_report(console, outcome.report, options, outcome.elapsed_s, outcome.traffic_cpu_s)
+    command = " ".join(["switchboard-chaos system", shlex.join(sys.argv[2:])]).strip()
+    path = write_system(outcome.report, options, command, outcome.traffic_cpu_s)
+    console.print(f"results: {path}")
     raise typer.Exit(1 if outcome.report.failures() else 0)
 
 

@@ -16,7 +16,7 @@ from switchboard.chaos.options import ChaosOptions
 from switchboard.chaos.verify import Latency, Report
 
 
-def _rate(r: Report) -> float:
+def events_per_s(r: Report) -> float:
     """Distinct events per second of traffic."""
     return r.events / r.traffic_s if r.traffic_s else 0.0
 
@@ -29,7 +29,7 @@ def _s(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
-def _latency(lat: Latency) -> str:
+def latency_line(lat: Latency) -> str:
     return f"{_ms(lat.p50_ms)} / {_ms(lat.p95_ms)} / {_ms(lat.p99_ms)} ms (n={lat.count})"
 
 
@@ -39,7 +39,7 @@ def summary_rows(r: Report, options: ChaosOptions, elapsed_s: float) -> list[tup
             "schedule / rate asked / traffic",
             f"{options.schedule} / {options.rate:g}/s / {r.traffic_s:.0f} s",
         ),
-        ("provider events sent (distinct)", f"{r.events} ({_rate(r):.0f}/s)"),
+        ("provider events sent (distinct)", f"{r.events} ({events_per_s(r):.0f}/s)"),
         ("acknowledged / never acknowledged", f"{r.acknowledged} / {r.unacknowledged}"),
         ("answers not 2xx / attempts unanswered", f"{r.refused} / {r.unanswered}"),
         (
@@ -65,8 +65,8 @@ def summary_rows(r: Report, options: ChaosOptions, elapsed_s: float) -> list[tup
             "final callbacks lost / calls closed by the reconciler",
             f"{r.finals_dropped} / {r.calls_reconciled}",
         ),
-        ("webhook → row p50/p95/p99 outside faults", _latency(r.latency_outside)),
-        ("webhook → row p50/p95/p99 inside faults", _latency(r.latency_inside)),
+        ("webhook → row p50/p95/p99 outside faults", latency_line(r.latency_outside)),
+        ("webhook → row p50/p95/p99 inside faults", latency_line(r.latency_inside)),
         (
             "poison markers in their store within 5 s",
             f"{sum(p.ok for p in r.poison)} / {len(r.poison)}",
@@ -156,7 +156,7 @@ def results(r: Report, options: ChaosOptions, command: str) -> list[Result]:
     out = [
         result(
             "provider events sent (distinct), per second of traffic",
-            _rate(r),
+            events_per_s(r),
             "events/s",
             baseline=options.rate,
             command=command,

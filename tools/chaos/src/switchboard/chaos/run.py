@@ -12,6 +12,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
+from switchboard.bench.cpu import snapshot, spent
 from switchboard.chaos.collect import collect, published
 from switchboard.chaos.faults import FaultRun, Injector
 from switchboard.chaos.options import ChaosOptions
@@ -38,6 +39,9 @@ class Outcome:
     stack_dir: str
     cpu_s: dict[str, float]
     """CPU seconds each service used over the run (every life of it)."""
+    traffic_cpu_s: dict[str, float]
+    """CPU seconds each server and service used while the traffic flowed (the processes alive
+    at its end; a restarted one counts from its restart)."""
 
 
 async def run(options: ChaosOptions) -> Outcome:
@@ -58,6 +62,7 @@ async def run(options: ChaosOptions) -> Outcome:
         )
         traffic = Traffic(options, stack.ports, stack.jwt_key)
         await traffic.start()
+        cpu_before = snapshot(stack.process_roots())
         log.info("chaos: traffic started", calls=options.calls, messages=options.messages)
         progress = asyncio.create_task(_progress(stack.url("provider-sim"), traffic.started_at))
         try:
@@ -65,6 +70,7 @@ async def run(options: ChaosOptions) -> Outcome:
             await traffic.finish(until=faults[-1].lifted + TAIL_S if faults else 0.0)
         finally:
             progress.cancel()
+        traffic_cpu = spent(cpu_before, snapshot(stack.process_roots()))
         log.info("chaos: traffic done; settling")
         settled = await settle(stack, options)
         log.info("chaos: " + settled)
@@ -80,7 +86,7 @@ async def run(options: ChaosOptions) -> Outcome:
             report.lost_on_kafka = sum(1 for x in report.lost if x["on_kafka"])
         cpu = {name: round(s.cpu_s, 1) for name, s in stack.services.items()}
         _write_details(stack, report, faults, cpu)
-        return Outcome(report, time.monotonic() - began, str(stack.dir), cpu)
+        return Outcome(report, time.monotonic() - began, str(stack.dir), cpu, traffic_cpu)
     finally:
         await asyncio.to_thread(stack.down)
 

@@ -26,6 +26,7 @@ from typing import IO, Final
 
 import httpx
 
+from switchboard.bench.cpu import server_roots
 from switchboard.chaos.options import ChaosOptions
 from switchboard.chaos.wiring import (
     SERVICE_COMMANDS,
@@ -231,6 +232,14 @@ class Stack:
 
     def service(self, name: str) -> Service:
         return self.services[name]
+
+    def process_roots(self) -> dict[str, list[int]]:
+        """Each running server's and service's process, for the CPU split (cpu.py)."""
+        roots = server_roots(self.dir)
+        for name, service in self.services.items():
+            if service.proc is not None and service.proc.returncode is None:
+                roots[name] = [service.proc.pid]
+        return roots
 
     def url(self, name: str) -> str:
         return self.ports.url(name)
