@@ -34,6 +34,7 @@ prints the breakdown instead (no results file).
 import argparse
 import asyncio
 import contextlib
+import json
 import statistics
 import sys
 import time
@@ -266,7 +267,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     )
     model, sender = world.TimedModel(inner_model), world.TimedSender(inner_sender)
     overrides = Overrides(model=model, sender=sender, embedder=FakeEmbedder())
-    meter = world.cpu_meter(sim.proc.proc.pid)
+    meter = world.cpu_meter(sim.proc.proc.pid, args.ferretdb_pid)
     results: dict[str, Any] = {"load_before": world.box_load()}
     try:
         await world.produce(settings.kafka, in_unowned, world.unowned_traffic(run_id, args.unowned))
@@ -430,6 +431,8 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=900.0)
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--root", default=str(world.ROOT))
+    parser.add_argument("--json-out", help="Write the raw figures here instead of the report.")
+    parser.add_argument("--ferretdb-pid", type=int, help="The FerretDB measured (default local).")
     args = parser.parse_args()
     if args.profile:
         profiling.install()
@@ -437,7 +440,24 @@ def main() -> None:
     if args.profile:
         print("\n".join(results["breakdown"]))
         return
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(figures(results)))
+        return
     report(args, results)
+
+
+def figures(r: dict[str, Any]) -> dict[str, Any]:
+    """The run's figures alone, for a comparison that runs this bench several times."""
+    out: dict[str, Any] = {}
+    if "unowned" in r:
+        out |= {"unowned_rate": r["unowned"].rate, "unowned_cpu": r["unowned_cpu"]}
+    if "replies" in r:
+        out |= {
+            "replies_rate": r["replies"].rate,
+            "overhead_p95_ms": percentile(r["replies"].overheads_ms, 95),
+            "replies_cpu": r["replies_cpu"],
+        }
+    return out
 
 
 if __name__ == "__main__":

@@ -228,13 +228,13 @@ async def produce(settings: KafkaSettings, topic: str, events: Sequence[Event]) 
 # -- CPU of the processes on the box ---------------------------------------------------------
 
 
-def cpu_meter(sim_pid: int | None) -> CpuMeter:
+def cpu_meter(sim_pid: int | None, ferretdb_pid: int | None = None) -> CpuMeter:
     """This process (the AI worker) and the local servers (FerretDB, Kafka, Redis, PostgreSQL
     with its backends, the simulator)."""
     local = ROOT / ".local"
     pids = {
         "ai worker (this process)": os.getpid(),
-        "ferretdb": read_pid(local / "ferretdb" / "ferretdb.pid"),
+        "ferretdb": ferretdb_pid or read_pid(local / "ferretdb" / "ferretdb.pid"),
         "kafka": read_pid(local / "kafka" / "kafka.pid"),
         "redis": read_pid(local / "redis" / "redis.pid"),
         "postgres": read_pid(local / "postgres" / "data" / "postmaster.pid"),
