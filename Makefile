@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 BOOTSTRAP ?= $(or $(SWITCHBOARD_BOOTSTRAP),scripts/local/bootstrap.yaml)
 
 .PHONY: help install asyncapi up down infra-up infra-down infra-status services-up services-down monitoring-install \
-        status test test-unit lint format migrate demo sim rules bench-ingress bench-history bench-dialer bench-dialer-soak bench-ai bench-ferretdb bench-system vegeta kustomize docs token images test-deploy chaos
+        status test test-unit lint format migrate demo sim rules bench-ingress bench-history bench-dialer bench-dialer-soak bench-ai bench-ferretdb bench-system vegeta wrk kustomize docs token images test-deploy chaos
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -105,7 +105,10 @@ vegeta: ## Install the vegeta load generator (Go module) into .local/bin
 kustomize: ## Install kustomize (Go module) into .local/bin; tests/deploy renders k8s/ with it
 	@test -x .local/bin/kustomize || GOBIN=$(CURDIR)/.local/bin go install sigs.k8s.io/kustomize/kustomize/v5@v5.7.1
 
-bench-ingress: install infra-up vegeta ## Ingress webhooks/s vs bare Litestar and aiokafka ceilings → docs/benchmarks.md
+wrk: ## Install the wrk load generator (Debian package, apt-get as root) for bench-ingress
+	@command -v wrk >/dev/null || bash scripts/infra/wrk.sh
+
+bench-ingress: install infra-up vegeta wrk ## Every ingress route's webhooks/s vs a bare Litestar endpoint, with vegeta and with wrk (BENCH_SECONDS, BENCH_ROUNDS, BENCH_ROUTES) → docs/benchmarks.md
 	.venv/bin/python services/ingress/bench/ingress_bench.py
 
 rules: install ## Regenerate k8s/base/prometheusrule.yaml from deploy/monitoring/rules.yml (the one rules file)

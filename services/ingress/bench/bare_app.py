@@ -1,11 +1,12 @@
-"""The ceiling for the HTTP side: a Litestar endpoint that only reads the body (bench only)."""
+"""The ceiling for the HTTP side: a Litestar endpoint that only reads the body, on every webhook
+path (bench only)."""
 
 from litestar import Litestar, Request, post
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
 
-@post("/webhooks/twilio/voice/status", status_code=HTTP_204_NO_CONTENT)
-async def read_only(request: Request) -> None:  # type: ignore[type-arg]
+@post("/webhooks/{rest:path}", status_code=HTTP_204_NO_CONTENT)
+async def read_only(request: Request, rest: str) -> None:  # type: ignore[type-arg]
     await request.body()
 
 
