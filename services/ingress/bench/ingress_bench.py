@@ -48,7 +48,6 @@ SELECTED = [k for k in os.environ.get("BENCH_ROUTES", "").split(",") if k]
 BOOTSTRAP = os.environ.get("SWITCHBOARD_KAFKA__BOOTSTRAP_SERVERS", "127.0.0.1:19092")
 COMMAND = "make bench-ingress"
 GENERATORS = ("vegeta", "wrk")
-BARE_STATUS = 204
 MIN_OK = 0.99
 
 
@@ -179,7 +178,7 @@ def targets_of(
     wrk_file = generators.wrk_targets(requests, route.path, tmp / f"{route.key}.wrk")
     out: list[Target] = []
     for side, port, status in (
-        ("bare", bare_port, BARE_STATUS),
+        ("bare", bare_port, route.status),
         ("ingress", ingress_port, route.status),
     ):
         vegeta_file = generators.vegeta_targets(
@@ -218,6 +217,9 @@ def measure(route: Route, tmp: Path, bare_port: int, ingress_port: int) -> Route
             )
     half_rate = max(1, int(median_round(rounds["vegeta"])[1].rate / 2))
     half = run("vegeta", ingress, seconds=SECONDS, rate=half_rate)
+    for target in (bare, ingress):  # tens of MB a route
+        for file in target.files.values():
+            file.unlink(missing_ok=True)
     return RouteResult(route, body_bytes, rounds, half, half_rate)
 
 
@@ -335,8 +337,9 @@ def main() -> None:
         "HMAC-SHA1 of URL+form, Meta X-Hub-Signature-256, Vapi HMAC mode, ElevenLabs "
         "t=,v0=) against accounts followed from control.config, attributed to its channel's "
         "tenant and published; tracing without an exporter",
-        "bare endpoint": "Litestar on uvicorn (same settings), one POST handler for every "
-        "webhook path that reads the body and answers 204",
+        "bare endpoint": "Litestar on uvicorn (same settings), a POST handler on each webhook "
+        "path that reads the body and gives the ingress's answer (204, empty TwiML, {}), "
+        "nothing verified or published",
         "load": f"vegeta (Go, closed loop, {CONNECTIONS} workers) and wrk (1 thread, "
         f"{CONNECTIONS} connections, Lua script cycling the requests); {SECONDS} s per run, "
         f"{ROUNDS} rounds per route, each round bare then ingress for each generator (median "
@@ -348,6 +351,7 @@ def main() -> None:
         "message)",
     }
     out = benchreport.write(ROOT, "ingress", results, context)
+    shutil.rmtree(tmp)  # kept when the run fails: the servers' output is there
     for r in results:
         print(f"{r.metric:62} {r.value:>10} {r.unit:8} baseline={r.baseline} ratio={r.ratio}")
     print(f"wrote {out}")
