@@ -330,6 +330,7 @@ def main() -> None:
 
     results = results_of(measured, kafka_rate)
     context = {
+        "box load at the end (1/5/15 min)": " / ".join(f"{x:.1f}" for x in os.getloadavg()),
         "ingress": "uvicorn (uvloop, httptools), 1 worker process, rate limit off, real Kafka "
         "acks=all idempotent; every request verified with its provider's signature (Twilio "
         "HMAC-SHA1 of URL+form, Meta X-Hub-Signature-256, Vapi HMAC mode, ElevenLabs "
