@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 BOOTSTRAP ?= $(or $(SWITCHBOARD_BOOTSTRAP),scripts/local/bootstrap.yaml)
 
 .PHONY: help install asyncapi up down infra-up infra-down infra-status services-up services-down monitoring-install \
-        status test test-unit lint format migrate demo sim rules bench-ingress bench-history bench-dialer bench-dialer-soak bench-ai bench-ferretdb bench-system vegeta wrk kustomize docs token images test-deploy chaos
+        status test test-unit lint format migrate demo sim rules bench-ingress bench-history bench-dialer bench-dialer-soak bench-ai bench-control bench-ferretdb bench-system vegeta wrk kustomize docs token images test-deploy chaos
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -142,6 +142,9 @@ bench-dialer-soak: install infra-up ## Dialer: a whole campaign against the simu
 bench-ai: install infra-up ## AI worker: unowned-channel msg/s vs bare consume, replies/s vs stateless calls (simulator at 0 ms)
 	.venv/bin/python services/ai/bench/ai_bench.py $(AI_BENCH_ARGS)
 	$(BENCH_TABLE)
+
+bench-control: install infra-up vegeta ## Ingress webhooks/s with 1,000 tenants vs 1, and a rotated secret's time to be in force → bench/results/control.json
+	.venv/bin/python services/control/bench/control_bench.py $(CONTROL_BENCH_ARGS)
 
 bench-ferretdb: install infra-up ## AI worker on FerretDB's SQLite vs PostgreSQL backend (the default's evidence) → bench/results/ferretdb.json
 	.venv/bin/python services/ai/bench/ferretdb_backends.py $(FERRETDB_BENCH_ARGS)
