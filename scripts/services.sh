@@ -30,21 +30,28 @@ SERVICES=(
   "dialer-api|switchboard.dialer api|${SWITCHBOARD_DIALER_API_PORT:-8002}"
   "ai|switchboard.ai worker|${SWITCHBOARD_AI_PORT:-8003}"
   "ai-api|switchboard.ai api|${SWITCHBOARD_AI_API_PORT:-8006}"
+  # The internal voice API the ingress asks while a Vapi or ElevenLabs caller is on the line.
+  "ai-voice|switchboard.ai voice|${SWITCHBOARD_AI_VOICE_PORT:-8008}"
   # Consumer lag of the groups above, read at the broker (Prometheus's lag alerts).
   "lag-exporter|switchboard.lagexporter serve|${SWITCHBOARD_LAG_EXPORTER_PORT:-$((${SWITCHBOARD_INGRESS_PORT:-8000} + 11))}"
 )
 
 alive() { [[ -f "$run/$1.pid" ]] && kill -0 "$(cat "$run/$1.pid")" 2>/dev/null; }
 
+# Services waited for until /ready (not only /health): the voice API answers for a business
+# only once it has read who owns each channel from control.config.
+READY_PROBED=" ai-voice "
+
 wait_health() {
-  local name=$1 port=$2 deadline=$((SECONDS + 120))
+  local name=$1 port=$2 deadline=$((SECONDS + 120)) probe=health
+  [[ "$READY_PROBED" == *" $name "* ]] && probe=ready
   # Python rather than curl: the interpreter is there on every machine this runs on.
   until "$py" -c "import sys, urllib.request as u; u.urlopen(sys.argv[1], timeout=2)" \
-      "http://127.0.0.1:$port/health" >/dev/null 2>&1; do
+      "http://127.0.0.1:$port/$probe" >/dev/null 2>&1; do
     if ! alive "$name"; then
       echo "$name exited; last log lines:" >&2; tail -n 40 "$logs/$name.log" >&2; return 1
     fi
-    if ((SECONDS > deadline)); then echo "$name: no /health after 120 s" >&2; return 1; fi
+    if ((SECONDS > deadline)); then echo "$name: no /$probe after 120 s" >&2; return 1; fi
     sleep 0.5
   done
 }
@@ -62,7 +69,7 @@ launch() {
     local_env "$name"
     export SWITCHBOARD_HTTP__PORT="$port" SWITCHBOARD_API__PORT="$port" \
       SWITCHBOARD_SIM__PORT="$port" SWITCHBOARD_HTTP__API_PORT="$port" \
-      SWITCHBOARD_HTTP__WORKER_PORT="$port"
+      SWITCHBOARD_HTTP__WORKER_PORT="$port" SWITCHBOARD_HTTP__VOICE_PORT="$port"
     export SWITCHBOARD_HTTP__PUBLIC_BASE_URL="${SWITCHBOARD_HTTP__PUBLIC_BASE_URL:-http://127.0.0.1:$port}"
     # shellcheck disable=SC2086 # cmd is "module subcommand"
     nohup "$py" -m $cmd >>"$logs/$name.log" 2>&1 &
@@ -115,7 +122,7 @@ targets() {
   for spec in "${SERVICES[@]}"; do
     IFS='|' read -r name cmd port <<<"$spec"
     [[ "$name" == provider-sim ]] && continue  # a test double, not monitored
-    service="${name%-api}"
+    service="${name%-api}"; service="${service%-voice}"
     process="${cmd##* }"
     [[ "$name" == *-api ]] && process=api
     printf '%s\n  {"targets": ["127.0.0.1:%s"], "labels": {"service": "%s", "process": "%s"}}' \

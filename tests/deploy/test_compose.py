@@ -26,6 +26,7 @@ APP_PORTS = {
     "dialer-api": 8002,
     "ai-worker": 8003,
     "ai-api": 8006,
+    "ai-voice": 8008,
     "provider-sim": 8010,
     "lag-exporter": 8011,
     "control": 8007,

@@ -409,3 +409,31 @@ def test_network_policy_peers_elsewhere_do_not_need_our_labels(overlay):
     assert peers
     for peer in peers:
         assert not ours & set(peer.get("podSelector", {}).get("matchLabels", {})), peer
+
+
+def test_the_ingress_asks_the_ai_voice_api_and_nothing_else_may(overlay, containers_of):
+    """The live voice answers: the ingress names the voice API's Service with a bearer the voice
+    API accepts (both from one Secret), and only the ingress's pods may reach its port."""
+    _, objects = overlay
+    [voice] = containers_of(by_kind(objects, "Deployment")["ai-voice"])
+    assert voice["args"] == ["voice"]
+    assert {p["containerPort"] for p in voice["ports"]} == {8008}
+    voice_env = {e["name"]: e for e in voice["env"]}
+    secret_ref = voice_env["SWITCHBOARD_VOICE__INTERNAL_SECRETS"]["valueFrom"]["secretKeyRef"]
+    assert secret_ref["name"] == "switchboard-voice"
+    [ingress] = containers_of(by_kind(objects, "StatefulSet")["ingress-serve"])
+    ingress_env = {e["name"]: e for e in ingress["env"]}
+    assert ingress_env["SWITCHBOARD_VOICE__AI_URL"]["value"] == "http://ai-voice:8008"
+    service = by_kind(objects, "Service")["ai-voice"]["spec"]
+    assert [p["port"] for p in service["ports"]] == [8008]
+    assert service["selector"]["app.kubernetes.io/component"] == "voice"
+    policies = by_kind(objects, "NetworkPolicy")
+    voice_from = [
+        rule["from"]
+        for rule in policies["ai"]["spec"]["ingress"]
+        if any(p["port"] == 8008 for p in rule["ports"])
+    ]
+    assert voice_from == [[{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "ingress"}}}]]
+    assert any(
+        p["port"] == 8008 for rule in policies["ingress"]["spec"]["egress"] for p in rule["ports"]
+    )
