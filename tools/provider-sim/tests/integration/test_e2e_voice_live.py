@@ -8,6 +8,7 @@ within Vapi's deadline."""
 
 import asyncio
 import base64
+import io
 import json
 import os
 import secrets
@@ -20,6 +21,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 from pymongo import MongoClient
+from rich.console import Console
 
 from switchboard.common.auth import issue_token
 from switchboard.common.config import (
@@ -42,6 +44,7 @@ from switchboard.common.testing import (
     unique,
 )
 from switchboard.common.topics import MESSAGE_INBOUND
+from switchboard.providersim import demo_voice
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -304,6 +307,41 @@ async def test_a_number_nobody_owns_gets_the_default(voice_stack, bistro) -> Non
     assert assistant["status"] == 200 and assistant["in_time"], call
     # No unowned assistant configured: the fallback transfer.
     assert assistant["answer"]["destination"]["number"] == FALLBACK
+
+
+async def test_make_demos_voice_scene_hears_the_restaurants_sunday_hours(
+    voice_stack, bistro, kafka_settings
+) -> None:
+    """`make demo`'s scene on this module's processes: its number and assistant bound by the
+    control plane (here the test's topic, as the bootstrap file does), the restaurant and its
+    document through the admin API, the call signed as the Vapi account says (HMAC here)."""
+    await _publish(
+        kafka_settings,
+        voice_stack.config,
+        *(
+            Channel(kind=kind, id=id_, tenant=voice_stack.tenant, account_id=VAPI_ORG)
+            for kind, id_ in (
+                ("vapi-phone", demo_voice.PHONE_NUMBER_ID),
+                ("vapi-assistant", demo_voice.ASSISTANT_ID),
+            )
+        ),
+    )
+    demo = demo_voice.VoiceDemo(
+        voice_stack.ai_api,
+        JWT_KEY,
+        voice_stack.ingress,
+        vapi_secret=VAPI_SECRET,
+        auth_mode="hmac",
+        tenant=voice_stack.tenant,
+    )
+    out = io.StringIO()
+    console = Console(file=out, width=120)
+    async with httpx.AsyncClient(base_url=voice_stack.sim, timeout=30) as sim:
+        result = await demo_voice.run_voice(demo, sim, console)
+        again = await demo_voice.run_voice(demo, sim, console)  # a second run reuses it
+    console.print(demo_voice.voice_table(result))
+    assert result.ok and again.ok, out.getvalue()
+    assert "open on Sunday from 12:00 to 16:00" in out.getvalue()
 
 
 async def test_a_frozen_voice_api_gets_the_fallback_within_vapis_deadline(

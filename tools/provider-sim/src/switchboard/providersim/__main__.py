@@ -9,6 +9,7 @@ from switchboard.common.cli import run_app
 from switchboard.providersim.demo import DemoOptions, run_demo
 from switchboard.providersim.demo_campaign import CampaignDemo
 from switchboard.providersim.demo_conversation import ConversationDemo, control_binder
+from switchboard.providersim.demo_voice import VoiceDemo
 from switchboard.providersim.settings import LOCAL_ACCOUNT, LOCAL_TOKEN, get_settings
 
 cli = typer.Typer(
@@ -45,6 +46,11 @@ def demo(
     conversation: bool = typer.Option(
         True, help="An AI-answered WhatsApp conversation (needs --sim-url and a JWT key)."
     ),
+    voice: bool = typer.Option(
+        True,
+        help="A live Vapi call answered from a restaurant's knowledge (needs --sim-url, a JWT "
+        "key and the AI voice API behind the ingress).",
+    ),
     dialer_url: str = typer.Option("http://127.0.0.1:8002", help="The running dialer API."),
     campaign_contacts: int = typer.Option(
         40, help="Contacts of a dialer campaign run last (0: none; needs --sim-url)."
@@ -68,7 +74,8 @@ def demo(
     ),
 ) -> None:
     """Signed call-status and WhatsApp webhooks through ingress → Kafka → history, an
-    AI-answered WhatsApp conversation, then a dialer campaign; live progress and summaries."""
+    AI-answered WhatsApp conversation, a live Vapi call answered from a restaurant's knowledge,
+    then a dialer campaign; live progress and summaries."""
     options = DemoOptions(
         calls=calls,
         ingress_url=ingress_url,
@@ -98,6 +105,7 @@ def demo(
         )
         if conversation and sim_url and jwt_key
         else None,
+        voice=VoiceDemo(ai_url, jwt_key, ingress_url) if voice and sim_url and jwt_key else None,
         campaign=CampaignDemo(dialer_url, jwt_key, contacts=campaign_contacts)
         if campaign_contacts > 0 and sim_url and jwt_key
         else None,

@@ -40,6 +40,7 @@ from switchboard.providersim.demo_counts import (
     twilio_delivered,
     whatsapp_delivered,
 )
+from switchboard.providersim.demo_voice import VoiceDemo, run_voice, voice_table
 from switchboard.providersim.server import ThreadServer
 from switchboard.providersim.settings import LOCAL_ACCOUNT, LOCAL_TOKEN, SimSettings
 from switchboard.providersim.state import TERMINAL_CALL_STATUSES
@@ -83,6 +84,8 @@ class DemoOptions:
     """An AI-answered WhatsApp conversation after the messages (needs the AI service)."""
     campaign: CampaignDemo | None = None
     """A dialer campaign after the messages (needs the simulator the dialer calls)."""
+    voice: VoiceDemo | None = None
+    """A live Vapi call answered from a restaurant's knowledge (needs the AI voice API)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +193,10 @@ async def run_demo(options: DemoOptions, postgres: PostgresSettings, console: Co
                 talk = await run_conversation(options.conversation, sim, console)
                 console.print(conversation_table(talk))
                 ok = ok and talk.ok
+            if options.voice is not None:
+                heard = await run_voice(options.voice, sim, console)
+                console.print(voice_table(heard))
+                ok = ok and heard.ok
             if options.campaign is not None:
                 # A clean slate, so the simulator's peak-live and breach counters are the
                 # campaign's own.
