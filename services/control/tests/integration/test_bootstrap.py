@@ -50,7 +50,7 @@ async def test_the_local_file_applies_once_then_changes_nothing(
 ) -> None:
     first = run_cli(settings, "bootstrap", str(LOCAL))
     assert first.returncode == 0, first.stderr
-    assert "tenants: 1 changed" in first.stdout and "channels: 7 changed" in first.stdout
+    assert "tenants: 1 changed" in first.stdout and "channels: 9 changed" in first.stdout
     async with open_runtime() as rt:
         pending = await rt.outbox.pending()
         again = await bootstrap.apply(rt.plane, bootstrap.load(LOCAL, {}))
@@ -61,7 +61,7 @@ async def test_the_local_file_applies_once_then_changes_nothing(
 
     # the running control plane distributes it; services read the local tenant from the topic
     async with start_api(), follow() as follower:
-        await eventually(lambda: len(follower.channels()) == 7, timeout_s=30)
+        await eventually(lambda: len(follower.channels()) == 9, timeout_s=30)
         twilio = follower.get("account/twilio/AC00000000000000000000000000000000")
         assert isinstance(twilio, TwilioAccount) and twilio.cps == 5
         assert twilio.auth_tokens[0].get_secret_value() == "local-dev-auth-token"
