@@ -33,6 +33,7 @@ class Case:
 WEBHOOK = '{route="/webhooks/twilio/voice/status"'
 REJECTED = f'switchboard_ingress_webhooks_total{WEBHOOK},outcome="rejected_signature"}}'
 PUBLISHED = f'switchboard_ingress_webhooks_total{WEBHOOK},outcome="published"}}'
+LOST = 'switchboard_ingress_voice_events_lost_total{provider="elevenlabs",reason="broker"}'
 UNDER_REPLICATED = (
     'kafka_topic_partition_under_replicated_partition{topic="call.events",partition="0"}'
 )
@@ -40,6 +41,11 @@ UNDER_REPLICATED = (
 
 def http(route: str, status: str) -> str:
     return f'switchboard_http_request_seconds_count{{route="{route}",status="{status}"}}'
+
+
+def voice(provider: str, outcome: str) -> str:
+    labels = f'provider="{provider}",request="assistant-request",outcome="{outcome}"'
+    return f"switchboard_ingress_voice_answers_total{{{labels}}}"
 
 
 def lag(group: str, topic: str, partition: int) -> str:
@@ -77,6 +83,28 @@ CASES: dict[str, Case] = {
             http("/v1/calls", "500"): "0+50x30",
         },
         at="15m",
+    ),
+    "SwitchboardVoiceFallbacks": Case(
+        fires={
+            voice("vapi", "answered"): "0+90x30",
+            voice("vapi", "fallback_timeout"): "0+8x30",
+            voice("vapi", "fallback_error"): "0+2x30",
+        },
+        quiet={
+            # Under 5% fallbacks, and unowned calls (configuration) are no outage.
+            voice("vapi", "answered"): "0+90x30",
+            voice("vapi", "fallback_timeout"): "0+4x30",
+            voice("vapi", "unowned"): "0+50x30",
+        },
+        at="15m",
+        labels={"provider": "vapi"},
+    ),
+    "SwitchboardVoiceEventsLost": Case(
+        # One exchange lost 2 minutes ago fires; one lost 24 minutes ago is past the window.
+        fires={LOST: "0x22 1x5"},
+        quiet={LOST: "0 1x30"},
+        at="25m",
+        labels={"provider": "elevenlabs"},
     ),
     "SwitchboardConsumerLagHigh": Case(
         fires={

@@ -1,11 +1,11 @@
 """Every Grafana panel's query returns a series from a stack that has run the demo's traffic.
 
-The processes compose runs (simulator, ingress, history, dialer and AI workers and APIs, lag
-exporter) start on free ports with their own databases, groups and Redis prefixes; the demo
-(`switchboard-provider-sim demo`, small) sends calls, WhatsApp messages, an AI conversation and a
-dialer campaign through them; a Prometheus of the test's own (scripts/infra, 1 s scrapes) scrapes
-them all. Each panel query is then asked of Prometheus over the run's time range, as Grafana
-asks it, and must return at least one series.
+The processes compose runs (simulator, ingress, history, dialer and AI workers and APIs, the AI
+voice API, lag exporter) start on free ports with their own databases, groups and Redis
+prefixes; the demo (`switchboard-provider-sim demo`, small) sends calls, WhatsApp messages, an AI
+conversation, a live Vapi call and a dialer campaign through them; a Prometheus of the test's
+own (scripts/infra, 1 s scrapes) scrapes them all. Each panel query is then asked of Prometheus
+over the run's time range, as Grafana asks it, and must return at least one series.
 """
 
 import asyncio
@@ -24,7 +24,13 @@ from pydantic import SecretStr
 from pymongo import MongoClient
 
 from switchboard.common.auth import issue_token
-from switchboard.common.config import Channel, ConfigEntity, TwilioAccount, WhatsAppAccount
+from switchboard.common.config import (
+    Channel,
+    ConfigEntity,
+    TwilioAccount,
+    VapiAccount,
+    WhatsAppAccount,
+)
 from switchboard.common.migrations import drop_database
 from switchboard.common.settings import CommonSettings, KafkaSettings, PostgresSettings
 from switchboard.common.testing import (
@@ -35,6 +41,7 @@ from switchboard.common.testing import (
     unique,
 )
 from switchboard.common.topics import CALL_EVENTS, MESSAGE_INBOUND, MESSAGE_OUTBOUND, MESSAGE_STATUS
+from switchboard.providersim import demo_voice
 from switchboard.providersim.settings import SimSettings
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.timeout(900)]
@@ -47,6 +54,8 @@ CONVERSATION_NUMBER = "109000000000001"  # the demo conversation's phone_number_
 LIMITED_NUMBER = "109000000000002"  # the business with a spend limit
 JWT_KEY = "dashboards-test-jwt-key-0123456789abcdef"
 AI_KEY = '{"dash-test": "QdoJaGjUMfwMggz4CCZv5jCJr6qpT/Gza+SRx1o5SNs="}'
+VAPI_ORG, VAPI_SECRET = "local-vapi-org", "local-voice-secret"  # the demo's local Vapi account
+VOICE_INTERNAL = "dashboards-test-voice-internal-secret"
 TOPICS = (CALL_EVENTS, MESSAGE_INBOUND, MESSAGE_STATUS, MESSAGE_OUTBOUND)
 
 
@@ -74,6 +83,14 @@ def control_plane() -> list[ConfigEntity]:
                 waba_id=waba.waba_id,
             )
             for number in (*waba.phone_numbers, CONVERSATION_NUMBER, LIMITED_NUMBER)
+        ),
+        # The demo's live Vapi call: the restaurant's number and assistant.
+        VapiAccount(id=VAPI_ORG, tenants=(TENANT,), webhook_secrets=(SecretStr(VAPI_SECRET),)),
+        Channel(
+            kind="vapi-phone", id=demo_voice.PHONE_NUMBER_ID, tenant=TENANT, account_id=VAPI_ORG
+        ),
+        Channel(
+            kind="vapi-assistant", id=demo_voice.ASSISTANT_ID, tenant=TENANT, account_id=VAPI_ORG
         ),
     ]
 
@@ -136,7 +153,8 @@ def demo_stack(
         name: asyncio.run(fresh_group(kafka_settings, f"dash-{name}", TOPICS))
         for name in ("history", "dialer", "ai")
     }
-    ingress_port = free_port()
+    ingress_port, voice_port = free_port(), free_port()
+    config = seeded_config_env(kafka_settings, control_plane())
     sim = running.start(
         "provider-sim",
         ["switchboard.providersim", "serve"],
@@ -155,7 +173,9 @@ def demo_stack(
         {
             "SWITCHBOARD_HTTP__PORT": str(ingress_port),
             "SWITCHBOARD_HTTP__PUBLIC_BASE_URL": f"http://127.0.0.1:{ingress_port}",
-            **seeded_config_env(kafka_settings, control_plane()),
+            **config,
+            "SWITCHBOARD_VOICE__AI_URL": f"http://127.0.0.1:{voice_port}",
+            "SWITCHBOARD_VOICE__INTERNAL_SECRET": VOICE_INTERNAL,
             "SWITCHBOARD_SPOOL__DIRECTORY": str(tmp_path_factory.mktemp("dash-spool")),
         },
         ingress_port,
@@ -193,6 +213,19 @@ def demo_stack(
         running.start("history-worker", ["switchboard.history", "worker"], history)
         running.start("dialer-worker", ["switchboard.dialer", "worker"], dialer)
         running.start("ai-worker", ["switchboard.ai", "worker"], ai)
+        running.processes["ai-voice"] = ServiceProcess(
+            "ai-voice",
+            ["switchboard.ai", "voice"],
+            {
+                **ai,
+                **config,
+                "SWITCHBOARD_AUTH__JWT_KEY": JWT_KEY,
+                "SWITCHBOARD_HTTP__VOICE_PORT": str(voice_port),
+                "SWITCHBOARD_VOICE__INTERNAL_SECRETS": json.dumps([VOICE_INTERNAL]),
+            },
+            voice_port,
+            running.logdir,
+        )
         running.start(
             "lag-exporter",
             ["switchboard.lagexporter", "serve"],
@@ -214,6 +247,7 @@ def demo_stack(
             "dialer-api": ("dialer", "api"),
             "ai-worker": ("ai", "worker"),
             "ai-api": ("ai", "api"),
+            "ai-voice": ("ai", "voice"),
             "lag-exporter": ("lag-exporter", "serve"),
         }
         monitoring.set_targets(
