@@ -3,6 +3,8 @@ the network (``httpx.MockTransport``): verification, the answer in each platform
 fallback when the AI service is late, failing or unconfigured, and the published exchange."""
 
 import asyncio
+import hashlib
+import hmac
 import json
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -15,7 +17,7 @@ from litestar.testing import TestClient
 from prometheus_client import REGISTRY
 from pydantic import SecretStr
 
-from switchboard.common.config import Channel, ElevenLabsAccount, InMemoryConfig
+from switchboard.common.config import Channel, ElevenLabsAccount, InMemoryConfig, VapiAccount
 from switchboard.common.events import (
     CallAssistantRequested,
     CallToolsCalled,
@@ -34,6 +36,7 @@ EL_TOOL_SECRET = "el-tool-secret-0001"
 EL_POST_CALL_SECRET = "wsec_elevenlabs_0001"
 EL_WORKSPACE = "el-workspace-1"  # the conftest's ElevenLabs account
 VAPI_ORG = "vapi-org-1"  # the conftest's Vapi account
+VAPI_SECRET = "vapi-secret-0001-x"  # ... and its secret
 AGENT = "agent_01"
 FALLBACK_NUMBER = "+14155550199"
 CALL = "vapi-call-1"
@@ -601,3 +604,71 @@ def test_a_rotated_tool_secret_is_in_force_on_the_next_request(
     response = client.post(EL_TOOL, content=body, headers=el_headers("el-tool-secret-rotated"))
     assert response.status_code == 200, response.text
     assert ai.query()["tenant"] == "acme-el"
+
+
+def vapi_credential(mode: str, body: bytes, secret: str, at: float | None = None) -> dict[str, str]:
+    """Vapi's credential as its server URL's authentication says (the simulator's
+    ``signing.vapi_headers`` computes the same)."""
+    if mode == "bearer":
+        return {"authorization": f"Bearer {secret}"}
+    if mode == "hmac":
+        t = str(int(time.time() if at is None else at))
+        mac = hmac.new(secret.encode(), t.encode() + b"." + body, hashlib.sha256).hexdigest()
+        return {"x-timestamp": t, "x-signature": mac}
+    return {"x-vapi-secret": secret}
+
+
+SYNC_MESSAGES = {
+    "assistant-request": ({}, lambda a: a["assistantId"] == "asst-1"),
+    "tool-calls": (
+        {"toolCallList": [{"id": "t1", "name": "search_knowledge", "parameters": {}}]},
+        lambda a: a["results"][0]["toolCallId"] == "t1",
+    ),
+    "transfer-destination-request": ({}, lambda a: a["destination"]["number"] == "+14155550111"),
+}
+
+
+@pytest.mark.parametrize("mode", ["bearer", "hmac"])
+def test_vapi_bearer_and_hmac_accounts_verify_every_sync_message_through_the_route(
+    voice_config, client, kafka, ai, mode
+) -> None:
+    """The account's ``auth_mode`` decides the credential: its own verifies every synchronous
+    message; a wrong secret, the other modes' credentials, or (HMAC) a stale timestamp are
+    403 and never reach the AI service."""
+    voice_config.put(
+        VapiAccount(
+            id=VAPI_ORG,
+            tenants=("acme-vapi",),
+            auth_mode=mode,
+            webhook_secrets=(SecretStr(VAPI_SECRET),),
+        )
+    )
+    for kind, (extra, answered) in SYNC_MESSAGES.items():
+        body = json.dumps(vapi_message(kind, **extra)).encode()
+        headers = {"content-type": "application/json"}
+        good = client.post(
+            VAPI, content=body, headers={**headers, **vapi_credential(mode, body, VAPI_SECRET)}
+        )
+        assert good.status_code == 200, (kind, good.text)
+        assert answered(good.json()), (kind, good.json())
+        asked = len(ai.asked)
+        refused = [
+            vapi_credential(mode, body, "not-the-secret"),
+            *(
+                vapi_credential(m, body, VAPI_SECRET)
+                for m in ("secret_header", "bearer", "hmac")
+                if m != mode
+            ),
+        ]
+        if mode == "hmac":
+            refused.append(vapi_credential(mode, body, VAPI_SECRET, at=time.time() - 3600))
+            # Signed for this body, sent with one more byte: the signature covers the raw body.
+            signed = vapi_credential(mode, body, VAPI_SECRET)
+            tampered = client.post(VAPI, content=body + b" ", headers={**headers, **signed})
+            assert tampered.status_code == 403, kind
+        for credential in refused:
+            answer = client.post(VAPI, content=body, headers={**headers, **credential})
+            assert answer.status_code == 403, (kind, credential)
+            assert answer.json()["reason"] == "signature"
+        assert len(ai.asked) == asked, kind
+    assert [e.data.outcome for _, _, e in kafka.events()] == ["answered"] * 3
