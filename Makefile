@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 BOOTSTRAP ?= $(or $(SWITCHBOARD_BOOTSTRAP),scripts/local/bootstrap.yaml)
 
 .PHONY: help install asyncapi up down infra-up infra-down infra-status services-up services-down monitoring-install \
-        status test test-unit lint format migrate demo sim rules bench-ingress bench-history bench-dialer bench-dialer-soak bench-ai bench-control bench-ferretdb bench-system vegeta wrk kustomize docs token images test-deploy chaos
+        status test test-unit lint format migrate demo sim rules bench-ingress bench-history bench-dialer bench-dialer-soak bench-ai bench-control bench-ferretdb bench-system bench-voice vegeta wrk kustomize docs token images test-deploy chaos
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -151,6 +151,10 @@ bench-ferretdb: install infra-up ## AI worker on FerretDB's SQLite vs PostgreSQL
 
 bench-system: install ## The whole stack, no fault, at SYSTEM_ARGS="--rate 2000 --duration 300" → bench/results/system.json
 	.venv/bin/switchboard-chaos system $(SYSTEM_ARGS)
+
+bench-voice: install infra-up vegeta ## Live Vapi answers at 50 concurrent calls: assistant-request / tool-calls p99 via ingress + AI voice API vs a bare endpoint (VOICE_BENCH_ARGS)
+	.venv/bin/python services/ai/bench/voice_bench.py $(VOICE_BENCH_ARGS)
+	$(BENCH_TABLE)
 
 chaos: install ## Faults on purpose under load on a stack of its own → bench/results/chaos.json (CHAOS_ARGS="--rate 1000 --duration 900")
 	.venv/bin/switchboard-chaos run $(CHAOS_ARGS)
