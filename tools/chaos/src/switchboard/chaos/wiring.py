@@ -251,6 +251,9 @@ def overrides(name: str, ports: Ports, options: ChaosOptions, spool: Path) -> di
         return {
             # Accounts and channels come from the control plane's topic (control_plane_env).
             "SWITCHBOARD_HTTP__RATE_LIMIT_PER_SECOND": "0",
+            # The stack runs no voice API and sends no live voice request: no secret, so a
+            # stray one gets the fallback, never another checkout's API on make up's port.
+            "SWITCHBOARD_VOICE__INTERNAL_SECRET": "",
             "SWITCHBOARD_SPOOL__DIRECTORY": str(spool),
         }
     if name == "history":
