@@ -126,10 +126,8 @@ bench-history: install infra-up ## History: events stored/s vs raw COPY; GET /v1
 	.venv/bin/python services/history/bench/history_bench.py
 	$(BENCH_TABLE)
 
-token: ## Print a local API bearer token (valid 1 hour): TOKEN=$$(make token TENANT=local)
-	@$(UV) sync --all-packages --frozen --quiet
-	@set -a; source scripts/local/common.env; set +a; .venv/bin/python -c \
-	  'import os; from switchboard.common.auth import issue_token; print(issue_token(os.environ["SWITCHBOARD_AUTH__JWT_KEY"], "$(or $(TENANT),local)"))'
+token: ## Print a bearer token from the running control plane for one API: TOKEN=$$(make token AUDIENCE=history) (dialer, ai, control; TENANT=local)
+	@python3 scripts/local/token.py --tenant "$(or $(TENANT),local)" --audience "$(or $(AUDIENCE),history)"
 
 bench-dialer: install infra-up ## Dialer: 300k upload vs raw COPY, achieved vs configured calls/s, peak in-flight vs cap
 	.venv/bin/python services/dialer/bench/dialer_bench.py

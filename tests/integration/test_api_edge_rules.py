@@ -44,7 +44,6 @@ def control() -> Litestar:
 @pytest.fixture(autouse=True)
 def env(monkeypatch) -> None:
     monkeypatch.setenv("SWITCHBOARD_ENVIRONMENT", "local")
-    monkeypatch.setenv("SWITCHBOARD_AUTH__JWT_KEY", "edge-rules-test-key-0123456789abcdef")
     for ring in ("CRYPTO", "CONFIG"):
         monkeypatch.setenv(f"SWITCHBOARD_{ring}__KEYS", f'{{"k1": "{KEY}"}}')
         monkeypatch.setenv(f"SWITCHBOARD_{ring}__CURRENT_KEY_ID", "k1")

@@ -23,7 +23,7 @@ import pytest
 from pydantic import SecretStr
 from pymongo import MongoClient
 
-from switchboard.common.auth import issue_token
+from switchboard.common.auth import Audience, LocalSigner
 from switchboard.common.config import (
     Channel,
     ConfigEntity,
@@ -52,7 +52,8 @@ TENANT, WHATSAPP_APP = "local", "local-whatsapp-app"
 CALLER_IDS = ("+15005550006", "+12125550100", "+13125550100", "+14155550100")
 CONVERSATION_NUMBER = "109000000000001"  # the demo conversation's phone_number_id
 LIMITED_NUMBER = "109000000000002"  # the business with a spend limit
-JWT_KEY = "dashboards-test-jwt-key-0123456789abcdef"
+SIGNER_SEED = "dashboards-test"
+SIGNER = LocalSigner.from_seed(SIGNER_SEED)
 AI_KEY = '{"dash-test": "QdoJaGjUMfwMggz4CCZv5jCJr6qpT/Gza+SRx1o5SNs="}'
 VAPI_ORG, VAPI_SECRET = "local-vapi-org", "local-voice-secret"  # the demo's local Vapi account
 VOICE_INTERNAL = "dashboards-test-voice-internal-secret"
@@ -127,7 +128,7 @@ class Running:
             args,
             {
                 "SWITCHBOARD_LOG__LEVEL": "INFO",
-                "SWITCHBOARD_AUTH__JWT_KEY": JWT_KEY,
+                **SIGNER.env(),
                 "SWITCHBOARD_HTTP__PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
                 **ports,
                 **env,
@@ -219,7 +220,6 @@ def demo_stack(
             {
                 **ai,
                 **config,
-                "SWITCHBOARD_AUTH__JWT_KEY": JWT_KEY,
                 "SWITCHBOARD_HTTP__VOICE_PORT": str(voice_port),
                 "SWITCHBOARD_VOICE__INTERNAL_SECRETS": json.dumps([VOICE_INTERNAL]),
             },
@@ -261,7 +261,7 @@ def demo_stack(
                 "--sim-url", sim_url, "--ingress-url", ingress.url,
                 "--ai-url", running.processes["ai-api"].url,
                 "--dialer-url", running.processes["dialer-api"].url,
-                "--jwt-key", JWT_KEY, "--database", history_db,
+                "--token-seed", SIGNER_SEED, "--database", history_db,
                 "--account-sid", ACCOUNT, "--auth-token", TOKEN, "--timeout-s", "400",
                 "--conversation-number", CONVERSATION_NUMBER,
                 # No final callback lost: this history worker has no reconciler (make up's has).
@@ -291,7 +291,7 @@ async def message_a_business_with_a_spend_limit(sim_url: str, ai_url: str) -> No
     async with httpx.AsyncClient(base_url=sim_url, timeout=30) as sim:
         config = {"whatsapp": {"phone_numbers": {number: token}}}
         (await sim.patch("/_sim/config", json=config)).raise_for_status()
-        headers = {"Authorization": f"Bearer {issue_token(JWT_KEY, 'local')}"}
+        headers = SIGNER.bearer("local", Audience.AI)
         async with httpx.AsyncClient(base_url=ai_url, headers=headers, timeout=30) as api:
             created = await api.post(
                 "/v1/businesses",

@@ -142,7 +142,6 @@ def start(name: str, args: list[str], env: dict[str, str], logdir: Path) -> Serv
         {
             # INFO: start-up lines from uvicorn, Litestar, FastStream and aiokafka to check below.
             "SWITCHBOARD_LOG__LEVEL": "INFO",
-            "SWITCHBOARD_AUTH__JWT_KEY": "ops-metrics-test-jwt-key-0123456789abcdef",
             "SWITCHBOARD_HTTP__PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
             **ports,
             **env,

@@ -37,7 +37,7 @@ from pydantic import SecretStr
 from pymongo import MongoClient
 
 from switchboard.bench import report as benchreport
-from switchboard.common.auth import issue_token
+from switchboard.common.auth import Audience, LocalSigner
 from switchboard.common.config import Channel, VapiAccount
 from switchboard.common.settings import CommonSettings
 from switchboard.common.testing import (
@@ -54,7 +54,7 @@ VEGETA = ROOT / ".local" / "bin" / "vegeta"
 COMMAND = "make bench-voice"
 TENANT, VAPI_ORG, SECRET = "bench-voice", "bench-vapi-org", "bench-vapi-secret-0001"
 INTERNAL = "bench-voice-internal-secret-0001"
-JWT_KEY = "bench-voice-jwt-key-0123456789abcdef0123456789"
+SIGNER = LocalSigner()
 AI_KEY = json.dumps({"bench": base64.b64encode(os.urandom(32)).decode()})
 QUESTIONS = (
     "Are you open on Sunday?",
@@ -154,7 +154,7 @@ def bare_server(port: int, logdir: Path) -> subprocess.Popen[bytes]:
 
 
 async def create_businesses(ai_api: str, n: int, run: str) -> None:
-    headers = {"Authorization": f"Bearer {issue_token(JWT_KEY, TENANT)}"}
+    headers = SIGNER.bearer(TENANT, Audience.AI)
     async with httpx.AsyncClient(base_url=ai_api, headers=headers, timeout=60) as api:
         ids = []
         for b in range(n):
@@ -333,7 +333,7 @@ def run(args: argparse.Namespace) -> tuple[list[benchreport.Result], dict[str, A
         **quiet,
         **config,
         "SWITCHBOARD_MONGO__DATABASE": database,
-        "SWITCHBOARD_AUTH__JWT_KEY": JWT_KEY,
+        **SIGNER.env(),
         "SWITCHBOARD_CRYPTO__KEYS": AI_KEY,
         "SWITCHBOARD_CRYPTO__CURRENT_KEY_ID": "bench",
         "SWITCHBOARD_OPENAI__BASE_URL": f"http://127.0.0.1:{sim_port}/v1",

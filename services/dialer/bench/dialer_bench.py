@@ -39,7 +39,7 @@ import redis.asyncio as aioredis
 from litestar.testing import AsyncTestClient
 from pydantic import SecretStr
 
-from switchboard.common.auth import issue_token
+from switchboard.common.auth import Audience, LocalSigner
 from switchboard.common.events import CallStatus, CallStatusChanged
 from switchboard.common.settings import PostgresSettings
 from switchboard.common.testing import unique
@@ -60,7 +60,7 @@ ROOT = Path(__file__).resolve().parents[3]
 RESULTS = ROOT / "bench" / "results" / "dialer.json"
 ACCOUNT = "AC" + "bench".ljust(32, "0")
 TOKEN = "bench-token"
-KEY = "bench-signing-key-long-enough-for-hs256-tokens"
+SIGNER = LocalSigner()
 AREAS = ("212", "415", "646", "305", "713", "312", "206", "617", "404", "702")
 ALL_DAY = CallingWindow(start=datetime.min.time(), end=datetime.max.time().replace(microsecond=0))
 COMMAND = " ".join(["python", "services/dialer/bench/dialer_bench.py", *sys.argv[1:]])
@@ -88,7 +88,7 @@ def settings_for(database: str, cps: float, max_concurrent: int, sim_url: str) -
     s = DialerSettings(
         database=database,
         redis_prefix=unique("dialer_bench"),
-        auth={"jwt_key": SecretStr(KEY)},  # type: ignore[arg-type]
+        auth=SIGNER.settings(rate_limit_per_second=0),
         twilio=TwilioSettings(
             api_base_url=sim_url,  # type: ignore[arg-type]
             accounts={
@@ -119,7 +119,7 @@ def csv_rows(n: int) -> bytes:
 async def bench_load(pg: PostgresSettings, database: str, n: int) -> list[dict[str, Any]]:
     body = csv_rows(n)
     settings = settings_for(database, 1000, 1000, "http://127.0.0.1:9")
-    headers = {"Authorization": f"Bearer {issue_token(KEY, 'bench')}", "content-type": "text/csv"}
+    headers = {**SIGNER.bearer("bench", Audience.DIALER), "content-type": "text/csv"}
     async with AsyncTestClient(app=create_api(settings), timeout=300) as client:
         r = await client.post(
             "/v1/campaigns",

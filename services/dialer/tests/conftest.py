@@ -9,6 +9,7 @@ import pytest
 import redis.asyncio as aioredis
 from pydantic import SecretStr
 
+from switchboard.common.auth import Audience, LocalSigner
 from switchboard.common.migrations import drop_database
 from switchboard.common.settings import PostgresSettings
 from switchboard.common.testing import ServiceProcess, free_port, unique
@@ -22,7 +23,7 @@ from switchboard.dialer.settings import (
 
 from .fakes import ACCOUNT, FakeClock, FakePlacer
 
-JWT_KEY = "test-signing-key-0123456789abcdef0123456789"
+SIGNER = LocalSigner()
 
 
 def dialer_settings(
@@ -31,7 +32,7 @@ def dialer_settings(
     return DialerSettings(
         database=database,
         redis_prefix=unique("dialer_test"),
-        auth={"jwt_key": SecretStr(JWT_KEY)},  # type: ignore[arg-type]
+        auth=SIGNER.settings(),
         twilio=TwilioSettings(
             accounts={
                 ACCOUNT: TwilioAccount(auth_token=SecretStr("token"), cps=1000, max_concurrent=5000)
@@ -90,11 +91,15 @@ async def redis_client(settings: DialerSettings):
 
 
 @pytest.fixture
-def token():
-    from switchboard.common.auth import issue_token
+def signer() -> LocalSigner:
+    """The signer the API of ``dialer_settings`` trusts."""
+    return SIGNER
 
+
+@pytest.fixture
+def token():
     def make(tenant: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {issue_token(JWT_KEY, tenant)}"}
+        return SIGNER.bearer(tenant, Audience.DIALER)
 
     return make
 

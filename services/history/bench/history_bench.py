@@ -33,7 +33,7 @@ import asyncpg
 import httpx
 
 from switchboard.bench.report import write_rows
-from switchboard.common.auth import issue_token
+from switchboard.common.auth import Audience, LocalSigner
 from switchboard.common.events import CallStatus, CallStatusChanged, event_id
 from switchboard.common.settings import PostgresSettings
 from switchboard.common.testing import unique
@@ -48,7 +48,7 @@ from switchboard.history.settings import RetentionSettings
 ROOT = Path(__file__).resolve().parents[3]
 RESULTS = ROOT / "bench" / "results" / "history.json"
 BATCH = 500
-KEY = "bench-signing-key-long-enough-for-hs256-tokens"
+SIGNER = LocalSigner()
 LIFECYCLE = (
     (CallStatus.INITIATED, 0),
     (CallStatus.RINGING, 1),
@@ -228,7 +228,7 @@ QUERY_KINDS = ("first page", "status", "one day", "to number")
 
 async def measure_api(base: str, now: datetime) -> dict[str, list[float]]:
     """Latencies (ms) by kind of request: the four filters, and the deep cursor walk."""
-    headers = {"authorization": f"Bearer {issue_token(KEY, 'tenant-3')}"}
+    headers = SIGNER.bearer("tenant-3", Audience.HISTORY)
     by_kind: dict[str, list[float]] = {k: [] for k in (*QUERY_KINDS, "cursor walk")}
     async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as client:
         await wait_ready(client)
@@ -278,7 +278,8 @@ async def bench_api(pg: PostgresSettings, database: str, now: datetime) -> dict[
         **os.environ,
         "SWITCHBOARD_DATABASE": database,
         "SWITCHBOARD_API__PORT": str(port),
-        "SWITCHBOARD_AUTH__JWT_KEY": KEY,
+        **SIGNER.env(),
+        "SWITCHBOARD_AUTH__RATE_LIMIT_PER_SECOND": "0",  # measured: the query, not the limit
         "SWITCHBOARD_LOG__LEVEL": "WARNING",
     }
     proc = await asyncio.create_subprocess_exec(

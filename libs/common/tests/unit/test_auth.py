@@ -1,82 +1,104 @@
+import json
 import re
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import structlog
-from litestar import Litestar, get
+from litestar import Litestar, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.testing import TestClient
-from pydantic import SecretStr
+from pydantic import BaseModel, SecretStr
 
 from switchboard.common.auth import (
     EXAMPLE_KEYS,
+    Audience,
     AuthNotConfiguredError,
     AuthSettings,
-    issue_token,
-    tenant_jwt_auth,
+    LocalSigner,
+    Scope,
+    check_symmetric_key,
+    refuse_example_keys,
+    scoped,
     tenant_of,
 )
+from switchboard.common.auth.service import api_auth
+from switchboard.common.config import ConfigSettings
+from switchboard.common.crypto import KeyRingSettings
 from switchboard.common.http import health_routes
+from switchboard.common.settings import CommonSettings
 
-KEY = "k" * 32
+SIGNER = LocalSigner("k1")
 
 
-@get("/v1/whoami", sync_to_thread=False)
+class Settings(CommonSettings):
+    auth: AuthSettings = AuthSettings()
+    config: ConfigSettings = ConfigSettings()
+
+
+@get("/v1/whoami", sync_to_thread=False, guards=[scoped(Scope.CAMPAIGNS_READ, "-")])
 def whoami(tenant: NamedDependency[str]) -> dict[str, Any]:
     return {"tenant": tenant, "logged_as": structlog.contextvars.get_contextvars().get("tenant")}
 
 
-def client(settings: AuthSettings) -> TestClient:  # type: ignore[type-arg]
-    auth = tenant_jwt_auth(settings, environment="local")
+@post("/v1/whoami", sync_to_thread=False, guards=[scoped("-", Scope.CAMPAIGNS_WRITE)])
+def write(tenant: NamedDependency[str]) -> dict[str, Any]:
+    return {"tenant": tenant}
+
+
+def client(**auth: Any) -> TestClient:  # type: ignore[type-arg]
+    api = api_auth(Settings(auth=SIGNER.settings(**auth)), Audience.DIALER)
     app = Litestar(
-        route_handlers=[whoami, *health_routes({})],
-        on_app_init=[auth.on_app_init],
+        route_handlers=[whoami, write, *health_routes({**api.checks()})],
+        on_app_init=[api.on_app_init],
+        lifespan=[api.lifespan],
         dependencies={"tenant": Provide(tenant_of, sync_to_thread=False)},
     )
     return TestClient(app)
 
 
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
 def test_tenant_comes_from_the_token() -> None:
-    with client(AuthSettings(jwt_key=SecretStr(KEY))) as c:
-        response = c.get("/v1/whoami", headers=bearer(issue_token(KEY, "acme")))
+    with client() as c:
+        response = c.get("/v1/whoami", headers=SIGNER.bearer("acme", Audience.DIALER))
         assert response.status_code == 200
         # and every line the request logs names it
         assert response.json() == {"tenant": "acme", "logged_as": "acme"}
 
 
-def test_missing_forged_expired_and_tenantless_tokens_are_401() -> None:
-    with client(AuthSettings(jwt_key=SecretStr(KEY))) as c:
+def test_another_audience_or_signer_is_401() -> None:
+    with client() as c:
         assert c.get("/v1/whoami").status_code == 401
-        forged = issue_token("x" * 32, "acme")
-        assert c.get("/v1/whoami", headers=bearer(forged)).status_code == 401
-        expired = issue_token(KEY, "acme", ttl=timedelta(seconds=-60))
-        assert c.get("/v1/whoami", headers=bearer(expired)).status_code == 401
-        assert c.get("/v1/whoami", headers=bearer(issue_token(KEY, ""))).status_code == 401
+        other = c.get("/v1/whoami", headers=SIGNER.bearer("acme", Audience.HISTORY))
+        assert other.status_code == 401
+        stranger = LocalSigner("k1").bearer("acme", Audience.DIALER)  # same kid, other key
+        assert c.get("/v1/whoami", headers=stranger).status_code == 401
 
 
-def test_audience_is_enforced_when_configured() -> None:
-    settings = AuthSettings(jwt_key=SecretStr(KEY), jwt_audience="switchboard-api")
-    with client(settings) as c:
-        good = issue_token(KEY, "acme", audience="switchboard-api")
-        assert c.get("/v1/whoami", headers=bearer(good)).status_code == 200
-        other = issue_token(KEY, "acme", audience="other")
-        assert c.get("/v1/whoami", headers=bearer(other)).status_code == 401
+def test_scoped_asks_the_read_scope_of_reads_and_the_write_scope_of_writes() -> None:
+    read_only = SIGNER.bearer("acme", Audience.DIALER, scopes=[Scope.CAMPAIGNS_READ])
+    write_only = SIGNER.bearer("acme", Audience.DIALER, scopes=[Scope.CAMPAIGNS_WRITE])
+    with client() as c:
+        assert c.get("/v1/whoami", headers=read_only).status_code == 200
+        refused = c.post("/v1/whoami", headers=read_only)
+        assert refused.status_code == 403 and "campaigns:write" in refused.text
+        assert c.post("/v1/whoami", headers=write_only).status_code == 201
+        assert c.get("/v1/whoami", headers=write_only).status_code == 403
 
 
-def test_health_stays_open() -> None:
-    with client(AuthSettings(jwt_key=SecretStr(KEY))) as c:
-        assert c.get("/health").status_code == 200
+def test_the_rate_limit_is_per_tenant() -> None:
+    acme = SIGNER.bearer("acme", Audience.DIALER)
+    globex = SIGNER.bearer("globex", Audience.DIALER)
+    with client(rate_limit_per_second=3) as c:
+        answers = [c.get("/v1/whoami", headers=acme).status_code for _ in range(6)]
+        assert answers[:3] == [200, 200, 200] and 429 in answers[3:]
+        # another tenant, from the same address, is not slowed by acme's burst
+        assert c.get("/v1/whoami", headers=globex).status_code == 200
+        assert c.get("/health").status_code == 200  # open paths are not limited
 
 
-def test_refuses_to_start_without_a_key() -> None:
-    with pytest.raises(AuthNotConfiguredError):
-        tenant_jwt_auth(AuthSettings(), environment="local")
+def test_unreadable_public_keys_name_the_setting() -> None:
+    with pytest.raises(AuthNotConfiguredError, match="SWITCHBOARD_AUTH__PUBLIC_KEYS"):
+        api_auth(Settings(auth=AuthSettings(public_keys={"k": "not a key"})), Audience.AI)
 
 
 @get("/healthzzz", sync_to_thread=False)
@@ -85,27 +107,47 @@ def lookalike() -> dict[str, str]:
 
 
 def test_open_paths_match_exactly_not_by_prefix() -> None:
-    auth = tenant_jwt_auth(AuthSettings(jwt_key=SecretStr(KEY)), environment="local")
-    app = Litestar(route_handlers=[lookalike, *health_routes({})], on_app_init=[auth.on_app_init])
+    api = api_auth(Settings(auth=SIGNER.settings()), Audience.HISTORY)
+    app = Litestar(route_handlers=[lookalike, *health_routes({})], on_app_init=[api.on_app_init])
     with TestClient(app) as c:
         assert c.get("/health").status_code == 200
         assert c.get("/healthzzz").status_code == 401
         assert c.get("/schema/openapi.json").status_code == 200
 
 
-def test_weak_or_example_keys_stop_the_api_outside_local() -> None:
+class Nested(BaseModel):
+    keys: dict[str, SecretStr] = {}
+
+
+class WithRings(CommonSettings):
+    crypto: KeyRingSettings = KeyRingSettings()
+    nested: Nested = Nested()
+
+
+def test_example_keys_in_any_setting_stop_a_service_outside_local() -> None:
+    for key in EXAMPLE_KEYS:
+        settings = WithRings(nested=Nested(keys={"x": SecretStr(key)}))
+        with pytest.raises(AuthNotConfiguredError, match="SWITCHBOARD_NESTED__KEYS"):
+            refuse_example_keys(settings, environment="production")
+        refuse_example_keys(settings, environment="local")  # the local stack keeps working
+    ring = KeyRingSettings(keys={"r": next(iter(EXAMPLE_KEYS))}, current_key_id="r")
+    with pytest.raises(AuthNotConfiguredError, match="SWITCHBOARD_CRYPTO__KEYS"):
+        refuse_example_keys(WithRings(crypto=ring), environment="production")
+    refuse_example_keys(WithRings(), environment="production")
+
+
+def test_weak_symmetric_keys_are_refused_outside_local() -> None:
     for key in ["short-key", *EXAMPLE_KEYS]:
-        settings = AuthSettings(jwt_key=SecretStr(key))
-        with pytest.raises(AuthNotConfiguredError, match="SWITCHBOARD_AUTH__JWT_KEY"):
-            tenant_jwt_auth(settings, environment="production")
-        tenant_jwt_auth(settings, environment="local")  # the local stack keeps working
-    tenant_jwt_auth(AuthSettings(jwt_key=SecretStr(KEY)), environment="production")
+        with pytest.raises(AuthNotConfiguredError, match="SWITCHBOARD_X"):
+            check_symmetric_key(key, setting="SWITCHBOARD_X", environment="production")
+        check_symmetric_key(key, setting="SWITCHBOARD_X", environment="local")
+    check_symmetric_key("k" * 32, setting="SWITCHBOARD_X", environment="production")
 
 
 def test_example_keys_list_every_key_the_repository_prints() -> None:
     root = Path(__file__).resolve().parents[4]
     files = [
-        "scripts/local/common.env",
+        *(str(p.relative_to(root)) for p in root.glob("scripts/local/*.env")),
         "compose/.env.example",
         "k8s/overlays/dev/secrets.yaml",
         *(str(p.relative_to(root)) for p in root.glob("services/*/README.md")),
@@ -116,5 +158,7 @@ def test_example_keys_list_every_key_the_repository_prints() -> None:
         text = (root / name).read_text()
         found |= set(re.findall(r"JWT_KEY=[']?([^\s'\"]+)", text))
         found |= set(re.findall(r"jwt-key: (\S+)", text))
+        for ring in re.findall(r"_KEYS='?(\{[^}\n]*\})", text):
+            found |= set(json.loads(ring).values())
     assert found, "the example files moved: update this test"
     assert found <= EXAMPLE_KEYS, found - EXAMPLE_KEYS

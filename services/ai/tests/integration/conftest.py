@@ -15,7 +15,7 @@ from switchboard.ai.settings import (
     KnowledgeSettings,
     Price,
 )
-from switchboard.common.auth import AuthSettings
+from switchboard.common.auth import LocalSigner
 from switchboard.common.crypto import KeyRingSettings
 from switchboard.common.kafka import RetryPolicy
 from switchboard.common.settings import MongoSettings
@@ -30,7 +30,7 @@ from ..fakes import (
     fixed_now,
 )
 
-JWT_KEY = "test-jwt-key-0123456789abcdef0123456789"
+SIGNER = LocalSigner.from_seed("ai-tests")
 
 
 @pytest.fixture
@@ -43,7 +43,7 @@ def ai_settings(build, common_settings) -> AiSettings:
         crypto=KeyRingSettings(
             keys={"k1": SecretStr(build.key_1), "k2": SecretStr(build.key_2)}, current_key_id="k1"
         ),
-        auth=AuthSettings(jwt_key=SecretStr(JWT_KEY)),
+        auth=SIGNER.settings(),
         breaker=BreakerSettings(failure_threshold=2, reset_timeout_s=30),
         knowledge=KnowledgeSettings(
             chunk_chars=100, chunk_overlap=20, top_k=2, poll_interval_s=0.2

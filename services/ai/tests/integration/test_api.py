@@ -10,14 +10,14 @@ from switchboard.ai.adapters.mongo_businesses import MongoBusinesses
 from switchboard.ai.adapters.mongo_replies import MongoUsage
 from switchboard.ai.app import create_api
 from switchboard.ai.models import Reply
-from switchboard.common.auth import issue_token
+from switchboard.common.auth import Audience, LocalSigner, Scope, unguarded_routes
 
 pytestmark = pytest.mark.integration
-JWT_KEY = "test-jwt-key-0123456789abcdef0123456789"
+SIGNER = LocalSigner.from_seed("ai-tests")
 
 
 def auth(tenant: str) -> dict[str, str]:
-    return {"authorization": f"Bearer {issue_token(JWT_KEY, tenant)}"}
+    return {"authorization": f"Bearer {SIGNER.token(tenant, Audience.AI)}"}
 
 
 @pytest.fixture
@@ -100,6 +100,17 @@ async def test_auth_and_validation(client) -> None:
     assert (await client.post("/v1/businesses", json=bad, headers=auth("acme"))).status_code == 400
     assert (await client.get("/health")).status_code == 200
     assert (await client.get("/ready")).status_code == 200
+
+
+async def test_reading_is_not_administering_and_other_audiences_are_refused(client) -> None:
+    reader = SIGNER.bearer("acme", Audience.AI, scopes=[Scope.BUSINESSES_READ])
+    refused = await client.post("/v1/businesses", json=NEW, headers=reader)
+    assert refused.status_code == 403 and "businesses:admin" in refused.text
+    assert (await client.get("/v1/businesses", headers=reader)).status_code == 200
+    assert (await client.get("/v1/usage", headers=reader)).status_code == 200
+    dialer = SIGNER.bearer("acme", Audience.DIALER)
+    assert (await client.get("/v1/businesses", headers=dialer)).status_code == 401
+    assert unguarded_routes(client.app) == []
 
 
 async def test_channel_taken_is_409(client) -> None:

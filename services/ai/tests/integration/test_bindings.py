@@ -7,11 +7,11 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from switchboard.ai.app import create_api
-from switchboard.common.auth import issue_token
+from switchboard.common.auth import Audience, LocalSigner
 
 pytestmark = pytest.mark.integration
-JWT_KEY = "test-jwt-key-0123456789abcdef0123456789"
-AUTH = {"authorization": f"Bearer {issue_token(JWT_KEY, 'acme')}"}
+SIGNER = LocalSigner.from_seed("ai-tests")
+AUTH = {"authorization": f"Bearer {SIGNER.token('acme', Audience.AI)}"}
 
 
 @pytest.fixture

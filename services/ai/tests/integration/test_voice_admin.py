@@ -10,16 +10,16 @@ from litestar.testing import AsyncTestClient
 
 from switchboard.ai.adapters.mongo_businesses import MongoBusinesses
 from switchboard.ai.app import create_api
-from switchboard.common.auth import issue_token
+from switchboard.common.auth import Audience, LocalSigner
 
 pytestmark = pytest.mark.integration
-JWT_KEY = "test-jwt-key-0123456789abcdef0123456789"
+SIGNER = LocalSigner.from_seed("ai-tests")
 SECRET = "whsec_" + base64.b64encode(b"t" * 32).decode()
 OTHER_SECRET = "whsec_" + base64.b64encode(b"u" * 32).decode()
 
 
 def auth(tenant: str) -> dict[str, str]:
-    return {"authorization": f"Bearer {issue_token(JWT_KEY, tenant)}"}
+    return {"authorization": f"Bearer {SIGNER.token(tenant, Audience.AI)}"}
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import time
 import pytest
 from litestar.testing import AsyncTestClient
 
+from switchboard.common.auth import Audience, Scope, unguarded_routes
 from switchboard.dialer.app import create_api
 
 pytestmark = pytest.mark.integration
@@ -38,6 +39,20 @@ async def test_a_tenant_sees_only_its_own_campaigns(client, token, new_campaign)
     listed = await client.get("/v1/campaigns", headers=token("globex"))
     assert listed.json() == []
     assert (await client.get("/v1/campaigns")).status_code == 401
+
+
+async def test_reading_is_not_writing_and_other_audiences_are_refused(
+    client, signer, new_campaign
+) -> None:
+    reader = signer.bearer("acme", Audience.DIALER, scopes=[Scope.CAMPAIGNS_READ])
+    refused = await client.post("/v1/campaigns", json=new_campaign(), headers=reader)
+    assert refused.status_code == 403 and "campaigns:write" in refused.text
+    assert (await client.get("/v1/campaigns", headers=reader)).status_code == 200
+    dnc = await client.post("/v1/dnc", json={"phone": "+12125550199"}, headers=reader)
+    assert dnc.status_code == 403
+    history = signer.bearer("acme", Audience.HISTORY)
+    assert (await client.get("/v1/campaigns", headers=history)).status_code == 401
+    assert unguarded_routes(client.app) == []
 
 
 async def test_create_validates_and_caps_by_the_account(client, token, new_campaign) -> None:

@@ -1,18 +1,16 @@
 """The API factory with a fake reader: auth, tenant binding, error mapping (no database)."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-import jwt
-import pytest
 from litestar.testing import AsyncTestClient
 
-from switchboard.common.auth import AuthNotConfiguredError, AuthSettings, issue_token
+from switchboard.common.auth import Audience, LocalSigner, Scope, unguarded_routes
 from switchboard.history.app import create_api
 from switchboard.history.errors import StoreUnavailableError
 from switchboard.history.schemas import CallPage, CallSummary
 from switchboard.history.settings import ApiSettings, HistorySettings
 
-KEY = "component-signing-key-long-enough-for-hs256"
+SIGNER = LocalSigner()
 
 
 class FakeTenantHistory:
@@ -51,49 +49,67 @@ class FakeReader:
 
 
 def settings():
-    return HistorySettings(
-        auth=AuthSettings(jwt_key=KEY), api=ApiSettings(default_limit=7, max_limit=9)
-    )
+    return HistorySettings(auth=SIGNER.settings(), api=ApiSettings(default_limit=7, max_limit=9))
 
 
 def bearer(token):
     return {"authorization": f"Bearer {token}"}
 
 
+ACME = bearer(SIGNER.token("acme", Audience.HISTORY))
+
+
 async def test_the_reader_is_bound_to_the_tokens_tenant_only() -> None:
     reader = FakeReader()
     async with AsyncTestClient(create_api(settings(), reader=reader)) as client:
         r = await client.get(
-            "/v1/calls", headers=bearer(issue_token(KEY, "acme")), params={"tenant": "globex"}
+            "/v1/calls",
+            headers=ACME,
+            params={"tenant": "globex"},
         )
         assert r.status_code == 200
         assert r.json() == {"items": [], "next_cursor": None}
         r = await client.get(
-            "/v1/calls", headers=bearer(issue_token(KEY, "acme")), params={"limit": 10}
+            "/v1/calls",
+            headers=ACME,
+            params={"limit": 10},
         )
         assert r.status_code == 400 and "at most 9" in r.json()["detail"]
     [(tenant, _, limit, cursor)] = reader.log
     assert (tenant, limit, cursor) == ("acme", 7, None)
 
 
-async def test_tokens_without_a_tenant_or_expired_are_refused() -> None:
-    no_tenant = jwt.encode({"sub": "x", "exp": 4_000_000_000}, KEY, algorithm="HS256")
-    expired = jwt.encode({"sub": "x", "tenant": "acme", "exp": 1}, KEY, algorithm="HS256")
+async def test_operator_other_audience_expired_or_unscoped_tokens_are_refused() -> None:
+    operator = SIGNER.token(None, Audience.HISTORY)
+    dialer = SIGNER.token("acme", Audience.DIALER)
+    expired = SIGNER.token("acme", Audience.HISTORY, ttl=timedelta(minutes=-5))
+    unscoped = SIGNER.token("acme", Audience.HISTORY, scopes=[])
     async with AsyncTestClient(create_api(settings(), reader=FakeReader())) as client:
-        for token in (no_tenant, expired):
+        assert (await client.get("/v1/calls", headers=bearer(operator))).status_code == 403
+        for token in (dialer, expired):
             assert (await client.get("/v1/calls", headers=bearer(token))).status_code == 401
+        refused = await client.get("/v1/stats", headers=bearer(unscoped))
+        assert refused.status_code == 403 and "history:read" in refused.text
+        # reading is not deleting: a history:read token cannot delete a recording
+        reader = SIGNER.token("acme", Audience.HISTORY, scopes=[Scope.HISTORY_READ])
+        gone = await client.delete("/v1/calls/CA1/recordings/RE1", headers=bearer(reader))
+        assert gone.status_code == 403 and "history:write" in gone.text
+
+
+def test_every_route_asks_for_a_scope() -> None:
+    assert unguarded_routes(create_api(settings(), reader=FakeReader())) == []
 
 
 async def test_a_database_outage_is_a_503_and_not_ready() -> None:
     async with AsyncTestClient(create_api(settings(), reader=FakeReader(down=True))) as client:
-        r = await client.get("/v1/calls", headers=bearer(issue_token(KEY, "acme")))
+        r = await client.get("/v1/calls", headers=ACME)
         assert (r.status_code, r.headers["retry-after"]) == (503, "5")
         assert (await client.get("/ready")).status_code == 503
 
 
 async def test_csv_has_a_header_and_iso_times() -> None:
     async with AsyncTestClient(create_api(settings(), reader=FakeReader())) as client:
-        r = await client.get("/v1/calls/export.csv", headers=bearer(issue_token(KEY, "acme")))
+        r = await client.get("/v1/calls/export.csv", headers=ACME)
     lines = r.text.splitlines()
     assert lines[0].startswith("call_id,provider,status")
     assert lines[1] == "CA1,twilio,completed,,,,2026-01-01T00:00:00+00:00"
@@ -101,19 +117,6 @@ async def test_csv_has_a_header_and_iso_times() -> None:
 
 async def test_csv_names_its_columns_as_the_json_list_does_with_one_charset() -> None:
     async with AsyncTestClient(create_api(settings(), reader=FakeReader())) as client:
-        r = await client.get("/v1/calls/export.csv", headers=bearer(issue_token(KEY, "acme")))
+        r = await client.get("/v1/calls/export.csv", headers=ACME)
     assert r.headers["content-type"] == "text/csv; charset=utf-8"
     assert r.text.splitlines()[0].split(",") == list(CallSummary.model_fields)
-
-
-def test_the_api_refuses_to_start_without_a_key() -> None:
-    with pytest.raises(AuthNotConfiguredError):
-        create_api(HistorySettings(), reader=FakeReader())
-
-
-def test_outside_local_an_example_or_short_key_stops_the_api_naming_the_setting() -> None:
-    for key in ("local-dev-jwt-key-change-me-0123456789abcdef", "short"):
-        settings = HistorySettings(environment="production", auth=AuthSettings(jwt_key=key))
-        with pytest.raises(AuthNotConfiguredError, match="SWITCHBOARD_AUTH__JWT_KEY"):
-            create_api(settings, reader=FakeReader())
-    create_api(HistorySettings(environment="production", auth=AuthSettings(jwt_key=KEY)))

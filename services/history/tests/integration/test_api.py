@@ -7,14 +7,14 @@ from datetime import timedelta
 import pytest
 from litestar.testing import AsyncTestClient
 
-from switchboard.common.auth import AuthSettings, issue_token
+from switchboard.common.auth import Audience, LocalSigner
 from switchboard.history.app import create_api
 from switchboard.history.messages import to_message
 from switchboard.history.models import to_fact
 from switchboard.history.settings import HistorySettings
 
 pytestmark = pytest.mark.integration
-KEY = "test-signing-key-that-is-long-enough-for-hs256"
+SIGNER = LocalSigner()
 
 
 def facts(events):
@@ -62,16 +62,14 @@ async def seed(pg_store, ev) -> None:
 @pytest.fixture
 async def client(pg_settings, database, pg_store, ev):
     await seed(pg_store, ev)
-    settings = HistorySettings(
-        postgres=pg_settings, database=database, auth=AuthSettings(jwt_key=KEY)
-    )
+    settings = HistorySettings(postgres=pg_settings, database=database, auth=SIGNER.settings())
     # The real factory: it opens its own pool in the test client's event loop.
     async with AsyncTestClient(create_api(settings)) as c:
         yield c
 
 
 def auth(tenant: str) -> dict[str, str]:
-    return {"authorization": f"Bearer {issue_token(KEY, tenant)}"}
+    return {"authorization": f"Bearer {SIGNER.token(tenant, Audience.HISTORY)}"}
 
 
 ACME, GLOBEX = auth("acme"), auth("globex")
@@ -79,9 +77,7 @@ ACME, GLOBEX = auth("acme"), auth("globex")
 
 async def test_without_a_valid_token_nothing_is_served(client) -> None:
     assert (await client.get("/v1/calls")).status_code == 401
-    forged = {
-        "authorization": f"Bearer {issue_token('another-key-entirely-long-enough!!', 'acme')}"
-    }
+    forged = {"authorization": f"Bearer {LocalSigner(SIGNER.kid).token('acme', Audience.HISTORY)}"}
     assert (await client.get("/v1/calls", headers=forged)).status_code == 401
     assert (await client.get("/health")).status_code == 200
     assert (await client.get("/ready")).json()["checks"] == {"postgres": True}

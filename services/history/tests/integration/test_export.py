@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 from litestar.testing import AsyncTestClient
 
-from switchboard.common.auth import AuthSettings, issue_token
+from switchboard.common.auth import Audience, LocalSigner
 from switchboard.history.adapters.pool import create_pool
 from switchboard.history.adapters.queries import (
     CSV_SELECT,
@@ -23,7 +23,7 @@ from switchboard.history.schemas import CSV_COLUMNS, CallFilters
 from switchboard.history.settings import ApiSettings, HistorySettings
 
 pytestmark = pytest.mark.integration
-KEY = "test-signing-key-that-is-long-enough-for-hs256"
+SIGNER = LocalSigner()
 CALLS = 2_400
 CHUNK = 250
 START = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
@@ -48,7 +48,7 @@ def settings(pg_settings, database, **api) -> HistorySettings:
     return HistorySettings(
         postgres=pg_settings,
         database=database,
-        auth=AuthSettings(jwt_key=KEY),
+        auth=SIGNER.settings(),
         api=ApiSettings(export_chunk_rows=CHUNK, **api),
     )
 
@@ -73,7 +73,7 @@ async def one_query_csv(pool, tenant: str, status: str | None = None) -> str:
 
 
 def auth(tenant: str) -> dict[str, str]:
-    return {"authorization": f"Bearer {issue_token(KEY, tenant)}"}
+    return {"authorization": f"Bearer {SIGNER.token(tenant, Audience.HISTORY)}"}
 
 
 async def test_chunked_export_is_the_csv_of_one_query(pg_settings, database, pg_store, pool, ev):

@@ -10,7 +10,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 from pydantic import SecretStr
 
-from switchboard.common.auth import AuthSettings, issue_token
+from switchboard.common.auth import Audience, LocalSigner
 from switchboard.common.events import CallRecordingStatus, CallStatus, CallStatusChanged, Event
 from switchboard.history.app import create_api
 from switchboard.history.handlers import handle_call_events
@@ -18,11 +18,11 @@ from switchboard.history.settings import HistorySettings, ReconcileSettings
 from switchboard.providersim.settings import LOCAL_ACCOUNT, LOCAL_TOKEN
 
 pytestmark = pytest.mark.integration
-KEY = "test-signing-key-that-is-long-enough-for-hs256"
+SIGNER = LocalSigner()
 
 
 def auth(tenant: str) -> dict[str, str]:
-    return {"authorization": f"Bearer {issue_token(KEY, tenant)}"}
+    return {"authorization": f"Bearer {SIGNER.token(tenant, Audience.HISTORY)}"}
 
 
 def recorded_call(sim, receiver, wait) -> dict[str, str]:
@@ -96,7 +96,7 @@ async def test_recording_is_stored_shown_and_deleted_at_the_provider(
     settings = HistorySettings(
         postgres=pg_settings,
         database=database,
-        auth=AuthSettings(jwt_key=KEY),
+        auth=SIGNER.settings(),
         reconcile=ReconcileSettings(
             twilio_base_url=sim.url, twilio_accounts={LOCAL_ACCOUNT: SecretStr(LOCAL_TOKEN)}
         ),
@@ -139,7 +139,7 @@ async def test_provider_failure_is_503_and_nothing_is_marked(
     settings = HistorySettings(
         postgres=pg_settings,
         database=database,
-        auth=AuthSettings(jwt_key=KEY),
+        auth=SIGNER.settings(),
         reconcile=ReconcileSettings(
             twilio_base_url=sim.url, twilio_accounts={LOCAL_ACCOUNT: SecretStr("wrong-token")}
         ),

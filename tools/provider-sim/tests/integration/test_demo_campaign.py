@@ -14,15 +14,17 @@ import httpx
 import pytest
 from rich.console import Console
 
+from switchboard.common.auth import LocalSigner
 from switchboard.common.migrations import drop_database
 from switchboard.common.settings import CommonSettings, PostgresSettings
 from switchboard.common.testing import ServiceProcess, free_port, fresh_group, unique
 from switchboard.common.topics import CALL_EVENTS, MESSAGE_INBOUND
 from switchboard.providersim.demo_campaign import CampaignDemo, campaign_table, run_campaign
+from switchboard.providersim.tokens import SignerTokens
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
-JWT_KEY = "demo-campaign-test-key-0123456789abcdef01234567"
+SIGNER = LocalSigner()
 CAP = 5
 
 
@@ -34,7 +36,7 @@ def dialer(stack, tmp_path_factory, pg_settings: PostgresSettings) -> Iterator[S
     env = {
         "SWITCHBOARD_DATABASE": database,
         "SWITCHBOARD_REDIS_PREFIX": unique("dialer_demo"),
-        "SWITCHBOARD_AUTH__JWT_KEY": JWT_KEY,
+        **SIGNER.env(),
         "SWITCHBOARD_INGRESS_PUBLIC_URL": stack.ingress.url,
         "SWITCHBOARD_TWILIO__API_BASE_URL": stack.sim.url,
         "SWITCHBOARD_TWILIO__ACCOUNTS": json.dumps(
@@ -79,8 +81,7 @@ async def test_the_demo_campaign_settles_every_contact_under_the_cap(
 ) -> None:
     demo = CampaignDemo(
         dialer.url,
-        JWT_KEY,
-        tenant=stack.tenant,  # the tenant the ingress gives this account's callbacks
+        SignerTokens(SIGNER, stack.tenant),  # the tenant owning this account's numbers
         contacts=12,
         cps=10,
         max_concurrent=CAP,

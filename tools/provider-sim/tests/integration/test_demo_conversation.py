@@ -14,7 +14,7 @@ import pytest
 from pymongo import MongoClient
 from rich.console import Console
 
-from switchboard.common.auth import issue_token
+from switchboard.common.auth import Audience, LocalSigner
 from switchboard.common.settings import CommonSettings
 from switchboard.common.testing import ServiceProcess, free_port, fresh_group, unique
 from switchboard.common.topics import MESSAGE_INBOUND
@@ -24,10 +24,11 @@ from switchboard.providersim.demo_conversation import (
     conversation_table,
     run_conversation,
 )
+from switchboard.providersim.tokens import SignerTokens
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
-JWT_KEY = "demo-conversation-test-key-0123456789abcdef0123"
+SIGNER = LocalSigner()
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +38,7 @@ def ai_api(stack, tmp_path_factory) -> Iterator[ServiceProcess]:
     worker_port, api_port = free_port(), free_port()
     env = {
         "SWITCHBOARD_MONGO__DATABASE": database,
-        "SWITCHBOARD_AUTH__JWT_KEY": JWT_KEY,
+        **SIGNER.env(),
         "SWITCHBOARD_CRYPTO__KEYS": json.dumps({"k1": base64.b64encode(os.urandom(32)).decode()}),
         "SWITCHBOARD_CRYPTO__CURRENT_KEY_ID": "k1",
         "SWITCHBOARD_OPENAI__BASE_URL": f"{stack.sim.url}/v1",
@@ -78,7 +79,7 @@ def ai_api(stack, tmp_path_factory) -> Iterator[ServiceProcess]:
 
 async def test_the_demo_conversation_is_answered_with_memory_and_knowledge(stack, ai_api) -> None:
     demo = ConversationDemo(
-        ai_api.url, JWT_KEY, tenant=stack.tenant, bind_number=stack.bind_whatsapp
+        ai_api.url, SignerTokens(SIGNER, stack.tenant), bind_number=stack.bind_whatsapp
     )
     out = io.StringIO()
     console = Console(file=out, width=120)
@@ -111,7 +112,7 @@ async def test_non_text_messages_through_the_whole_stack(stack, ai_api) -> None:
     not answered."""
     number, token = f"10{secrets.randbelow(10**13):013d}", secrets.token_urlsafe(16)
     customer = "15557770001"
-    headers = {"Authorization": f"Bearer {issue_token(JWT_KEY, stack.tenant)}"}
+    headers = SIGNER.bearer(stack.tenant, Audience.AI)
     async with (
         httpx.AsyncClient(base_url=stack.sim.url, timeout=30) as sim,
         httpx.AsyncClient(base_url=ai_api.url, headers=headers, timeout=30) as api,

@@ -23,7 +23,7 @@ from pydantic import SecretStr
 from pymongo import MongoClient
 from rich.console import Console
 
-from switchboard.common.auth import issue_token
+from switchboard.common.auth import Audience, LocalSigner
 from switchboard.common.config import (
     Channel,
     ConfigEntity,
@@ -45,10 +45,11 @@ from switchboard.common.testing import (
 )
 from switchboard.common.topics import MESSAGE_INBOUND
 from switchboard.providersim import demo_voice
+from switchboard.providersim.tokens import SignerTokens
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
-JWT_KEY = "voice-live-test-key-0123456789abcdef0123456789"
+SIGNER = LocalSigner()
 INTERNAL = "voice-live-internal-secret-0123456789"
 VAPI_SECRET = "voice-live-vapi-secret"
 TOOL_SECRET = "voice-live-tool-secret"
@@ -105,7 +106,7 @@ def voice_stack(stack, tmp_path_factory, common_settings) -> Iterator[VoiceStack
     )
     ai_env = {
         "SWITCHBOARD_MONGO__DATABASE": database,
-        "SWITCHBOARD_AUTH__JWT_KEY": JWT_KEY,
+        **SIGNER.env(),
         "SWITCHBOARD_CRYPTO__KEYS": json.dumps({"k1": base64.b64encode(os.urandom(32)).decode()}),
         "SWITCHBOARD_CRYPTO__CURRENT_KEY_ID": "k1",
         "SWITCHBOARD_OPENAI__BASE_URL": f"{stack.sim.url}/v1",
@@ -191,7 +192,7 @@ async def bistro(voice_stack: VoiceStack, kafka_settings: KafkaSettings) -> Asyn
         number=f"+1555{secrets.randbelow(10**7):07d}",
         agent=f"agent_{secrets.token_hex(6)}",
     )
-    headers = {"Authorization": f"Bearer {issue_token(JWT_KEY, voice_stack.tenant)}"}
+    headers = SIGNER.bearer(voice_stack.tenant, Audience.AI)
     async with httpx.AsyncClient(base_url=voice_stack.ai_api, headers=headers, timeout=30) as api:
         created = await api.post(
             "/v1/businesses",
@@ -328,11 +329,10 @@ async def test_make_demos_voice_scene_hears_the_restaurants_sunday_hours(
     )
     demo = demo_voice.VoiceDemo(
         voice_stack.ai_api,
-        JWT_KEY,
+        SignerTokens(SIGNER, voice_stack.tenant),
         voice_stack.ingress,
         vapi_secret=VAPI_SECRET,
         auth_mode="hmac",
-        tenant=voice_stack.tenant,
     )
     out = io.StringIO()
     console = Console(file=out, width=120)

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from switchboard.common.auth import issue_token
+from switchboard.common.auth import Audience, LocalSigner
 from switchboard.common.migrations import drop_database
 from switchboard.common.settings import CommonSettings, PostgresSettings
 from switchboard.common.testing import ServiceProcess, free_port, fresh_group, unique
@@ -27,7 +27,7 @@ from switchboard.providersim.demo_campaign import CALLER_IDS, contacts_csv, zone
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
-JWT_KEY = "recording-chain-test-key-0123456789abcdef0123"
+SIGNER = LocalSigner()
 CONTACTS = 2
 
 
@@ -54,7 +54,7 @@ def apis(stack, tmp_path_factory, pg_settings: PostgresSettings) -> Iterator[dic
     dialer_env = {
         "SWITCHBOARD_DATABASE": database,
         "SWITCHBOARD_REDIS_PREFIX": unique("dialer_rec"),
-        "SWITCHBOARD_AUTH__JWT_KEY": JWT_KEY,
+        **SIGNER.env(),
         "SWITCHBOARD_INGRESS_PUBLIC_URL": stack.ingress.url,
         "SWITCHBOARD_TWILIO__API_BASE_URL": stack.sim.url,
         "SWITCHBOARD_TWILIO__ACCOUNTS": json.dumps(
@@ -72,7 +72,7 @@ def apis(stack, tmp_path_factory, pg_settings: PostgresSettings) -> Iterator[dic
     )
     history_env = {
         "SWITCHBOARD_DATABASE": stack.database,
-        "SWITCHBOARD_AUTH__JWT_KEY": JWT_KEY,
+        **SIGNER.env(),
         "SWITCHBOARD_RECONCILE__TWILIO_BASE_URL": stack.sim.url,
         "SWITCHBOARD_RECONCILE__TWILIO_ACCOUNTS": json.dumps({stack.account: stack.token}),
     }
@@ -113,12 +113,19 @@ def apis(stack, tmp_path_factory, pg_settings: PostgresSettings) -> Iterator[dic
 async def test_a_campaigns_recordings_are_stored_by_history_and_deleted_at_the_provider(
     stack, apis
 ) -> None:
-    headers = {"Authorization": f"Bearer {issue_token(JWT_KEY, stack.tenant)}"}
     twilio = f"/2010-04-01/Accounts/{stack.account}"
     async with (
         httpx.AsyncClient(base_url=stack.sim.url, timeout=30) as sim,
-        httpx.AsyncClient(base_url=apis["dialer"], headers=headers, timeout=30) as dialer,
-        httpx.AsyncClient(base_url=apis["history"], headers=headers, timeout=30) as history,
+        httpx.AsyncClient(
+            base_url=apis["dialer"],
+            headers=SIGNER.bearer(stack.tenant, Audience.DIALER),
+            timeout=30,
+        ) as dialer,
+        httpx.AsyncClient(
+            base_url=apis["history"],
+            headers=SIGNER.bearer(stack.tenant, Audience.HISTORY),
+            timeout=30,
+        ) as history,
     ):
         reset = await sim.post(
             "/_sim/reset",
@@ -177,7 +184,7 @@ async def test_a_campaigns_recordings_are_stored_by_history_and_deleted_at_the_p
         # Deleting one through the history API deletes it at the provider, and only it.
         first, second = recordings[0], recordings[1]
         path = f"/v1/calls/{first['call_sid']}/recordings/{first['sid']}"
-        other = {"Authorization": f"Bearer {issue_token(JWT_KEY, 'someone-else')}"}
+        other = SIGNER.bearer("someone-else", Audience.HISTORY)
         assert (await history.delete(path, headers=other)).status_code == 404
         assert (await sim.get(f"{twilio}/Recordings/{first['sid']}.json", auth=auth)).is_success
         deleted = await history.delete(path)

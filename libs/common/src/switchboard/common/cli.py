@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import uvicorn
 
+from switchboard.common.auth.keys import refuse_example_keys
 from switchboard.common.logging import configure_logging
 from switchboard.common.settings import CommonSettings
 from switchboard.common.telemetry import configure_tracing
@@ -13,7 +14,10 @@ from switchboard.common.telemetry import configure_tracing
 
 def configure_process(settings: CommonSettings, role: str = "") -> None:
     """Logging (named ``<service>-<role>``) and tracing for this process; every app factory
-    calls it, so each service's spans continue the trace carried in Kafka headers."""
+    calls it, so each service's spans continue the trace carried in Kafka headers. Outside
+    ``local``, a setting holding one of the repository's example keys stops the process here
+    (AuthNotConfiguredError naming the setting)."""
+    refuse_example_keys(settings, environment=settings.environment)
     name = f"{settings.service_name}-{role}" if role else settings.service_name
     configure_logging(settings.log, name)
     configure_tracing(settings.telemetry, settings.service_name)

@@ -29,6 +29,7 @@ from switchboard.ai.schemas import (
     DocumentOut,
     UsageOut,
 )
+from switchboard.common.auth import Scope, requires, scoped
 
 
 class Conflict(HTTPException):
@@ -52,6 +53,7 @@ def _doc_out(d: KnowledgeDocument) -> DocumentOut:
 
 class BusinessController(Controller):
     path = "/v1/businesses"
+    guards = (scoped(Scope.BUSINESSES_READ, Scope.BUSINESSES_ADMIN),)
     tags = ("businesses",)
 
     @post("/")
@@ -164,6 +166,7 @@ class BusinessController(Controller):
 class UsageController(Controller):
     path = "/v1/usage"
     tags = ("usage",)
+    guards = (requires(Scope.BUSINESSES_READ),)
 
     @get("/")
     async def usage(

@@ -45,7 +45,8 @@ from switchboard.ai.repository import Embedder, ModelClient, OutboundPublisher, 
 from switchboard.ai.retrieval import Retriever
 from switchboard.ai.settings import AiSettings, get_settings
 from switchboard.common.asyncapi import asyncapi_routes, declare_publications, document
-from switchboard.common.auth import tenant_jwt_auth, tenant_of
+from switchboard.common.auth import Audience, tenant_of
+from switchboard.common.auth.service import api_auth
 from switchboard.common.cli import configure_process
 from switchboard.common.crypto import Cipher
 from switchboard.common.edge import edge_rules
@@ -279,7 +280,7 @@ def create_worker(settings: AiSettings, overrides: Overrides | None = None) -> L
 
 def create_api(settings: AiSettings) -> Litestar:
     """The admin API: businesses, knowledge documents, usage."""
-    auth = tenant_jwt_auth(settings.auth, environment=settings.environment)
+    auth = api_auth(settings, Audience.AI)
     cipher = create_cipher(settings)
     state: dict[str, Any] = {}
 
@@ -311,13 +312,13 @@ def create_api(settings: AiSettings) -> Litestar:
         route_handlers=[
             BusinessController,
             UsageController,
-            *health_routes({"mongo": mongo_ready}),
+            *health_routes({"mongo": mongo_ready, **auth.checks()}),
         ],
         dependencies={
             "tenant": Provide(tenant_of, sync_to_thread=False),
             "admin": Provide(lambda: state["admin"], sync_to_thread=False),
         },
-        lifespan=[lifespan],
+        lifespan=[auth.lifespan, lifespan],
         on_app_init=[auth.on_app_init, edge_rules(settings.edge)],
         openapi_config=OpenAPIConfig(title="Switchboard AI", version="0.1.0"),
     )

@@ -13,7 +13,7 @@ from litestar.exceptions import NotFoundException, ValidationException
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from switchboard.common.auth import Principal
+from switchboard.common.auth import Principal, Scope, scoped
 from switchboard.dialer import outbox
 from switchboard.dialer.errors import InvalidCampaign
 from switchboard.dialer.models import TRANSITIONS, CampaignConfig, CampaignStatus
@@ -86,6 +86,7 @@ def new_campaign(body: CampaignIn, tenant: str, settings: DialerSettings) -> Cam
 class CampaignController(Controller):
     path = "/v1/campaigns"
     tags = ("campaigns",)
+    guards = (scoped(Scope.CAMPAIGNS_READ, Scope.CAMPAIGNS_WRITE),)
 
     @post("/", status_code=HTTP_201_CREATED)
     async def create(
@@ -198,6 +199,7 @@ class CampaignController(Controller):
 class DncController(Controller):
     path = "/v1/dnc"
     tags = ("do-not-call",)
+    guards = (scoped(Scope.CAMPAIGNS_READ, Scope.CAMPAIGNS_WRITE),)
 
     @get("/")
     async def list_dnc(

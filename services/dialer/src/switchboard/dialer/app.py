@@ -23,7 +23,8 @@ from litestar.status_codes import (
 )
 
 from switchboard.common.asyncapi import asyncapi_routes, declare_publications, document
-from switchboard.common.auth import tenant_jwt_auth, tenant_of
+from switchboard.common.auth import Audience, tenant_of
+from switchboard.common.auth.service import api_auth
 from switchboard.common.cli import configure_process
 from switchboard.common.edge import edge_rules
 from switchboard.common.http import health_routes
@@ -86,7 +87,7 @@ def redis_client(settings: DialerSettings) -> "aioredis.Redis":
 
 def create_api(settings: DialerSettings, *, clock: Clock = utcnow) -> Litestar:
     """The campaigns API (JWT with a ``tenant`` claim)."""
-    auth = tenant_jwt_auth(settings.auth, environment=settings.environment)
+    auth = api_auth(settings, Audience.DIALER)
     state: dict[str, Any] = {}
 
     @contextlib.asynccontextmanager
@@ -126,7 +127,7 @@ def create_api(settings: DialerSettings, *, clock: Clock = utcnow) -> Litestar:
         route_handlers=[
             CampaignController,
             DncController,
-            *health_routes({"postgres": store_ready}),
+            *health_routes({"postgres": store_ready, **auth.checks()}),
         ],
         dependencies={
             "tenant": Provide(tenant_of, sync_to_thread=False),
@@ -142,7 +143,7 @@ def create_api(settings: DialerSettings, *, clock: Clock = utcnow) -> Litestar:
             StoreUnavailable: _problem(HTTP_503_SERVICE_UNAVAILABLE),
         },
         on_app_init=[auth.on_app_init, edge_rules(settings.edge)],
-        lifespan=[lifespan],
+        lifespan=[auth.lifespan, lifespan],
         openapi_config=OpenAPIConfig(title="Switchboard dialer", version="0.1.0"),
     )
 

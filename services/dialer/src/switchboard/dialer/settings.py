@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import AnyHttpUrl, BaseModel, Field, SecretStr
 
 from switchboard.common.auth import AuthSettings
+from switchboard.common.config import ConfigSettings
 from switchboard.common.settings import CommonSettings
 from switchboard.common.topics import Groups
 
@@ -135,6 +136,8 @@ class DialerSettings(CommonSettings):
     api: ApiHttpSettings = Field(default_factory=ApiHttpSettings)
     http: WorkerHttpSettings = Field(default_factory=WorkerHttpSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    config: ConfigSettings = Field(default_factory=ConfigSettings)
+    """The control plane's topic (the API follows its token signing keys)."""
     twilio: TwilioSettings = Field(default_factory=TwilioSettings)
     window: WindowSettings = Field(default_factory=WindowSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)

@@ -15,6 +15,7 @@ from litestar.response import Stream
 from litestar.status_codes import HTTP_400_BAD_REQUEST, HTTP_503_SERVICE_UNAVAILABLE
 from litestar.types import ControllerRouterHandler
 
+from switchboard.common.auth import Scope, requires
 from switchboard.common.events import CallStatus
 from switchboard.history.errors import BadQueryError, StoreUnavailableError
 from switchboard.history.repository import TenantHistory
@@ -86,6 +87,7 @@ class PageLimits:
 class CallsController(Controller):
     path = "/v1/calls"
     tags = ["calls"]  # noqa: RUF012 - Litestar reads a class attribute
+    guards = [requires(Scope.HISTORY_READ)]  # noqa: RUF012 - Litestar reads a class attribute
 
     @get("/", summary="List calls, newest first (keyset pages)")
     async def list_calls(
@@ -144,6 +146,7 @@ class CallsController(Controller):
 class ConversationsController(Controller):
     path = "/v1/conversations"
     tags = ["conversations"]  # noqa: RUF012 - Litestar reads a class attribute
+    guards = [requires(Scope.HISTORY_READ)]  # noqa: RUF012 - Litestar reads a class attribute
 
     @get("/", summary="List conversations, most recently started first")
     async def list_conversations(
@@ -173,7 +176,12 @@ class ConversationsController(Controller):
         return page
 
 
-@get("/v1/stats", tags=["stats"], summary="Counts, answer rate, durations and cost per day")
+@get(
+    "/v1/stats",
+    tags=["stats"],
+    summary="Counts, answer rate, durations and cost per day",
+    guards=[requires(Scope.HISTORY_READ)],
+)
 async def stats(
     history: NamedDependency[TenantHistory], filters: NamedDependency[CallFilters]
 ) -> Stats:

@@ -17,7 +17,8 @@ from litestar.di import NamedDependency, Provide
 from litestar.openapi import OpenAPIConfig
 
 from switchboard.common.asyncapi import asyncapi_routes, declare_publications, document
-from switchboard.common.auth import tenant_jwt_auth, tenant_of
+from switchboard.common.auth import Audience, tenant_of
+from switchboard.common.auth.service import api_auth
 from switchboard.common.cli import configure_process
 from switchboard.common.edge import edge_rules
 from switchboard.common.errors import SwitchboardError
@@ -147,7 +148,7 @@ def create_api(
     """The query API; without ``reader`` it reads the configured PostgreSQL (and, without
     ``recordings``, its recordings); recordings are deleted at the providers through
     ``provider_transport`` (tests) or the network."""
-    auth = tenant_jwt_auth(settings.auth, environment=settings.environment)
+    auth = api_auth(settings, Audience.HISTORY)
     limits = PageLimits(settings.api.default_limit, settings.api.max_limit)
     state: dict[str, HistoryReader] = {} if reader is None else {"reader": reader}
     recording_state: dict[str, RecordingAccess] = (
@@ -185,7 +186,11 @@ def create_api(
 
     return Litestar(
         logging_config=None,  # logs go through common.logging's structlog handler
-        route_handlers=[*ROUTES, delete_recording, *health_routes({"postgres": reader_ready})],
+        route_handlers=[
+            *ROUTES,
+            delete_recording,
+            *health_routes({"postgres": reader_ready, **auth.checks()}),
+        ],
         dependencies={
             "tenant": Provide(tenant_of, sync_to_thread=False),
             "history": Provide(history_for, sync_to_thread=False),
@@ -196,7 +201,7 @@ def create_api(
         },
         exception_handlers={BadQueryError: bad_query, StoreUnavailableError: store_unavailable},
         on_app_init=[auth.on_app_init, edge_rules(settings.edge)],
-        lifespan=[lifespan],
+        lifespan=[auth.lifespan, lifespan],
         openapi_config=OpenAPIConfig(title="Switchboard history", version="0.1.0"),
     )
 

@@ -10,6 +10,7 @@ from litestar.exceptions import ClientException, NotFoundException, ServiceUnava
 from litestar.params import FromPath
 from litestar.status_codes import HTTP_409_CONFLICT
 
+from switchboard.common.auth import Scope, requires
 from switchboard.history.errors import ProviderUnavailableError
 from switchboard.history.repository import RecordingAccess, RecordingDeleter
 
@@ -18,6 +19,7 @@ from switchboard.history.repository import RecordingAccess, RecordingDeleter
     "/v1/calls/{call_id:str}/recordings/{recording_id:str}",
     tags=["calls"],
     summary="Delete a call's recording at the provider (then marked deleted)",
+    guards=[requires(Scope.HISTORY_WRITE)],
 )
 async def delete_recording(
     tenant: NamedDependency[str],

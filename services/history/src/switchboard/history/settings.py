@@ -5,6 +5,7 @@ from functools import lru_cache
 from pydantic import BaseModel, Field, SecretStr
 
 from switchboard.common.auth import AuthSettings
+from switchboard.common.config import ConfigSettings
 from switchboard.common.kafka import RetryPolicy
 from switchboard.common.settings import CommonSettings
 from switchboard.common.topics import Groups
@@ -104,6 +105,8 @@ class HistorySettings(CommonSettings):
     http: HistoryHttpSettings = Field(default_factory=HistoryHttpSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    config: ConfigSettings = Field(default_factory=ConfigSettings)
+    """The control plane's topic (the API follows its token signing keys)."""
     consumer: ConsumerSettings = Field(default_factory=ConsumerSettings)
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)

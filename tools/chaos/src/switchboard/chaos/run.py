@@ -60,7 +60,7 @@ async def run(options: ChaosOptions) -> Outcome:
             stack.url("ingress"),
             lambda: [stack.dialer_commands_group()],
         )
-        traffic = Traffic(options, stack.ports, stack.jwt_key)
+        traffic = Traffic(options, stack.ports, stack.signer)
         await traffic.start()
         cpu_before = snapshot(stack.process_roots())
         log.info("chaos: traffic started", calls=options.calls, messages=options.messages)

@@ -14,7 +14,6 @@ is not reused: it truncates its log at each start and signals one process only.
 import contextlib
 import hashlib
 import os
-import secrets
 import shutil
 import signal
 import socket
@@ -35,7 +34,9 @@ from switchboard.chaos.wiring import (
     control_plane_env,
     infra_env,
     service_env,
+    stack_keys,
 )
+from switchboard.common.auth import LocalSigner
 
 START_ORDER: Final = tuple(SERVICE_COMMANDS)
 READY_TIMEOUT_S: Final = 180.0
@@ -178,8 +179,8 @@ class Stack:
         self.spool = self.dir / "spool"
         self.spool_mounted = False
         self.services: dict[str, Service] = {}
-        self.jwt_key = secrets.token_urlsafe(48)
-        """Signs the tokens of the stack's APIs (a new one per run)."""
+        self.signer = LocalSigner()
+        """Signs the tokens of the stack's APIs (a new key per run)."""
 
     # --- servers ------------------------------------------------------------------------------
 
@@ -268,11 +269,10 @@ class Stack:
         self._link_shared()
         self._mount_spool()
         self.script("infra", "start")  # with its one retry of a server slow to come up
-        control = control_plane_env(self.ports)
+        # Every service follows the stack's own config topic and distribution ring.
+        keys = {**stack_keys(self.signer), **control_plane_env(self.ports)}
         for name in START_ORDER:
-            env = service_env(self.root, name, self.ports, self.options, self.spool, self.jwt_key)
-            if name == "ingress":
-                env.update(control)
+            env = service_env(self.root, name, self.ports, self.options, self.spool, keys)
             self.services[name] = Service(
                 name,
                 env,

@@ -30,7 +30,7 @@ from switchboard.chaos.wiring import (
     campaign_concurrency,
     twilio_accounts,
 )
-from switchboard.common.auth import issue_token
+from switchboard.common.auth import Audience, LocalSigner
 
 SEED: Final = 16
 SLACK: Final = 3
@@ -77,15 +77,14 @@ class Traffic:
 
     options: ChaosOptions
     ports: Ports
-    jwt_key: str
+    signer: LocalSigner
     started_at: float = 0.0
     scenarios: list[str] = field(default_factory=list)
     campaign_id: str = ""
     business_id: str = ""
 
-    @property
-    def _headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {issue_token(self.jwt_key, TENANT)}"}
+    def _headers(self, audience: Audience) -> dict[str, str]:
+        return self.signer.bearer(TENANT, audience)
 
     async def start(self) -> None:
         o = self.options
@@ -120,7 +119,7 @@ class Traffic:
 
     async def _business(self) -> str:
         async with httpx.AsyncClient(
-            base_url=self.ports.url("ai-api"), headers=self._headers, timeout=60
+            base_url=self.ports.url("ai-api"), headers=self._headers(Audience.AI), timeout=60
         ) as api:
             created = await api.post(
                 "/v1/businesses",
@@ -140,7 +139,9 @@ class Traffic:
     async def _campaign(self) -> str:
         o = self.options
         async with httpx.AsyncClient(
-            base_url=self.ports.url("dialer-api"), headers=self._headers, timeout=120
+            base_url=self.ports.url("dialer-api"),
+            headers=self._headers(Audience.DIALER),
+            timeout=120,
         ) as api:
             created = await api.post(
                 "/v1/campaigns",
@@ -186,7 +187,9 @@ class Traffic:
         for _ in range(30):  # the dialer API may be the service a fault just restarted
             try:
                 async with httpx.AsyncClient(
-                    base_url=self.ports.url("dialer-api"), headers=self._headers, timeout=30
+                    base_url=self.ports.url("dialer-api"),
+                    headers=self._headers(Audience.DIALER),
+                    timeout=30,
                 ) as api:
                     answer = await api.post(f"/v1/campaigns/{self.campaign_id}/pause")
                 if answer.status_code < 500:

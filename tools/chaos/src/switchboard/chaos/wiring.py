@@ -10,6 +10,7 @@ in, so the stack never talks to the servers of ``make up`` or of the other tests
 import json
 import os
 import subprocess
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Final
@@ -17,6 +18,7 @@ from typing import Final
 from pydantic import SecretStr
 
 from switchboard.chaos.options import ChaosOptions
+from switchboard.common.auth import LocalSigner
 from switchboard.common.config import (
     Channel,
     ConfigEntity,
@@ -24,6 +26,7 @@ from switchboard.common.config import (
     VapiAccount,
     WhatsAppAccount,
 )
+from switchboard.common.crypto import new_key
 from switchboard.common.settings import KafkaSettings
 from switchboard.common.testing import free_port, seeded_config_env
 from switchboard.common.topics import (
@@ -204,6 +207,16 @@ def control_plane() -> list[ConfigEntity]:
     ]
 
 
+def stack_keys(signer: LocalSigner) -> dict[str, str]:
+    """Keys of one run's own: the APIs trust ``signer``'s tokens; the AI service's at-rest
+    ring is fresh (the example rings of scripts/local stop a service outside ``local``)."""
+    return {
+        **signer.env(),
+        "SWITCHBOARD_CRYPTO__KEYS": json.dumps({"chaos": new_key()}),
+        "SWITCHBOARD_CRYPTO__CURRENT_KEY_ID": "chaos",
+    }
+
+
 def control_plane_env(ports: "Ports") -> dict[str, str]:
     """A config topic on the stack's Kafka holding :func:`control_plane`, and the variables
     that make the ingress follow it (Kafka must be up)."""
@@ -291,10 +304,16 @@ def overrides(name: str, ports: Ports, options: ChaosOptions, spool: Path) -> di
 
 
 def service_env(
-    root: Path, name: str, ports: Ports, options: ChaosOptions, spool: Path, jwt_key: str
+    root: Path,
+    name: str,
+    ports: Ports,
+    options: ChaosOptions,
+    spool: Path,
+    keys: Mapping[str, str],
 ) -> dict[str, str]:
-    """The whole environment of one service process (``jwt_key``: the stack's own; outside
-    ``environment=local`` the services refuse the example key of scripts/local)."""
+    """The whole environment of one service process (``keys``: the stack's own token keys
+    and key rings, :func:`stack_keys`; outside ``environment=local`` the services refuse the
+    example keys of scripts/local)."""
     port = str(ports.services[name])
     given = {
         "SWITCHBOARD_SIM_PORT": str(ports.services["provider-sim"]),
@@ -306,6 +325,6 @@ def service_env(
     env["SWITCHBOARD_HTTP__PUBLIC_BASE_URL"] = f"http://127.0.0.1:{port}"
     env["SWITCHBOARD_ENVIRONMENT"] = "chaos"
     env["SWITCHBOARD_LOG__LEVEL"] = "INFO"
-    env["SWITCHBOARD_AUTH__JWT_KEY"] = jwt_key
+    env.update(keys)
     env.update(overrides(name, ports, options, spool))
     return env

@@ -5,12 +5,14 @@ import asyncio
 import typer
 from rich.console import Console
 
+from switchboard.common.auth import LocalSigner
 from switchboard.common.cli import run_app
 from switchboard.providersim.demo import DemoOptions, run_demo
 from switchboard.providersim.demo_campaign import CampaignDemo
 from switchboard.providersim.demo_conversation import ConversationDemo, control_binder
 from switchboard.providersim.demo_voice import VoiceDemo
 from switchboard.providersim.settings import LOCAL_ACCOUNT, LOCAL_TOKEN, get_settings
+from switchboard.providersim.tokens import ControlTokens, SignerTokens, TokenSource
 
 cli = typer.Typer(
     help="Offline Twilio / WhatsApp / Vapi / ElevenLabs / OpenAI simulator.", no_args_is_help=True
@@ -44,25 +46,30 @@ def demo(
     ),
     ai_url: str = typer.Option("http://127.0.0.1:8006", help="The running AI admin API."),
     conversation: bool = typer.Option(
-        True, help="An AI-answered WhatsApp conversation (needs --sim-url and a JWT key)."
+        True, help="An AI-answered WhatsApp conversation (needs --sim-url and --operator-key)."
     ),
     voice: bool = typer.Option(
         True,
-        help="A live Vapi call answered from a restaurant's knowledge (needs --sim-url, a JWT "
-        "key and the AI voice API behind the ingress).",
+        help="A live Vapi call answered from a restaurant's knowledge (needs --sim-url, "
+        "--operator-key and the AI voice API behind the ingress).",
     ),
     dialer_url: str = typer.Option("http://127.0.0.1:8002", help="The running dialer API."),
     campaign_contacts: int = typer.Option(
-        40, help="Contacts of a dialer campaign run last (0: none; needs --sim-url)."
-    ),
-    jwt_key: str = typer.Option(
-        "", envvar="SWITCHBOARD_AUTH__JWT_KEY", help="Key that signs the dialer API token."
+        40,
+        help="Contacts of a dialer campaign run last (0: none; needs --sim-url and "
+        "--operator-key).",
     ),
     control_url: str = typer.Option("http://127.0.0.1:8007", help="The running control API."),
     operator_key: str = typer.Option(
         "",
         envvar="SWITCHBOARD_DEMO_OPERATOR_KEY",
-        help="An operator API key: the conversation binds its WhatsApp number to the tenant.",
+        help="An operator API key: the demo makes the local tenant an API key with it (tokens "
+        "for the AI and dialer APIs) and binds the conversation's WhatsApp number.",
+    ),
+    token_seed: str = typer.Option(
+        "",
+        help="Tests: sign the API tokens with LocalSigner.from_seed(SEED) instead of asking the "
+        "control plane (the APIs must trust its public key).",
     ),
     whatsapp_account: str = typer.Option(
         "local-whatsapp-app", help="The tenant's WhatsApp account (app id) on the control plane."
@@ -76,6 +83,21 @@ def demo(
     """Signed call-status and WhatsApp webhooks through ingress → Kafka → history, an
     AI-answered WhatsApp conversation, a live Vapi call answered from a restaurant's knowledge,
     then a dialer campaign; live progress and summaries."""
+    tokens: TokenSource | None = None
+    if token_seed:
+        tokens = SignerTokens(LocalSigner.from_seed(token_seed), "local")
+    elif operator_key:
+        tokens = ControlTokens(control_url, operator_key, tenant="local")
+    binder = (
+        control_binder(
+            control_url,
+            ControlTokens(control_url, operator_key, tenant="local"),
+            account_id=whatsapp_account,
+            waba_id=get_settings().sim.whatsapp.waba_id,
+        )
+        if operator_key
+        else None
+    )
     options = DemoOptions(
         calls=calls,
         ingress_url=ingress_url,
@@ -91,23 +113,15 @@ def demo(
         whatsapp_messages=whatsapp_messages,
         conversation=ConversationDemo(
             ai_url,
-            jwt_key,
-            bind_number=control_binder(
-                control_url,
-                operator_key,
-                tenant="local",
-                account_id=whatsapp_account,
-                waba_id=get_settings().sim.whatsapp.waba_id,
-            )
-            if operator_key
-            else None,
+            tokens,
+            bind_number=binder,
             number=conversation_number,
         )
-        if conversation and sim_url and jwt_key
+        if conversation and sim_url and tokens
         else None,
-        voice=VoiceDemo(ai_url, jwt_key, ingress_url) if voice and sim_url and jwt_key else None,
-        campaign=CampaignDemo(dialer_url, jwt_key, contacts=campaign_contacts)
-        if campaign_contacts > 0 and sim_url and jwt_key
+        voice=VoiceDemo(ai_url, tokens, ingress_url) if voice and sim_url and tokens else None,
+        campaign=CampaignDemo(dialer_url, tokens, contacts=campaign_contacts)
+        if campaign_contacts > 0 and sim_url and tokens
         else None,
     )
     ok = asyncio.run(run_demo(options, get_settings().postgres, Console()))

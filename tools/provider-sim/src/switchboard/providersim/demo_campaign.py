@@ -20,7 +20,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from switchboard.common.auth import issue_token
+from switchboard.common.auth import Audience
+from switchboard.providersim.tokens import TokenSource
 
 # Zones tried in order for the contacts' ``time_zone`` column: the first where it is now
 # between 09:00 and 19:00 keeps the demo inside the dialer's default 08:00-21:00 window.
@@ -43,8 +44,7 @@ HISTORY_WAIT_S: Final = 30.0
 @dataclass(frozen=True, slots=True)
 class CampaignDemo:
     dialer_url: str
-    jwt_key: str
-    tenant: str = "local"
+    tokens: TokenSource
     contacts: int = 40
     cps: float = 5.0
     max_concurrent: int = 20
@@ -93,7 +93,7 @@ async def run_campaign(
     history: asyncpg.Pool,
     console: Console,
 ) -> CampaignResult:
-    headers = {"Authorization": f"Bearer {issue_token(demo.jwt_key, demo.tenant)}"}
+    headers = await demo.tokens.bearer(Audience.DIALER)
     zone = zone_in_hours(datetime.now(UTC))
     async with httpx.AsyncClient(base_url=demo.dialer_url, headers=headers, timeout=30) as api:
         created = await api.post(

@@ -17,7 +17,8 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from switchboard.common.auth import issue_token
+from switchboard.common.auth import Audience
+from switchboard.providersim.tokens import ControlTokens, TokenSource
 
 CUSTOMER: Final = "15550000000"  # the simulator's first user (``users: 1``)
 TURNS: Final = (
@@ -42,8 +43,7 @@ BindNumber = Callable[[str], Awaitable[None]]
 @dataclass(frozen=True, slots=True)
 class ConversationDemo:
     ai_url: str
-    jwt_key: str
-    tenant: str = "local"
+    tokens: TokenSource
     timeout_s: float = 90.0
     bind_number: BindNumber | None = None
     """Called with this run's number first: the ingress gives a message on a number no tenant
@@ -54,23 +54,18 @@ class ConversationDemo:
 
 
 def control_binder(
-    control_url: str, operator_key: str, *, tenant: str, account_id: str, waba_id: str
+    control_url: str, tokens: ControlTokens, *, account_id: str, waba_id: str
 ) -> BindNumber:
-    """Bind numbers through the control API with an operator key (``make demo``)."""
+    """Bind numbers to ``tokens``' tenant through the control API with its operator key
+    (``make demo``)."""
 
     async def bind(number: str) -> None:
+        operator = await tokens.operator_bearer()
         async with httpx.AsyncClient(base_url=control_url, timeout=30) as api:
-            issued = await api.post(
-                "/v1/tokens",
-                headers={"Authorization": f"Bearer {operator_key}"},
-                json={"audience": "control"},
-            )
-            issued.raise_for_status()
-            token = issued.json()["access_token"]
             bound = await api.put(
                 f"/v1/admin/channels/whatsapp/{number}",
-                headers={"Authorization": f"Bearer {token}"},
-                json={"tenant": tenant, "account_id": account_id, "waba_id": waba_id},
+                headers=operator,
+                json={"tenant": tokens.tenant, "account_id": account_id, "waba_id": waba_id},
             )
             bound.raise_for_status()
 
@@ -111,7 +106,7 @@ async def run_conversation(
     if demo.bind_number is not None:
         # First: the binding travels to the ingress while the document is embedded.
         await demo.bind_number(number)
-    headers = {"Authorization": f"Bearer {issue_token(demo.jwt_key, demo.tenant)}"}
+    headers = await demo.tokens.bearer(Audience.AI)
     deadline = time.monotonic() + demo.timeout_s
     result = ConversationResult()
     async with httpx.AsyncClient(base_url=demo.ai_url, headers=headers, timeout=30) as api:

@@ -18,7 +18,8 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from switchboard.common.auth import issue_token
+from switchboard.common.auth import Audience
+from switchboard.providersim.tokens import TokenSource
 
 PHONE_NUMBER_ID: Final = "pn-demo-restaurant"
 """The restaurant's Vapi phone number id, bound to ``local`` by the bootstrap file."""
@@ -44,12 +45,11 @@ POLL_S: Final = 0.5
 @dataclass(frozen=True, slots=True)
 class VoiceDemo:
     ai_url: str
-    jwt_key: str
+    tokens: TokenSource
     ingress_url: str
     vapi_secret: str = "local-voice-secret"  # noqa: S105 - the bootstrap's local Vapi secret
     auth_mode: str = "secret_header"
     """As the bootstrap's Vapi account says (``local-vapi-org``)."""
-    tenant: str = "local"
     timeout_s: float = 120.0
 
 
@@ -96,7 +96,7 @@ async def ensure_restaurant(api: httpx.AsyncClient) -> str:
 
 
 async def run_voice(demo: VoiceDemo, sim: httpx.AsyncClient, console: Console) -> VoiceResult:
-    headers = {"Authorization": f"Bearer {issue_token(demo.jwt_key, demo.tenant)}"}
+    headers = await demo.tokens.bearer(Audience.AI)
     deadline = time.monotonic() + demo.timeout_s
     async with httpx.AsyncClient(base_url=demo.ai_url, headers=headers, timeout=30) as api:
         business = await ensure_restaurant(api)

@@ -1,15 +1,15 @@
-"""Bearer-token auth for every API.
+"""Bearer-token auth for every API: the control plane's EdDSA tokens, one audience per service,
+scopes, keys by id (issue 15).
 
-Two token kinds during the move to the control plane (issue 15):
-- ``local``: one configured key (HS256 secret or RS256 public key), a ``tenant`` claim;
-  what the services use today (:func:`tenant_jwt_auth`).
-- ``tokens``: the control plane's EdDSA tokens, one audience per service, scopes, keys by id
-  (:class:`TokenVerifier` + :class:`ControlJWTAuth`).
-Both give a :class:`Principal`; :func:`tenant_of` and the :func:`requires` guard work on either.
+- :mod:`.tokens`: minting (the control plane) and :class:`TokenVerifier` (everyone);
+- :mod:`.service`: ``api_auth(settings, Audience.X)`` wires a service API in one call — keys
+  followed on ``control.config``, the bearer middleware, the per-tenant rate limit;
+- :mod:`.principal`: :class:`Principal`, :func:`tenant_of`, the :func:`requires` and
+  :func:`scoped` guards;
+- :mod:`.signer`: :class:`LocalSigner`, tokens of one's own key for tests and tools.
 """
 
-from switchboard.common.auth.keys import EXAMPLE_KEYS, check_symmetric_key
-from switchboard.common.auth.local import AuthSettings, issue_token, tenant_jwt_auth
+from switchboard.common.auth.keys import EXAMPLE_KEYS, check_symmetric_key, refuse_example_keys
 from switchboard.common.auth.middleware import ControlJWTAuth
 from switchboard.common.auth.principal import (
     OPEN_PATHS,
@@ -17,9 +17,13 @@ from switchboard.common.auth.principal import (
     Principal,
     open_path_patterns,
     requires,
+    scoped,
     tenant_of,
+    unguarded_routes,
 )
 from switchboard.common.auth.scopes import AUDIENCE_OF, TENANT_SCOPES, Audience, Scope, scopes_for
+from switchboard.common.auth.settings import AuthSettings
+from switchboard.common.auth.signer import LocalSigner
 from switchboard.common.auth.tokens import (
     PublicKeys,
     StaticPublicKeys,
@@ -37,6 +41,7 @@ __all__ = [
     "AuthNotConfiguredError",
     "AuthSettings",
     "ControlJWTAuth",
+    "LocalSigner",
     "Principal",
     "PublicKeys",
     "Scope",
@@ -44,11 +49,12 @@ __all__ = [
     "TokenRejected",
     "TokenVerifier",
     "check_symmetric_key",
-    "issue_token",
     "mint_token",
     "open_path_patterns",
+    "refuse_example_keys",
     "requires",
+    "scoped",
     "scopes_for",
-    "tenant_jwt_auth",
     "tenant_of",
+    "unguarded_routes",
 ]

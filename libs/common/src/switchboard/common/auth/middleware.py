@@ -5,13 +5,13 @@ the open paths needs ``Authorization: Bearer <control-plane token for this servi
     Litestar(on_app_init=[auth.on_app_init], guards=[requires(Scope.HISTORY_READ)], ...)
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from litestar.config.app import AppConfig
 from litestar.connection import ASGIConnection
-from litestar.exceptions import NotAuthorizedException
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 from litestar.middleware.base import DefineMiddleware
 from litestar.openapi.spec import Components, SecurityScheme
@@ -22,11 +22,21 @@ from switchboard.common.auth.tokens import TokenRejected, TokenVerifier
 
 SCHEME_NAME = "BearerToken"
 
+TenantCheck = Callable[[str], str | None]
+"""Why a tenant's requests are refused right now (``None``: they are not), e.g. suspended."""
+
 
 class _BearerMiddleware(AbstractAuthenticationMiddleware):
-    def __init__(self, app: ASGIApp, verifier: TokenVerifier, exclude: list[str]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        verifier: TokenVerifier,
+        exclude: list[str],
+        tenant_check: TenantCheck | None,
+    ) -> None:
         super().__init__(app, exclude=exclude)
         self._verifier = verifier
+        self._tenant_check = tenant_check
 
     async def authenticate_request(
         self, connection: ASGIConnection[Any, Any, Any, Any]
@@ -38,6 +48,11 @@ class _BearerMiddleware(AbstractAuthenticationMiddleware):
             principal = self._verifier.verify(token.strip())
         except TokenRejected as exc:
             raise NotAuthorizedException(str(exc)) from exc
+        if principal.tenant is not None and self._tenant_check is not None:
+            refused = self._tenant_check(principal.tenant)
+            if refused is not None:
+                # A token outlives a suspension by up to its lifetime: refused here at once.
+                raise PermissionDeniedException(refused)
         return AuthenticationResult(user=principal, auth=token)
 
 
@@ -48,6 +63,7 @@ class ControlJWTAuth:
 
     verifier: TokenVerifier
     exclude: Sequence[str] = field(default=OPEN_PATHS)
+    tenant_check: TenantCheck | None = None
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         app_config.middleware.insert(
@@ -56,6 +72,7 @@ class ControlJWTAuth:
                 _BearerMiddleware,
                 verifier=self.verifier,
                 exclude=open_path_patterns(self.exclude),
+                tenant_check=self.tenant_check,
             ),
         )
         scheme = SecurityScheme(type="http", scheme="Bearer", bearer_format="JWT")

@@ -1,6 +1,7 @@
 """Who is calling, what it may do, and which paths need nobody: shared by both token kinds
 (the local HS256 tokens and the control plane's EdDSA tokens)."""
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final
@@ -79,3 +80,35 @@ def requires(*scopes: str) -> Guard:
             raise PermissionDeniedException(f"the token lacks the scope {', '.join(missing)}")
 
     return guard
+
+
+READ_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def scoped(read: str, write: str) -> Guard:
+    """A guard for a controller with both kinds of routes: ``read`` for GET and HEAD, ``write``
+    (which must be held alone: writing does not imply reading) for every other method."""
+    read_guard, write_guard = requires(read), requires(write)
+
+    def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+        method = connection.scope.get("method", "GET")
+        (read_guard if method in READ_METHODS else write_guard)(connection, handler)
+
+    return guard
+
+
+def unguarded_routes(app: Any, open_paths: Iterable[str] = OPEN_PATHS) -> list[str]:
+    """``METHOD path`` of every route of a Litestar ``app`` outside ``open_paths`` that no
+    guard protects (tests assert it is empty: every route asks for a scope)."""
+    patterns = [re.compile(p) for p in open_path_patterns(open_paths)]
+    found = []
+    for route in app.routes:
+        if any(p.match(route.path) for p in patterns):
+            continue
+        for handler in getattr(route, "route_handlers", ()):
+            methods = sorted(getattr(handler, "http_methods", ()) or ("WS",))
+            if methods == ["OPTIONS"]:
+                continue  # Litestar's own CORS preflight answer
+            if not handler.resolve_guards():
+                found.append(f"{','.join(methods)} {route.path}")
+    return found

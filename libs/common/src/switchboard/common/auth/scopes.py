@@ -22,6 +22,8 @@ class Scope(StrEnum):
     """What a token lets its holder do (its space-separated ``scope`` claim)."""
 
     HISTORY_READ = "history:read"
+    HISTORY_WRITE = "history:write"
+    """Deletes a call's recordings (at the provider too)."""
     CAMPAIGNS_READ = "campaigns:read"
     CAMPAIGNS_WRITE = "campaigns:write"
     BUSINESSES_READ = "businesses:read"
@@ -40,6 +42,7 @@ class Scope(StrEnum):
 
 AUDIENCE_OF: Final[Mapping[Scope, Audience]] = {
     Scope.HISTORY_READ: Audience.HISTORY,
+    Scope.HISTORY_WRITE: Audience.HISTORY,
     Scope.CAMPAIGNS_READ: Audience.DIALER,
     Scope.CAMPAIGNS_WRITE: Audience.DIALER,
     Scope.BUSINESSES_READ: Audience.AI,

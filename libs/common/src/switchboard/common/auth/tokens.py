@@ -22,14 +22,22 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
-from switchboard.common.auth.local import SCOPE_CLAIM, TENANT_CLAIM, scopes_of
 from switchboard.common.auth.principal import Principal
 from switchboard.common.errors import PermanentError
 
 ISSUER: Final = "switchboard-control"
+TENANT_CLAIM: Final = "tenant"
+SCOPE_CLAIM: Final = "scope"
 ALGORITHM: Final = "EdDSA"
 LEEWAY_S: Final = 30.0
 """Clock skew tolerated between the control plane and a service."""
+
+
+def scopes_of(claim: object) -> frozenset[str]:
+    """The ``scope`` claim (space-separated, as in RFC 8693) as a set."""
+    if isinstance(claim, str):
+        return frozenset(claim.split())
+    return frozenset()
 
 
 class TokenRejected(PermanentError):
