@@ -1,28 +1,82 @@
 """The README's commands print what they say: `make token` only a token, `make up` a line a step."""
 
+import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
+import httpx
 import jwt
+import pytest
+
+from switchboard.common.crypto import new_key
+from switchboard.common.migrations import drop_database
+from switchboard.common.settings import PostgresSettings
+from switchboard.common.testing import config_env, config_settings, unique
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_make_token_prints_only_the_token() -> None:
-    done = subprocess.run(
-        ["make", "token", "TENANT=acme"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
-    )
-    lines = done.stdout.splitlines()
-    assert len(lines) == 1, done.stdout
-    claims = jwt.decode(lines[0], options={"verify_signature": False})
-    assert claims["tenant"] == "acme"
-    assert claims["exp"] - claims["iat"] == 3600  # the lifetime the README states
+@pytest.mark.integration
+def test_make_token_prints_only_a_token_from_the_control_plane(
+    start_service, tmp_path: Path, pg_settings: PostgresSettings
+) -> None:
+    control_env = {
+        "SWITCHBOARD_DATABASE": unique("control_make_token"),
+        "SWITCHBOARD_CRYPTO__KEYS": json.dumps({"r1": new_key()}),
+        "SWITCHBOARD_CRYPTO__CURRENT_KEY_ID": "r1",
+        **config_env(config_settings()),
+    }
+    control = start_service("control", ["switchboard.control", "api"], control_env)
+    try:
+        control.wait_ready()
+        # What `make up` keeps: the operator key in <local dir>/control/operator.key.
+        (tmp_path / "control").mkdir()
+        operator_key = subprocess.run(
+            [sys.executable, "-m", "switchboard.control", "create-operator-key"],
+            env={**os.environ, **control_env},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        (tmp_path / "control" / "operator.key").write_text(operator_key + "\n")
+        operator = httpx.post(
+            control.url + "/v1/tokens",
+            json={"audience": "control"},
+            headers={"authorization": f"Bearer {operator_key}"},
+        ).json()["access_token"]
+        created = httpx.post(
+            control.url + "/v1/admin/tenants",
+            json={"id": "acme", "name": "Acme"},
+            headers={"authorization": f"Bearer {operator}"},
+        )
+        assert created.status_code == 201, created.text
+        env = {
+            **os.environ,
+            "SWITCHBOARD_LOCAL_DIR": str(tmp_path),
+            "SWITCHBOARD_CONTROL_PORT": str(control.port),
+        }
+        for audience in ("dialer", "history"):
+            done = subprocess.run(
+                ["make", "token", "TENANT=acme", f"AUDIENCE={audience}"],
+                cwd=ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=300,
+                check=True,
+            )
+            lines = done.stdout.splitlines()
+            assert len(lines) == 1, done.stdout
+            claims = jwt.decode(lines[0], options={"verify_signature": False})
+            assert (claims["tenant"], claims["aud"]) == ("acme", audience)
+            assert claims["exp"] - claims["iat"] == 900  # the lifetime the README states
+        # one tenant key, made once and kept beside the operator key
+        assert (tmp_path / "control" / "tenant-acme.key").read_text().startswith("sbk_")
+    finally:
+        control.stop()
+        drop_database(pg_settings, control_env["SWITCHBOARD_DATABASE"])
 
 
 def run_step(tmp_path: Path, *cmd: str, verbose: bool = False) -> subprocess.CompletedProcess[str]:
