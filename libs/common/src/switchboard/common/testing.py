@@ -7,6 +7,7 @@ import asyncio
 import inspect
 import json
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -148,9 +149,24 @@ async def eventually(
         await asyncio.sleep(interval_s)
 
 
+FREE_PORTS = range(20000, 27000)
+"""Where :func:`free_port` looks: below the kernel's ephemeral range (32768+ on Linux), which
+outgoing connections draw from, and clear of the ports scripts/infra and the helper slots use
+(Kafka 19092+, FerretDB 27018+)."""
+
+
 def free_port() -> int:
-    """A TCP port nothing listens on right now (loopback)."""
-    with socket.socket() as s:
+    """A TCP port nothing listens on right now (loopback). Not an ephemeral port: a process
+    that connects out (Kafka, PostgreSQL) before it binds its listener could otherwise be given
+    that very port for a connection and then fail to listen on it."""
+    for port in random.sample(FREE_PORTS, 50):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as s:  # a crowded range: let the kernel choose
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
