@@ -106,7 +106,7 @@ def test_key_scopes_are_known_and_tenants_admin_is_the_operators_alone() -> None
     for tenant, scopes in [
         (None, ["history:read"]),
         ("acme", ["tenants:admin"]),
-        ("acme", ["history:write"]),
+        ("acme", ["history:delete"]),  # no such scope
         ("acme", []),
     ]:
         with pytest.raises(InvalidRequest):
