@@ -40,10 +40,19 @@ from litestar.testing import AsyncTestClient
 from pydantic import SecretStr
 
 from switchboard.common.auth import Audience, LocalSigner
+from switchboard.common.config import (
+    Channel,
+    ConfigEntity,
+    InMemoryConfig,
+    PlanLimits,
+    Tenant,
+    TwilioAccount,
+)
 from switchboard.common.events import CallStatus, CallStatusChanged
 from switchboard.common.settings import PostgresSettings
 from switchboard.common.testing import unique
 from switchboard.dialer import outbox
+from switchboard.dialer.accounts import Accounts
 from switchboard.dialer.adapters.postgres import PostgresCampaignStore
 from switchboard.dialer.adapters.postgres_dialing import PostgresDialingStore
 from switchboard.dialer.adapters.redis_pacer import RedisPacer
@@ -53,13 +62,14 @@ from switchboard.dialer.migrate import migrate
 from switchboard.dialer.models import CallingWindow, CampaignConfig
 from switchboard.dialer.phones import normalize_contact
 from switchboard.dialer.repository import Campaign, ProviderCall
-from switchboard.dialer.settings import DialerSettings, TwilioAccount, TwilioSettings
+from switchboard.dialer.settings import DialerSettings, TwilioSettings
 from switchboard.dialer.worker import DialWorker
 
 ROOT = Path(__file__).resolve().parents[3]
 RESULTS = ROOT / "bench" / "results" / "dialer.json"
 ACCOUNT = "AC" + "bench".ljust(32, "0")
-TOKEN = "bench-token"
+TOKEN = "bench-auth-token-0123456789"
+CALLER_IDS = ("+12125550100", "+14155550100")
 SIGNER = LocalSigner()
 AREAS = ("212", "415", "646", "305", "713", "312", "206", "617", "404", "702")
 ALL_DAY = CallingWindow(start=datetime.min.time(), end=datetime.max.time().replace(microsecond=0))
@@ -91,17 +101,35 @@ def settings_for(database: str, cps: float, max_concurrent: int, sim_url: str) -
         auth=SIGNER.settings(rate_limit_per_second=0),
         twilio=TwilioSettings(
             api_base_url=sim_url,  # type: ignore[arg-type]
-            accounts={
-                ACCOUNT: TwilioAccount(
-                    auth_token=SecretStr(TOKEN), cps=cps, max_concurrent=max_concurrent
-                )
-            },
         ),
         upload_processes=2,
     )
     s.window.start, s.window.end = ALL_DAY.start, ALL_DAY.end
     s.worker.max_pending_placements = 5000
     return s
+
+
+def bench_entities(cps: float, max_concurrent: int) -> list[ConfigEntity]:
+    """The tenant ``bench``, its account and caller IDs, as the control plane publishes them."""
+    return [
+        Tenant(
+            id="bench",
+            name="Bench",
+            limits=PlanLimits(calls_per_second=cps, concurrent_calls=max_concurrent),
+        ),
+        TwilioAccount(
+            id=ACCOUNT,
+            tenants=("bench",),
+            auth_tokens=(SecretStr(TOKEN),),
+            cps=cps,
+            max_concurrent=max_concurrent,
+        ),
+        *(Channel(kind="phone", id=n, tenant="bench", account_id=ACCOUNT) for n in CALLER_IDS),
+    ]
+
+
+def bench_accounts(cps: float, max_concurrent: int) -> Accounts:
+    return Accounts(InMemoryConfig(bench_entities(cps, max_concurrent)))  # type: ignore[arg-type]
 
 
 def csv_rows(n: int) -> bytes:
@@ -120,7 +148,9 @@ async def bench_load(pg: PostgresSettings, database: str, n: int) -> list[dict[s
     body = csv_rows(n)
     settings = settings_for(database, 1000, 1000, "http://127.0.0.1:9")
     headers = {**SIGNER.bearer("bench", Audience.DIALER), "content-type": "text/csv"}
-    async with AsyncTestClient(app=create_api(settings), timeout=300) as client:
+    async with AsyncTestClient(
+        app=create_api(settings, config=bench_accounts(1000, 1000).config), timeout=300
+    ) as client:
         r = await client.post(
             "/v1/campaigns",
             json={"name": "load", "caller_ids": ["+12125550100"], "twiml": "<Response/>"},
@@ -246,7 +276,8 @@ async def bench_pacing(
                     # No ingress here: callbacks go to the simulator itself (404, never retried).
                     settings.twilio.callback_overrides = ""
                     redis = redis_client(settings)
-                    placer = TwilioCallPlacer(settings.twilio, sim_url)
+                    accounts = bench_accounts(cps, 1_000_000)
+                    placer = TwilioCallPlacer(settings.twilio, sim_url, accounts.credentials)
                     sent: list[float] = []
                     timed = SendTimes(placer, sent)
                     pacer = RedisPacer(
@@ -258,7 +289,13 @@ async def bench_pacing(
                         throttle_recover_s=10,
                         tolerance_s=settings.worker.pacing_tolerance_s,
                     )
-                    dialer = DialWorker(settings, PostgresDialingStore(pool), pacer, timed)  # type: ignore[arg-type]
+                    dialer = DialWorker(
+                        settings,
+                        PostgresDialingStore(pool),
+                        pacer,
+                        timed,  # type: ignore[arg-type]
+                        accounts=accounts,
+                    )
 
                     async def sent_all(n: int = n, sent: list[float] = sent) -> bool:
                         return len(sent) >= n
@@ -364,7 +401,13 @@ async def bench_pacing_alone(
                 tolerance_s=settings.worker.pacing_tolerance_s,
             )
             provider = InstantProvider()
-            dialer = DialWorker(settings, PostgresDialingStore(pool), pacer, provider)
+            dialer = DialWorker(
+                settings,
+                PostgresDialingStore(pool),
+                pacer,
+                provider,
+                accounts=bench_accounts(cps, 1_000_000),
+            )
 
             async def sent_all(p: InstantProvider = provider, n: int = n) -> bool:
                 return len(p.sent) >= n
@@ -466,7 +509,13 @@ async def bench_cap(
         _ = data
 
     provider.on_end = end
-    dialer = DialWorker(settings, store, pacer, provider)  # type: ignore[arg-type]
+    dialer = DialWorker(
+        settings,
+        store,
+        pacer,
+        provider,  # type: ignore[arg-type]
+        accounts=bench_accounts(5000, cap),
+    )
     peak_slots = 0
 
     async def over() -> bool:

@@ -34,7 +34,13 @@ import redis.asyncio as aioredis
 from switchboard.bench.report import write_rows
 from switchboard.common.migrations import drop_database
 from switchboard.common.settings import CommonSettings, PostgresSettings
-from switchboard.common.testing import ServiceProcess, free_port, fresh_group, unique
+from switchboard.common.testing import (
+    ServiceProcess,
+    free_port,
+    fresh_group,
+    seeded_config_env,
+    unique,
+)
 from switchboard.common.topics import CALL_EVENTS, MESSAGE_INBOUND
 from switchboard.dialer import outbox
 from switchboard.dialer.adapters.postgres import PostgresCampaignStore
@@ -44,7 +50,7 @@ from switchboard.dialer.repository import Campaign
 from switchboard.dialer.settings import DialerSettings
 
 sys.path.insert(0, str(Path(__file__).parent))
-from dialer_bench import ACCOUNT, ALL_DAY, TOKEN, csv_rows, rate, result
+from dialer_bench import ACCOUNT, ALL_DAY, TOKEN, bench_entities, csv_rows, rate, result
 
 ROOT = Path(__file__).resolve().parents[3]
 RESULTS = ROOT / "bench" / "results" / "dialer-soak.json"
@@ -53,8 +59,15 @@ COMMAND = " ".join(["python", "services/dialer/bench/dialer_soak.py", *sys.argv[
 
 
 def processes(
-    logdir: Path, database: str, prefix: str, group: str, args: argparse.Namespace
+    logdir: Path,
+    database: str,
+    prefix: str,
+    group: str,
+    args: argparse.Namespace,
+    config_env: dict[str, str],
 ) -> list[ServiceProcess]:
+    """``config_env``: a config topic holding ``bench_entities`` (the tenant, its account and
+    caller IDs): the ingress verifies the callbacks with them, the worker calls under them."""
     cps, cap, time_scale = args.cps, args.cap, args.time_scale
     sim_port, ingress_port, worker_port = free_port(), free_port(), free_port()
     sim = ServiceProcess(
@@ -87,9 +100,7 @@ def processes(
             "SWITCHBOARD_HTTP__PORT": str(ingress_port),
             "SWITCHBOARD_HTTP__RATE_LIMIT_PER_SECOND": "0",
             "SWITCHBOARD_HTTP__PUBLIC_BASE_URL": f"http://127.0.0.1:{ingress_port}",
-            "SWITCHBOARD_TWILIO__ACCOUNTS": json.dumps(
-                {ACCOUNT: {"auth_tokens": [TOKEN], "tenant": "bench"}}
-            ),
+            **config_env,
             "SWITCHBOARD_SPOOL__DIRECTORY": str(logdir / "spool"),
         },
         ingress_port,
@@ -106,9 +117,7 @@ def processes(
             "SWITCHBOARD_CONSUMER__GROUP_ID": group,
             "SWITCHBOARD_INGRESS_PUBLIC_URL": f"http://127.0.0.1:{ingress_port}",
             "SWITCHBOARD_TWILIO__API_BASE_URL": f"http://127.0.0.1:{sim_port}",
-            "SWITCHBOARD_TWILIO__ACCOUNTS": json.dumps(
-                {ACCOUNT: {"auth_token": TOKEN, "cps": cps, "max_concurrent": cap}}
-            ),
+            **config_env,
             "SWITCHBOARD_WINDOW__START": "00:00",
             "SWITCHBOARD_WINDOW__END": "23:59:59",
             "SWITCHBOARD_WORKER__MAX_PENDING_PLACEMENTS": "5000",
@@ -154,7 +163,10 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     await asyncio.to_thread(migrate, pg, database)
     logdir = Path(tempfile.mkdtemp(prefix="dialer-soak-"))
     group = await fresh_group(CommonSettings().kafka, "dialer-soak", (CALL_EVENTS, MESSAGE_INBOUND))
-    procs = processes(logdir, database, prefix, group, args)
+    config_env = await asyncio.to_thread(
+        seeded_config_env, CommonSettings().kafka, bench_entities(args.cps, args.cap)
+    )
+    procs = processes(logdir, database, prefix, group, args, config_env)
     pool = await asyncpg.create_pool(pg.dsn(database), min_size=1, max_size=4)
     try:
         for p in procs:

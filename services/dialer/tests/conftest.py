@@ -7,21 +7,17 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 import redis.asyncio as aioredis
-from pydantic import SecretStr
 
 from switchboard.common.auth import Audience, LocalSigner
+from switchboard.common.config import InMemoryConfig
 from switchboard.common.migrations import drop_database
 from switchboard.common.settings import PostgresSettings
 from switchboard.common.testing import ServiceProcess, free_port, unique
+from switchboard.dialer.accounts import Accounts
 from switchboard.dialer.errors import NotPlaced, PlaceUnknown, Throttled
-from switchboard.dialer.settings import (
-    DialerSettings,
-    TwilioAccount,
-    TwilioSettings,
-    WorkerSettings,
-)
+from switchboard.dialer.settings import DialerSettings, WorkerSettings
 
-from .fakes import ACCOUNT, FakeClock, FakePlacer
+from .fakes import FakeClock, FakePlacer, fake_config
 
 SIGNER = LocalSigner()
 
@@ -33,14 +29,20 @@ def dialer_settings(
         database=database,
         redis_prefix=unique("dialer_test"),
         auth=SIGNER.settings(),
-        twilio=TwilioSettings(
-            accounts={
-                ACCOUNT: TwilioAccount(auth_token=SecretStr("token"), cps=1000, max_concurrent=5000)
-            }
-        ),
         worker=WorkerSettings(**worker),  # type: ignore[arg-type]
         upload_processes=upload_processes,
     )
+
+
+@pytest.fixture
+def config() -> InMemoryConfig:
+    """The control plane's view: acme and globex share ACCOUNT, each with its own numbers."""
+    return fake_config()
+
+
+@pytest.fixture
+def accounts(config: InMemoryConfig) -> Accounts:
+    return Accounts(config)
 
 
 @pytest.fixture

@@ -12,6 +12,17 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
+from pydantic import SecretStr
+
+from switchboard.common.config import (
+    Channel,
+    Entity,
+    InMemoryConfig,
+    PlanLimits,
+    Tenant,
+    TwilioAccount,
+)
+from switchboard.dialer.accounts import Accounts
 from switchboard.dialer.errors import PlaceUnknown, StoreUnavailable
 from switchboard.dialer.models import (
     TRANSITIONS,
@@ -33,7 +44,40 @@ from switchboard.dialer.repository import (
 )
 
 ACCOUNT = "AC00000000000000000000000000000001"
-"""The provider account of the tests' settings."""
+"""The provider account of the tests' configuration (held by acme and globex)."""
+ACME_CALLER_IDS = ("+12125550100", "+13125550100", "+14155550100")
+GLOBEX_CALLER_IDS = ("+16175550100",)
+TOKEN = "test-auth-token-0123456789"
+
+
+def fake_entities(*, cps: float = 1000, concurrent: int = 5000, token: str = TOKEN) -> list[Entity]:
+    """What the control plane would publish for the tests: tenants acme and globex sharing
+    one Twilio account, each with numbers of its own on it."""
+    limits = PlanLimits(calls_per_second=cps, concurrent_calls=concurrent)
+    return [
+        Tenant(id="acme", name="Acme", limits=limits),
+        Tenant(id="globex", name="Globex", limits=limits),
+        TwilioAccount(
+            id=ACCOUNT,
+            tenants=("acme", "globex"),
+            auth_tokens=(SecretStr(token),),
+            cps=cps,
+            max_concurrent=concurrent,
+        ),
+        *(Channel(kind="phone", id=n, tenant="acme", account_id=ACCOUNT) for n in ACME_CALLER_IDS),
+        *(
+            Channel(kind="phone", id=n, tenant="globex", account_id=ACCOUNT)
+            for n in GLOBEX_CALLER_IDS
+        ),
+    ]
+
+
+def fake_config(**limits: float) -> InMemoryConfig:
+    return InMemoryConfig(fake_entities(**limits))  # type: ignore[arg-type]
+
+
+def fake_accounts(**limits: float) -> Accounts:
+    return Accounts(fake_config(**limits))
 
 
 class FakeClock:

@@ -8,17 +8,28 @@ from datetime import UTC, datetime
 
 import pytest
 
+from switchboard.common.config import TwilioAccount
 from switchboard.common.events import CallStatus, CallStatusChanged, Event
+from switchboard.dialer.accounts import Accounts
 from switchboard.dialer.errors import NotPlaced, Throttled
 from switchboard.dialer.handlers import handle_call_event, handle_message
 from switchboard.dialer.metrics import OUTAGE_RETRIES
 from switchboard.dialer.models import CampaignConfig, RetryDelays
 from switchboard.dialer.phones import normalize_contact
 from switchboard.dialer.repository import Campaign
-from switchboard.dialer.settings import DialerSettings, TwilioAccount
+from switchboard.dialer.settings import DialerSettings
 from switchboard.dialer.worker import DialWorker
 
-from ..fakes import ACCOUNT, FakeClock, FakePlacer, InMemoryPacer, InMemoryStore, settle
+from ..fakes import (
+    ACCOUNT,
+    FakeClock,
+    FakePlacer,
+    InMemoryPacer,
+    InMemoryStore,
+    fake_config,
+    fake_entities,
+    settle,
+)
 
 
 class Env:
@@ -28,10 +39,18 @@ class Env:
         self.store = InMemoryStore()
         self.pacer = InMemoryPacer(tolerance_s=0.0)
         self.placer = FakePlacer()
+        self.config = fake_config()
+        self.accounts = Accounts(self.config)
 
     def worker(self, name: str = "w1") -> DialWorker:
         return DialWorker(
-            self.settings, self.store, self.pacer, self.placer, clock=self.clock, worker_id=name
+            self.settings,
+            self.store,
+            self.pacer,
+            self.placer,
+            accounts=self.accounts,
+            clock=self.clock,
+            worker_id=name,
         )
 
     def campaign(self, phones, *, cps=1000.0, max_concurrent=1000, **config) -> Campaign:
@@ -100,9 +119,9 @@ async def test_two_workers_never_claim_the_same_contact(env: Env) -> None:
 
 async def test_calls_never_start_faster_than_the_pace(env: Env) -> None:
     # The account allows 40 calls/s; the campaign asks for more: 40 it is.
-    env.settings.twilio.accounts[ACCOUNT] = TwilioAccount(
-        auth_token="t", cps=40, max_concurrent=1000
-    )
+    for entity in fake_entities():
+        if isinstance(entity, TwilioAccount):
+            env.config.put(entity.model_copy(update={"cps": 40, "max_concurrent": 1000}))
     env.campaign(numbers(20), cps=500)
     worker = env.worker()
     await env.run_until(worker, lambda: len(env.placer.placed_at) >= 20)

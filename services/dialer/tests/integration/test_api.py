@@ -7,14 +7,17 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from switchboard.common.auth import Audience, Scope, unguarded_routes
+from switchboard.common.config import InMemoryConfig, Tenant
 from switchboard.dialer.app import create_api
+
+from ..fakes import ACCOUNT, fake_entities
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-async def client(settings, clock):
-    async with AsyncTestClient(app=create_api(settings, clock=clock)) as c:
+async def client(settings, clock, config):
+    async with AsyncTestClient(app=create_api(settings, config=config, clock=clock)) as c:
         yield c
 
 
@@ -163,12 +166,14 @@ def contacts_csv(n: int, seed: int = 1) -> bytes:
 
 
 async def test_300k_rows_load_in_under_10_seconds(
-    database, make_settings, token, new_campaign, clock, pool
+    database, make_settings, token, new_campaign, clock, pool, config
 ) -> None:
     settings = make_settings(database, upload_processes=2)
     body = contacts_csv(300_000)
 
-    async with AsyncTestClient(app=create_api(settings, clock=clock), timeout=60) as client:
+    async with AsyncTestClient(
+        app=create_api(settings, config=config, clock=clock), timeout=60
+    ) as client:
         c = await create(client, token, new_campaign())
         started = time.perf_counter()
         r = await client.post(
@@ -198,3 +203,56 @@ async def test_recording_and_voicemail_are_campaign_settings(client, token, new_
     empty = new_campaign(amd={"voicemail_message": ""})
     r = await client.post("/v1/campaigns", json=empty, headers=token("acme"))
     assert r.status_code == 400 and "voicemail_message" in r.text
+
+
+async def test_a_campaign_calls_only_from_numbers_its_tenant_owns(
+    client, token, new_campaign
+) -> None:
+    # acme and globex share the account; each owns numbers of its own on it.
+    theirs = await client.post(
+        "/v1/campaigns",
+        json=new_campaign(caller_ids=["+12125550100", "+16175550100"]),
+        headers=token("acme"),
+    )
+    assert theirs.status_code == 422
+    assert theirs.json()["detail"] == (
+        f"caller IDs not owned by this tenant on account {ACCOUNT}: +16175550100"
+    )
+    nobodys = await client.post(
+        "/v1/campaigns", json=new_campaign(caller_ids=["+19175550123"]), headers=token("globex")
+    )
+    assert nobodys.status_code == 422 and "+19175550123" in nobodys.json()["detail"]
+    mine = await create(client, token, new_campaign(caller_ids=["+16175550100"]), "globex")
+    assert mine["account_sid"] == ACCOUNT
+    # an account the tenant does not hold reads like one that does not exist
+    other = await client.post(
+        "/v1/campaigns",
+        json=new_campaign(account_sid="AC" + "9" * 32),
+        headers=token("initech"),
+    )
+    assert other.status_code == 422
+    assert other.json()["detail"] == f"no Twilio account {'AC' + '9' * 32} for this tenant"
+
+
+async def test_limits_come_from_the_plan_and_follow_its_changes(
+    client, token, new_campaign, config
+) -> None:
+    [acme] = [e for e in fake_entities() if isinstance(e, Tenant) and e.id == "acme"]
+    plan = acme.limits.model_copy(update={"calls_per_second": 7, "concurrent_calls": 4})
+    config.put(acme.model_copy(update={"limits": plan}))
+    c = await create(client, token, new_campaign(cps=50, max_concurrent=20))
+    assert c["cps"] == 7 and c["max_concurrent"] == 4
+    config.put(acme.model_copy(update={"status": "suspended"}))
+    r = await client.post("/v1/campaigns", json=new_campaign(), headers=token("acme"))
+    assert r.status_code == 422 and r.json()["detail"] == "this tenant is unknown or suspended"
+
+
+async def test_no_campaign_is_judged_before_the_configuration_is_read(
+    settings, clock, token, new_campaign
+) -> None:
+    loading = InMemoryConfig(fake_entities(), ready=False)  # type: ignore[arg-type]
+    async with AsyncTestClient(app=create_api(settings, config=loading, clock=clock)) as client:
+        r = await client.post("/v1/campaigns", json=new_campaign(), headers=token("acme"))
+        assert r.status_code == 503 and r.headers["retry-after"] == "1"
+        ready = await client.get("/ready")
+        assert ready.status_code == 503 and ready.json()["checks"]["config"] is False

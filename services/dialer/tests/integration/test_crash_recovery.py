@@ -13,7 +13,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from switchboard.common.config import Channel, TwilioAccount
+from switchboard.common.config import Channel, PlanLimits, Tenant, TwilioAccount
 from switchboard.common.testing import eventually, fresh_group, seeded_config_env, unique
 from switchboard.common.topics import CALL_EVENTS, MESSAGE_INBOUND
 from switchboard.dialer import outbox
@@ -24,7 +24,7 @@ from switchboard.dialer.repository import Campaign
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 ACCOUNT = "AC" + uuid.uuid4().hex
-TOKEN = "crash-test-token"
+TOKEN = "crash-test-auth-token"
 CALLER_IDS = ("+12125550100", "+13125550100")
 CONTACTS = 80
 MAX_ATTEMPTS = 2
@@ -47,6 +47,27 @@ async def test_sigkill_mid_campaign_never_double_dials(
     database, pool, services, port, kafka_settings, tmp_path, redis_prefix
 ) -> None:
     sim_port, ingress_port = port(), port()
+    # The tenant, its account and caller IDs, as the control plane publishes them: the
+    # ingress verifies callbacks with them, the dialer places calls under them.
+    config_env = await asyncio.to_thread(
+        seeded_config_env,
+        kafka_settings,
+        [
+            Tenant(
+                id="acme",
+                name="Acme",
+                limits=PlanLimits(calls_per_second=20, concurrent_calls=15),
+            ),
+            TwilioAccount(
+                id=ACCOUNT,
+                tenants=("acme",),
+                auth_tokens=(SecretStr(TOKEN),),
+                cps=20,
+                max_concurrent=15,
+            ),
+            *(Channel(kind="phone", id=n, tenant="acme", account_id=ACCOUNT) for n in CALLER_IDS),
+        ],
+    )
     sim = services(
         "provider-sim",
         ["switchboard.providersim", "serve"],
@@ -70,18 +91,7 @@ async def test_sigkill_mid_campaign_never_double_dials(
         {
             "SWITCHBOARD_HTTP__PORT": str(ingress_port),
             "SWITCHBOARD_HTTP__PUBLIC_BASE_URL": f"http://127.0.0.1:{ingress_port}",
-            # The account and the caller IDs, as the control plane publishes them.
-            **await asyncio.to_thread(
-                seeded_config_env,
-                kafka_settings,
-                [
-                    TwilioAccount(id=ACCOUNT, tenants=("acme",), auth_tokens=(SecretStr(TOKEN),)),
-                    *(
-                        Channel(kind="phone", id=n, tenant="acme", account_id=ACCOUNT)
-                        for n in CALLER_IDS
-                    ),
-                ],
-            ),
+            **config_env,
             "SWITCHBOARD_SPOOL__DIRECTORY": str(tmp_path / "spool"),
         },
         ingress_port,
@@ -93,9 +103,7 @@ async def test_sigkill_mid_campaign_never_double_dials(
         "SWITCHBOARD_CONSUMER__GROUP_ID": group,
         "SWITCHBOARD_INGRESS_PUBLIC_URL": ingress.url,
         "SWITCHBOARD_TWILIO__API_BASE_URL": sim.url,
-        "SWITCHBOARD_TWILIO__ACCOUNTS": json.dumps(
-            {ACCOUNT: {"auth_token": TOKEN, "cps": 20, "max_concurrent": 15}}
-        ),
+        **config_env,
         "SWITCHBOARD_TWILIO__REQUEST_TIMEOUT_S": "2",
         "SWITCHBOARD_WORKER__CLAIM_LEASE_S": "6",
         "SWITCHBOARD_WORKER__RECOVERY_INTERVAL_S": "0.5",

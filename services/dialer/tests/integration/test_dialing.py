@@ -19,6 +19,8 @@ from switchboard.dialer.phones import normalize_contact
 from switchboard.dialer.repository import Campaign
 from switchboard.dialer.worker import DialWorker
 
+from ..fakes import fake_accounts
+
 pytestmark = pytest.mark.integration
 ACCOUNT = "AC00000000000000000000000000000001"
 
@@ -39,10 +41,17 @@ class Env:
         )
         self.placer = placer
         self.clock = clock
+        self.accounts = fake_accounts()
 
     def dialer(self, name: str = "w1") -> DialWorker:
         return DialWorker(
-            self.settings, self.store, self.pacer, self.placer, clock=self.clock, worker_id=name
+            self.settings,
+            self.store,
+            self.pacer,
+            self.placer,
+            accounts=self.accounts,
+            clock=self.clock,
+            worker_id=name,
         )
 
     async def campaign(self, phones, *, cps=1000.0, max_concurrent=1000, **config) -> Campaign:

@@ -23,6 +23,8 @@ from switchboard.dialer.repository import Campaign
 from switchboard.dialer.settings import WindowSettings
 from switchboard.dialer.worker import DialWorker
 
+from .. import fakes
+
 pytestmark = pytest.mark.integration
 
 ACCOUNT = "AC00000000000000000000000000000001"  # the account of the ``settings`` fixture
@@ -39,7 +41,7 @@ async def sim(services, port):
         {
             "SWITCHBOARD_SIM__PORT": str(sim_port),
             "SWITCHBOARD_SIM__TWILIO_ACCOUNTS": json.dumps(
-                {ACCOUNT: {"auth_token": "token", "cps": 100}}
+                {ACCOUNT: {"auth_token": fakes.TOKEN, "cps": 100}}
             ),
             # every call waits an hour in the provider's queue: no StartTime meanwhile
             "SWITCHBOARD_SIM__FAULTS__QUEUE_S": "3600",
@@ -52,11 +54,12 @@ async def sim(services, port):
 
 
 async def test_a_call_still_queued_at_the_provider_is_recovered_not_redialed(
-    settings, pool, redis_client, sim
+    settings, pool, redis_client, sim, accounts
 ) -> None:
     settings.twilio.api_base_url = AnyHttpUrl(str(sim.base_url))
     settings.window = WindowSettings(start=time(0), end=time(23, 59, 59))
-    placer = TwilioCallPlacer(settings.twilio, "http://127.0.0.1:9")  # callbacks: none expected
+    # callbacks: none expected
+    placer = TwilioCallPlacer(settings.twilio, "http://127.0.0.1:9", accounts.credentials)
     store = PostgresDialingStore(pool)
     campaigns = PostgresCampaignStore(pool)
     pacer = RedisPacer(
@@ -101,7 +104,7 @@ async def test_a_call_still_queued_at_the_provider_is_recovered_not_redialed(
         queued = (await sim.get(f"/_sim/calls/{sid}")).json()
         assert queued["status"] == "queued"
 
-        dialer = DialWorker(settings, store, pacer, placer, worker_id="survivor")
+        dialer = DialWorker(settings, store, pacer, placer, accounts=accounts, worker_id="survivor")
         recovered = CLAIMS_RECOVERED.labels("placed")
         before = recovered._value.get()
         assert await dialer.recovery.recover_once() == 1
@@ -120,9 +123,11 @@ async def test_a_call_still_queued_at_the_provider_is_recovered_not_redialed(
         await placer.close()
 
 
-async def test_the_lookup_pages_through_the_window_by_creation_time(settings, sim) -> None:
+async def test_the_lookup_pages_through_the_window_by_creation_time(
+    settings, sim, accounts
+) -> None:
     settings.twilio.api_base_url = AnyHttpUrl(str(sim.base_url))
-    placer = TwilioCallPlacer(settings.twilio, "http://127.0.0.1:9")
+    placer = TwilioCallPlacer(settings.twilio, "http://127.0.0.1:9", accounts.credentials)
     to, from_ = "+12125550002", "+13125550100"
     try:
         start = datetime.now(UTC)

@@ -29,10 +29,12 @@ from switchboard.dialer.settings import WindowSettings
 from switchboard.dialer.worker import DialWorker
 from switchboard.providersim.server import ThreadServer
 
+from .. import fakes
+
 pytestmark = pytest.mark.integration
 
 ACCOUNT = "AC00000000000000000000000000000001"  # the account of the ``settings`` fixture
-TOKEN = "token"
+TOKEN = fakes.TOKEN
 MACHINE, HUMAN, SILENT = "+12125550011", "+12125550012", "+12125550013"
 MESSAGE = "Hi, this is Acme Dental about your appointment. Please call us back."
 ALL_DAY = CallingWindow(start=time(0), end=time(23, 59, 59))
@@ -122,12 +124,12 @@ def amd_event(form: dict[str, str]) -> Event:
 
 
 async def test_voicemail_on_machines_only_and_recordings_reported(
-    settings, pool, redis_client, sim, ingress
+    settings, pool, redis_client, sim, ingress, accounts
 ) -> None:
     settings.twilio.api_base_url = AnyHttpUrl(str(sim.base_url))
     settings.window = WindowSettings(start=time(0), end=time(23, 59, 59))
     settings.twilio.callback_overrides = ""
-    placer = TwilioCallPlacer(settings.twilio, ingress.url)
+    placer = TwilioCallPlacer(settings.twilio, ingress.url, accounts.credentials)
     store = PostgresDialingStore(pool)
     campaigns = PostgresCampaignStore(pool)
     pacer = RedisPacer(
@@ -157,7 +159,7 @@ async def test_voicemail_on_machines_only_and_recordings_reported(
     await campaigns.apply_command(
         "acme", campaign.id, "start", outbox.command(campaign.id, "acme", "start", None, now)
     )
-    dialer = DialWorker(settings, store, pacer, placer, worker_id="w1")
+    dialer = DialWorker(settings, store, pacer, placer, accounts=accounts, worker_id="w1")
     try:
 
         async def all_placed() -> bool:

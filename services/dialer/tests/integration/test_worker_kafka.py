@@ -30,11 +30,11 @@ ACCOUNT = "AC00000000000000000000000000000001"
 
 
 @pytest.fixture
-async def worker(settings, placer, clock, kafka_settings):
+async def worker(settings, placer, clock, kafka_settings, config):
     settings.consumer.group_id = unique("dialer_test")
     settings.consumer.auto_offset_reset = "latest"
     settings.worker.idle_poll_s = 0.1
-    app = create_worker(settings, placer=placer, clock=clock)
+    app = create_worker(settings, placer=placer, config=config, clock=clock)
     async with AsyncTestClient(app=app) as client:
         await eventually(lambda: _ready(client), timeout_s=30)
         yield client

@@ -105,7 +105,7 @@ def stop_message(contact: str) -> MessageReceived:
 
 
 async def test_datastore_outages_pause_the_worker_and_lose_nothing(
-    settings, placer, pool, broker
+    settings, placer, pool, broker, config
 ) -> None:
     group = unique("dialer_outage")
     settings.consumer.group_id = group
@@ -114,7 +114,7 @@ async def test_datastore_outages_pause_the_worker_and_lose_nothing(
     settings.worker.idle_poll_s = 0.05
     settings.worker.recovery_interval_s = 0.05
     settings.window = WindowSettings(start=time(0), end=time(23, 59, 59))
-    app = create_worker(settings, placer=placer)
+    app = create_worker(settings, placer=placer, config=config)
     store = PostgresCampaignStore(pool)
     async with AsyncTestClient(app=app) as client:
         await eventually(lambda: _ready(client), timeout_s=60)

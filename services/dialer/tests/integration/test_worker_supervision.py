@@ -29,12 +29,14 @@ async def _ready(client) -> tuple[int, dict[str, bool]]:
     return response.status_code, response.json()["checks"]
 
 
-async def test_a_failed_loop_is_restarted_and_ready_names_it_while_down(settings, placer) -> None:
+async def test_a_failed_loop_is_restarted_and_ready_names_it_while_down(
+    settings, placer, config
+) -> None:
     settings.consumer.group_id = unique("dialer_test")
     settings.consumer.auto_offset_reset = "latest"
     settings.worker.recovery_interval_s = 0.05
     clock = BreakableClock()
-    app = create_worker(settings, placer=placer, clock=clock)
+    app = create_worker(settings, placer=placer, config=config, clock=clock)
     restarts = LOOP_RESTARTS.labels("dialer", "recovery")
     async with AsyncTestClient(app=app) as client:
 

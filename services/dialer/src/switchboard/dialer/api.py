@@ -15,7 +15,8 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CON
 
 from switchboard.common.auth import Principal, Scope, scoped
 from switchboard.dialer import outbox
-from switchboard.dialer.errors import InvalidCampaign
+from switchboard.dialer.accounts import Accounts
+from switchboard.dialer.errors import InvalidCampaign, StoreUnavailable
 from switchboard.dialer.models import TRANSITIONS, CampaignConfig, CampaignStatus
 from switchboard.dialer.phones import normalize
 from switchboard.dialer.repository import Campaign, CampaignStore
@@ -48,14 +49,23 @@ def campaign_out(c: Campaign) -> CampaignOut:
     )
 
 
-def new_campaign(body: CampaignIn, tenant: str, settings: DialerSettings) -> Campaign:
-    """Validate against the provider account; rates and caps are capped by its limits."""
-    account = settings.account_for(body.account_sid)
-    if account is None:
-        raise InvalidCampaign(f"no provider account {body.account_sid or '(default)'}")
-    sid, limits = account
-    if limits.tenants and tenant not in limits.tenants:
-        raise InvalidCampaign(f"account {sid} is not available to this tenant")
+def new_campaign(
+    body: CampaignIn, tenant: str, accounts: Accounts, settings: DialerSettings
+) -> Campaign:
+    """Validate against the control plane's view: an account the tenant holds, caller IDs it
+    owns on that account; rates and caps are capped by the account's and the plan's limits
+    (and capped again, live, when the campaign dials)."""
+    if not accounts.config.ready:
+        raise StoreUnavailable("the control plane's configuration is not loaded yet")
+    account = accounts.account_of(tenant, body.account_sid)
+    unowned = accounts.unowned_caller_ids(tenant, account.id, body.caller_ids)
+    if unowned:
+        raise InvalidCampaign(
+            f"caller IDs not owned by this tenant on account {account.id}: {', '.join(unowned)}"
+        )
+    limits = accounts.limits(tenant, account.id)
+    if limits is None:
+        raise InvalidCampaign("this tenant is unknown or suspended")
     try:
         window = body.window.narrowed_to(settings.window.start, settings.window.end)
     except ValueError as exc:
@@ -76,9 +86,9 @@ def new_campaign(body: CampaignIn, tenant: str, settings: DialerSettings) -> Cam
         tenant_id=tenant,
         name=body.name,
         status=CampaignStatus.DRAFT.value,
-        account_sid=sid,
-        cps=min(body.cps, limits.cps),
-        max_concurrent=min(body.max_concurrent, limits.max_concurrent),
+        account_sid=account.id,
+        cps=limits.cps(body.cps),
+        max_concurrent=limits.concurrent(body.max_concurrent),
         config=config,
     )
 
@@ -95,9 +105,11 @@ class CampaignController(Controller):
         tenant: NamedDependency[str],
         store: NamedDependency[CampaignStore],
         settings: NamedDependency[DialerSettings],
+        accounts: NamedDependency[Accounts],
     ) -> CampaignOut:
         """Create a campaign (``draft``)."""
-        return campaign_out(await store.create_campaign(new_campaign(data, tenant, settings)))
+        campaign = new_campaign(data, tenant, accounts, settings)
+        return campaign_out(await store.create_campaign(campaign))
 
     @get("/")
     async def list_campaigns(

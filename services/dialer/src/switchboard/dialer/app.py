@@ -12,6 +12,7 @@ from concurrent.futures import Executor, ProcessPoolExecutor
 from typing import Any
 
 import redis.asyncio as aioredis
+import structlog
 from litestar import Litestar, MediaType, Request, Response
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
@@ -26,12 +27,14 @@ from switchboard.common.asyncapi import asyncapi_routes, declare_publications, d
 from switchboard.common.auth import Audience, tenant_of
 from switchboard.common.auth.service import api_auth
 from switchboard.common.cli import configure_process
+from switchboard.common.config import ConfigFollower, ConfigView
 from switchboard.common.edge import edge_rules
 from switchboard.common.http import health_routes
 from switchboard.common.kafka import create_broker, ensure_topics
 from switchboard.common.runtime import settled_after_startup
 from switchboard.common.supervise import Supervisor
 from switchboard.common.topics import CALL_EVENTS, DIAL_COMMANDS, MESSAGE_INBOUND, dlq
+from switchboard.dialer.accounts import PREFIXES, Accounts
 from switchboard.dialer.adapters.postgres import PostgresCampaignStore, create_pool
 from switchboard.dialer.adapters.postgres_dialing import PostgresDialingStore
 from switchboard.dialer.adapters.redis_pacer import RedisPacer
@@ -52,6 +55,7 @@ from switchboard.dialer.repository import CallPlacer
 from switchboard.dialer.settings import DialerSettings, get_settings
 from switchboard.dialer.worker import DialWorker
 
+log = structlog.get_logger(__name__)
 DESCRIPTION = (
     "The dialer worker: reads call outcomes (call.events) and STOP replies (message.inbound) to "
     "settle attempts and keep the do-not-call list; publishes attempt events and campaign "
@@ -85,10 +89,47 @@ def redis_client(settings: DialerSettings) -> "aioredis.Redis":
     return aioredis.Redis(connection_pool=pool)
 
 
-def create_api(settings: DialerSettings, *, clock: Clock = utcnow) -> Litestar:
-    """The campaigns API (JWT with a ``tenant`` claim)."""
+class ConfigKeysMissing(RuntimeError):
+    """The dialer would start unable to read a single Twilio credential."""
+
+
+LEGACY_ENV = ("SWITCHBOARD_TWILIO__ACCOUNTS", "SWITCHBOARD_TWILIO__DEFAULT_ACCOUNT")
+
+
+def follow_config(settings: DialerSettings, role: str, loops: Supervisor) -> ConfigView:
+    """A follower of the dialer's slice of ``control.config``, run by ``loops``."""
+    if not settings.config.keys:
+        raise ConfigKeysMissing(
+            "set SWITCHBOARD_CONFIG__KEYS (the control plane's distribution key ring): "
+            "without it the dialer cannot read a single Twilio credential"
+        )
+    found = [name for name in LEGACY_ENV if name in os.environ]
+    if found:
+        log.warning(
+            "ignored: Twilio accounts, caller IDs and limits come from the control plane now "
+            "(switchboard-control bootstrap <file>, or its API)",
+            variables=found,
+        )
+    follower = ConfigFollower(
+        settings.kafka,
+        settings.config,
+        prefixes=PREFIXES,
+        client_id=f"{settings.kafka.client_id}-dialer-{role}-config",
+    )
+    loops.add("config", follower.run)
+    return follower
+
+
+def create_api(
+    settings: DialerSettings, *, config: ConfigView | None = None, clock: Clock = utcnow
+) -> Litestar:
+    """The campaigns API (JWT with a ``tenant`` claim). Without ``config`` it follows
+    ``control.config`` (the tenants' accounts, caller IDs and limits)."""
     auth = api_auth(settings, Audience.DIALER)
     state: dict[str, Any] = {}
+    loops = Supervisor(f"{settings.service_name}-api")
+    view = config if config is not None else follow_config(settings, "api", loops)
+    accounts = Accounts(view)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -113,7 +154,8 @@ def create_api(settings: DialerSettings, *, clock: Clock = utcnow) -> Litestar:
             )
         state["executor"] = executor
         try:
-            yield
+            async with loops.running():
+                yield
         finally:
             if executor is not None:
                 executor.shutdown(cancel_futures=True)
@@ -127,13 +169,16 @@ def create_api(settings: DialerSettings, *, clock: Clock = utcnow) -> Litestar:
         route_handlers=[
             CampaignController,
             DncController,
-            *health_routes({"postgres": store_ready, **auth.checks()}),
+            *health_routes(
+                {"postgres": store_ready, "config": view.check, **loops.checks(), **auth.checks()}
+            ),
         ],
         dependencies={
             "tenant": Provide(tenant_of, sync_to_thread=False),
             "store": Provide(lambda: state["store"], sync_to_thread=False),
             "executor": Provide(lambda: state["executor"], sync_to_thread=False),
             "settings": Provide(lambda: settings, sync_to_thread=False),
+            "accounts": Provide(lambda: accounts, sync_to_thread=False),
             "clock": Provide(lambda: clock, sync_to_thread=False),
         },
         exception_handlers={
@@ -152,9 +197,11 @@ def create_worker(
     settings: DialerSettings,
     *,
     placer: CallPlacer | None = None,
+    config: ConfigView | None = None,
     clock: Clock = utcnow,
 ) -> Litestar:
     """A worker: dial loop, recovery, outbox relay and consumers; /health /ready /metrics.
+    Without ``config`` it follows ``control.config`` (accounts, caller IDs, limits, live).
 
     The three loops run under a :class:`Supervisor`: one that fails unexpectedly is restarted
     with backoff, and ``/ready`` names it (``loop:<name>``) until it runs again."""
@@ -169,6 +216,8 @@ def create_worker(
     state: dict[str, Any] = {}
     # Registered now, so /ready knows every loop; what they run is built in the lifespan.
     supervisor = Supervisor(settings.service_name)
+    view = config if config is not None else follow_config(settings, "worker", supervisor)
+    accounts = Accounts(view)
     supervisor.add("dial", lambda: state["worker"].loop.run())
     supervisor.add("recovery", lambda: state["worker"].run_recovery())
     supervisor.add("outbox-relay", lambda: state["relay"]())
@@ -183,7 +232,9 @@ def create_worker(
         state["redis"] = redis
         owned_placer = None
         if placer is None:
-            owned_placer = TwilioCallPlacer(settings.twilio, str(settings.ingress_public_url))
+            owned_placer = TwilioCallPlacer(
+                settings.twilio, str(settings.ingress_public_url), accounts.credentials
+            )
         active = placer or owned_placer
         assert active is not None
         store = PostgresDialingStore(pool)
@@ -197,7 +248,9 @@ def create_worker(
             throttle_recover_s=settings.worker.throttle_recover_s,
             tolerance_s=settings.worker.pacing_tolerance_s,
         )
-        worker = DialWorker(settings, store, pacer, active, clock=clock, worker_id=worker_id)
+        worker = DialWorker(
+            settings, store, pacer, active, accounts=accounts, clock=clock, worker_id=worker_id
+        )
         state["worker"] = worker
         state["relay"] = functools.partial(
             run_relay,
@@ -247,6 +300,7 @@ def create_worker(
                     "postgres": store_ready,
                     "redis": redis_ready,
                     "kafka": broker_ready,
+                    "config": view.check,
                     **supervisor.checks(),
                 }
             ),

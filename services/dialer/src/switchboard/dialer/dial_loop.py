@@ -80,6 +80,7 @@ class DialLoop:
     ) -> None:
         self._s = settings
         self._store, self._pacer, self._clock = ports.store, ports.pacer, ports.clock
+        self._accounts = ports.accounts
         self._placement = placement
         self.worker_id = worker_id
         self.campaigns = RunningCampaigns(ports.store)
@@ -130,24 +131,25 @@ class DialLoop:
 
     async def dial_batch(self, campaign: Campaign) -> int | None:
         """Claim and schedule one batch: how many were claimed (None: concurrency cap)."""
-        account = self._s.account_for(campaign.account_sid)
-        if account is None:
+        # The limits as the control plane says now: a lowered one applies to the next batch.
+        limits = self._accounts.limits(campaign.tenant_id, campaign.account_sid)
+        if limits is None:
             return 0
-        account_sid, limits = account
+        account_sid = campaign.account_sid
         now = self._clock()
         zone_keys = await self.campaigns.zone_keys(campaign.id)
         keys = callable_keys(now, zone_keys, campaign.config.window)
         if not keys:
             return 0
-        cps = min(campaign.cps, limits.cps)
+        cps = limits.cps(campaign.cps)
         size = max(1, min(self._s.worker.max_batch, math.ceil(cps * self._s.worker.batch_window_s)))
         ids = [uuid.uuid4() for _ in range(size)]
         granted = await self._pacer.acquire_slots(
             account_sid,
             campaign.id,
             ids,
-            limits.max_concurrent,
-            min(campaign.max_concurrent, limits.max_concurrent),
+            limits.account_concurrent,
+            limits.concurrent(campaign.max_concurrent),
         )
         if not granted:
             return None
@@ -166,7 +168,7 @@ class DialLoop:
             await self._maybe_finish(campaign.id)
             return 0
         wait, spacing = await self._pacer.schedule(
-            account_sid, campaign.id, len(claims), limits.cps, cps
+            account_sid, campaign.id, len(claims), limits.account_cps, cps
         )
         start = time.monotonic() + wait
         send_by = claimed_at + self._send_window_s

@@ -10,8 +10,8 @@ from prometheus_client import Counter, Gauge
 from switchboard.common.errors import RetryableError
 from switchboard.common.events.calls import CallStatus
 from switchboard.common.metrics import start_at_zero
+from switchboard.dialer.accounts import Accounts
 from switchboard.dialer.repository import Campaign, Pacer
-from switchboard.dialer.settings import DialerSettings
 
 log = structlog.get_logger(__name__)
 
@@ -72,21 +72,21 @@ class PaceGauges:
     """Each running campaign's target calls/s, each account's slots in use (one Redis count
     per account) and cap; a campaign no longer running loses its series."""
 
-    def __init__(self, settings: DialerSettings, pacer: Pacer) -> None:
-        self._s = settings
+    def __init__(self, accounts: Accounts, pacer: Pacer) -> None:
+        self._accounts = accounts
         self._pacer = pacer
         self._paced: set[str] = set()  # campaigns with a TARGET_CPS series
 
     async def report(self, running: Iterable[Campaign]) -> None:
         campaigns = {str(c.id): c for c in running}
         for campaign_id, campaign in campaigns.items():
-            account = self._s.account_for(campaign.account_sid)
+            limits = self._accounts.limits(campaign.tenant_id, campaign.account_sid)
             TARGET_CPS.labels(campaign_id).set(
-                min(campaign.cps, account[1].cps) if account is not None else 0.0
+                limits.cps(campaign.cps) if limits is not None else 0.0
             )
         for gone in self._paced - campaigns.keys():
             TARGET_CPS.remove(gone)
         self._paced = set(campaigns)
-        for account_sid, limits in self._s.twilio.accounts.items():
-            IN_FLIGHT.labels(account_sid).set(await self._pacer.in_flight(account_sid))
-            MAX_CONCURRENT.labels(account_sid).set(limits.max_concurrent)
+        for account in self._accounts.all():
+            IN_FLIGHT.labels(account.id).set(await self._pacer.in_flight(account.id))
+            MAX_CONCURRENT.labels(account.id).set(account.max_concurrent)

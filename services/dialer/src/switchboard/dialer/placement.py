@@ -43,6 +43,7 @@ class Placement:
         self._s = settings
         self._store, self._pacer, self._placer = ports.store, ports.pacer, ports.placer
         self._clock = ports.clock
+        self._accounts = ports.accounts
         self._gate = SendGate()
 
     async def place(
@@ -58,7 +59,6 @@ class Placement:
         new start and sends it again."""
         cfg = campaign.config
         twiml = render_twiml(cfg.twiml, claim.vars) if cfg.twiml is not None else None
-        limits = self._s.twilio.accounts[account_sid]
         while True:
             await asyncio.sleep(max(0.0, at - time.monotonic()))
             await self._gate.wait_turn(campaign.id, spacing / CATCH_UP)
@@ -81,8 +81,14 @@ class Placement:
             except Throttled:
                 PLACE_ERRORS.labels("throttled").inc()
                 await self._pacer.throttled(account_sid)
+                limits = self._accounts.limits(campaign.tenant_id, account_sid)
+                if limits is None:  # withdrawn meanwhile: due again once it is back
+                    await self._not_placed(
+                        account_sid, claim, None, self._s.worker.retry_not_placed_s
+                    )
+                    return
                 wait, _ = await self._pacer.schedule(
-                    account_sid, campaign.id, 1, limits.cps, min(campaign.cps, limits.cps)
+                    account_sid, campaign.id, 1, limits.account_cps, limits.cps(campaign.cps)
                 )
                 at = time.monotonic() + wait
                 continue

@@ -10,6 +10,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 from uuid import UUID
 
 from switchboard.common.events import DialAction
+from switchboard.dialer.accounts import Accounts
 from switchboard.dialer.models import CampaignConfig, Clock
 
 
@@ -358,3 +359,5 @@ class WorkerPorts:
     pacer: Pacer
     placer: CallPlacer
     clock: Clock
+    accounts: Accounts
+    """The tenants' accounts, caller IDs and limits as the control plane says now."""

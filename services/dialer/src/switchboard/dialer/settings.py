@@ -4,7 +4,7 @@ from datetime import time
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import AnyHttpUrl, BaseModel, Field, SecretStr
+from pydantic import AnyHttpUrl, BaseModel, Field
 
 from switchboard.common.auth import AuthSettings
 from switchboard.common.config import ConfigSettings
@@ -28,27 +28,11 @@ class WorkerHttpSettings(BaseModel):
     port: int = 8005
 
 
-class TwilioAccount(BaseModel):
-    """A provider account the dialer places calls with, and its limits."""
-
-    auth_token: SecretStr
-    cps: float = Field(default=1.0, gt=0)
-    """The account's calls per second; campaign rates are capped by it."""
-    max_concurrent: int = Field(default=100, ge=1)
-    """The account's live-call limit; campaign caps are capped by it."""
-    tenants: list[str] = Field(default_factory=list)
-    """Tenants allowed to use this account (empty: every tenant)."""
-
-
 class TwilioSettings(BaseModel):
     """How calls are placed."""
 
     api_base_url: AnyHttpUrl = AnyHttpUrl("https://api.twilio.com")
     """Twilio REST base; point it at the provider simulator locally."""
-    accounts: dict[str, TwilioAccount] = Field(default_factory=dict)
-    """AccountSid → account: ``{"AC…": {"auth_token": "…", "cps": 50, "max_concurrent": 500}}``."""
-    default_account: str | None = None
-    """Account of campaigns that name none (default: the only configured one)."""
     request_timeout_s: float = 10.0
     """Longest wait for one REST request; must stay well below ``worker.claim_lease_s``."""
     callback_overrides: str = "rc=3&rp=all"
@@ -137,7 +121,9 @@ class DialerSettings(CommonSettings):
     http: WorkerHttpSettings = Field(default_factory=WorkerHttpSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     config: ConfigSettings = Field(default_factory=ConfigSettings)
-    """The control plane's topic (the API follows its token signing keys)."""
+    """``control.config`` and the distribution key ring: the tenants' Twilio accounts, caller
+    IDs and plan limits come from the control plane, live; the APIs also follow its token
+    signing keys there."""
     twilio: TwilioSettings = Field(default_factory=TwilioSettings)
     window: WindowSettings = Field(default_factory=WindowSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
@@ -165,15 +151,6 @@ class DialerSettings(CommonSettings):
             "REVOKE",
         ]
     )
-
-    def account_for(self, account_sid: str | None) -> tuple[str, TwilioAccount] | None:
-        """The named account, or the default one."""
-        sid = account_sid or self.twilio.default_account
-        if sid is None and len(self.twilio.accounts) == 1:
-            sid = next(iter(self.twilio.accounts))
-        if sid is None or sid not in self.twilio.accounts:
-            return None
-        return sid, self.twilio.accounts[sid]
 
 
 @lru_cache(maxsize=1)

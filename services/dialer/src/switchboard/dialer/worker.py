@@ -8,6 +8,7 @@ import asyncio
 import uuid
 
 from switchboard.common.errors import RetryableError
+from switchboard.dialer.accounts import Accounts
 from switchboard.dialer.dial_loop import DialLoop
 from switchboard.dialer.metrics import PaceGauges, count_outage
 from switchboard.dialer.models import Clock, utcnow
@@ -28,6 +29,7 @@ class DialWorker:
         pacer: Pacer,
         placer: CallPlacer,
         *,
+        accounts: Accounts,
         clock: Clock = utcnow,
         worker_id: str | None = None,
     ) -> None:
@@ -35,12 +37,12 @@ class DialWorker:
         self._s = settings
         self._store = store
         self._clock = clock
-        ports = WorkerPorts(store, pacer, placer, clock)
+        ports = WorkerPorts(store, pacer, placer, clock, accounts)
         self.placement = Placement(settings, ports)
         self.loop = DialLoop(settings, ports, self.placement, worker_id)
         self.recovery = Recovery(settings, ports, self.placement, worker_id)
         self.reconciliation = Reconciliation(settings, ports)
-        self.gauges = PaceGauges(settings, pacer)
+        self.gauges = PaceGauges(accounts, pacer)
 
     async def recovery_round(self) -> None:
         await self.recovery.recover_once()

@@ -6,6 +6,7 @@ did (see ``errors.py``), every other failure ``ProviderUnavailable``.
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Final
 from urllib.parse import quote
@@ -34,6 +35,8 @@ CALL_NOT_LIVE_CODES: Final = frozenset({21220})
 CLOCK_SKEW: Final = timedelta(seconds=60)
 LIST_PAGE_SIZE: Final = 50
 MAX_LIST_PAGES: Final = 20
+Credentials = Callable[[str], tuple[str, str] | None]
+"""AccountSid → (username, password) of its REST calls, None when not configured."""
 STATUS_PATH: Final = "/webhooks/twilio/voice/status"
 RECORDING_PATH: Final = "/webhooks/twilio/voice/recording"
 RECORDING_EVENTS: Final = ("completed", "absent")
@@ -77,20 +80,18 @@ class TwilioCallPlacer:
     Create it inside a running event loop (aiohttp) and ``await close()`` at the end.
     """
 
-    def __init__(self, settings: TwilioSettings, ingress_public_url: str) -> None:
+    def __init__(
+        self, settings: TwilioSettings, ingress_public_url: str, credentials: Credentials
+    ) -> None:
+        """``credentials(account_sid)``: (username, password) of REST calls on that account
+        now, or None when it is not configured; read at every call, so a rotation applies
+        to the next one."""
         # The SDK logs every request and its headers at INFO: costly at 200 calls/s, and noisy.
         logging.getLogger("twilio").setLevel(logging.WARNING)
         self._settings = settings
+        self._credentials = credentials
         self._http = _BaseUrlHttpClient(str(settings.api_base_url), settings.request_timeout_s)
-        self._clients = {
-            sid: Client(
-                username=sid,
-                password=account.auth_token.get_secret_value(),
-                account_sid=sid,
-                http_client=self._http,
-            )
-            for sid, account in settings.accounts.items()
-        }
+        self._clients: dict[str, tuple[tuple[str, str], Client]] = {}
         self._status_callback = status_callback_url(ingress_public_url, settings.callback_overrides)
         self._recording_callback = status_callback_url(
             ingress_public_url, settings.callback_overrides, RECORDING_PATH
@@ -101,10 +102,20 @@ class TwilioCallPlacer:
         )
 
     def _client(self, account_sid: str) -> Client:
-        try:
-            return self._clients[account_sid]
-        except KeyError:
-            raise NotPlaced(f"account {account_sid} is not configured") from None
+        """The SDK client of the account's current credentials (made again when they change)."""
+        found = self._credentials(account_sid)
+        if found is None:
+            self._clients.pop(account_sid, None)
+            raise NotPlaced(f"account {account_sid} is not configured")
+        cached = self._clients.get(account_sid)
+        if cached is not None and cached[0] == found:
+            return cached[1]
+        username, password = found
+        client = Client(
+            username=username, password=password, account_sid=account_sid, http_client=self._http
+        )
+        self._clients[account_sid] = (found, client)
+        return client
 
     async def place(
         self,
