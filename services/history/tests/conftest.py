@@ -26,6 +26,9 @@ from .fakes import FakeDeadLetters, InMemoryStore
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 LIFECYCLE = (("initiated", 0), ("ringing", 1), ("in-progress", 2), ("completed", 3))
 
+ACCOUNT = "AC" + "1" * 32
+"""The Twilio account of the test events."""
+
 
 def _event(data: Any, eid: str, tenant: str | None, subject: str | None = None) -> Event:
     return Event(id=eid, source="/test", data=data, subject=subject, tenant=tenant)
@@ -43,7 +46,7 @@ def call_event(
     data = CallStatusChanged(
         provider="twilio",
         call_id=call_id,
-        account_id="AC1",
+        account_id=ACCOUNT,
         status=CallStatus(status),
         sequence_number=seq,
         duration_s=duration,
@@ -86,7 +89,7 @@ def report_event(
 def placed_event(call_id: str = "CA1", tenant: str = "acme", campaign: str = "camp-1") -> Event:
     data = CallPlaced(
         call_id=call_id,
-        account_id="AC1",
+        account_id=ACCOUNT,
         campaign_id=campaign,
         contact_id="contact-1",
         attempt_id=f"att-{call_id}",

@@ -73,7 +73,7 @@ def pg_store(pool, partitions) -> PostgresStore:
 
 # --- the provider simulator (tools/provider-sim), in a thread, for the reconciler ---------------
 
-ELEVENLABS_KEY = "el-test-key"
+ELEVENLABS_KEY = "el-test-xi-api-key-0123"
 
 
 class Receiver:

@@ -80,7 +80,7 @@ async def test_without_a_valid_token_nothing_is_served(client) -> None:
     forged = {"authorization": f"Bearer {LocalSigner(SIGNER.kid).token('acme', Audience.HISTORY)}"}
     assert (await client.get("/v1/calls", headers=forged)).status_code == 401
     assert (await client.get("/health")).status_code == 200
-    assert (await client.get("/ready")).json()["checks"] == {"postgres": True}
+    assert (await client.get("/ready")).json()["checks"] == {"postgres": True, "config": True}
     assert "/v1/calls" in (await client.get("/schema/openapi.json")).json()["paths"]
 
 

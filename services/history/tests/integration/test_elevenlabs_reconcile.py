@@ -8,10 +8,12 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from switchboard.common.config import ElevenLabsAccount, InMemoryConfig
 from switchboard.common.events import Event
 from switchboard.history.adapters.partitions import PartitionManager
 from switchboard.history.adapters.postgres import PostgresStore
 from switchboard.history.adapters.providers import ProviderClient
+from switchboard.history.credentials import ProviderCredentials
 from switchboard.history.models import to_fact
 from switchboard.history.reconciler import Reconciler
 from switchboard.history.settings import ReconcileSettings, RetentionSettings
@@ -19,6 +21,17 @@ from switchboard.ingress.mappers import elevenlabs as ingress_elevenlabs
 
 pytestmark = pytest.mark.integration
 TENANT = "el-tenant"
+
+
+def workspace(api_key: str) -> ElevenLabsAccount:
+    """The tenant's workspace on the control plane, with ``api_key``."""
+    secret = SecretStr("webhook-secret-0123456789")
+    return ElevenLabsAccount(
+        id="el-workspace",
+        tenants=(TENANT,),
+        webhook_secrets=(secret,),
+        api_keys=(SecretStr(api_key),),
+    )
 
 
 def utcnow() -> datetime:
@@ -31,12 +44,8 @@ class Pipeline:
     def __init__(self, store: PostgresStore, sim_url: str, api_key: str) -> None:
         self.store = store
         self.published: list[Event] = []
-        self.settings = ReconcileSettings(
-            grace_s=0,
-            lookback_days=1,
-            elevenlabs_base_url=sim_url,
-            elevenlabs_workspaces={TENANT: SecretStr(api_key)},
-        )
+        self.settings = ReconcileSettings(grace_s=0, lookback_days=1, elevenlabs_base_url=sim_url)
+        self.config = InMemoryConfig([workspace(api_key)])
 
     async def publish(self, event: Event, key: str) -> None:
         assert key == event.subject
@@ -50,9 +59,10 @@ class Pipeline:
 
     async def round(self) -> int:
         async with httpx.AsyncClient() as http:
-            provider = ProviderClient(self.settings, http)
+            credentials = ProviderCredentials(self.config)
+            provider = ProviderClient(self.settings, http, credentials)
             return await Reconciler(
-                self.store, provider, self.publish, self.settings, utcnow
+                self.store, provider, self.publish, self.settings, utcnow, credentials
             ).run_once()
 
 
@@ -118,8 +128,7 @@ async def test_conversations_ended_within_the_grace_or_behind_a_refused_key_are_
     [lost] = sim.run_elevenlabs(1, None)
     pipeline.settings = pipeline.settings.model_copy(update={"grace_s": 3600})
     assert await pipeline.round() == 0  # ended, but within the grace period: the webhook may come
-    pipeline.settings = pipeline.settings.model_copy(
-        update={"grace_s": 0, "elevenlabs_workspaces": {TENANT: SecretStr("wrong-key")}}
-    )
+    pipeline.settings = pipeline.settings.model_copy(update={"grace_s": 0})
+    pipeline.config.put(workspace("a-wrong-xi-api-key-0123"))
     assert await pipeline.round() == 0  # refused credentials: logged, nothing published
     assert await calls_of(pool, [lost["conversation_id"]]) == []

@@ -11,11 +11,20 @@ from litestar.testing import AsyncTestClient
 from pydantic import SecretStr
 
 from switchboard.common.auth import Audience, LocalSigner
+from switchboard.common.config import InMemoryConfig, TwilioAccount
 from switchboard.common.events import CallRecordingStatus, CallStatus, CallStatusChanged, Event
 from switchboard.history.app import create_api
 from switchboard.history.handlers import handle_call_events
 from switchboard.history.settings import HistorySettings, ReconcileSettings
 from switchboard.providersim.settings import LOCAL_ACCOUNT, LOCAL_TOKEN
+
+
+def credentials(token: str) -> InMemoryConfig:
+    """The control plane's view: acme holds the simulator's account, with ``token``."""
+    return InMemoryConfig(
+        [TwilioAccount(id=LOCAL_ACCOUNT, tenants=("acme",), auth_tokens=(SecretStr(token),))]
+    )
+
 
 pytestmark = pytest.mark.integration
 SIGNER = LocalSigner()
@@ -97,13 +106,12 @@ async def test_recording_is_stored_shown_and_deleted_at_the_provider(
         postgres=pg_settings,
         database=database,
         auth=SIGNER.settings(),
-        reconcile=ReconcileSettings(
-            twilio_base_url=sim.url, twilio_accounts={LOCAL_ACCOUNT: SecretStr(LOCAL_TOKEN)}
-        ),
+        reconcile=ReconcileSettings(twilio_base_url=sim.url),
     )
+    config = credentials(LOCAL_TOKEN)
     at_sim = f"/2010-04-01/Accounts/{LOCAL_ACCOUNT}/Recordings/{recording_sid}.json"
     sim_auth = (LOCAL_ACCOUNT, LOCAL_TOKEN)
-    async with AsyncTestClient(create_api(settings)) as client:
+    async with AsyncTestClient(create_api(settings, config=config)) as client:
         detail = (await client.get(f"/v1/calls/{call_sid}", headers=auth("acme"))).json()
         [recording] = detail["recordings"]
         assert recording["recording_id"] == recording_sid
@@ -126,7 +134,7 @@ async def test_recording_is_stored_shown_and_deleted_at_the_provider(
 
     # A late callback of the deleted recording does not bring it back.
     await handle_call_events(events_of(form, "acme"), pg_store, "dflt")
-    async with AsyncTestClient(create_api(settings)) as client:
+    async with AsyncTestClient(create_api(settings, config=config)) as client:
         detail = (await client.get(f"/v1/calls/{call_sid}", headers=auth("acme"))).json()
         assert detail["recordings"][0]["deleted_at"] is not None
 
@@ -140,12 +148,11 @@ async def test_provider_failure_is_503_and_nothing_is_marked(
         postgres=pg_settings,
         database=database,
         auth=SIGNER.settings(),
-        reconcile=ReconcileSettings(
-            twilio_base_url=sim.url, twilio_accounts={LOCAL_ACCOUNT: SecretStr("wrong-token")}
-        ),
+        reconcile=ReconcileSettings(twilio_base_url=sim.url),
     )
     path = f"/v1/calls/{form['CallSid']}/recordings/{form['RecordingSid']}"
-    async with AsyncTestClient(create_api(settings)) as client:
+    config = credentials("a-wrong-auth-token-0123")
+    async with AsyncTestClient(create_api(settings, config=config)) as client:
         answer = await client.delete(path, headers=auth("acme"))
         assert answer.status_code == 503, answer.text
         detail = (await client.get(f"/v1/calls/{form['CallSid']}", headers=auth("acme"))).json()

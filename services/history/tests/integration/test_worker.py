@@ -1,5 +1,6 @@
 """The worker over the real Kafka and PostgreSQL: consume, store, reconcile, dead-letter."""
 
+import base64
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -11,6 +12,7 @@ from prometheus_client import REGISTRY
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
+from switchboard.common.config import InMemoryConfig, TwilioAccount
 from switchboard.common.events import encode
 from switchboard.common.kafka import (
     DeadLetters,
@@ -21,6 +23,8 @@ from switchboard.common.kafka import (
     replay_dead_letters,
 )
 from switchboard.common.testing import (
+    ConfigPublisher,
+    config_settings,
     end_offsets,
     eventually,
     fresh_group,
@@ -39,15 +43,37 @@ from switchboard.history.settings import (
     RetentionSettings,
 )
 
+from ..conftest import ACCOUNT
+
 pytestmark = pytest.mark.integration
+TOKEN = "twilio-auth-token-0123"
 FAST = RetryPolicy(attempts=2, initial_backoff_s=0.01, max_backoff_s=0.02)
 
 
-def twilio(call_id: str) -> httpx.MockTransport:
-    """Twilio's Calls fetch: ``call_id`` has completed; every other call is unknown."""
+def basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def account(token: str = TOKEN) -> TwilioAccount:
+    return TwilioAccount(id=ACCOUNT, tenants=("acme",), auth_tokens=(SecretStr(token),))
+
+
+def twilio(
+    call_id: str, token: str = TOKEN, answers: list[int] | None = None
+) -> httpx.MockTransport:
+    """Twilio's Calls fetch with ``token``: ``call_id`` has completed; every other call is
+    unknown; other credentials are refused (401). ``answers`` collects the statuses."""
 
     def handle(request: httpx.Request) -> httpx.Response:
-        if request.url.path == f"/2010-04-01/Accounts/AC1/Calls/{call_id}.json":
+        response = answer(request)
+        if answers is not None:
+            answers.append(response.status_code)
+        return response
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path == f"/2010-04-01/Accounts/{ACCOUNT}/Calls/{call_id}.json":
+            if request.headers["authorization"] != basic(ACCOUNT, token):
+                return httpx.Response(401)
             return httpx.Response(200, json={"status": "completed", "duration": "33"})
         return httpx.Response(404)
 
@@ -65,6 +91,12 @@ async def fetch(pg_settings, database, sql, *args):
 async def test_worker_stores_events_and_reconciles_a_silent_call(
     pg_settings, kafka_settings, database, ev
 ) -> None:
+    """The credentials come from a real config topic, as the control plane publishes them:
+    the reconciler first holds a token Twilio no longer takes (401: the call stays open),
+    then the rotation reaches the running worker and the call is settled, no restart."""
+    config = config_settings()
+    async with ConfigPublisher(kafka_settings, config) as control:
+        await control.put(account("an-old-revoked-token"))
     call_id, message_id = "CA" + uuid.uuid4().hex, "wamid." + uuid.uuid4().hex
     now = datetime.now(UTC)
     # the group starts at the topics' ends: other runs leave plenty on the shared topics
@@ -80,10 +112,11 @@ async def test_worker_stores_events_and_reconciles_a_silent_call(
             interval_s=0.5,
             lookback_days=30,
             twilio_base_url="http://twilio.test",
-            twilio_accounts={"AC1": SecretStr("tok")},
         ),
+        config=config,
     )
-    app = create_worker(settings, provider_transport=twilio(call_id))
+    answers: list[int] = []
+    app = create_worker(settings, provider_transport=twilio(call_id, answers=answers))
     broker = create_broker(kafka_settings)
     await broker.connect()
     try:
@@ -100,7 +133,17 @@ async def test_worker_stores_events_and_reconciles_a_silent_call(
                 )
                 return rows[0]["status"] if rows else None
 
-            # ringing is stored, then the reconciler asks "Twilio" and the end flows back in
+            # ringing is stored; the reconciler asks "Twilio" with the old token: refused
+            await eventually(lambda: _is(status(), "ringing"), timeout_s=90)
+
+            async def refused() -> bool:
+                return 401 in answers
+
+            await eventually(refused, timeout_s=90)
+            assert await status() == "ringing"
+            # the token is rotated on the control plane: the next round uses it
+            async with ConfigPublisher(kafka_settings, config) as control:
+                await control.put(account())
             await eventually(lambda: _is(status(), "completed"), timeout_s=90)
             rows = await fetch(
                 pg_settings,
@@ -120,6 +163,8 @@ async def test_worker_stores_events_and_reconciles_a_silent_call(
             assert ready.json()["checks"] == {
                 "postgres": True,
                 "kafka": True,
+                "config": True,
+                "loop:config": True,
                 "loop:partitions": True,
                 "loop:reconcile": True,
             }
@@ -153,10 +198,10 @@ async def test_a_background_loop_that_breaks_is_restarted_and_shown_down_by_read
             interval_s=0.2,
             lookback_days=30,
             twilio_base_url="http://twilio.test",
-            twilio_accounts={"AC1": SecretStr("tok")},
         ),
     )
-    app = create_worker(settings, provider_transport=httpx.MockTransport(handle))
+    config = InMemoryConfig([account()])
+    app = create_worker(settings, provider_transport=httpx.MockTransport(handle), config=config)
     broker = create_broker(kafka_settings)
     await broker.connect()
     try:
@@ -259,7 +304,7 @@ async def test_a_record_that_is_not_json_is_dead_lettered_and_the_next_one_store
         reconcile=ReconcileSettings(interval_s=3600),
         retry=FAST,
     )
-    app = create_worker(settings)
+    app = create_worker(settings, config=InMemoryConfig())
     broker = create_broker(kafka_settings)
     await broker.connect()
     try:

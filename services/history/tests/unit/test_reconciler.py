@@ -7,19 +7,54 @@ from datetime import UTC, datetime
 import httpx
 from pydantic import SecretStr
 
+from switchboard.common.config import (
+    Channel,
+    ElevenLabsAccount,
+    InMemoryConfig,
+    TwilioAccount,
+    VapiAccount,
+)
 from switchboard.common.events import CallStatusChanged, event_id
 from switchboard.history.adapters.providers import ProviderClient
+from switchboard.history.credentials import ProviderCredentials
 from switchboard.history.models import OpenCall
 from switchboard.history.reconciler import Reconciler
 from switchboard.history.settings import ReconcileSettings
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 SETTINGS = ReconcileSettings(
-    twilio_base_url="http://twilio.test",
-    twilio_accounts={"AC1": SecretStr("tok")},
-    vapi_base_url="http://vapi.test/",
-    vapi_api_key=SecretStr("vkey"),
+    twilio_base_url="http://twilio.test", vapi_base_url="http://vapi.test/"
 )
+AC1 = "AC" + "1" * 32
+TOKEN = "twilio-auth-token-1234"
+VKEY = "vapi-private-key-1234"
+XI = "xi-api-key-0123456789"
+SECRET = SecretStr("webhook-secret-0123456789")
+
+
+def entities(token: str = TOKEN, *, elevenlabs: bool = False) -> list:
+    """The control plane's view: acme holds a Twilio account, a Vapi org with an API key and
+    (``elevenlabs``) an ElevenLabs workspace with one."""
+    found = [
+        TwilioAccount(id=AC1, tenants=("acme",), auth_tokens=(SecretStr(token),)),
+        VapiAccount(
+            id="org-acme", tenants=("acme",), webhook_secrets=(SECRET,), api_keys=(SecretStr(VKEY),)
+        ),
+    ]
+    if elevenlabs:
+        found.append(
+            ElevenLabsAccount(
+                id="ws-acme",
+                tenants=("acme",),
+                webhook_secrets=(SECRET,),
+                api_keys=(SecretStr(XI),),
+            )
+        )
+    return found
+
+
+def credentials(config: InMemoryConfig | None = None) -> ProviderCredentials:
+    return ProviderCredentials(config if config is not None else InMemoryConfig(entities()))
 
 
 class FakeOpenCalls:
@@ -36,7 +71,7 @@ def provider(requests):
     def handle(request: httpx.Request) -> httpx.Response:
         requests.append(request)
         path = request.url.path
-        if path == "/2010-04-01/Accounts/AC1/Calls/CA-done.json":
+        if path == f"/2010-04-01/Accounts/{AC1}/Calls/CA-done.json":
             return httpx.Response(
                 200,
                 json={
@@ -50,9 +85,9 @@ def provider(requests):
                     "end_time": "Mon, 23 Nov 2026 11:00:00 +0000",
                 },
             )
-        if path == "/2010-04-01/Accounts/AC1/Calls/CA-live.json":
+        if path == f"/2010-04-01/Accounts/{AC1}/Calls/CA-live.json":
             return httpx.Response(200, json={"status": "in-progress"})
-        if path == "/2010-04-01/Accounts/AC1/Calls/CA-flaky.json":
+        if path == f"/2010-04-01/Accounts/{AC1}/Calls/CA-flaky.json":
             return httpx.Response(503)
         if path == "/call/v-1":
             return httpx.Response(
@@ -70,7 +105,7 @@ def provider(requests):
     return httpx.MockTransport(handle)
 
 
-async def run(calls):
+async def run(calls, creds=None):
     requests, published = [], []
 
     async def publish(event, key):
@@ -78,12 +113,14 @@ async def run(calls):
 
     finder = FakeOpenCalls(calls)
     async with httpx.AsyncClient(transport=provider(requests)) as http:
-        rec = Reconciler(finder, ProviderClient(SETTINGS, http), publish, SETTINGS, lambda: NOW)
+        creds = creds or credentials()
+        provider_client = ProviderClient(SETTINGS, http, creds)
+        rec = Reconciler(finder, provider_client, publish, SETTINGS, lambda: NOW, creds)
         count = await rec.run_once()
     return count, published, requests, finder
 
 
-def open_call(call_id, provider="twilio", account="AC1"):
+def open_call(call_id, provider="twilio", account=AC1):
     return OpenCall(call_id, "acme", provider, account, "in-progress", NOW)
 
 
@@ -97,7 +134,7 @@ async def test_a_finished_twilio_call_gets_its_final_status_event() -> None:
     assert (data.status.value, data.duration_s, data.to_number) == ("completed", 42, "+1600")
     assert data.occurred_at == datetime(2026, 11, 23, 11, 0, tzinfo=UTC)
     auth = requests[0].headers["authorization"]
-    assert auth == "Basic " + base64.b64encode(b"AC1:tok").decode()
+    assert auth == "Basic " + base64.b64encode(f"{AC1}:{TOKEN}".encode()).decode()
     assert finder.asked[2] == SETTINGS.batch_limit
 
 
@@ -125,7 +162,7 @@ async def test_a_vapi_call_maps_its_ended_reason() -> None:
     assert count == 1
     data = published[0][0].data
     assert (data.provider, data.status.value, data.duration_s) == ("vapi", "no-answer", 30)
-    assert requests[0].headers["authorization"] == "Bearer vkey"
+    assert requests[0].headers["authorization"] == f"Bearer {VKEY}"
     assert str(requests[0].url) == "http://vapi.test/call/v-1"
     assert json.loads(published[0][0].data.model_dump_json())["raw"] == {"reconciled": "true"}
 
@@ -139,7 +176,10 @@ async def test_rounds_move_past_calls_the_provider_cannot_resolve() -> None:
         raise AssertionError("nothing to publish")
 
     async with httpx.AsyncClient(transport=provider([])) as http:
-        rec = Reconciler(finder, ProviderClient(settings, http), publish, settings, lambda: NOW)
+        creds = credentials()
+        rec = Reconciler(
+            finder, ProviderClient(settings, http, creds), publish, settings, lambda: NOW, creds
+        )
         await rec.run_once()
         assert finder.asked[3] is None
         await rec.run_once()  # a full page: the next round starts after its last call
@@ -176,7 +216,7 @@ def elevenlabs(pages, requests, broken=()):
 
     def handle(request: httpx.Request) -> httpx.Response:
         requests.append(request)
-        if request.headers.get("xi-api-key") != "xi":
+        if request.headers.get("xi-api-key") != XI:
             return httpx.Response(401)
         path = request.url.path
         if path == "/v1/convai/conversations":
@@ -216,15 +256,11 @@ def elevenlabs(pages, requests, broken=()):
     return httpx.MockTransport(handle)
 
 
-async def sweep(pages, reported=(), broken=(), **settings):
+async def sweep(pages, reported=(), broken=(), config=None, **settings):
     el = SETTINGS.model_copy(
-        update={
-            "elevenlabs_base_url": "http://el.test",
-            "elevenlabs_workspaces": {"acme": SecretStr("xi")},
-            "grace_s": 300,
-            **settings,
-        }
+        update={"elevenlabs_base_url": "http://el.test", "grace_s": 300, **settings}
     )
+    creds = credentials(config or InMemoryConfig(entities(elevenlabs=True)))
     requests, published = [], []
 
     async def publish(event, key):
@@ -232,7 +268,7 @@ async def sweep(pages, reported=(), broken=(), **settings):
 
     calls = FakeCalls(reported)
     async with httpx.AsyncClient(transport=elevenlabs(pages, requests, broken)) as http:
-        rec = Reconciler(calls, ProviderClient(el, http), publish, el, lambda: NOW)
+        rec = Reconciler(calls, ProviderClient(el, http, creds), publish, el, lambda: NOW, creds)
         count = await rec.run_once()
     assert count == len(published)
     return published, requests, calls
@@ -300,3 +336,47 @@ async def test_the_backlog_and_the_filled_in_endings_are_exported_as_metrics() -
     assert count == 1
     assert REGISTRY.get_sample_value("switchboard_history_reconcile_backlog") == 2
     assert reconciled() == before + 1
+
+
+async def test_a_rotated_twilio_token_is_used_by_the_next_lookup() -> None:
+    config = InMemoryConfig(entities())
+    _, _, requests, _ = await run([open_call("CA-done")], credentials(config))
+    assert (
+        requests[0]
+        .headers["authorization"]
+        .endswith(base64.b64encode(f"{AC1}:{TOKEN}".encode()).decode())
+    )
+    rotated = "rotated-auth-token-5678"
+    config.put(TwilioAccount(id=AC1, tenants=("acme",), auth_tokens=(SecretStr(rotated),)))
+    _, _, requests, _ = await run([open_call("CA-done")], credentials(config))
+    assert (
+        requests[0].headers["authorization"]
+        == "Basic " + base64.b64encode(f"{AC1}:{rotated}".encode()).decode()
+    )
+    config.delete(f"account/twilio/{AC1}")
+    count, _, requests, _ = await run([open_call("CA-done")], credentials(config))
+    assert (count, requests) == (0, [])  # withdrawn: no credentials, no request
+
+
+async def test_a_vapi_call_of_a_tenant_without_a_key_is_not_looked_up() -> None:
+    other = OpenCall("v-1", "globex", "vapi", None, "in-progress", NOW)
+    count, _, requests, _ = await run([other])
+    assert (count, requests) == (0, [])
+
+
+async def test_a_shared_workspace_files_each_conversation_under_its_agents_tenant() -> None:
+    shared = ElevenLabsAccount(
+        id="ws-shared",
+        tenants=("acme", "globex"),
+        webhook_secrets=(SECRET,),
+        api_keys=(SecretStr(XI),),
+    )
+    config = InMemoryConfig([shared])
+    # agent-1 is nobody's yet: on a workspace of two tenants, that is no one's to claim
+    published, _, _ = await sweep([[conversation_row("c-1")]], config=config)
+    assert published == []
+    config.put(
+        Channel(kind="elevenlabs-agent", id="agent-1", tenant="globex", account_id="ws-shared")
+    )
+    published, _, _ = await sweep([[conversation_row("c-1")]], config=config)
+    assert [(e.subject, e.tenant) for e in published] == [("c-1", "globex")]

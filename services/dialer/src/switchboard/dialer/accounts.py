@@ -109,12 +109,7 @@ class Accounts:
         )
 
     def credentials(self, account_sid: str) -> tuple[str, str] | None:
-        """(username, password) of REST calls on ``account_sid``: its first API key when it
-        has one, else the AccountSid and its current (first) auth token."""
+        """(username, password) of REST calls on ``account_sid`` now (its first API key, else
+        its current auth token); None when it is not configured."""
         account = self.account(account_sid)
-        if account is None:
-            return None
-        if account.api_keys:
-            key = account.api_keys[0]
-            return key.sid, key.secret.get_secret_value()
-        return account.id, account.auth_tokens[0].get_secret_value()
+        return account.rest_auth() if account is not None else None

@@ -8,6 +8,7 @@ loop, which is restarted with backoff, counted, and reported by ``/ready`` meanw
 
 import asyncio
 import contextlib
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
@@ -20,6 +21,7 @@ from switchboard.common.asyncapi import asyncapi_routes, declare_publications, d
 from switchboard.common.auth import Audience, tenant_of
 from switchboard.common.auth.service import api_auth
 from switchboard.common.cli import configure_process
+from switchboard.common.config import ConfigFollower, ConfigView, InMemoryConfig
 from switchboard.common.edge import edge_rules
 from switchboard.common.errors import SwitchboardError
 from switchboard.common.events import Event, encode
@@ -36,6 +38,7 @@ from switchboard.history.adapters.queries import READ_SERVER_SETTINGS, PostgresH
 from switchboard.history.adapters.recordings import PostgresRecordings
 from switchboard.history.api import ROUTES, PageLimits, bad_query, call_filters, store_unavailable
 from switchboard.history.consumers import TOPICS, batch_processor, create_router
+from switchboard.history.credentials import PREFIXES, ProviderCredentials
 from switchboard.history.errors import BadQueryError, StoreUnavailableError
 from switchboard.history.migrate import migrate
 from switchboard.history.reconciler import Reconciler
@@ -67,19 +70,63 @@ async def _every(interval_s: float, what: str, fn: Callable[[], Awaitable[object
         await asyncio.sleep(interval_s)
 
 
+class ConfigKeysMissing(RuntimeError):
+    """History would start unable to read a single provider credential."""
+
+
+LEGACY_ENV = (
+    "SWITCHBOARD_RECONCILE__TWILIO_ACCOUNTS",
+    "SWITCHBOARD_RECONCILE__VAPI_API_KEY",
+    "SWITCHBOARD_RECONCILE__ELEVENLABS_WORKSPACES",
+)
+
+
+def follow_config(settings: HistorySettings, role: str, loops: Supervisor) -> ConfigView:
+    """A follower of history's slice of ``control.config`` (provider accounts), run by
+    ``loops``."""
+    if not settings.config.keys:
+        raise ConfigKeysMissing(
+            "set SWITCHBOARD_CONFIG__KEYS (the control plane's distribution key ring): "
+            "without it history cannot read a single provider credential"
+        )
+    found = [name for name in LEGACY_ENV if name in os.environ]
+    if found:
+        log.warning(
+            "ignored: provider credentials come from the control plane now "
+            "(switchboard-control bootstrap <file>, or its API)",
+            variables=found,
+        )
+    follower = ConfigFollower(
+        settings.kafka,
+        settings.config,
+        prefixes=PREFIXES,
+        client_id=f"{settings.kafka.client_id}-history-{role}-config",
+    )
+    loops.add("config", follower.run)
+    return follower
+
+
 def create_worker(
     settings: HistorySettings,
     *,
     clock: Clock = utcnow,
     provider_transport: httpx.AsyncBaseTransport | None = None,
+    config: ConfigView | None = None,
 ) -> Litestar:
-    """The worker: consumes events into PostgreSQL, keeps partitions, reconciles open calls;
-    serves /health, /ready (PostgreSQL and Kafka), /metrics."""
+    """The worker: consumes events into PostgreSQL, keeps partitions, reconciles open calls
+    (credentials from ``config``, else from following ``control.config``); serves /health,
+    /ready (PostgreSQL and Kafka), /metrics."""
     broker = create_broker(settings.kafka)
     declare_publications(broker, [CALL_EVENTS, *(dlq(t) for t in TOPICS)])
     state: dict[str, PostgresStore] = {}
     rounds: dict[str, Callable[[], Awaitable[object]]] = {}
     supervisor = Supervisor("history")
+    view: ConfigView = InMemoryConfig()  # no reconciler: no provider credentials needed
+    if config is not None:
+        view = config
+    elif settings.reconcile.enabled:
+        view = follow_config(settings, "worker", supervisor)
+    credentials = ProviderCredentials(view)
 
     def loop(name: str, interval_s: float) -> Callable[[], Awaitable[None]]:
         async def run() -> None:  # the round's object is made in the lifespan, below
@@ -117,7 +164,12 @@ def create_worker(
         http = httpx.AsyncClient(transport=provider_transport)
         rounds["partitions"] = partitions.maintain
         rounds["reconcile"] = Reconciler(
-            store, ProviderClient(settings.reconcile, http), publish, settings.reconcile, clock
+            store,
+            ProviderClient(settings.reconcile, http, credentials),
+            publish,
+            settings.reconcile,
+            clock,
+            credentials,
         ).run_once
         await broker.start()
         try:
@@ -131,7 +183,14 @@ def create_worker(
     return Litestar(
         logging_config=None,  # logs go through common.logging's structlog handler
         route_handlers=[
-            *health_routes({"postgres": store_ready, "kafka": broker_ready, **supervisor.checks()}),
+            *health_routes(
+                {
+                    "postgres": store_ready,
+                    "kafka": broker_ready,
+                    "config": view.check,
+                    **supervisor.checks(),
+                }
+            ),
             *asyncapi_routes(lambda: document(broker, service="history", description=DESCRIPTION)),
         ],
         openapi_config=None,  # no HTTP API on the worker's port: /asyncapi.yaml describes it
@@ -144,10 +203,12 @@ def create_api(
     reader: HistoryReader | None = None,
     recordings: RecordingAccess | None = None,
     provider_transport: httpx.AsyncBaseTransport | None = None,
+    config: ConfigView | None = None,
 ) -> Litestar:
     """The query API; without ``reader`` it reads the configured PostgreSQL (and, without
     ``recordings``, its recordings); recordings are deleted at the providers through
-    ``provider_transport`` (tests) or the network."""
+    ``provider_transport`` (tests) or the network, with the credentials of ``config``, else
+    of the followed ``control.config``."""
     auth = api_auth(settings, Audience.HISTORY)
     limits = PageLimits(settings.api.default_limit, settings.api.max_limit)
     state: dict[str, HistoryReader] = {} if reader is None else {"reader": reader}
@@ -155,13 +216,24 @@ def create_api(
         {} if recordings is None else {"recordings": recordings}
     )
     provider_http = httpx.AsyncClient(transport=provider_transport)
-    deleter = ProviderClient(settings.reconcile, provider_http)
+    loops = Supervisor("history-api")
+    view: ConfigView
+    if config is not None:
+        view = config
+    elif settings.config.keys:
+        view = follow_config(settings, "api", loops)
+    else:
+        # Reading history needs no provider secret: only recording deletions are refused.
+        log.warning("SWITCHBOARD_CONFIG__KEYS unset: recordings cannot be deleted at the providers")
+        view = InMemoryConfig()
+    deleter = ProviderClient(settings.reconcile, provider_http, ProviderCredentials(view))
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         if reader is not None:
             try:
-                yield
+                async with loops.running():
+                    yield
             finally:
                 await provider_http.aclose()
             return
@@ -172,7 +244,8 @@ def create_api(
         state["reader"] = PostgresHistoryReader(pool, settings.api)
         recording_state.setdefault("recordings", PostgresRecordings(pool))
         try:
-            yield
+            async with loops.running():
+                yield
         finally:
             await pool.close()
             await provider_http.aclose()
@@ -189,7 +262,11 @@ def create_api(
         route_handlers=[
             *ROUTES,
             delete_recording,
-            *health_routes({"postgres": reader_ready, **auth.checks()}),
+            # The configuration only serves recording deletions: degraded, not unready, without it.
+            *health_routes(
+                {"postgres": reader_ready, **auth.checks()},
+                degraded_checks={"config": view.check, **loops.checks()},
+            ),
         ],
         dependencies={
             "tenant": Provide(tenant_of, sync_to_thread=False),

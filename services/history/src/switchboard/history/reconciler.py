@@ -25,6 +25,7 @@ from prometheus_client import Counter, Gauge
 from switchboard.common.errors import RetryableError
 from switchboard.common.events import CallStatusChanged, Event, event_id
 from switchboard.common.metrics import start_at_zero
+from switchboard.history.credentials import ProviderCredentials, Workspace
 from switchboard.history.repository import OpenCalls, ProviderLookup
 from switchboard.history.settings import ReconcileSettings
 
@@ -55,7 +56,11 @@ class Reconciler:
         publish: Publish,
         settings: ReconcileSettings,
         clock: Callable[[], datetime],
+        credentials: ProviderCredentials,
     ) -> None:
+        """``credentials``: the ElevenLabs workspaces to sweep and whose their conversations
+        are (the calls' own lookups go through ``provider``)."""
+        self._credentials = credentials
         self._calls = calls
         self._provider = provider
         self._publish = publish
@@ -80,7 +85,9 @@ class Reconciler:
         published = 0
         for call in stale:
             try:
-                state = await self._provider.fetch(call.provider, call.call_id, call.account_id)
+                state = await self._provider.fetch(
+                    call.provider, call.call_id, call.account_id, call.tenant_id
+                )
             except RetryableError as exc:
                 log.warning(
                     "provider lookup failed; next round", call_id=call.call_id, error=str(exc)
@@ -107,16 +114,21 @@ class Reconciler:
             RECONCILED.labels(call.provider).inc()
             published += 1
             log.info("call reconciled", call_id=call.call_id, status=data.status.value)
-        for tenant, key in sorted(self._settings.elevenlabs_workspaces.items()):
+        for workspace in self._credentials.elevenlabs_workspaces():
             try:
-                published += await self._elevenlabs(tenant, key.get_secret_value(), now)
+                published += await self._elevenlabs(workspace, now)
             except RetryableError as exc:
-                log.warning("ElevenLabs sweep failed; next round", tenant=tenant, error=str(exc))
+                log.warning(
+                    "ElevenLabs sweep failed; next round",
+                    workspace=workspace.account_id,
+                    error=str(exc),
+                )
         return published
 
-    async def _elevenlabs(self, tenant: str, api_key: str, now: datetime) -> int:
+    async def _elevenlabs(self, workspace: Workspace, now: datetime) -> int:
         """Reports of one workspace's ended conversations that history lacks; at most
-        ``batch_limit`` fetched per round."""
+        ``batch_limit`` fetched per round. Each is stored under its agent's tenant."""
+        api_key = workspace.api_key
         since = now - timedelta(days=self._settings.lookback_days)
         quiet_since = now - timedelta(seconds=self._settings.grace_s)
         fetched = published = 0
@@ -155,6 +167,14 @@ class Reconciler:
                         )
                         continue
                     if report is None:
+                        continue
+                    tenant = self._credentials.conversation_tenant(workspace, report.agent_id)
+                    if tenant is None:
+                        log.warning(
+                            "reconciled conversation of an agent no tenant owns; not stored",
+                            conversation_id=conversation_id,
+                            agent_id=report.agent_id,
+                        )
                         continue
                     event = Event(
                         # the ingress's id for this webhook: one event, whichever comes first

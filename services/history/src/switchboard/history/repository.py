@@ -98,9 +98,10 @@ class ProviderLookup(Protocol):
     """What the reconciler asks the providers (their REST APIs)."""
 
     async def fetch(
-        self, provider: str, call_id: str, account_id: str | None
+        self, provider: str, call_id: str, account_id: str | None, tenant: str | None = None
     ) -> ProviderCallState | None:
-        """The call's state now; ``None`` when it cannot be looked up."""
+        """The call's state now (looked up with the credentials of its account, or of its
+        tenant's); ``None`` when it cannot be looked up."""
         ...
 
     def elevenlabs_conversations(

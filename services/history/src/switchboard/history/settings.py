@@ -2,7 +2,7 @@
 
 from functools import lru_cache
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field
 
 from switchboard.common.auth import AuthSettings
 from switchboard.common.config import ConfigSettings
@@ -82,15 +82,12 @@ class ReconcileSettings(BaseModel):
     """Calls looked up per round."""
     timeout_s: float = 10.0
     twilio_base_url: str = "https://api.twilio.com"
-    twilio_accounts: dict[str, SecretStr] = Field(default_factory=dict)
-    """JSON ``{"AC…": "auth token"}``: the credentials of the Calls fetch, per account."""
     vapi_base_url: str = "https://api.vapi.ai"
-    vapi_api_key: SecretStr = SecretStr("")
     elevenlabs_base_url: str = "https://api.elevenlabs.io"
-    elevenlabs_workspaces: dict[str, SecretStr] = Field(default_factory=dict)
-    """JSON ``{"tenant": "xi-api-key"}``: ElevenLabs only reports a conversation once it has
-    ended (the post-call webhook), so each round lists the workspace's recent conversations
-    and fills in the ones whose report never arrived; they are stored under that tenant."""
+    """ElevenLabs only reports a conversation once it has ended (the post-call webhook), so
+    each round lists the recent conversations of every workspace with an API key on the
+    control plane and fills in the ones whose report never arrived (under the agent's tenant).
+    The credentials of every lookup come from the control plane (``control.config``)."""
     elevenlabs_page_limit: int = Field(default=20, ge=1)
     """Conversation list pages (100 each) read per workspace per round."""
 
@@ -111,6 +108,9 @@ class HistorySettings(CommonSettings):
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     reconcile: ReconcileSettings = Field(default_factory=ReconcileSettings)
+    config: ConfigSettings = Field(default_factory=ConfigSettings)
+    """``control.config`` and the distribution key ring: the providers' credentials the
+    reconciler and the recording deletion use come from the control plane, live."""
 
 
 @lru_cache(maxsize=1)

@@ -184,6 +184,13 @@ class TwilioAccount(AccountBase):
     max_concurrent: int = Field(default=100, ge=1)
     """The account's live-call limit at Twilio."""
 
+    def rest_auth(self) -> tuple[str, str]:
+        """(username, password) of REST calls: the first API key when there is one, else
+        the AccountSid and the current (first) auth token."""
+        if self.api_keys:
+            return self.api_keys[0].sid, self.api_keys[0].secret.get_secret_value()
+        return self.id, self.auth_tokens[0].get_secret_value()
+
 
 class WhatsAppAccount(AccountBase):
     provider: Literal["whatsapp"] = "whatsapp"

@@ -1,8 +1,10 @@
 """Providers' REST APIs, read-only: the final state of a call (Twilio, Vapi) and ElevenLabs'
 conversations (listed, then fetched one by one) over httpx.
 
-Base URLs and credentials come from settings, so the provider simulator can stand in; tests
-pass an ``httpx.MockTransport``. HTTP failures become ``ProviderUnavailableError``.
+Base URLs come from settings, so the provider simulator can stand in; credentials from the
+control plane's view (:class:`~switchboard.history.credentials.ProviderCredentials`), read at
+every request; tests pass an ``httpx.MockTransport``. HTTP failures become
+``ProviderUnavailableError``.
 """
 
 from collections.abc import AsyncGenerator
@@ -15,6 +17,7 @@ import httpx
 import structlog
 
 from switchboard.common.events import CallReport, CallStatus
+from switchboard.history.credentials import ProviderCredentials
 from switchboard.history.errors import ProviderUnavailableError
 from switchboard.history.models import ConversationSummary, ProviderCallState
 from switchboard.history.settings import ReconcileSettings
@@ -131,9 +134,15 @@ class ProviderClient:
     """The reconciler's :class:`~switchboard.history.repository.ProviderLookup` over the
     providers' REST APIs (httpx): one call's state; ElevenLabs' conversations and reports."""
 
-    def __init__(self, settings: ReconcileSettings, http: httpx.AsyncClient) -> None:
+    def __init__(
+        self,
+        settings: ReconcileSettings,
+        http: httpx.AsyncClient,
+        credentials: ProviderCredentials,
+    ) -> None:
         self._settings = settings
         self._http = http
+        self._credentials = credentials
 
     async def _get(self, url: str, **kwargs: Any) -> dict[str, Any] | None:
         try:
@@ -155,23 +164,23 @@ class ProviderClient:
         return body if isinstance(body, dict) else None
 
     async def fetch(
-        self, provider: str, call_id: str, account_id: str | None
+        self, provider: str, call_id: str, account_id: str | None, tenant: str | None = None
     ) -> ProviderCallState | None:
         if provider == "twilio":
             return await self._twilio(call_id, account_id)
         if provider == "vapi":
-            return await self._vapi(call_id)
+            return await self._vapi(call_id, account_id, tenant)
         log.info("no lookup for this provider", provider=provider, call_id=call_id)
         return None
 
     async def _twilio(self, call_id: str, account_id: str | None) -> ProviderCallState | None:
-        token = self._settings.twilio_accounts.get(account_id or "")
-        if account_id is None or token is None:
+        auth = self._credentials.twilio(account_id)
+        if account_id is None or auth is None:
             log.warning("no Twilio credentials for the call's account", account_id=account_id)
             return None
         base = self._settings.twilio_base_url.rstrip("/")
         url = f"{base}/{TWILIO_API_VERSION}/Accounts/{account_id}/Calls/{call_id}.json"
-        body = await self._get(url, auth=(account_id, token.get_secret_value()))
+        body = await self._get(url, auth=auth)
         if body is None:
             return None
         try:
@@ -193,8 +202,8 @@ class ProviderClient:
     ) -> bool:
         """Twilio ``DELETE /2010-04-01/Accounts/{AC}/Recordings/{RE}.json`` (204; 404 when
         it is gone already: deleted all the same)."""
-        token = self._settings.twilio_accounts.get(account_id or "")
-        if provider != "twilio" or account_id is None or token is None:
+        auth = self._credentials.twilio(account_id) if provider == "twilio" else None
+        if account_id is None or auth is None:
             log.warning("no credentials to delete the recording", account_id=account_id)
             return False
         base = self._settings.twilio_base_url.rstrip("/")
@@ -203,17 +212,17 @@ class ProviderClient:
             f"{quote(recording_id, safe='')}.json"
         )
         try:
-            response = await self._http.delete(
-                url, auth=(account_id, token.get_secret_value()), timeout=self._settings.timeout_s
-            )
+            response = await self._http.delete(url, auth=auth, timeout=self._settings.timeout_s)
         except httpx.HTTPError as exc:
             raise ProviderUnavailableError(f"DELETE {url}: {exc!r}") from exc
         if response.status_code in (httpx.codes.NO_CONTENT, httpx.codes.OK, httpx.codes.NOT_FOUND):
             return True
         raise ProviderUnavailableError(f"DELETE {url}: HTTP {response.status_code}")
 
-    async def _vapi(self, call_id: str) -> ProviderCallState | None:
-        key = self._settings.vapi_api_key.get_secret_value()
+    async def _vapi(
+        self, call_id: str, account_id: str | None, tenant: str | None
+    ) -> ProviderCallState | None:
+        key = self._credentials.vapi(account_id, tenant)
         if not key:
             log.warning("no Vapi API key; cannot reconcile", call_id=call_id)
             return None
