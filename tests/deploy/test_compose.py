@@ -14,7 +14,8 @@ import jsonschema
 import pytest
 import yaml
 
-from switchboard.common.topics import ALL_TOPICS, dlq
+from switchboard.common.config import TOPIC_CONFIGS
+from switchboard.common.topics import ALL_TOPICS, CONTROL_CONFIG, UNOWNED_EVENTS, dlq
 
 VARIABLE = re.compile(r"\$\{([A-Z0-9_]+)(?::?[-?][^}]*)?\}")
 # Compose service → its process's /health port (the Prometheus targets too).
@@ -187,8 +188,10 @@ def test_ingress_spool_is_a_named_volume(compose):
 
 
 def test_topic_table_covers_every_topic_and_its_dead_letters(topics_table):
-    expected = set(ALL_TOPICS) | {dlq(t) for t in ALL_TOPICS}
+    expected = set(ALL_TOPICS) | {dlq(t) for t in ALL_TOPICS} | {CONTROL_CONFIG, UNOWNED_EVENTS}
     assert set(topics_table["topics"]) == expected
+    # the control plane's topic is compacted (its followers read every key's last value)
+    assert topics_table["topics"][CONTROL_CONFIG]["cleanup_policy"] == "compact"
     for topic, scaling_topic in topics_table["scaling"].items():
         assert scaling_topic in ALL_TOPICS, topic
 
@@ -215,11 +218,15 @@ def test_topic_init_script_creates_the_table_exactly(repo, topics_table, compose
         assert "--if-not-exists" in words
         topic = words[words.index("--topic") + 1]
         configs = dict(words[i + 1].split("=") for i, w in enumerate(words) if w == "--config")
-        assert configs["min.insync.replicas"] == "2"
-        retention = int(configs["retention.ms"])
-        created[topic] = (int(words[words.index("--partitions") + 1]), retention)
+        assert configs.pop("min.insync.replicas") == "2"
+        created[topic] = (int(words[words.index("--partitions") + 1]), configs)
     expected = {
-        name: (row["partitions"], row["retention_hours"] * 3_600_000)
+        name: (
+            row["partitions"],
+            {"cleanup.policy": "compact", "segment.ms": str(int(TOPIC_CONFIGS["segment.ms"]))}
+            if row.get("cleanup_policy") == "compact"
+            else {"retention.ms": str(row["retention_hours"] * 3_600_000)},
+        )
         for name, row in topics_table["topics"].items()
     }
     assert created == expected

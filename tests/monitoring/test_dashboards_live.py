@@ -27,6 +27,8 @@ from switchboard.common.auth import Audience, LocalSigner
 from switchboard.common.config import (
     Channel,
     ConfigEntity,
+    PlanLimits,
+    Tenant,
     TwilioAccount,
     VapiAccount,
     WhatsAppAccount,
@@ -61,10 +63,21 @@ TOPICS = (CALL_EVENTS, MESSAGE_INBOUND, MESSAGE_STATUS, MESSAGE_OUTBOUND)
 
 
 def control_plane() -> list[ConfigEntity]:
-    """The tenant's accounts and channels, as the control plane would publish them."""
+    """The tenant, its accounts and channels, as the control plane would publish them."""
     waba = SimSettings().sim.whatsapp
     return [
-        TwilioAccount(id=ACCOUNT, tenants=(TENANT,), auth_tokens=(SecretStr(TOKEN),)),
+        Tenant(
+            id=TENANT,
+            name="Local",
+            limits=PlanLimits(calls_per_second=5, concurrent_calls=20),
+        ),
+        TwilioAccount(
+            id=ACCOUNT,
+            tenants=(TENANT,),
+            auth_tokens=(SecretStr(TOKEN),),
+            cps=5,
+            max_concurrent=20,
+        ),
         *(
             Channel(kind="phone", id=number, tenant=TENANT, account_id=ACCOUNT)
             for number in CALLER_IDS
@@ -186,15 +199,14 @@ def demo_stack(
     history = {
         "SWITCHBOARD_DATABASE": history_db,
         "SWITCHBOARD_CONSUMER__GROUP_ID": groups["history"],
+        **config,
     }
     dialer = {
         "SWITCHBOARD_DATABASE": dialer_db,
         "SWITCHBOARD_CONSUMER__GROUP_ID": groups["dialer"],
         "SWITCHBOARD_CONSUMER__COMMANDS_GROUP_PREFIX": unique("dash-dialer-commands"),
         "SWITCHBOARD_REDIS_PREFIX": unique("dash-dialer"),
-        "SWITCHBOARD_TWILIO__ACCOUNTS": json.dumps(
-            {ACCOUNT: {"auth_token": TOKEN, "cps": 5, "max_concurrent": 20}}
-        ),
+        **config,  # the tenant, its account, caller IDs and limits
         "SWITCHBOARD_TWILIO__API_BASE_URL": sim_url,
         "SWITCHBOARD_INGRESS_PUBLIC_URL": ingress.url,
     }

@@ -20,8 +20,10 @@ import httpx
 import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
+from pydantic import SecretStr
 from pymongo import MongoClient
 
+from switchboard.common.config import TwilioAccount
 from switchboard.common.migrations import drop_database
 from switchboard.common.settings import CommonSettings, KafkaSettings, PostgresSettings
 from switchboard.common.testing import (
@@ -31,6 +33,7 @@ from switchboard.common.testing import (
     eventually,
     free_port,
     fresh_group,
+    seeded_config_env,
     unique,
 )
 from switchboard.common.topics import (
@@ -178,19 +181,26 @@ def running(
 ) -> Iterator[dict[str, ServiceProcess]]:
     logdir = tmp_path_factory.mktemp("metrics-logs")
     history_db, dialer_db, ai_db = unique("ops_history"), unique("ops_dialer"), unique("ops_ai")
+    # An account (never called: no campaign runs) whose concurrency the dialer reports, on a
+    # control.config of the test's own, as the control plane publishes it.
+    account = TwilioAccount(
+        id=DIALER_ACCOUNT,
+        tenants=("ops",),
+        auth_tokens=(SecretStr("ops-test-auth-token-0123"),),
+        max_concurrent=DIALER_CAP,
+    )
+    control = seeded_config_env(common_settings.kafka, [account])
     history = {
         "SWITCHBOARD_DATABASE": history_db,
         "SWITCHBOARD_CONSUMER__GROUP_ID": group["history"],
+        **control,
     }
     dialer = {
         "SWITCHBOARD_DATABASE": dialer_db,
         "SWITCHBOARD_CONSUMER__GROUP_ID": group["dialer"],
         "SWITCHBOARD_CONSUMER__COMMANDS_GROUP_PREFIX": group["commands"],
         "SWITCHBOARD_REDIS_PREFIX": unique("ops-dialer"),
-        # An account (never called: no campaign runs) whose concurrency the worker reports.
-        "SWITCHBOARD_TWILIO__ACCOUNTS": json.dumps(
-            {DIALER_ACCOUNT: {"auth_token": "ops-test", "max_concurrent": DIALER_CAP}}
-        ),
+        **control,
     }
     ai = {
         "SWITCHBOARD_MONGO__DATABASE": ai_db,

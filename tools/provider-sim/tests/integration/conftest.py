@@ -214,8 +214,10 @@ def stack(
             **common,
             "SWITCHBOARD_HTTP__PORT": str(history_port),
             "SWITCHBOARD_DATABASE": database,
-            # The reconciler as make up sets it: asking this simulator.
+            # The reconciler as make up sets it: asking this simulator, with the accounts of
+            # the stack's control.config (make up's local account among them).
             **local_env("history", "SWITCHBOARD_RECONCILE__", SWITCHBOARD_SIM_PORT=str(sim_port)),
+            **config_env(config),
             # Start at the topics' ends: earlier tests and benches wrote plenty.
             "SWITCHBOARD_CONSUMER__GROUP_ID": asyncio.run(
                 fresh_group(CommonSettings().kafka, "history-sim", HISTORY_TOPICS)

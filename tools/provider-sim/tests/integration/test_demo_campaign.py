@@ -3,7 +3,6 @@ whose signed callbacks go through the real ingress and Kafka back to the dialer 
 
 import asyncio
 import io
-import json
 import os
 import subprocess
 import sys
@@ -12,12 +11,27 @@ from collections.abc import Iterator
 import asyncpg
 import httpx
 import pytest
+from pydantic import SecretStr
 from rich.console import Console
 
 from switchboard.common.auth import LocalSigner
+from switchboard.common.config import (
+    ConfigEntity,
+    ConfigSettings,
+    PlanLimits,
+    Tenant,
+    TwilioAccount,
+)
 from switchboard.common.migrations import drop_database
 from switchboard.common.settings import CommonSettings, PostgresSettings
-from switchboard.common.testing import ServiceProcess, free_port, fresh_group, unique
+from switchboard.common.testing import (
+    ConfigPublisher,
+    ServiceProcess,
+    config_env,
+    free_port,
+    fresh_group,
+    unique,
+)
 from switchboard.common.topics import CALL_EVENTS, MESSAGE_INBOUND
 from switchboard.providersim.demo_campaign import CampaignDemo, campaign_table, run_campaign
 from switchboard.providersim.tokens import SignerTokens
@@ -25,6 +39,13 @@ from switchboard.providersim.tokens import SignerTokens
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 SIGNER = LocalSigner()
+
+
+async def publish(config: ConfigSettings, *entities: ConfigEntity) -> None:
+    async with ConfigPublisher(CommonSettings().kafka, config) as publisher:
+        await publisher.put(*entities)
+
+
 CAP = 5
 
 
@@ -39,13 +60,30 @@ def dialer(stack, tmp_path_factory, pg_settings: PostgresSettings) -> Iterator[S
         **SIGNER.env(),
         "SWITCHBOARD_INGRESS_PUBLIC_URL": stack.ingress.url,
         "SWITCHBOARD_TWILIO__API_BASE_URL": stack.sim.url,
-        "SWITCHBOARD_TWILIO__ACCOUNTS": json.dumps(
-            {stack.account: {"auth_token": stack.token, "cps": 20, "max_concurrent": CAP}}
-        ),
+        # The tenant, its accounts and caller IDs: the stack's control.config.
+        **config_env(stack.config),
         "SWITCHBOARD_CONSUMER__GROUP_ID": asyncio.run(
             fresh_group(CommonSettings().kafka, "dialer-demo", (CALL_EVENTS, MESSAGE_INBOUND))
         ),
     }
+    # The plan's and the account's limits the campaign runs under, as the control plane says.
+    asyncio.run(
+        publish(
+            stack.config,
+            Tenant(
+                id=stack.tenant,
+                name="Sim e2e",
+                limits=PlanLimits(calls_per_second=20, concurrent_calls=CAP),
+            ),
+            TwilioAccount(
+                id=stack.account,
+                tenants=(stack.tenant,),
+                auth_tokens=(SecretStr(stack.token),),
+                cps=20,
+                max_concurrent=CAP,
+            ),
+        )
+    )
     subprocess.run(
         [sys.executable, "-m", "switchboard.dialer", "migrate"],
         env={**os.environ, **env},
@@ -82,6 +120,7 @@ async def test_the_demo_campaign_settles_every_contact_under_the_cap(
     demo = CampaignDemo(
         dialer.url,
         SignerTokens(SIGNER, stack.tenant),  # the tenant owning this account's numbers
+        account_sid=stack.account,  # the tenant holds make up's local account too
         contacts=12,
         cps=10,
         max_concurrent=CAP,

@@ -270,7 +270,7 @@ class Stack:
         self._mount_spool()
         self.script("infra", "start")  # with its one retry of a server slow to come up
         # Every service follows the stack's own config topic and distribution ring.
-        keys = {**stack_keys(self.signer), **control_plane_env(self.ports)}
+        keys = {**stack_keys(self.signer), **control_plane_env(self.ports, self.options)}
         for name in START_ORDER:
             env = service_env(self.root, name, self.ports, self.options, self.spool, keys)
             self.services[name] = Service(

@@ -22,6 +22,8 @@ from switchboard.common.auth import LocalSigner
 from switchboard.common.config import (
     Channel,
     ConfigEntity,
+    PlanLimits,
+    Tenant,
     TwilioAccount,
     VapiAccount,
     WhatsAppAccount,
@@ -177,14 +179,28 @@ def servers_env(ports: Ports) -> dict[str, str]:
     }
 
 
-def control_plane() -> list[ConfigEntity]:
-    """The tenant's accounts and channels, as the control plane would publish them: the
-    ingress verifies and attributes every webhook from these."""
+def control_plane(options: ChaosOptions) -> list[ConfigEntity]:
+    """The tenant, its accounts and channels, as the control plane would publish them: the
+    ingress verifies and attributes every webhook from these, the dialer places the
+    campaign's calls under them (limits well above the campaign's pace: a breach would be the
+    dialer's fault), history's reconciler looks calls up with them."""
+    cps, concurrent = options.mix.campaign_cps(options.rate) * 2, campaign_concurrency(options) * 2
     return [
+        Tenant(
+            id=TENANT,
+            name="Chaos",
+            limits=PlanLimits(calls_per_second=cps, concurrent_calls=concurrent),
+        ),
         TwilioAccount(
             id=TRAFFIC_ACCOUNT, tenants=(TENANT,), auth_tokens=(SecretStr(TRAFFIC_TOKEN),)
         ),
-        TwilioAccount(id=DIALER_ACCOUNT, tenants=(TENANT,), auth_tokens=(SecretStr(DIALER_TOKEN),)),
+        TwilioAccount(
+            id=DIALER_ACCOUNT,
+            tenants=(TENANT,),
+            auth_tokens=(SecretStr(DIALER_TOKEN),),
+            cps=cps,
+            max_concurrent=concurrent,
+        ),
         Channel(kind="phone", id=TRAFFIC_NUMBER, tenant=TENANT, account_id=TRAFFIC_ACCOUNT),
         *(
             Channel(kind="phone", id=number, tenant=TENANT, account_id=DIALER_ACCOUNT)
@@ -217,10 +233,11 @@ def stack_keys(signer: LocalSigner) -> dict[str, str]:
     }
 
 
-def control_plane_env(ports: "Ports") -> dict[str, str]:
+def control_plane_env(ports: "Ports", options: ChaosOptions) -> dict[str, str]:
     """A config topic on the stack's Kafka holding :func:`control_plane`, and the variables
-    that make the ingress follow it (Kafka must be up)."""
-    return seeded_config_env(KafkaSettings(bootstrap_servers=ports.bootstrap), control_plane())
+    that make every service follow it (Kafka must be up)."""
+    kafka = KafkaSettings(bootstrap_servers=ports.bootstrap)
+    return seeded_config_env(kafka, control_plane(options))
 
 
 def twilio_accounts(options: ChaosOptions) -> dict[str, dict[str, object]]:
@@ -272,26 +289,14 @@ def overrides(name: str, ports: Ports, options: ChaosOptions, spool: Path) -> di
     if name == "history":
         return {
             "SWITCHBOARD_DEFAULT_TENANT": TENANT,
-            "SWITCHBOARD_RECONCILE__TWILIO_BASE_URL": sim,
-            "SWITCHBOARD_RECONCILE__TWILIO_ACCOUNTS": json.dumps(
-                {TRAFFIC_ACCOUNT: TRAFFIC_TOKEN, DIALER_ACCOUNT: DIALER_TOKEN}
-            ),
+            "SWITCHBOARD_RECONCILE__TWILIO_BASE_URL": sim,  # accounts: control_plane_env
             "SWITCHBOARD_RECONCILE__GRACE_S": str(options.reconcile_grace_s),
             "SWITCHBOARD_RECONCILE__INTERVAL_S": str(options.reconcile_interval_s),
             "SWITCHBOARD_RECONCILE__BATCH_LIMIT": "1000",
         }
     if name in ("dialer", "dialer-api"):
-        cps = options.mix.campaign_cps(options.rate)
         return {
-            "SWITCHBOARD_TWILIO__ACCOUNTS": json.dumps(
-                {
-                    DIALER_ACCOUNT: {
-                        "auth_token": DIALER_TOKEN,
-                        "cps": cps * 2,
-                        "max_concurrent": campaign_concurrency(options) * 2,
-                    }
-                }
-            ),
+            # The account, caller IDs and limits come from the control plane's topic.
             "SWITCHBOARD_TWILIO__API_BASE_URL": sim,
             "SWITCHBOARD_INGRESS_PUBLIC_URL": ingress,
             "SWITCHBOARD_WINDOW__START": "00:00",

@@ -51,6 +51,8 @@ class CampaignDemo:
     time_scale: float = 0.1
     """Slower than the calls demo: calls last long enough for the concurrency cap to bind."""
     timeout_s: float = 300.0
+    account_sid: str | None = None
+    """The Twilio account to call with (None: the only one the tenant holds)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +109,7 @@ async def run_campaign(
                 "amd": {"enabled": True, "on_machine": "hangup"},
                 "cps": demo.cps,
                 "max_concurrent": demo.max_concurrent,
+                **({"account_sid": demo.account_sid} if demo.account_sid else {}),
             },
         )
         created.raise_for_status()
