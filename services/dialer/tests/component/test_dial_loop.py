@@ -190,12 +190,20 @@ async def test_do_not_call_numbers_are_never_dialed(env: Env) -> None:
         tenant="acme",
         data=_message("12125550002", "STOP"),
     )
-    assert await handle_message(opt_out, env.store, ["STOP"], "default")
+    assert await handle_message(opt_out, env.store, ["STOP"])
     worker = env.worker()
     await env.run_until(worker, lambda: len(env.placer.calls) >= 1)
     await env.step(worker)
     assert set(env.placer.per_number) == {"+12125550001"}
     assert env.store.contact("+12125550002") == ("done", 0, "do_not_call")
+
+
+async def test_an_opt_out_without_a_tenant_lands_on_no_tenants_list(env: Env) -> None:
+    # The tenant of a STOP is the owner of the number it was sent to (the ingress); one that
+    # names no tenant is nobody's to guess (it used to land on a "default" tenant's list).
+    orphan = Event(id="m2", source="/t", data=_message("12125550003", "STOP"))
+    assert not await handle_message(orphan, env.store, ["STOP"])
+    assert env.store.dnc == {}
 
 
 async def test_pause_stops_claims_and_resume_continues(env: Env) -> None:

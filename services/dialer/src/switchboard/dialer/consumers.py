@@ -28,7 +28,6 @@ from switchboard.dialer.repository import CallPlacer, DialingStore, DoNotCallLis
 from switchboard.dialer.settings import DialerSettings
 
 log = structlog.get_logger(__name__)
-DEFAULT_TENANT = "default"
 
 
 def create_router(
@@ -55,7 +54,7 @@ def create_router(
         await handle_call_events(batch, store, pacer, placer, clock())
 
     async def on_messages(batch: Sequence[Event]) -> None:
-        await handle_messages(batch, dnc, settings.opt_out_keywords, DEFAULT_TENANT)
+        await handle_messages(batch, dnc, settings.opt_out_keywords)
 
     routes: list[Route] = [({CALL_EVENTS}, on_call_events), ({MESSAGE_INBOUND}, on_messages)]
 

@@ -102,22 +102,24 @@ async def handle_call_events(
 
 
 async def handle_messages(
-    events: Sequence[Event], dnc: DoNotCallList, keywords: Iterable[str], tenant: str
+    events: Sequence[Event], dnc: DoNotCallList, keywords: Iterable[str]
 ) -> None:
     for event in events:
-        await handle_message(event, dnc, keywords, tenant)
+        await handle_message(event, dnc, keywords)
 
 
-async def handle_message(
-    event: Event, dnc: DoNotCallList, keywords: Iterable[str], default_tenant: str
-) -> bool:
-    """An opt-out keyword puts the sender on the tenant's do-not-call list at once."""
+async def handle_message(event: Event, dnc: DoNotCallList, keywords: Iterable[str]) -> bool:
+    """An opt-out keyword puts the sender on the do-not-call list of the event's tenant (the
+    owner of the number it was sent to) at once; one naming no tenant is nobody's to guess."""
     data = event.data
     if not isinstance(data, MessageReceived) or not is_opt_out(data.text, keywords):
         return False
     contact = data.contact if data.contact.startswith("+") else f"+{data.contact}"
     phone = normalize(contact) or contact
-    tenant = event.tenant or default_tenant
+    tenant = event.tenant
+    if not tenant:
+        log.warning("opt-out without a tenant: on no list", event_id=event.id)
+        return False
     added = await dnc.add_dnc(tenant, phone, f"opt-out via {data.channel}: {data.text}")
     log.info("opt-out", tenant=tenant, new=added)
     return True
