@@ -102,15 +102,14 @@ class HistorySettings(CommonSettings):
     http: HistoryHttpSettings = Field(default_factory=HistoryHttpSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
-    config: ConfigSettings = Field(default_factory=ConfigSettings)
-    """The control plane's topic (the API follows its token signing keys)."""
     consumer: ConsumerSettings = Field(default_factory=ConsumerSettings)
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     reconcile: ReconcileSettings = Field(default_factory=ReconcileSettings)
     config: ConfigSettings = Field(default_factory=ConfigSettings)
     """``control.config`` and the distribution key ring: the providers' credentials the
-    reconciler and the recording deletion use come from the control plane, live."""
+    reconciler and the recording deletion use come from the control plane, live; the API also
+    follows its token signing keys there."""
 
 
 @lru_cache(maxsize=1)
