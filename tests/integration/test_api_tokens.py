@@ -19,7 +19,13 @@ from switchboard.common.auth import EXAMPLE_KEYS
 from switchboard.common.config import ConfigSettings
 from switchboard.common.crypto import KeyRingSettings
 from switchboard.common.settings import KafkaSettings, PostgresSettings
-from switchboard.common.testing import ServiceProcess, eventually, free_port, unique
+from switchboard.common.testing import (
+    ServiceProcess,
+    config_env,
+    eventually,
+    free_port,
+    unique,
+)
 from switchboard.control.app import create_api, open_plane
 from switchboard.control.settings import ControlSettings, RelaySettings
 from switchboard.history.migrate import migrate as migrate_history
@@ -73,7 +79,8 @@ def service_apis(
     (no public key configured: they read the signing keys there)."""
     history_db, dialer_db = unique("history_tokens"), unique("dialer_tokens")
     migrate_history(pg_settings, history_db)
-    common = {"SWITCHBOARD_CONFIG__TOPIC": control_settings.config.topic}
+    # the topic and its distribution ring (the dialer reads the tenants' accounts there too)
+    common = config_env(control_settings.config)
     apis = {
         "history": api_process(
             "history-api",
