@@ -7,7 +7,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from switchboard.common.config import AccountBase, Channel, ChannelKind, Provider, Tenant
+from switchboard.common.config import (
+    AccountBase,
+    Channel,
+    ChannelKind,
+    ModelPrice,
+    Provider,
+    Tenant,
+)
 from switchboard.common.crypto import Cipher
 from switchboard.control.errors import Conflict, InvalidRequest
 from switchboard.control.handlers import ControlPlane
@@ -24,7 +31,26 @@ class InMemoryEntities:
         self.tenants: dict[str, Tenant] = {}
         self.accounts: dict[str, AccountBase] = {}
         self.channels: dict[str, Channel] = {}
+        self.models: dict[str, ModelPrice] = {}
         self.outbox: list[str] = []
+
+    async def put_model(self, model: ModelPrice) -> tuple[ModelPrice, bool]:
+        current = self.models.get(model.key)
+        if same(current, model):
+            assert current is not None
+            return current, False
+        self.models[model.key] = model
+        self.outbox.append(model.key)
+        return model, True
+
+    async def list_models(self) -> list[ModelPrice]:
+        return sorted(self.models.values(), key=lambda m: m.id)
+
+    async def delete_model(self, model_id: str) -> bool:
+        if self.models.pop(f"model/{model_id}", None) is None:
+            return False
+        self.outbox.append(f"model/{model_id}")
+        return True
 
     async def put_tenant(self, tenant: Tenant) -> tuple[Tenant, bool]:
         current = self.tenants.get(tenant.key)

@@ -2,6 +2,7 @@
 
 import base64
 import json
+from decimal import Decimal
 
 import pytest
 from pydantic import ValidationError
@@ -10,6 +11,7 @@ from switchboard.common.config import (
     Channel,
     ConfigFollower,
     ConfigSettings,
+    ModelPrice,
     Tenant,
     TwilioAccount,
     UndecodableConfig,
@@ -38,6 +40,18 @@ def test_keys_name_the_entity() -> None:
     phone = Channel(kind="phone", id="+14155550100", tenant="acme", account_id=SID)
     assert phone.key == "channel/phone/+14155550100"
     assert phone.account_key == f"account/twilio/{SID}"
+
+
+def test_a_model_price_travels_and_refuses_negative_prices() -> None:
+    model = ModelPrice(
+        id="gpt-4o-mini", input_per_1k_usd=Decimal("0.00015"), output_per_1k_usd=Decimal("0.0006")
+    )
+    assert model.key == "model/gpt-4o-mini"
+    key, value, headers = encode(model, RING)
+    assert decode(key.decode(), value, None) == model  # no secrets: no ring needed
+    assert headers["ce_type"] == b"switchboard.config.model.v1"
+    with pytest.raises(ValidationError, match="input_per_1k_usd"):
+        ModelPrice(id="m", input_per_1k_usd=Decimal(-1), output_per_1k_usd=Decimal(0))
 
 
 @pytest.mark.parametrize("secrets", [[""], ["short"], ["x" * 15]])

@@ -2,10 +2,12 @@
 through the API reaches a follower in seconds, a deletion removes it, secrets never travel in
 plaintext, and a follower started while the control plane is down still has everything."""
 
+from decimal import Decimal
+
 import pytest
 
 from switchboard.common.auth import TokenVerifier
-from switchboard.common.config import Channel, Tenant, TwilioAccount
+from switchboard.common.config import Channel, ModelPrice, Tenant, TwilioAccount
 from switchboard.common.testing import eventually, read_records, topic_configs
 
 pytestmark = pytest.mark.integration
@@ -65,6 +67,29 @@ async def test_changes_reach_a_follower_live_and_deletions_remove_them(
             return tenant.limits.calls_per_second if isinstance(tenant, Tenant) else 0.0
 
         await eventually(lambda: globex_cps() == 3, timeout_s=30)
+
+        # the operator's models and prices: offered, repriced, withdrawn (a tombstone)
+        prices = {"input_per_1k_usd": "0.00015", "output_per_1k_usd": "0.0006"}
+        offered = await world.admin("PUT", "/models/gpt-4o-mini", json=prices)
+        assert offered.status_code == 200, offered.text
+
+        def price() -> Decimal | None:
+            model = follower.get("model/gpt-4o-mini")
+            return model.output_per_1k_usd if isinstance(model, ModelPrice) else None
+
+        await eventually(lambda: price() == Decimal("0.0006"), timeout_s=30)
+        repriced = {**prices, "output_per_1k_usd": "0.0008"}
+        assert (await world.admin("PUT", "/models/gpt-4o-mini", json=repriced)).status_code == 200
+        await eventually(lambda: price() == Decimal("0.0008"), timeout_s=30)
+        listed = await world.admin("GET", "/models")
+        assert [m["id"] for m in listed.json()] == ["gpt-4o-mini"]
+        negative = await world.admin("PUT", "/models/free", json={**prices, "input_per_1k_usd": -1})
+        assert negative.status_code == 422 and "input_per_1k_usd" in negative.text
+        tenant_put = await api.put("/v1/admin/models/mine", json=prices, headers=world.a)
+        assert tenant_put.status_code in (401, 403)  # a tenant cannot offer models
+        assert (await world.admin("DELETE", "/models/gpt-4o-mini")).status_code == 204
+        await eventually(lambda: follower.get("model/gpt-4o-mini") is None, timeout_s=30)
+        assert (await world.admin("DELETE", "/models/gpt-4o-mini")).status_code == 404
     assert (await topic_configs(settings.kafka, settings.config.topic))["cleanup.policy"] == (
         "compact"
     )

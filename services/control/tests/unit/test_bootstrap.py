@@ -39,7 +39,12 @@ def test_the_local_file_is_valid_and_json_works_too() -> None:
 async def test_applying_twice_changes_nothing(plane) -> None:
     document = load(LOCAL, {})
     first = await apply(plane, document)
-    assert first.counts == {"tenant": [1, 0], "account": [4, 0], "channel": [9, 0]}
+    assert first.counts == {
+        "model": [2, 0],
+        "tenant": [1, 0],
+        "account": [4, 0],
+        "channel": [9, 0],
+    }
     written = list(plane.entities.outbox)
     second = await apply(plane, load(LOCAL, {}))
     assert second.changed == 0 and plane.entities.outbox == written

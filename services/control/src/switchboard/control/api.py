@@ -3,7 +3,8 @@
 - ``POST /v1/tokens``: an API key (``Authorization: Bearer sbk_…``) for a short-lived token
   of one audience; ``GET /v1/signing-keys``: the public keys that verify them. Both open.
 - ``/v1/admin/…``: the operator (``tenants:admin``): tenants and limits, accounts, channel
-  placement, API keys of any tenant, signing-key rotation.
+  placement, the models the platform offers and their prices, API keys of any tenant,
+  signing-key rotation.
 - ``/v1/…``: a tenant, scoped to its token's tenant: its record, accounts (secrets masked)
   and their rotation, channel binding, its API keys.
 """
@@ -21,6 +22,7 @@ from switchboard.common.config import (
     PROVIDERS,
     Channel,
     ChannelKind,
+    ModelPrice,
     Provider,
     Tenant,
 )
@@ -34,6 +36,7 @@ from switchboard.control.schemas import (
     ApiKeyOut,
     ChannelBind,
     ChannelPlace,
+    ModelPriceIn,
     SigningKeyOut,
     TenantCreate,
     TenantPatch,
@@ -240,6 +243,28 @@ class OperatorController(Controller):
         self, plane: NamedDependency[ControlPlane], holder: HolderQuery = None
     ) -> list[Channel]:
         return await plane.entities.list_channels(holder)
+
+    @put("/models/{model_id:str}")
+    async def put_model(
+        self,
+        model_id: FromPath[str],
+        data: JSONBody[ModelPriceIn],
+        plane: NamedDependency[ControlPlane],
+    ) -> ModelPrice:
+        """Offer a model at these prices, or change them (the tenants' plans name the models
+        their businesses may use among these)."""
+        stored, _ = await plane.put_model(ModelPrice(id=model_id, **data.model_dump()))
+        return stored
+
+    @get("/models")
+    async def list_models(self, plane: NamedDependency[ControlPlane]) -> list[ModelPrice]:
+        return await plane.entities.list_models()
+
+    @delete("/models/{model_id:str}", status_code=HTTP_204_NO_CONTENT)
+    async def delete_model(
+        self, model_id: FromPath[str], plane: NamedDependency[ControlPlane]
+    ) -> None:
+        await plane.delete_model(model_id)
 
     @post("/tenants/{tenant_id:str}/api-keys", status_code=HTTP_201_CREATED)
     async def create_tenant_key(

@@ -7,6 +7,7 @@ It replaces the per-service env JSON of earlier releases (the ingress's
 reconciler's ``SWITCHBOARD_RECONCILE__*``): one shape, the entities of ``control.config``.
 
     version: 1
+    models:   [{id, input_per_1k_usd, output_per_1k_usd}]   the models the platform offers
     tenants:  [{id, name, status?, limits?: {spend_per_day_usd, calls_per_second,
                 concurrent_calls, allowed_models}}]
     accounts: [{provider: twilio|whatsapp|vapi|elevenlabs, id, tenants: [..], <secrets>, ...}]
@@ -28,7 +29,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from switchboard.common.config import Account, Channel, Tenant
+from switchboard.common.config import Account, Channel, ModelPrice, Tenant
 from switchboard.control.handlers import ControlPlane
 from switchboard.control.models import validation_errors
 
@@ -45,6 +46,7 @@ class BootstrapFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     version: Literal[1] = 1
+    models: list[ModelPrice] = Field(default_factory=list)
     tenants: list[Tenant] = Field(default_factory=list)
     accounts: list[Account] = Field(default_factory=list)
     channels: list[Channel] = Field(default_factory=list)
@@ -113,8 +115,10 @@ class Applied:
 
 
 async def apply(plane: ControlPlane, document: BootstrapFile) -> Applied:
-    """Tenants, then accounts, then channels (operator rights: channels may move)."""
+    """Models, tenants, then accounts, then channels (operator rights: channels may move)."""
     applied = Applied()
+    for model in document.models:
+        applied.count("model", (await plane.put_model(model))[1])
     for tenant in document.tenants:
         applied.count("tenant", (await plane.put_tenant(tenant))[1])
     for account in document.accounts:

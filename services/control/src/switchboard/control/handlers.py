@@ -13,6 +13,7 @@ from switchboard.common.config import (
     AccountBase,
     Channel,
     ChannelKind,
+    ModelPrice,
     PlanLimits,
     Provider,
     Tenant,
@@ -131,6 +132,17 @@ class ControlPlane:
 
     async def unbind(self, actor: str | None, kind: ChannelKind, channel_id: str) -> None:
         await self.entities.unbind_channel(actor, kind, channel_id)
+
+    # --- models (operator) ---------------------------------------------------------------------
+
+    async def put_model(self, model: ModelPrice) -> tuple[ModelPrice, bool]:
+        """Offer ``model`` at its prices (or change them); live in every service at once."""
+        return await self.entities.put_model(model)
+
+    async def delete_model(self, model_id: str) -> None:
+        """Withdraw a model: businesses using it fall back until they pick another."""
+        if not await self.entities.delete_model(model_id):
+            raise NotFound(f"no model {model_id}")
 
     # --- API keys ------------------------------------------------------------------------------
 

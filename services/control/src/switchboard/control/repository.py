@@ -10,6 +10,7 @@ from switchboard.common.config import (
     Channel,
     ChannelKind,
     ConfigEntity,
+    ModelPrice,
     Provider,
     Tenant,
 )
@@ -67,6 +68,16 @@ class EntityStore(Protocol):
         ...
 
     async def list_channels(self, tenant: str | None) -> list[Channel]: ...
+
+    async def put_model(self, model: ModelPrice) -> tuple[ModelPrice, bool]:
+        """Offer a model or change its prices; (stored, changed)."""
+        ...
+
+    async def list_models(self) -> list[ModelPrice]: ...
+
+    async def delete_model(self, model_id: str) -> bool:
+        """Withdraw a model (a tombstone); False when it was not offered."""
+        ...
 
     async def is_ready(self) -> bool: ...
 

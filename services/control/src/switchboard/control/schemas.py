@@ -2,6 +2,7 @@
 :mod:`switchboard.common.config`; account secrets are never returned, only masked)."""
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -26,6 +27,13 @@ class TenantPatch(_Body):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     status: Literal["active", "suspended"] | None = None
     limits: PlanLimits | None = None
+
+
+class ModelPriceIn(_Body):
+    """The prices of a model the platform offers (USD per 1,000 tokens)."""
+
+    input_per_1k_usd: Decimal = Field(ge=0, max_digits=12, decimal_places=8)
+    output_per_1k_usd: Decimal = Field(ge=0, max_digits=12, decimal_places=8)
 
 
 class ChannelBind(_Body):

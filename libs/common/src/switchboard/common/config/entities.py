@@ -9,6 +9,7 @@ tombstone deletes it):
     account/<provider>/<id>   *Account     secrets (sealed on the wire), the tenants holding it
     channel/<kind>/<id>       Channel      number / phone_number_id / assistant / agent → tenant
     signing-key/<kid>         SigningKey   a public key verifying the control plane's tokens
+    model/<name>              ModelPrice   a model the platform offers, and its prices
 
 Secret fields are :data:`Secret`: at least 16 characters, never shown by ``repr`` or a plain
 dump, and sealed with AES-256-GCM when dumped with a :class:`Sealing` context (see
@@ -328,8 +329,29 @@ class SigningKey(ConfigEntity):
         return f"signing-key/{self.kid}"
 
 
+# --- models ------------------------------------------------------------------------------------
+
+
+class ModelPrice(ConfigEntity):
+    """A model the platform offers (the operator's allow-list) and what the platform pays for
+    it. A model without one is refused; a tenant's plan narrows the list further
+    (:attr:`PlanLimits.allowed_models`)."""
+
+    entity: Literal["model"] = "model"
+    id: ProviderId
+    """The model's name as the model server knows it (``gpt-4o-mini``)."""
+    input_per_1k_usd: Decimal = Field(ge=0, max_digits=12, decimal_places=8)
+    """USD per 1,000 prompt tokens."""
+    output_per_1k_usd: Decimal = Field(ge=0, max_digits=12, decimal_places=8)
+    """USD per 1,000 completion tokens."""
+
+    @property
+    def key(self) -> str:
+        return f"model/{self.id}"
+
+
 Entity = Annotated[
-    Tenant | Account | Channel | SigningKey,
+    Tenant | Account | Channel | SigningKey | ModelPrice,
     Field(discriminator="entity"),
 ]
 """Any value of ``control.config``."""

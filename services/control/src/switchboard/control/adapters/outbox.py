@@ -33,6 +33,7 @@ SELECT 'tenant/' || id FROM tenants
 UNION ALL SELECT 'account/' || provider || '/' || id FROM accounts
 UNION ALL SELECT 'channel/' || kind || '/' || id FROM channels
 UNION ALL SELECT 'signing-key/' || kid FROM signing_keys
+UNION ALL SELECT 'model/' || id FROM models
 """
 
 

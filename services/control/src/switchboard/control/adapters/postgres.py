@@ -11,12 +11,20 @@ from typing import Any, Final
 
 import asyncpg
 
-from switchboard.common.config import AccountBase, Channel, ChannelKind, Provider, Tenant
+from switchboard.common.config import (
+    AccountBase,
+    Channel,
+    ChannelKind,
+    ModelPrice,
+    Provider,
+    Tenant,
+)
 from switchboard.common.crypto import Cipher
 from switchboard.control.adapters.rows import (
     account_of,
     channel_of,
     insert_outbox,
+    model_of,
     sealed_state,
     tenant_of,
     translated,
@@ -54,6 +62,17 @@ ON CONFLICT (kind, id) DO UPDATE SET
     waba_id = EXCLUDED.waba_id, number = EXCLUDED.number,
     version = channels.version + 1, updated_at = now()
 WHERE $8::boolean OR channels.tenant = EXCLUDED.tenant
+RETURNING *
+"""
+
+
+_UPSERT_MODEL: Final = """
+INSERT INTO models (id, input_per_1k_usd, output_per_1k_usd) VALUES ($1, $2, $3)
+ON CONFLICT (id) DO UPDATE SET
+    input_per_1k_usd = EXCLUDED.input_per_1k_usd, output_per_1k_usd = EXCLUDED.output_per_1k_usd,
+    version = models.version + 1, updated_at = now()
+WHERE (models.input_per_1k_usd, models.output_per_1k_usd)
+      IS DISTINCT FROM (EXCLUDED.input_per_1k_usd, EXCLUDED.output_per_1k_usd)
 RETURNING *
 """
 
@@ -250,6 +269,32 @@ class PostgresEntities:
                 tenant,
             )
         return [channel_of(r) for r in rows]
+
+    # models
+
+    async def put_model(self, model: ModelPrice) -> tuple[ModelPrice, bool]:
+        async with translated("put model"), self._pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                _UPSERT_MODEL, model.id, model.input_per_1k_usd, model.output_per_1k_usd
+            )
+            if row is None:
+                current = await conn.fetchrow("SELECT * FROM models WHERE id = $1", model.id)
+                return model_of(current), False
+            await insert_outbox(conn, model.key)
+            return model_of(row), True
+
+    async def list_models(self) -> list[ModelPrice]:
+        async with translated("list models"):
+            rows = await self._pool.fetch("SELECT * FROM models ORDER BY id")
+        return [model_of(r) for r in rows]
+
+    async def delete_model(self, model_id: str) -> bool:
+        async with translated("delete model"), self._pool.acquire() as conn, conn.transaction():
+            deleted = await conn.fetchval("DELETE FROM models WHERE id = $1 RETURNING id", model_id)
+            if deleted is None:
+                return False
+            await insert_outbox(conn, f"model/{model_id}")
+            return True
 
     async def is_ready(self) -> bool:
         async with translated("ping"):

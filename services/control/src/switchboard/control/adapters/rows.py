@@ -12,6 +12,7 @@ from switchboard.common.config import (
     AccountBase,
     Channel,
     ConfigEntity,
+    ModelPrice,
     PlanLimits,
     SigningKey,
     Tenant,
@@ -117,6 +118,16 @@ def signing_key_of(row: asyncpg.Record) -> SigningKey:
     )
 
 
+def model_of(row: asyncpg.Record) -> ModelPrice:
+    return ModelPrice(
+        id=row["id"],
+        input_per_1k_usd=row["input_per_1k_usd"],
+        output_per_1k_usd=row["output_per_1k_usd"],
+        version=row["version"],
+        updated_at=row["updated_at"],
+    )
+
+
 async def insert_outbox(conn: "asyncpg.Connection[Any]", *keys: str) -> None:
     await conn.executemany("INSERT INTO outbox (key) VALUES ($1)", [(k,) for k in keys])
 
@@ -142,4 +153,7 @@ async def load(conn: "asyncpg.Connection[Any]", key: str, cipher: Cipher) -> Con
     if kind == "signing-key":
         row = await conn.fetchrow("SELECT * FROM signing_keys WHERE kid = $1", rest)
         return signing_key_of(row) if row else None
+    if kind == "model":
+        row = await conn.fetchrow("SELECT * FROM models WHERE id = $1", rest)
+        return model_of(row) if row else None
     raise ValueError(f"not a configuration key: {key}")
