@@ -41,6 +41,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,7 @@ from switchboard.ai.settings import (
     ProviderSettings,
 )
 from switchboard.bench import report as benchreport
+from switchboard.common.config import Channel, InMemoryConfig, ModelPrice, PlanLimits, Tenant
 from switchboard.common.crypto import KeyRingSettings
 from switchboard.common.events import Event, MessageReceived, decode
 from switchboard.common.kafka import DeadLetters, create_broker, ensure_topics
@@ -266,7 +268,23 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         WhatsAppSender(http, settings.providers) if args.sender == "sim" else FakeSender()
     )
     model, sender = world.TimedModel(inner_model), world.TimedSender(inner_sender)
-    overrides = Overrides(model=model, sender=sender, embedder=FakeEmbedder())
+    # The control plane's view: the bench tenant owns its businesses' numbers; the default
+    # model is offered (at OpenAI's price) and the plan's daily cap is out of the way.
+    config = InMemoryConfig(
+        [
+            ModelPrice(
+                id="gpt-4o-mini",
+                input_per_1k_usd=Decimal("0.00015"),
+                output_per_1k_usd=Decimal("0.0006"),
+            ),
+            Tenant(id="bench", name="Bench", limits=PlanLimits(spend_per_day_usd=Decimal(10**6))),
+            *(
+                Channel(kind="whatsapp", id=c, tenant="bench", account_id="bench-app", waba_id="1")
+                for c in channels
+            ),
+        ]
+    )
+    overrides = Overrides(model=model, sender=sender, embedder=FakeEmbedder(), config=config)
     meter = world.cpu_meter(sim.proc.proc.pid, args.ferretdb_pid)
     results: dict[str, Any] = {"load_before": world.box_load()}
     try:
@@ -279,7 +297,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             for b in businesses:
                 await rt.businesses.create(b)
             for b in businesses:  # warm: the first lookups are not what is measured
-                await rt.cache.by_channel(b.whatsapp_phone_number_ids[0])
+                await rt.cache.by_channel(b.tenant, b.whatsapp_phone_number_ids[0])
             if args.profile:
                 return await profiling.profile_replies(
                     rt,

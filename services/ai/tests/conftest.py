@@ -11,7 +11,6 @@ from switchboard.ai.cache import BusinessCache, token_context
 from switchboard.ai.handlers import ReplyPipeline
 from switchboard.ai.models import Business
 from switchboard.ai.retrieval import Retriever
-from switchboard.ai.settings import Price
 from switchboard.common.crypto import Cipher
 from switchboard.common.events import (
     Event,
@@ -28,6 +27,7 @@ from .fakes import (
     FakeModel,
     FakePublisher,
     FakeSender,
+    InMemoryConfig,
     InMemoryConversations,
     InMemoryKnowledge,
     InMemoryLedger,
@@ -42,7 +42,6 @@ KEY_1 = base64.b64encode(b"1" * 32).decode()
 KEY_2 = base64.b64encode(b"2" * 32).decode()
 WA_ID = "1065550001"
 SMS_NUMBER = "+15005550006"
-PRICES = {"gpt-test": Price(input_per_1k=1.0, output_per_1k=2.0)}
 
 
 def make_cipher(current: str = "k1") -> Cipher:
@@ -86,8 +85,8 @@ def inbound(
     contact_name: str | None = None,
 ) -> Event:
     data = MessageReceived(
-        channel="whatsapp" if channel_id == WA_ID else "sms",
-        provider="meta" if channel_id == WA_ID else "twilio",
+        channel="sms" if channel_id.startswith("+") else "whatsapp",
+        provider="twilio" if channel_id.startswith("+") else "meta",
         message_id=message_id,
         business_channel_id=channel_id,
         contact=contact,
@@ -121,6 +120,7 @@ class World:
     cipher: Cipher
     windows: InMemoryWindows
     media: FakeMedia
+    config: InMemoryConfig
 
 
 @pytest.fixture
@@ -139,7 +139,13 @@ def world(cipher: Cipher) -> World:
     )
     breaker = CircuitBreaker(3, 30.0, clock=clock)
     windows, media = InMemoryWindows(), FakeMedia()
+    config = InMemoryConfig()
+    config.bind(f"whatsapp/{WA_ID}", "acme")
+    config.bind(f"phone/{SMS_NUMBER}", "acme")
+    config.offer("gpt-test", "1", "2")
+    config.plan("acme", ("gpt-test",))
     pipeline = ReplyPipeline(
+        config=config,
         businesses=cache,
         ledger=ledger,
         conversations=conversations,
@@ -152,7 +158,6 @@ def world(cipher: Cipher) -> World:
         retriever=Retriever(
             knowledge, embedder, k=2, min_score=0.0, ttl_s=300, max_entries=10, clock=clock
         ),
-        prices=PRICES,
         windows=windows,
         media=media,
         now=fixed_now,
@@ -176,6 +181,7 @@ def world(cipher: Cipher) -> World:
         cipher,
         windows,
         media,
+        config,
     )
 
 

@@ -8,6 +8,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
 from switchboard.ai.errors import MediaUnavailable, ModelRejected, ModelUnavailable, ToolFailed
@@ -24,7 +25,8 @@ from switchboard.ai.models import (
     StoredMessage,
     Template,
 )
-from switchboard.common.config import Channel, Tenant
+from switchboard.common.config import Channel, ModelPrice, PlanLimits, Tenant
+from switchboard.common.config import InMemoryConfig as CommonInMemoryConfig
 from switchboard.common.events import Event
 
 
@@ -200,11 +202,11 @@ class InMemoryLookup:
 
     def add(self, business: Business) -> None:
         for c in business.channel_ids:
-            self.businesses[c] = business
+            self.businesses[f"{business.tenant}|{c}"] = business
 
-    async def by_channel(self, channel_id: str) -> Business | None:
+    async def by_channel(self, tenant: str, channel_id: str) -> Business | None:
         self.calls += 1
-        return self.businesses.get(channel_id)
+        return self.businesses.get(f"{tenant}|{channel_id}")
 
 
 class InMemoryLedger:
@@ -275,12 +277,15 @@ class InMemoryUsage:
     days: dict[tuple[str, date], Reply] = field(default_factory=dict)
     counted: set[str] = field(default_factory=set)
     spent: dict[str, float] = field(default_factory=dict)
+    tenant_spent: dict[tuple[str, str], float] = field(default_factory=dict)
 
     async def add(self, business: Business, day: date, reply: Reply, *, counted_key: str) -> None:
         if counted_key in self.counted:
             return
         self.counted.add(counted_key)
         self.spent[business.id] = self.spent.get(business.id, 0.0) + reply.cost_usd
+        today = (business.tenant, day.isoformat())
+        self.tenant_spent[today] = self.tenant_spent.get(today, 0.0) + reply.cost_usd
         old = self.days.get((business.id, day), Reply(text="", prompt_tokens=0))
         self.days[(business.id, day)] = Reply(
             text="",
@@ -291,6 +296,9 @@ class InMemoryUsage:
 
     async def month_cost(self, business_id: str, month: str) -> float:
         return self.spent.get(business_id, 0.0)
+
+    async def tenant_day_cost(self, tenant: str, day: str) -> float:
+        return self.tenant_spent.get((tenant, day), 0.0)
 
 
 class InMemoryLimiter:
@@ -323,23 +331,34 @@ def fixed_now() -> datetime:
     return datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 
-class InMemoryConfig:
-    """The control plane's view for the voice lookup: channel bindings and tenants."""
-
-    def __init__(self) -> None:
-        self.entities: dict[str, Any] = {}
+class InMemoryConfig(CommonInMemoryConfig):
+    """The control plane's view (common's in-memory one) with helpers to bind channels,
+    suspend tenants and offer models."""
 
     def bind(self, channel: str, tenant: str, account: str = "acct-1") -> None:
         kind, _, channel_id = channel.partition("/")
-        entity = Channel(kind=kind, id=channel_id, tenant=tenant, account_id=account)
-        self.entities[entity.key] = entity
+        waba = "1" if kind == "whatsapp" else None
+        self.put(Channel(kind=kind, id=channel_id, tenant=tenant, account_id=account, waba_id=waba))
 
     def suspend(self, tenant: str) -> None:
-        entity = Tenant(id=tenant, name=tenant, status="suspended")
-        self.entities[entity.key] = entity
+        self.put(Tenant(id=tenant, name=tenant, status="suspended"))
 
-    def get(self, key: str) -> Any:
-        return self.entities.get(key)
+    def offer(self, model: str, input_per_1k: str = "1", output_per_1k: str = "2") -> None:
+        """The operator offers ``model`` at these prices (USD per 1,000 tokens)."""
+        self.put(
+            ModelPrice(
+                id=model,
+                input_per_1k_usd=Decimal(input_per_1k),
+                output_per_1k_usd=Decimal(output_per_1k),
+            )
+        )
+
+    def plan(
+        self, tenant: str, models: tuple[str, ...] = (), spend_per_day_usd: str = "1000"
+    ) -> None:
+        """``tenant`` with a plan allowing ``models`` and ``spend_per_day_usd``."""
+        limits = PlanLimits(allowed_models=models, spend_per_day_usd=Decimal(spend_per_day_usd))
+        self.put(Tenant(id=tenant, name=tenant, limits=limits))
 
 
 class InMemoryVoiceLookup:

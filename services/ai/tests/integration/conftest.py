@@ -13,7 +13,6 @@ from switchboard.ai.settings import (
     BreakerSettings,
     ConsumerSettings,
     KnowledgeSettings,
-    Price,
 )
 from switchboard.common.auth import LocalSigner
 from switchboard.common.crypto import KeyRingSettings
@@ -27,6 +26,7 @@ from ..fakes import (
     FakeModel,
     FakePublisher,
     FakeSender,
+    InMemoryConfig,
     fixed_now,
 )
 
@@ -54,7 +54,6 @@ def ai_settings(build, common_settings) -> AiSettings:
             group_id=unique("ai"),
             retry=RetryPolicy(attempts=2, initial_backoff_s=0.05, max_backoff_s=0.1),
         ),
-        prices={"gpt-test": Price(input_per_1k=1.0, output_per_1k=2.0)},
     )
 
 
@@ -73,8 +72,37 @@ async def db(ai_settings: AiSettings) -> AsyncIterator[Database]:
     await redis.aclose()
 
 
+OWNED_BY_ACME = (
+    "whatsapp/1065550001",
+    "whatsapp/2000001",
+    "whatsapp/2000002",
+    "phone/+15005550006",
+    "phone/+15005550007",
+    "vapi-assistant/asst-bistro",
+    "phone/+33100000000",
+)
+"""The channels tenant ``acme`` owns in the tests' control plane."""
+
+
+def acme_config() -> InMemoryConfig:
+    config = InMemoryConfig()
+    for channel in OWNED_BY_ACME:
+        config.bind(channel, "acme")
+    config.offer("gpt-test", "1", "2")  # the tests' model, at the prices they expect
+    config.offer("gpt-4o-mini", "0.00015", "0.0006")  # the default model
+    config.plan("acme", ("gpt-test", "gpt-4o-mini"))
+    return config
+
+
+@pytest.fixture
+def control(fakes: "Fakes") -> InMemoryConfig:
+    """The control plane's configuration the worker and the admin API of a test read."""
+    return fakes.config
+
+
 class Fakes:
     def __init__(self) -> None:
+        self.config = acme_config()
         self.model = FakeModel()
         self.embedder = FakeEmbedder()
         self.sender = FakeSender()
@@ -87,6 +115,7 @@ class Fakes:
             embedder=self.embedder,
             sender=self.sender,
             publisher=self.publisher if publisher else None,
+            config=self.config,
             clock=self.clock,
             now=fixed_now,
         )

@@ -21,8 +21,8 @@ def auth(tenant: str) -> dict[str, str]:
 
 
 @pytest.fixture
-async def client(ai_settings, db) -> AsyncIterator[AsyncTestClient]:
-    async with AsyncTestClient(app=create_api(ai_settings)) as c:
+async def client(ai_settings, db, control) -> AsyncIterator[AsyncTestClient]:
+    async with AsyncTestClient(app=create_api(ai_settings, control)) as c:
         yield c
 
 
@@ -69,12 +69,12 @@ async def test_crud_never_returns_tokens_and_stores_them_sealed(client, db) -> N
     assert patched.json()["fallback_text"] is None
     assert patched.json()["has_twilio_token"]  # untouched token kept
     store = MongoBusinesses(db)
-    assert (await store.by_channel("+15005550007")).id == bid
-    assert await store.by_channel("+15005550006") is None  # released
+    assert (await store.by_channel("acme", "+15005550007")).id == bid
+    assert await store.by_channel("acme", "+15005550006") is None  # released
 
     assert (await client.delete(f"/v1/businesses/{bid}", headers=auth("acme"))).status_code == 204
     assert (await client.get(f"/v1/businesses/{bid}", headers=auth("acme"))).status_code == 404
-    assert await store.by_channel("1065550001") is None
+    assert await store.by_channel("acme", "1065550001") is None
 
 
 async def test_another_tenant_gets_404_everywhere(client) -> None:
@@ -113,11 +113,70 @@ async def test_reading_is_not_administering_and_other_audiences_are_refused(clie
     assert unguarded_routes(client.app) == []
 
 
-async def test_channel_taken_is_409(client) -> None:
+async def test_a_channel_taken_by_another_business_of_the_tenant_is_409(client) -> None:
     assert (await client.post("/v1/businesses", json=NEW, headers=auth("acme"))).status_code == 201
-    again = await client.post("/v1/businesses", json=NEW, headers=auth("globex"))
+    again = await client.post("/v1/businesses", json=NEW, headers=auth("acme"))
     assert again.status_code == 409
     assert "1065550001" in again.text or "+15005550006" in again.text
+
+
+async def test_a_tenant_uses_only_channels_it_owns_and_a_refusal_reveals_no_one(
+    client, control
+) -> None:
+    """globex cannot put a business on acme's WhatsApp number (bound to acme in the control
+    plane), and the refusal reads exactly like the one for a number nobody owns: it does not
+    tell globex that acme, or any customer, is on that number. No first-come claim either:
+    acme's own business is created after globex tried."""
+    control.bind("whatsapp/3000003", "globex")
+    taken = {**NEW, "whatsapp_phone_number_ids": ["1065550001"], "twilio_numbers": []}
+    free = {**NEW, "whatsapp_phone_number_ids": ["1065550099"], "twilio_numbers": []}
+    refused = await client.post("/v1/businesses", json=taken, headers=auth("globex"))
+    unbound = await client.post("/v1/businesses", json=free, headers=auth("globex"))
+    assert refused.status_code == unbound.status_code == 422
+    assert refused.json()["detail"].replace("1065550001", "N") == (
+        unbound.json()["detail"].replace("1065550099", "N")
+    )
+    assert "acme" not in refused.text
+    mine = {**NEW, "whatsapp_phone_number_ids": ["3000003"], "twilio_numbers": []}
+    created = await client.post("/v1/businesses", json=mine, headers=auth("globex"))
+    assert created.status_code == 201, created.text
+    moved = await client.patch(
+        f"/v1/businesses/{created.json()['id']}",
+        json={"twilio_numbers": ["+15005550006"]},  # acme's number, added by an update
+        headers=auth("globex"),
+    )
+    assert moved.status_code == 422
+    assert (await client.post("/v1/businesses", json=NEW, headers=auth("acme"))).status_code == 201
+
+
+async def test_only_offered_models_of_the_plan_are_accepted(client, control) -> None:
+    """The operator's allow-list (model/* on control.config) and the tenant's plan decide:
+    an unknown model, or one outside the plan, is refused with a reason, never stored."""
+    control.offer("gpt-4o", "0.0025", "0.01")  # offered, but not in acme's plan
+    unknown = await client.post(
+        "/v1/businesses", json={**NEW, "model": "gpt-9-ultra"}, headers=auth("acme")
+    )
+    assert unknown.status_code == 422 and "not offered by the platform" in unknown.text
+    outside = await client.post(
+        "/v1/businesses", json={**NEW, "model": "gpt-4o"}, headers=auth("acme")
+    )
+    assert outside.status_code == 422 and "not in your plan" in outside.text
+    listed = await client.get("/v1/businesses", headers=auth("acme"))
+    assert listed.json() == []
+    created = await client.post(
+        "/v1/businesses", json={**NEW, "model": "gpt-test"}, headers=auth("acme")
+    )
+    assert created.status_code == 201, created.text
+    bid = created.json()["id"]
+    changed = await client.patch(
+        f"/v1/businesses/{bid}", json={"model": "gpt-4o"}, headers=auth("acme")
+    )
+    assert changed.status_code == 422
+    control.plan("acme", ("gpt-test", "gpt-4o"))  # the operator widens the plan: live
+    changed = await client.patch(
+        f"/v1/businesses/{bid}", json={"model": "gpt-4o"}, headers=auth("acme")
+    )
+    assert changed.status_code == 200 and changed.json()["model"] == "gpt-4o"
 
 
 async def test_documents_are_stored_pending(client) -> None:
@@ -174,7 +233,9 @@ async def test_usage_per_business_per_day_for_the_tenant_only(client, db, build,
     assert (await client.get("/v1/usage", headers=auth("globex"))).json() == []
 
 
-async def test_whatsapp_and_model_options_are_set_shown_and_cleared(client) -> None:
+async def test_whatsapp_and_model_options_are_set_shown_and_cleared(client, control) -> None:
+    control.offer("o4-mini")
+    control.plan("acme", ("gpt-4o-mini", "o4-mini"))
     options = {
         "model": "o4-mini",
         "reasoning_effort": "low",

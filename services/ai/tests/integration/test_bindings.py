@@ -15,8 +15,8 @@ AUTH = {"authorization": f"Bearer {SIGNER.token('acme', Audience.AI)}"}
 
 
 @pytest.fixture
-async def api(ai_settings, db) -> AsyncIterator[AsyncTestClient]:
-    async with AsyncTestClient(app=create_api(ai_settings)) as c:
+async def api(ai_settings, db, control) -> AsyncIterator[AsyncTestClient]:
+    async with AsyncTestClient(app=create_api(ai_settings, control)) as c:
         yield c
 
 

@@ -27,7 +27,12 @@ def admin(runtime, cipher) -> AdminService:
     from switchboard.ai.adapters.mongo_replies import MongoUsage
 
     return AdminService(
-        runtime.businesses, runtime.knowledge, MongoUsage(runtime.db), cipher, "gpt-test"
+        runtime.businesses,
+        runtime.knowledge,
+        MongoUsage(runtime.db),
+        cipher,
+        "gpt-test",
+        config=runtime.config,
     )
 
 

@@ -26,7 +26,7 @@ async def test_tokens_are_encrypted_at_rest(db, build, cipher) -> None:
     assert "wa-secret-token" not in text and "tw-secret-token" not in text
     assert raw["whatsapp_token"]["kid"] == "k1"
     assert len(raw["whatsapp_token"]["nonce"]) == 12
-    found = await store.by_channel(build.wa_id)
+    found = await store.by_channel("acme", build.wa_id)
     assert found == business
     assert cipher.open(found.whatsapp_token, token_context(business.id, "whatsapp")) == (
         "wa-secret-token"
@@ -41,11 +41,11 @@ async def test_channel_ids_are_unique_across_businesses(db, build, cipher) -> No
     )
     with pytest.raises(ChannelTaken):
         await store.create(clash)
-    assert await store.by_channel("free-1") is None  # the partial claim was released
+    assert await store.by_channel("acme", "free-1") is None  # the partial claim was released
     await store.create(
         build.business(cipher, id="b3", whatsapp_phone_number_ids=("free-1",), twilio_numbers=())
     )
-    assert (await store.by_channel("free-1")).id == "b3"
+    assert (await store.by_channel("acme", "free-1")).id == "b3"
 
 
 async def test_key_rotation_re_encrypts_and_old_records_still_decrypt(db, build) -> None:
@@ -53,7 +53,7 @@ async def test_key_rotation_re_encrypts_and_old_records_still_decrypt(db, build)
     old_cipher = build.cipher("k1")
     await store.create(build.business(old_cipher))
     new_cipher = build.cipher("k2")  # k2 current, k1 still in the ring
-    stored = await store.by_channel(build.wa_id)
+    stored = await store.by_channel("acme", build.wa_id)
     assert (
         new_cipher.open(stored.twilio_token, token_context("biz1", "twilio")) == "tw-secret-token"
     )
@@ -61,7 +61,7 @@ async def test_key_rotation_re_encrypts_and_old_records_still_decrypt(db, build)
     raw = await store.raw("biz1")
     assert raw["whatsapp_token"]["kid"] == raw["twilio_token"]["kid"] == "k2"
     only_k2 = Cipher({"k2": build.key_2}, "k2")
-    rotated = await store.by_channel(build.wa_id)
+    rotated = await store.by_channel("acme", build.wa_id)
     assert only_k2.open(rotated.whatsapp_token, token_context("biz1", "whatsapp")) == (
         "wa-secret-token"
     )

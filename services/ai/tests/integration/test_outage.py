@@ -336,7 +336,7 @@ async def test_every_store_call_of_the_reply_path_is_retryable_when_the_server_i
     reply = Reply(text="hi", cost_usd=0.5)
     mongo_calls = {
         "ping": lambda: ping(db),
-        "business by channel": lambda: MongoBusinesses(db).by_channel(build.wa_id),
+        "business by channel": lambda: MongoBusinesses(db).by_channel("acme", build.wa_id),
         "claim": lambda: ledger.claim("m1", "conv", NOW),
         "ledger read": lambda: ledger.get("m1"),
         "abort send": lambda: ledger.abort_send("m1"),

@@ -100,17 +100,28 @@ async def test_messages_nobody_will_answer_write_nothing(runtime, db, fakes, bui
     """A channel no business owns, an inactive business, a type the business ignores: no
     ledger step, no usage, no memory (a burst to an unconfigured number used to cost two
     inserts per message on FerretDB)."""
+    fakes.config.bind("phone/+15550000777", "acme")
+    fakes.config.bind("phone/+15550000778", "acme")
     await runtime.businesses.create(
-        build.business(cipher, id="off", whatsapp_phone_number_ids=("777",), active=False)
+        build.business(
+            cipher,
+            id="off",
+            whatsapp_phone_number_ids=(),
+            twilio_numbers=("+15550000777",),
+            active=False,
+        )
     )
     events = [
         *(build.inbound(f"u{n}", channel_id="nobody", contact=f"1555000{n}") for n in range(5)),
-        build.inbound("i1", channel_id="777"),
+        build.inbound("i1", channel_id="+15550000777"),
+        build.inbound("i2", channel_id="+15550000778"),
     ]
     outcomes = [await runtime.handle(e) for e in events]
     outcomes.append(await runtime.handle(events[0]))  # a redelivery
-    assert outcomes == ["skipped_unknown_business"] * 5 + ["skipped_inactive_business"] + [
-        "skipped_unknown_business"
+    assert outcomes == ["skipped_unowned_channel"] * 5 + [
+        "skipped_inactive_business",
+        "skipped_unknown_business",
+        "skipped_unowned_channel",
     ]
     for collection in ("replies", "usage_events", "conversation_messages", "service_windows"):
         assert await db[collection].count_documents({}) == 0, collection

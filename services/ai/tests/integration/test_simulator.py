@@ -21,6 +21,7 @@ from switchboard.common.events import MessageContent, MessageLocation, MessageMe
 from switchboard.common.testing import ServiceProcess, free_port
 
 from ..fakes import FakeClock, FakePublisher, fixed_now
+from .conftest import acme_config
 
 pytestmark = pytest.mark.integration
 ACCOUNT = "AC" + "0" * 32
@@ -83,7 +84,7 @@ async def live(ai_settings, db, sim_url, sim):
     )
     clock = FakeClock()
     publisher = FakePublisher()
-    overrides = Overrides(publisher=publisher, clock=clock, now=fixed_now)
+    overrides = Overrides(publisher=publisher, config=acme_config(), clock=clock, now=fixed_now)
     async with open_runtime(settings, overrides=overrides) as rt:
         yield Live(rt, clock, publisher.published)
 
@@ -167,7 +168,9 @@ async def test_knowledge_embedded_by_the_simulator_lands_in_the_prompt(
 
     business = build.business(cipher)
     await live.businesses.create(business)
-    admin = AdminService(live.businesses, live.knowledge, MongoUsage(live.db), cipher, "gpt-test")
+    admin = AdminService(
+        live.businesses, live.knowledge, MongoUsage(live.db), cipher, "gpt-test", config=live.config
+    )
     hours = "We open at seven in the morning.\n\nOn Sundays the bakery is closed all day."
     cakes = "Birthday cakes need three days notice.\n\nWedding cakes are made to order."
     await admin.put_document("acme", business.id, "hours", "Opening hours", hours)
@@ -185,6 +188,8 @@ async def test_knowledge_embedded_by_the_simulator_lands_in_the_prompt(
 async def test_reasoning_model_business_is_answered_not_fallback(live, sim, build, cipher) -> None:
     """The simulator refuses ``max_tokens``/``temperature`` for o4-mini as OpenAI does; the
     business must get the model's answer, not its fallback."""
+    live.config.offer("o4-mini")
+    live.config.plan("acme", ("gpt-test", "o4-mini"))
     await live.businesses.create(build.business(cipher, model="o4-mini"))
     assert await live.handle(build.inbound()) == "replied"
     [chat] = await openai_requests(sim, "chat.completions")

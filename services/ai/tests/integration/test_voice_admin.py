@@ -23,8 +23,8 @@ def auth(tenant: str) -> dict[str, str]:
 
 
 @pytest.fixture
-async def client(ai_settings, db) -> AsyncIterator[AsyncTestClient]:
-    async with AsyncTestClient(app=create_api(ai_settings)) as c:
+async def client(ai_settings, db, control) -> AsyncIterator[AsyncTestClient]:
+    async with AsyncTestClient(app=create_api(ai_settings, control)) as c:
         yield c
 
 
@@ -100,13 +100,11 @@ async def test_voice_channels_are_claimed_per_tenant(client, db) -> None:
     assert (await client.post("/v1/businesses", json=body, headers=auth("acme"))).status_code == 201
     taken = await client.post("/v1/businesses", json=body, headers=auth("acme"))
     assert taken.status_code == 409 and "vapi-assistant/asst-bistro" in taken.text
-    # Another tenant may list the same ids: the control plane's binding decides who answers.
+    # Another tenant may not list them: the control plane binds them to acme.
     other = await client.post("/v1/businesses", json=body, headers=auth("globex"))
-    assert other.status_code == 201, other.text
-    businesses = MongoBusinesses(db)
-    acme = await businesses.by_voice_channel("acme", "vapi-assistant/asst-bistro")
-    globex = await businesses.by_voice_channel("globex", "vapi-assistant/asst-bistro")
-    assert acme is not None and globex is not None and acme.id != globex.id
+    assert other.status_code == 422 and "not bound to your tenant" in other.text
+    acme = await MongoBusinesses(db).by_voice_channel("acme", "vapi-assistant/asst-bistro")
+    assert acme is not None
     # Dropping a channel frees it for another business of the tenant.
     await client.patch(
         f"/v1/businesses/{acme.id}", json={"voice": voice(channels=[])}, headers=auth("acme")
@@ -130,9 +128,9 @@ async def test_tool_endpoints_and_secrets_are_checked(client, ai_settings) -> No
     assert answer.status_code == 400
 
 
-async def test_private_tool_endpoints_are_refused_outside_local(ai_settings, db) -> None:
+async def test_private_tool_endpoints_are_refused_outside_local(ai_settings, db, control) -> None:
     settings = ai_settings.model_copy(update={"environment": "production"})
-    async with AsyncTestClient(app=create_api(settings)) as client:
+    async with AsyncTestClient(app=create_api(settings, control)) as client:
         for url in ("https://10.0.0.7/hook", "http://book.example.com/hook", "https://localhost/x"):
             tools = [{"name": "b", "kind": "http", "url": url, "signing_secret": SECRET}]
             answer = await client.post(

@@ -26,6 +26,7 @@ from switchboard.common.testing import eventually, unique
 from switchboard.common.voice import ASSISTANT_PATH, DEADLINE_HEADER, TOOLS_PATH, TRANSFER_PATH
 
 from ..fakes import FakeEmbedder
+from .conftest import acme_config
 
 pytestmark = pytest.mark.integration
 SECRET = "internal-voice-secret-0123456789"
@@ -63,6 +64,7 @@ async def bistro(settings: AiSettings, db: Any) -> str:
         create_cipher(settings),
         "gpt-test",
         allow_private_tools=True,
+        config=acme_config(),  # the admin API's view: acme owns the bistro's channels
     )
     business = await admin.create(
         "acme",

@@ -56,7 +56,7 @@ async def test_business_whatsapp_options_round_trip(db, build, cipher) -> None:
         reasoning_effort="low",
     )
     await store.create(business)
-    assert await store.by_channel(build.wa_id) == business
+    assert await store.by_channel("acme", build.wa_id) == business
 
 
 async def test_a_template_reply_round_trips_through_the_ledger(db) -> None:

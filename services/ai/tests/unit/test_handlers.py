@@ -3,7 +3,7 @@
 import pytest
 
 from switchboard.ai.breaker import BreakerState
-from switchboard.ai.errors import SendFailed, SendUnknown, StoreUnavailable
+from switchboard.ai.errors import ConfigNotReady, SendFailed, SendUnknown, StoreUnavailable
 from switchboard.ai.handlers import handle_inbound
 from switchboard.ai.models import KnowledgeChunk, ReplyState
 from switchboard.common.events import MessageSent
@@ -95,25 +95,70 @@ async def test_crash_after_send_before_publish_publishes_on_redelivery(world, bu
 
 
 async def test_unknown_and_inactive_business_are_skipped_without_writing(world, build) -> None:
-    outcome = await handle_inbound(build.inbound(channel_id="999"), world.pipeline)
+    world.config.bind("phone/+15550000999", "acme")  # acme's number, no business on it
+    outcome = await handle_inbound(build.inbound(channel_id="+15550000999"), world.pipeline)
     assert outcome == "skipped_unknown_business"
     assert world.ledger.records == {}  # nothing will be sent: nothing to deduplicate
+    world.config.bind("phone/+15550000777", "acme")
     world.lookup.add(
         build.business(
             world.cipher,
             id="biz2",
-            whatsapp_phone_number_ids=("777",),
-            twilio_numbers=(),
+            whatsapp_phone_number_ids=(),
+            twilio_numbers=("+15550000777",),
             active=False,
         )
     )
-    outcome = await handle_inbound(build.inbound("wamid.in2", channel_id="777"), world.pipeline)
+    outcome = await handle_inbound(
+        build.inbound("wamid.in2", channel_id="+15550000777"), world.pipeline
+    )
     assert outcome == "skipped_inactive_business"
-    again = await handle_inbound(build.inbound(channel_id="999"), world.pipeline)
+    again = await handle_inbound(build.inbound(channel_id="+15550000999"), world.pipeline)
     assert again == "skipped_unknown_business"  # a redelivery: skipped again, still no write
     assert world.ledger.records == {}
     assert world.sender.sent == []
     assert world.windows.last == {}
+
+
+async def test_a_channel_nobody_owns_is_skipped_without_a_lookup(world, build) -> None:
+    calls = world.lookup.calls
+    outcome = await handle_inbound(build.inbound(channel_id="+15550000999"), world.pipeline)
+    assert outcome == "skipped_unowned_channel"
+    assert world.lookup.calls == calls  # the control plane said so: no datastore read
+    assert world.ledger.records == {} and world.sender.sent == []
+
+
+async def test_only_a_business_of_the_channels_owner_answers(world, build) -> None:
+    """Tenant globex registered a business on acme's WhatsApp number (possible before the
+    control plane decided who owns a channel): acme's customer is never answered, stored or
+    billed under globex, and when the event names another tenant than the binding nobody
+    answers."""
+    world.lookup.businesses.clear()
+    world.lookup.add(build.business(world.cipher, id="intruder", tenant="globex"))
+    outcome = await handle_inbound(build.inbound(), world.pipeline)
+    assert outcome == "skipped_unknown_business"  # acme owns the number; acme has no business
+    assert world.ledger.records == {} and world.sender.sent == []
+    assert world.usage.counted == set() and world.publisher.published == []
+    world.config.bind(f"whatsapp/{build.wa_id}", "globex")  # moved: the event still says acme
+    outcome = await handle_inbound(build.inbound("wamid.in2"), world.pipeline)
+    assert outcome == "skipped_other_tenant"
+    assert world.ledger.records == {} and world.sender.sent == []
+
+
+async def test_a_suspended_tenants_channels_are_not_answered(world, build) -> None:
+    world.config.suspend("acme")
+    assert await handle_inbound(build.inbound(), world.pipeline) == "skipped_tenant_suspended"
+    assert world.sender.sent == []
+
+
+async def test_a_message_waits_until_the_configuration_is_read(world, build) -> None:
+    """Before control.config is materialized nobody is known to own anything: the message
+    is retried (its conversation waits), not skipped as unowned and lost."""
+    world.config.ready = False
+    with pytest.raises(ConfigNotReady):
+        await handle_inbound(build.inbound(), world.pipeline)
+    world.config.ready = True
+    assert await handle_inbound(build.inbound(), world.pipeline) == "replied"
 
 
 async def test_model_down_sends_fallback_and_breaker_opens_then_closes(world, build) -> None:
@@ -154,6 +199,38 @@ async def test_spend_limit_stops_model_calls(world, build) -> None:
     assert await handle_inbound(build.inbound("m2"), world.pipeline) == "limited_silent"
     assert len(world.model.prompts) == 1
     assert len(world.sender.sent) == 1
+
+
+async def test_the_plans_daily_cap_applies_whatever_the_business_says(world, build) -> None:
+    """The platform pays at most the plan's spend per day for a tenant, over all its
+    businesses: a business with no limit of its own (0) or a higher one does not raise it."""
+    world.config.plan("acme", ("gpt-test",), spend_per_day_usd="0.01")
+    world.lookup.add(
+        build.business(world.cipher, monthly_spend_limit_usd=1000.0, fallback_text="Later.")
+    )
+    assert await handle_inbound(build.inbound("m1"), world.pipeline) == "replied"
+    assert await handle_inbound(build.inbound("m2"), world.pipeline) == "fallback"
+    assert len(world.model.prompts) == 1
+    world.config.plan("acme", ("gpt-test",), spend_per_day_usd="1000")  # the operator raises it
+    assert await handle_inbound(build.inbound("m3"), world.pipeline) == "replied"
+
+
+async def test_replies_are_billed_at_the_operators_price(world, build) -> None:
+    world.config.offer("gpt-test", "10", "20")
+    assert await handle_inbound(build.inbound(), world.pipeline) == "replied"
+    [(event, _)] = world.publisher.published
+    reply = event.data
+    expected = reply.prompt_tokens / 1000 * 10 + reply.completion_tokens / 1000 * 20
+    assert reply.cost_usd == pytest.approx(expected) and reply.cost_usd > 0
+
+
+async def test_a_model_withdrawn_by_the_operator_is_not_called(world, build) -> None:
+    world.config.delete("model/gpt-test")
+    assert await handle_inbound(build.inbound("m1"), world.pipeline) == "fallback"
+    world.config.offer("gpt-test")
+    world.config.plan("acme", ("gpt-4o-mini",))  # offered, but no longer in acme's plan
+    assert await handle_inbound(build.inbound("m2"), world.pipeline) == "fallback"
+    assert world.model.prompts == []
 
 
 async def test_conversation_memory_goes_into_the_prompt(world, build) -> None:
@@ -251,6 +328,8 @@ async def test_a_refused_request_gets_the_fallback_and_leaves_the_breaker_closed
 
 
 async def test_reasoning_effort_reaches_the_model(world, build, cipher) -> None:
+    world.config.offer("o4-mini")
+    world.config.plan("acme", ("gpt-test", "o4-mini"))
     world.lookup.add(build.business(cipher, model="o4-mini", reasoning_effort="low"))
     assert await handle_inbound(build.inbound(), world.pipeline) == "replied"
     [call] = world.model.calls

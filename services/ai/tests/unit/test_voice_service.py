@@ -266,7 +266,8 @@ async def test_transfer_destination_for_the_time_of_day(world: World) -> None:
     )
     assert answer is not None
     assert (answer.number, answer.message) == ("+33100000002", "Connecting you.")
-    world.config.entities.clear()
+    for key in world.config.items("channel/"):
+        world.config.delete(key)
     assert (
         await world.service.transfer(query(TransferQuery, request="transfer-destination-request"))
         is None

@@ -4,12 +4,13 @@ import dataclasses
 import hashlib
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 
+from switchboard.ai import owners, plans
 from switchboard.ai.adapters.http_tools import tool_secret_context
 from switchboard.ai.adapters.mongo_businesses import MongoBusinesses, VersionConflict
 from switchboard.ai.adapters.mongo_knowledge import KnowledgeDocument, MongoKnowledge
@@ -17,6 +18,7 @@ from switchboard.ai.adapters.mongo_replies import MongoUsage
 from switchboard.ai.adapters.tool_targets import url_problem
 from switchboard.ai.cache import token_context
 from switchboard.ai.models import Business
+from switchboard.ai.owners import FollowedConfig
 from switchboard.ai.schemas import BusinessCreate, BusinessSettingsFields, BusinessUpdate, UsageOut
 from switchboard.ai.voice_models import ToolSpec, TransferRule, VoiceProfile
 from switchboard.ai.voice_schemas import VoiceIn, parse_interval
@@ -39,6 +41,26 @@ class DocumentTooLarge(ValueError):
     """A knowledge document above ``knowledge.max_document_chars``."""
 
 
+class ChannelNotOwned(ValueError):
+    """A channel the business's tenant does not own in the control plane. The same answer
+    whether nobody or another tenant owns it: a refusal tells nothing about other tenants."""
+
+    def __init__(self, channel: str) -> None:
+        super().__init__(
+            f"channel {channel} is not bound to your tenant in the control plane: "
+            "bind it there first (POST /v1/channels on the control plane)"
+        )
+        self.channel = channel
+
+
+class ModelNotAllowed(ValueError):
+    """A model the platform does not offer, or the tenant's plan does not allow (API: 422)."""
+
+
+class ConfigNotReady(RuntimeError):
+    """The control plane's configuration is not read yet (API: 503, retry)."""
+
+
 class VoiceInvalid(ValueError):
     """A voice profile the service cannot use (a tool endpoint it may not call, an http tool
     without a signing secret)."""
@@ -55,6 +77,31 @@ class AdminService:
     allow_private_tools: bool = False
     """Tool endpoints may be private or loopback addresses (the local environment only)."""
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
+    config: FollowedConfig = field(kw_only=True)
+    """The control plane's configuration: the channels each tenant owns."""
+
+    def _check_model(self, before: Business | None, after: Business) -> None:
+        """A new business's model, or a changed one, is offered and in the tenant's plan."""
+        if before is not None and before.model == after.model:
+            return
+        if not self.config.ready:
+            raise ConfigNotReady("the control plane's configuration is still being read")
+        problem = plans.model_problem(self.config, after.tenant, after.model, self.default_model)
+        if problem is not None:
+            raise ModelNotAllowed(problem)
+
+    def _check_channels(self, before: Business | None, after: Business) -> None:
+        """Every channel ``after`` adds is owned by its tenant in the control plane (channels
+        it already had stay: the worker answers them only while the tenant owns them)."""
+        had = set(_channels(before)) if before is not None else set()
+        added = [c for c in _channels(after) if c not in had]
+        if not added:
+            return
+        if not self.config.ready:
+            raise ConfigNotReady("the control plane's configuration is still being read")
+        for channel in added:
+            if owners.owner(self.config, channel).tenant != after.tenant:
+                raise ChannelNotOwned(channel)
 
     def _apply(self, business: Business, fields: BusinessSettingsFields) -> Business:
         changes: dict[str, Any] = {}
@@ -127,6 +174,8 @@ class AdminService:
             id=uuid.uuid4().hex, tenant=tenant, name=data.name, model=self.default_model
         )
         business = self._apply(blank, data)
+        self._check_model(None, business)
+        self._check_channels(None, business)
         await self.businesses.create(business)
         log.info("business created", business_id=business.id, tenant=tenant)
         return business
@@ -141,6 +190,8 @@ class AdminService:
         for _ in range(_MAX_CONFLICT_RETRIES):
             current = await self.get(tenant, business_id)
             updated = self._apply(current, data)
+            self._check_model(current, updated)
+            self._check_channels(current, updated)
             try:
                 await self.businesses.replace(current, updated)
             except VersionConflict:
@@ -189,6 +240,15 @@ class AdminService:
             )
             for r in rows
         ]
+
+
+def _channels(business: Business) -> list[str]:
+    """Every channel of ``business`` as the control plane names it (``kind/id``)."""
+    return [
+        *(owners.whatsapp_channel(c) for c in business.whatsapp_phone_number_ids),
+        *(owners.phone_channel(n) for n in business.twilio_numbers),
+        *business.voice.channels,
+    ]
 
 
 async def rotate_keys(businesses: MongoBusinesses, cipher: Cipher) -> int:

@@ -1,7 +1,10 @@
 """Admin API (Litestar, JWT with a ``tenant`` claim): businesses, knowledge, usage.
 
 A tenant sees only its own businesses: every read and write filters by the token's tenant,
-and someone else's business answers 404, exactly like one that does not exist.
+and someone else's business answers 404, exactly like one that does not exist. A business
+uses only channels its tenant owns in the control plane (422 otherwise, the same answer
+whether the channel is nobody's or another tenant's), and only models the platform offers and
+the tenant's plan allows (422 otherwise).
 """
 
 from datetime import date
@@ -9,17 +12,31 @@ from typing import Annotated
 
 from litestar import Controller, delete, get, patch, post, put
 from litestar.di import NamedDependency
-from litestar.exceptions import HTTPException, NotFoundException, ValidationException
+from litestar.exceptions import (
+    HTTPException,
+    NotFoundException,
+    ServiceUnavailableException,
+    ValidationException,
+)
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import (
     HTTP_202_ACCEPTED,
     HTTP_409_CONFLICT,
     HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+    HTTP_422_UNPROCESSABLE_ENTITY,
 )
 
 from switchboard.ai.adapters.mongo_businesses import VersionConflict
 from switchboard.ai.adapters.mongo_knowledge import KnowledgeDocument
-from switchboard.ai.admin import AdminService, DocumentTooLarge, NotFound, VoiceInvalid
+from switchboard.ai.admin import (
+    AdminService,
+    ChannelNotOwned,
+    ConfigNotReady,
+    DocumentTooLarge,
+    ModelNotAllowed,
+    NotFound,
+    VoiceInvalid,
+)
 from switchboard.ai.errors import ChannelTaken
 from switchboard.ai.schemas import (
     BusinessCreate,
@@ -38,6 +55,10 @@ class Conflict(HTTPException):
 
 class TooLarge(HTTPException):
     status_code = HTTP_413_REQUEST_ENTITY_TOO_LARGE
+
+
+class Unprocessable(HTTPException):
+    status_code = HTTP_422_UNPROCESSABLE_ENTITY
 
 
 def _doc_out(d: KnowledgeDocument) -> DocumentOut:
@@ -67,6 +88,10 @@ class BusinessController(Controller):
             return BusinessOut.of(await admin.create(tenant, data))
         except ChannelTaken as exc:
             raise Conflict(detail=str(exc)) from exc
+        except (ChannelNotOwned, ModelNotAllowed) as exc:
+            raise Unprocessable(detail=str(exc)) from exc
+        except ConfigNotReady as exc:
+            raise ServiceUnavailableException(detail=str(exc)) from exc
         except VoiceInvalid as exc:
             raise ValidationException(detail=str(exc)) from exc
 
@@ -102,6 +127,10 @@ class BusinessController(Controller):
             raise NotFoundException(detail="no such business") from exc
         except ChannelTaken as exc:
             raise Conflict(detail=str(exc)) from exc
+        except (ChannelNotOwned, ModelNotAllowed) as exc:
+            raise Unprocessable(detail=str(exc)) from exc
+        except ConfigNotReady as exc:
+            raise ServiceUnavailableException(detail=str(exc)) from exc
         except VoiceInvalid as exc:
             raise ValidationException(detail=str(exc)) from exc
         except VersionConflict as exc:

@@ -36,7 +36,7 @@ from switchboard.ai.adapters.whatsapp_media import WhatsAppMedia
 from switchboard.ai.admin import AdminService
 from switchboard.ai.api import BusinessController, UsageController
 from switchboard.ai.breaker import BreakerState, CircuitBreaker
-from switchboard.ai.cache import BindingsWatch, BusinessCache
+from switchboard.ai.cache import BindingsWatch, BusinessCache, forget_on_binding
 from switchboard.ai.consumers import create_router
 from switchboard.ai.handlers import ReplyPipeline, handle_inbound
 from switchboard.ai.knowledge import EmbeddingJob
@@ -48,6 +48,7 @@ from switchboard.common.asyncapi import asyncapi_routes, declare_publications, d
 from switchboard.common.auth import Audience, tenant_of
 from switchboard.common.auth.service import api_auth
 from switchboard.common.cli import configure_process
+from switchboard.common.config import ConfigFollower, ConfigView
 from switchboard.common.crypto import Cipher
 from switchboard.common.edge import edge_rules
 from switchboard.common.events import Event
@@ -62,6 +63,10 @@ DESCRIPTION = (
     "per conversation, and publishes each reply it sent (message.outbound)."
 )
 
+CONFIG_PREFIXES = ("channel/", "tenant/", "model/")
+"""What the AI processes follow of ``control.config``: who owns each channel, the tenants'
+status and plans, the models the platform offers and their prices (no secrets)."""
+
 
 def create_cipher(settings: AiSettings) -> Cipher:
     return Cipher.from_settings(settings.crypto)
@@ -75,6 +80,8 @@ class Overrides:
     embedder: Embedder | None = None
     sender: Sender | None = None
     publisher: OutboundPublisher | None = None
+    config: ConfigView | None = None
+    """Instead of following ``control.config`` (channel owners, plans, models)."""
     clock: Callable[[], float] = time.monotonic
     """Monotonic clock of the caches and the breaker."""
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
@@ -85,6 +92,7 @@ class Runtime:
     """Everything the worker runs on, opened and closed together."""
 
     db: Database
+    config: ConfigView
     pipeline: ReplyPipeline
     job: EmbeddingJob
     cache: BusinessCache
@@ -102,9 +110,14 @@ class Runtime:
 async def open_runtime(
     settings: AiSettings, *, broker: KafkaBroker | None = None, overrides: Overrides | None = None
 ) -> AsyncIterator[Runtime]:
-    """Connect MongoDB, Redis, the OpenAI and provider clients; build the reply pipeline."""
+    """Connect MongoDB, Redis, the OpenAI and provider clients; follow ``control.config``
+    (supervised: restarted with backoff); build the reply pipeline."""
     o = overrides or Overrides()
     cipher = create_cipher(settings)
+    config = o.config or follow_config(settings, "ai-worker")
+    loops = Supervisor("ai-runtime")
+    if o.config is None:
+        loops.add("config", config.run)
     mongo = create_client(settings.mongo)
     redis: Redis = Redis.from_url(
         settings.redis.url.get_secret_value(),
@@ -138,6 +151,7 @@ async def open_runtime(
             unknown_max_entries=c.unknown_max_entries,
             clock=o.clock,
         )
+        config.listen(forget_on_binding(cache), prefix="channel/")
         ns = settings.redis_namespace
         limiter = RedisRateLimiter(redis, f"{ns}:rate")
         if o.publisher is None and broker is None:
@@ -148,6 +162,7 @@ async def open_runtime(
             settings.consumer.outbound_topic,
         )
         pipeline = ReplyPipeline(
+            config=config,
             businesses=cache,
             ledger=RedisPublishedLedger(
                 ledger, redis, ttl_s=c.published_ttl_s, prefix=f"{ns}:published"
@@ -185,7 +200,7 @@ async def open_runtime(
                 max_entries=c.knowledge_max_entries,
                 clock=o.clock,
             ),
-            prices=settings.prices,
+            default_model=settings.openai.default_model,
             windows=MongoWindows(db, every_s=p.whatsapp_window_record_every_s),
             media=WhatsAppMedia(http, p),
             window_margin=timedelta(seconds=p.whatsapp_window_margin_s),
@@ -201,13 +216,26 @@ async def open_runtime(
             settings.openai.embedding_batch,
         )
         bindings = BindingsWatch(businesses, cache, interval_s=c.bindings_poll_s)
-        yield Runtime(db, pipeline, job, cache, limiter, businesses, ledger, knowledge, bindings)
+        async with loops.running():
+            yield Runtime(
+                db, config, pipeline, job, cache, limiter, businesses, ledger, knowledge, bindings
+            )
     finally:
         await http.aclose()
         await twilio_http.close()
         await openai_client.close()
         await redis.aclose()
         await mongo.close()
+
+
+def follow_config(settings: AiSettings, process: str) -> ConfigFollower:
+    """The follower of what the AI service reads of ``control.config`` (no secrets)."""
+    return ConfigFollower(
+        settings.kafka,
+        settings.config,
+        prefixes=CONFIG_PREFIXES,
+        client_id=f"{settings.kafka.client_id}-{process}-config",
+    )
 
 
 def create_worker(settings: AiSettings, overrides: Overrides | None = None) -> Litestar:
@@ -239,6 +267,9 @@ def create_worker(settings: AiSettings, overrides: Overrides | None = None) -> L
     async def broker_ready() -> bool:
         return await broker.ping(timeout=1.0)
 
+    async def config_ready() -> bool:
+        return "rt" in state and state["rt"].config.ready
+
     @contextlib.asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         await ensure_topics(
@@ -268,6 +299,7 @@ def create_worker(settings: AiSettings, overrides: Overrides | None = None) -> L
                     "mongo": mongo_ready,
                     "redis": redis_ready,
                     "kafka": broker_ready,
+                    "config": config_ready,
                     **supervisor.checks(),
                 }
             ),
@@ -278,11 +310,16 @@ def create_worker(settings: AiSettings, overrides: Overrides | None = None) -> L
     )
 
 
-def create_api(settings: AiSettings) -> Litestar:
-    """The admin API: businesses, knowledge documents, usage."""
+def create_api(settings: AiSettings, config: ConfigView | None = None) -> Litestar:
+    """The admin API: businesses, knowledge documents, usage. ``config`` instead of following
+    ``control.config`` (tests)."""
     auth = api_auth(settings, Audience.AI)
     cipher = create_cipher(settings)
     state: dict[str, Any] = {}
+    followed = config or follow_config(settings, "ai-api")
+    loops = Supervisor("ai-api")
+    if config is None:
+        loops.add("config", followed.run)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -299,20 +336,25 @@ def create_api(settings: AiSettings) -> Litestar:
                 settings.openai.default_model,
                 settings.knowledge.max_document_chars,
                 allow_private_tools=settings.private_tools_allowed,
+                config=followed,
             )
-            yield
+            async with loops.running():
+                yield
         finally:
             await mongo.close()
 
     async def mongo_ready() -> bool:
         return "db" in state and await ping(state["db"])
 
+    async def config_ready() -> bool:
+        return followed.ready
+
     return Litestar(
         logging_config=None,  # logs go through common.logging's structlog handler
         route_handlers=[
             BusinessController,
             UsageController,
-            *health_routes({"mongo": mongo_ready, **auth.checks()}),
+            *health_routes({"mongo": mongo_ready, "config": config_ready, **auth.checks()}),
         ],
         dependencies={
             "tenant": Provide(tenant_of, sync_to_thread=False),

@@ -1,13 +1,17 @@
-"""Business lookups by channel id through TTL + LRU caches (``cachetools.TTLCache``).
+"""Business lookups by tenant and channel id through TTL + LRU caches (``cachetools.TTLCache``).
+
+The tenant is the one the control plane binds the channel to (the handler asks it first): an
+entry answers only for that tenant, so a channel moved to another tenant is looked up again.
 
 Decrypted tokens live in a cache of their own, bounded and keyed by business id and version,
 so an updated token is never served from a stale entry and plaintexts are few and short-lived.
 
-Channels no business owns are cached too ("no business here", ``unknown_ttl_s``): a number
-nobody configured can receive tens of thousands of messages, and each would otherwise cost a
-datastore lookup. The entry is dropped when a channel is bound (:meth:`channels_bound`): the
-worker's bindings watch calls it when the admin API bound a channel (a marker it polls), and
-the control plane's channel bindings (``control.config``) will call it the same way.
+Channels without a business of their tenant are cached too ("no business here",
+``unknown_ttl_s``): a number can receive tens of thousands of messages, and each would
+otherwise cost a datastore lookup. The entry is dropped when a channel is bound
+(:meth:`channels_bound`): by the worker's bindings watch when the admin API bound a channel to
+a business (a marker it polls), and by the control plane's follower when ``control.config``
+binds or moves a channel (:func:`forget_on_binding`).
 """
 
 import asyncio
@@ -21,6 +25,7 @@ from prometheus_client import Counter
 from switchboard.ai.errors import StoreUnavailable
 from switchboard.ai.models import Business, ProviderTokens
 from switchboard.ai.repository import BindingsMarker, BusinessLookup
+from switchboard.common.config import Channel, ConfigChange
 from switchboard.common.crypto import Cipher
 
 log = structlog.get_logger(__name__)
@@ -51,7 +56,7 @@ class BusinessCache:
         self._lookup = lookup
         self._cipher = cipher
         self._businesses: TTLCache[str, Business] = TTLCache(max_entries, ttl_s, timer=clock)
-        self._unknown: TTLCache[str, bool] | None = (
+        self._unknown: TTLCache[str, str] | None = (
             TTLCache(unknown_max_entries, unknown_ttl_s, timer=clock)
             if unknown_ttl_s > 0 and unknown_max_entries > 0
             else None
@@ -65,24 +70,27 @@ class BusinessCache:
         self.hits = 0
         self.misses = 0
 
-    async def by_channel(self, channel_id: str) -> Business | None:
+    async def by_channel(self, tenant: str, channel_id: str) -> Business | None:
+        """The business of ``tenant`` answering on ``channel_id`` (entries are keyed by the
+        channel and answer only for the tenant they were found for)."""
         business = self._businesses.get(channel_id)
-        if business is not None:
+        if business is not None and business.tenant == tenant:
             self.hits += 1
             CACHE_LOOKUPS.labels("hit").inc()
             return business
-        if self._unknown is not None and channel_id in self._unknown:
+        if self._unknown is not None and self._unknown.get(channel_id) == tenant:
             self.hits += 1
             CACHE_LOOKUPS.labels("unknown_hit").inc()
             return None
         self.misses += 1
         CACHE_LOOKUPS.labels("miss").inc()
         bound_before = self._bound
-        business = await self._lookup.by_channel(channel_id)
+        business = await self._lookup.by_channel(tenant, channel_id)
         if business is not None:
             self._businesses[channel_id] = business
         elif self._unknown is not None and self._bound == bound_before:
-            self._unknown[channel_id] = True
+            self._businesses.pop(channel_id, None)
+            self._unknown[channel_id] = tenant
         return business
 
     def channels_bound(self, channel_ids: Iterable[str] | None = None) -> None:
@@ -122,6 +130,19 @@ class BusinessCache:
     def hit_rate(self) -> float:
         total = self.hits + self.misses
         return self.hits / total if total else 0.0
+
+
+def forget_on_binding(cache: BusinessCache) -> Callable[[ConfigChange], None]:
+    """A ``control.config`` listener (prefix ``channel/``): a channel bound, moved or unbound
+    in the control plane is looked up afresh (its cached "no business" answered for the
+    tenant it had)."""
+
+    def changed(change: ConfigChange) -> None:
+        for entity in (change.old, change.new):
+            if isinstance(entity, Channel):
+                cache.channels_bound([entity.id])
+
+    return changed
 
 
 class BindingsWatch:

@@ -3,6 +3,8 @@
 SwitchboardError (common)
  ├── RetryableError
  │    ├── StoreUnavailable     MongoDB / Redis did not answer
+ │    ├── ConfigNotReady       the control plane's configuration is not read yet (a message
+ │    │                        waits rather than be taken for one on a channel nobody owns)
  │    └── SendFailed           the provider refused or failed before accepting the reply
  │                             (past the retries: its conversation waits and tries again,
  │                             the others go on; no dead letter)
@@ -18,7 +20,7 @@ SwitchboardError (common)
 ModelUnavailable               the model failed after bounded retries (→ fallback, not retried)
 ModelRejected                  the model refused this request as invalid (→ fallback; the breaker
                                does not count it: one business's settings, not an outage)
-ChannelTaken                   another business already uses a channel id (API: 409)
+ChannelTaken                   another business of the tenant already uses a channel (API: 409)
 ToolFailed                     a voice tool could not answer (its error goes to the assistant)
 """
 
@@ -27,6 +29,11 @@ from switchboard.common.errors import PermanentError, RetryableError, Switchboar
 
 class StoreUnavailable(RetryableError):
     """MongoDB or Redis did not answer."""
+
+
+class ConfigNotReady(RetryableError):
+    """``control.config`` has not been read up to the start's end yet: who owns a channel is
+    not known, so the message waits (it is not skipped as unowned)."""
 
 
 class SendFailed(RetryableError):
@@ -83,10 +90,10 @@ class ModelRejected(SwitchboardError):
 
 
 class ChannelTaken(SwitchboardError):
-    """A channel id is already routed to another business."""
+    """A channel is already routed to another business of the same tenant."""
 
     def __init__(self, channel_id: str) -> None:
-        super().__init__(f"channel {channel_id!r} belongs to another business")
+        super().__init__(f"channel {channel_id!r} belongs to another of your businesses")
         self.channel_id = channel_id
 
 

@@ -1,5 +1,10 @@
-"""Handling one ``message.inbound`` event: business → type → claim → window → limits → model →
-send → publish.
+"""Handling one ``message.inbound`` event: owner → business → type → claim → window → limits →
+model → send → publish.
+
+The tenant comes from the channel: the control plane's binding (``control.config``) names the
+tenant that owns the channel the message arrived on, and only a business of that tenant
+answers it. A message on a channel nobody owns, or whose event names another tenant than the
+binding, is answered, stored and billed under no one.
 
 Nothing is written for a message that will not be answered because of where it went (no
 business on the channel, an inactive business, a type the business ignores): with nothing sent
@@ -21,18 +26,19 @@ template, read receipts and media are in ``whatsapp.py``.
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
 import structlog
 
-from switchboard.ai import whatsapp
+from switchboard.ai import owners, plans, whatsapp
 from switchboard.ai.breaker import BreakerOpen, CircuitBreaker
 from switchboard.ai.cache import BusinessCache
 from switchboard.ai.describe import describe
 from switchboard.ai.errors import (
+    ConfigNotReady,
     ModelRejected,
     ModelUnavailable,
     ReengagementRequired,
@@ -65,6 +71,7 @@ from switchboard.ai.models import (
     channel_of,
     cost_usd,
 )
+from switchboard.ai.owners import FollowedConfig
 from switchboard.ai.repository import (
     ConversationStore,
     MediaFetcher,
@@ -87,6 +94,8 @@ log = structlog.get_logger(__name__)
 class ReplyPipeline:
     """The dependencies of :func:`handle_inbound` (wired in ``app.py``, faked in tests)."""
 
+    config: FollowedConfig
+    """The control plane's configuration: who owns each channel."""
     businesses: BusinessCache
     ledger: ReplyLedger
     conversations: ConversationStore
@@ -97,7 +106,8 @@ class ReplyPipeline:
     sender: Sender
     publisher: OutboundPublisher
     retriever: Retriever | None
-    prices: Mapping[str, Price]
+    default_model: str = "gpt-4o-mini"
+    """The platform's default model: the only one a plan without ``allowed_models`` allows."""
     windows: ServiceWindows | None = None
     """WhatsApp's 24-hour windows; None: only the message's own time opens one."""
     media: MediaFetcher | None = None
@@ -112,8 +122,10 @@ async def handle_inbound(event: Event, p: ReplyPipeline) -> str:
     """Answer one inbound message at most once; returns the outcome (also counted in metrics)."""
     if not isinstance(event.data, MessageReceived):
         return "ignored"
+    if not p.config.ready:
+        raise ConfigNotReady("control.config is still being read")
     started = p.monotonic()
-    outcome = await _handle(event.data, p)
+    outcome = await _handle(event.data, event.tenant, p)
     MESSAGES.labels(outcome).inc()
     HANDLE_SECONDS.observe(p.monotonic() - started)
     return outcome
@@ -123,7 +135,9 @@ async def handle_inbound(event: Event, p: ReplyPipeline) -> str:
 class _Prepared:
     """What the model call needs, read before the claim's outcome is known."""
 
-    spend_limited: bool
+    spend_limited: str | None
+    """Which spend limit the business is over (``spend``: its own; ``plan_spend``: its
+    tenant's plan), or None."""
     history: list[StoredMessage]
     index: KnowledgeMatrix | None
     free_text: bool = True
@@ -138,11 +152,25 @@ class _Skip:
     outcome: str
 
 
-async def _handle(msg: MessageReceived, p: ReplyPipeline) -> str:
-    # The business first (a cache hit, nearly always): a message nobody will answer writes
-    # nothing. Deduplication is only needed for what has an effect, and an unknown or inactive
-    # business, or a type the business ignores, has none (a redelivery is skipped again).
-    business = await p.businesses.by_channel(msg.business_channel_id)
+async def _handle(msg: MessageReceived, tenant: str | None, p: ReplyPipeline) -> str:
+    # The owner and the business first (in memory and a cache hit, nearly always): a message
+    # nobody will answer writes nothing. Deduplication is only needed for what has an effect,
+    # and an unowned channel, an unknown or inactive business, or a type the business ignores,
+    # has none (a redelivery is skipped again).
+    owner = owners.owner(p.config, owners.inbound_channel(msg))
+    if owner.tenant is None:
+        return f"skipped_{'unowned_channel' if owner.reason == 'unbound' else owner.reason}"
+    if tenant is not None and tenant != owner.tenant:
+        # The event was attributed to another tenant than the one the channel is bound to
+        # now (moved in between): answering for either could speak for the wrong one.
+        log.warning(
+            "message for another tenant than the channel's owner",
+            channel=owners.inbound_channel(msg),
+            event_tenant=tenant,
+            owner=owner.tenant,
+        )
+        return "skipped_other_tenant"
+    business = await p.businesses.by_channel(owner.tenant, msg.business_channel_id)
     if business is None:
         return "skipped_unknown_business"
     if not business.active:
@@ -213,7 +241,7 @@ async def _reply(
     """The model's answer; the fallback when over a limit, the model is down or the business
     answers this type so; the template outside WhatsApp's window; or why nothing is sent."""
     # The rate limit counts only messages that get this far (not duplicates).
-    limit = "spend" if prepared.spend_limited else await _over_rate(business, p)
+    limit = prepared.spend_limited or await _over_rate(business, p)
     if not prepared.free_text:  # free text would be refused (Meta 131047): template or nothing
         template = whatsapp.template_reply(business, msg) if limit is None else None
         WINDOW_CLOSED.labels("skipped" if template is None else "template").inc()
@@ -224,6 +252,11 @@ async def _reply(
         log.info("business over limit", business_id=business.id, limit=limit, action=action)
         return _fallback(business)
     if business.type_action(msg.message_type) == "fallback":
+        return _fallback(business)
+    problem = plans.model_problem(p.config, business.tenant, business.model, p.default_model)
+    if problem is not None:  # the operator withdrew the model, or the plan no longer has it
+        MODEL_FAILURES.labels("not_allowed").inc()
+        log.warning("model not allowed; fallback", business_id=business.id, error=problem)
         return _fallback(business)
     question = describe(msg)
     extra, images = await whatsapp.media_for_model(
@@ -259,7 +292,8 @@ async def _reply(
     MODEL_SECONDS.observe(p.monotonic() - started)
     TOKENS.labels("in").inc(completion.prompt_tokens)
     TOKENS.labels("out").inc(completion.completion_tokens)
-    price = p.prices.get(completion.model) or p.prices.get(business.model) or Price()
+    # The allowed model's price (checked above): the server may answer with a dated alias.
+    price = plans.price_of(p.config, business.model) or Price()
     cost = cost_usd(
         completion.prompt_tokens,
         completion.completion_tokens,
@@ -293,12 +327,19 @@ async def _knowledge(
         return []
 
 
-async def _over_spend(business: Business, p: ReplyPipeline) -> bool:
-    if business.monthly_spend_limit_usd <= 0:
-        return False
-    spent = await p.usage.month_cost(business.id, p.now().strftime("%Y-%m"))
-    SPEND_RATIO.labels(business.id).set(spent / business.monthly_spend_limit_usd)
-    return spent >= business.monthly_spend_limit_usd
+async def _over_spend(business: Business, p: ReplyPipeline) -> str | None:
+    """The business's own monthly limit (0: none of its own), then its tenant's plan: the
+    platform's daily cap over all the tenant's businesses, which no business setting raises."""
+    now = p.now()
+    if business.monthly_spend_limit_usd > 0:
+        spent = await p.usage.month_cost(business.id, now.strftime("%Y-%m"))
+        SPEND_RATIO.labels(business.id).set(spent / business.monthly_spend_limit_usd)
+        if spent >= business.monthly_spend_limit_usd:
+            return "spend"
+    cap = plans.daily_cap_usd(p.config, business.tenant)
+    if await p.usage.tenant_day_cost(business.tenant, now.date().isoformat()) >= cap:
+        return "plan_spend"
+    return None
 
 
 async def _over_rate(business: Business, p: ReplyPipeline) -> str | None:

@@ -20,9 +20,9 @@ from switchboard.common.events import Event
 
 
 class BusinessLookup(Protocol):
-    """Finds the business a channel id routes to (the worker's read side)."""
+    """Finds the business of a tenant a channel id routes to (the worker's read side)."""
 
-    async def by_channel(self, channel_id: str) -> Business | None: ...
+    async def by_channel(self, tenant: str, channel_id: str) -> Business | None: ...
 
 
 class BindingsMarker(Protocol):
@@ -79,6 +79,10 @@ class UsageStore(Protocol):
 
     async def month_cost(self, business_id: str, month: str) -> float:
         """Spend of ``month`` (``YYYY-MM``) so far."""
+        ...
+
+    async def tenant_day_cost(self, tenant: str, day: str) -> float:
+        """Spend of all the tenant's businesses on ``day`` (``YYYY-MM-DD``, UTC) so far."""
         ...
 
 

@@ -106,17 +106,10 @@ class CacheSettings(BaseModel):
 
 
 class Price(BaseModel):
-    """USD per 1,000 tokens."""
+    """USD per 1,000 tokens (the operator's prices come from the control plane: ``model/*``)."""
 
     input_per_1k: float = 0.0
     output_per_1k: float = 0.0
-
-
-def _default_prices() -> dict[str, Price]:
-    return {
-        "gpt-4o-mini": Price(input_per_1k=0.00015, output_per_1k=0.0006),
-        "gpt-4o": Price(input_per_1k=0.0025, output_per_1k=0.01),
-    }
 
 
 class KnowledgeSettings(BaseModel):
@@ -207,9 +200,8 @@ class AiSettings(CommonSettings):
     consumer: ConsumerSettings = Field(default_factory=ConsumerSettings)
     voice: VoiceSettings = Field(default_factory=VoiceSettings)
     config: ConfigSettings = Field(default_factory=ConfigSettings)
-    """The control plane's configuration (``control.config``): who owns each voice channel."""
-    prices: dict[str, Price] = Field(default_factory=_default_prices)
-    """Model → price; a model missing here costs 0 (and is logged)."""
+    """The control plane's configuration (``control.config``): who owns each channel, the
+    tenants' plans, the models offered and their prices."""
     redis_prefix: str = ""
     """Namespace of this service's Redis keys; empty: ``switchboard:ai:<mongo database>``."""
     source: str = "/switchboard/ai"

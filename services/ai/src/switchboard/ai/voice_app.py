@@ -25,7 +25,7 @@ from switchboard.ai.adapters.mongo import create_client, ensure_indexes, ping
 from switchboard.ai.adapters.mongo_businesses import MongoBusinesses
 from switchboard.ai.adapters.mongo_knowledge import MongoKnowledge
 from switchboard.ai.adapters.openai_client import OpenAIEmbedder, create_openai
-from switchboard.ai.app import create_cipher
+from switchboard.ai.app import create_cipher, follow_config
 from switchboard.ai.repository import Embedder
 from switchboard.ai.retrieval import Retriever
 from switchboard.ai.settings import AiSettings, get_settings
@@ -33,13 +33,9 @@ from switchboard.ai.voice import QueryEmbeddings, VoiceService
 from switchboard.ai.voice_api import VoiceController, internal_guard
 from switchboard.ai.voice_lookup import ConfigView, VoiceBusinesses
 from switchboard.common.cli import configure_process
-from switchboard.common.config import ConfigFollower
 from switchboard.common.http import health_routes
 from switchboard.common.runtime import settled_after_startup
 from switchboard.common.supervise import Supervisor
-
-CONFIG_PREFIXES = ("channel/", "tenant/")
-"""What the voice API follows of ``control.config`` (channels carry no secrets)."""
 
 
 @dataclass(slots=True)
@@ -61,16 +57,7 @@ def create_voice_api(settings: AiSettings, overrides: VoiceOverrides | None = No
     if not v.internal_secrets:
         raise ValueError("SWITCHBOARD_VOICE__INTERNAL_SECRETS is empty: the voice API is closed")
     cipher = create_cipher(settings)
-    follower = (
-        ConfigFollower(
-            settings.kafka,
-            settings.config,
-            prefixes=CONFIG_PREFIXES,
-            client_id=f"{settings.kafka.client_id}-ai-voice-config",
-        )
-        if o.config is None
-        else None
-    )
+    follower = follow_config(settings, "ai-voice") if o.config is None else None
     loops = Supervisor("ai-voice")
     if follower is not None:
         loops.add("config", follower.run)

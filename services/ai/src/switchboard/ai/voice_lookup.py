@@ -22,8 +22,9 @@ import structlog
 from cachetools import TTLCache
 from prometheus_client import Counter
 
+from switchboard.ai import owners
 from switchboard.ai.models import Business
-from switchboard.common.config import Channel, Entity, Tenant
+from switchboard.ai.owners import ConfigView
 
 log = structlog.get_logger(__name__)
 SKIPPED = Counter(
@@ -34,10 +35,7 @@ SKIPPED = Counter(
 )
 
 
-class ConfigView(Protocol):
-    """The part of the control plane's configuration the lookup reads (a ConfigFollower)."""
-
-    def get(self, key: str) -> Entity | None: ...
+__all__ = ["ConfigView", "Found", "VoiceBusinessLookup", "VoiceBusinesses"]
 
 
 class VoiceBusinessLookup(Protocol):
@@ -69,14 +67,10 @@ class VoiceBusinesses:
 
     def owner(self, channel: str) -> str | None:
         """The tenant the control plane binds ``channel`` (``kind/id``) to, if active."""
-        bound = self._config.get(f"channel/{channel}")
-        if not isinstance(bound, Channel):
-            return None
-        tenant = self._config.get(f"tenant/{bound.tenant}")
-        if isinstance(tenant, Tenant) and tenant.status != "active":
+        found = owners.owner(self._config, channel)
+        if found.reason == "tenant_suspended":
             SKIPPED.labels("tenant_suspended").inc()
-            return None
-        return bound.tenant
+        return found.tenant
 
     async def find(self, channels: Sequence[str], verified_tenant: str | None) -> Found | None:
         for channel in channels:

@@ -1,9 +1,10 @@
 """Businesses and the channel ids routed to them. Tokens are stored sealed, never in clear.
 
 Messaging channels (WhatsApp phone_number_ids, Twilio numbers) route through
-``business_channels`` keyed by the channel id; voice channels (numbers, Vapi assistants,
-ElevenLabs agents) through ``business_voice_channels`` keyed by tenant and channel (see
-``mongo_voice.py``): a tenant's business claims a voice channel only among that tenant's.
+``business_channels``, voice channels (numbers, Vapi assistants, ElevenLabs agents) through
+``business_voice_channels`` (see ``mongo_voice.py``), both keyed by tenant and channel: a
+tenant's business claims a channel only among that tenant's businesses. Which tenant owns a
+channel is the control plane's to say, not a first-come claim here (see ``owners.py``).
 """
 
 import dataclasses
@@ -39,6 +40,11 @@ from switchboard.common.errors import translated
 log = structlog.get_logger(__name__)
 _TOKEN_FIELDS = ("whatsapp_token", "twilio_token")
 _TUPLE_FIELDS = ("whatsapp_phone_number_ids", "twilio_numbers")
+
+
+def route_id(tenant: str, channel_id: str) -> str:
+    """The ``_id`` of a messaging route: one per tenant and channel id."""
+    return f"{tenant}|{channel_id}"
 
 
 def business_to_doc(b: Business) -> Doc:
@@ -105,9 +111,10 @@ class MongoBusinesses:
             # business" answer expires (cache.unknown_ttl_s) instead of at their next poll.
             log.warning("moving the bindings marker failed", channels=channel_ids, error=str(exc))
 
-    async def by_channel(self, channel_id: str) -> Business | None:
+    async def by_channel(self, tenant: str, channel_id: str) -> Business | None:
+        """The business of ``tenant`` that answers messages on ``channel_id``."""
         with translated("channel lookup", MONGO_ERRORS):
-            route = await self._channels.find_one({"_id": channel_id})
+            route = await self._channels.find_one({"_id": route_id(tenant, channel_id)})
             if route is None:
                 return None
             doc = await self._businesses.find_one({"_id": route["business_id"]})
@@ -115,7 +122,9 @@ class MongoBusinesses:
             return None
         business = business_from_doc(doc)
         # A claim left by an interrupted update is not a route.
-        return business if channel_id in business.channel_ids else None
+        if business.tenant != tenant or channel_id not in business.channel_ids:
+            return None
+        return business
 
     async def by_voice_channel(self, tenant: str, channel: str) -> Business | None:
         """The business of ``tenant`` that serves voice ``channel`` (``kind/id``)."""
@@ -161,19 +170,22 @@ class MongoBusinesses:
             for channel_id in channel_ids:
                 with translated("claiming a channel", MONGO_ERRORS):
                     await self._channels.insert_one(
-                        {"_id": channel_id, "business_id": business.id, "tenant": business.tenant}
+                        {
+                            "_id": route_id(business.tenant, channel_id),
+                            "business_id": business.id,
+                            "tenant": business.tenant,
+                        }
                     )
                 claimed.append(channel_id)
         except DuplicateKeyError as exc:
-            await self._release(business.id, claimed)
+            await self._release(business, claimed)
             raise ChannelTaken(channel_id) from exc
 
-    async def _release(self, business_id: str, channel_ids: list[str]) -> None:
+    async def _release(self, business: Business, channel_ids: list[str]) -> None:
         if channel_ids:
+            ids = [route_id(business.tenant, c) for c in channel_ids]
             with translated("releasing channels", MONGO_ERRORS):
-                await self._channels.delete_many(
-                    {"_id": {"$in": channel_ids}, "business_id": business_id}
-                )
+                await self._channels.delete_many({"_id": {"$in": ids}, "business_id": business.id})
 
     async def create(self, business: Business) -> None:
         """Claim its channel ids (unique) then insert it; ChannelTaken if one is in use."""
@@ -181,7 +193,7 @@ class MongoBusinesses:
         try:
             await self._claim_voice(business, list(business.voice.channels))
         except ChannelTaken:
-            await self._release(business.id, list(business.channel_ids))
+            await self._release(business, list(business.channel_ids))
             raise
         with translated("creating a business", MONGO_ERRORS):
             await self._businesses.insert_one(business_to_doc(business))
@@ -212,7 +224,7 @@ class MongoBusinesses:
         try:
             await self._claim_voice(new, voice_added)
         except ChannelTaken:
-            await self._release(new.id, added)
+            await self._release(new, added)
             raise
         doc = business_to_doc(dataclasses.replace(new, version=old.version + 1))
         with translated("updating a business", MONGO_ERRORS):
@@ -220,10 +232,10 @@ class MongoBusinesses:
                 {"_id": old.id, "tenant": old.tenant, "version": old.version}, doc
             )
         if result.matched_count == 0:
-            await self._release(new.id, added)
+            await self._release(new, added)
             await self._release_voice(new, voice_added)
             raise VersionConflict(old.id)
-        await self._release(old.id, removed)
+        await self._release(old, removed)
         await self._bound(added)
         await self._release_voice(old, voice_removed)
 

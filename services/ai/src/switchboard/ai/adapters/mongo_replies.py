@@ -300,6 +300,12 @@ class MongoUsage:
         sums = await self._sum({"business_id": business_id, "month": month}, None, "cost_usd")
         return float(sums.get(None, 0.0))
 
+    async def tenant_day_cost(self, tenant: str, day: str) -> float:
+        """The day's spend of all the tenant's businesses, summed from the rows (cached by
+        RedisSpend: summed once per tenant and day, and again only after losing Redis)."""
+        sums = await self._sum({"tenant": tenant, "day": day}, None, "cost_usd")
+        return float(sums.get(None, 0.0))
+
     async def daily(
         self, tenant: str, business_id: str | None, start: str | None, end: str | None
     ) -> list[Doc]:

@@ -1,4 +1,5 @@
-"""Monthly spend per business: a Redis counter in front of MongoDB's ``usage_events`` rows.
+"""Monthly spend per business and daily spend per tenant (its plan's cap): Redis counters in
+front of MongoDB's ``usage_events`` rows.
 
 Every message of a business with a spend limit reads it, so it lives in Redis: rebuilt from
 MongoDB when the key is missing (an ``_id`` lookup of the month's marker; the rows are summed
@@ -8,6 +9,7 @@ on every replica. MongoDB stays the durable copy: each reply's row is inserted b
 counter moves, so losing Redis loses nothing but one re-sum.
 """
 
+from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Final
 
@@ -49,6 +51,9 @@ class RedisSpend:
     def _key(self, business_id: str, month: str) -> str:
         return f"{self._prefix}:{business_id}:{month}"
 
+    def _tenant_key(self, tenant: str, day: str) -> str:
+        return f"{self._prefix}:tenant:{tenant}:{day}"
+
     async def add(self, business: Business, day: date, reply: Reply, *, counted_key: str) -> None:
         marked = (business.id, day.isoformat()[:7])
         counted = await self._usage.add(
@@ -58,20 +63,33 @@ class RedisSpend:
         if not counted:
             return  # counted before: the Redis sum has it too
         if reply.cost_usd:
+            keys = (
+                self._key(business.id, day.isoformat()[:7]),
+                self._tenant_key(business.tenant, day.isoformat()),
+            )
             try:
-                await self._incr(
-                    keys=[self._key(business.id, day.isoformat()[:7])], args=[reply.cost_usd]
-                )
+                for key in keys:
+                    await self._incr(keys=[key], args=[reply.cost_usd])
             except (RedisError, OSError) as exc:
                 raise StoreUnavailable(f"counting spend failed: {exc!r}") from exc
 
     async def month_cost(self, business_id: str, month: str) -> float:
-        key = self._key(business_id, month)
+        return await self._cached(
+            self._key(business_id, month), lambda: self._usage.month_cost(business_id, month)
+        )
+
+    async def tenant_day_cost(self, tenant: str, day: str) -> float:
+        return await self._cached(
+            self._tenant_key(tenant, day), lambda: self._usage.tenant_day_cost(tenant, day)
+        )
+
+    async def _cached(self, key: str, total_of: Callable[[], Awaitable[float]]) -> float:
+        """The counter at ``key``, rebuilt from MongoDB when Redis does not have it."""
         try:
             cached = await self._redis.get(key)
             if cached is not None:
                 return float(cached)
-            total = await self._usage.month_cost(business_id, month)
+            total = await total_of()
             # NX: a concurrent reader may have set it already (and increments since).
             await self._redis.set(key, repr(total), ex=KEY_TTL_S, nx=True)
         except (RedisError, OSError) as exc:
