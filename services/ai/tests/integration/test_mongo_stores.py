@@ -48,6 +48,24 @@ async def test_channel_ids_are_unique_across_businesses(db, build, cipher) -> No
     assert (await store.by_channel("acme", "free-1")).id == "b3"
 
 
+async def test_routes_from_before_the_control_plane_are_upgraded_per_tenant(
+    db, build, cipher
+) -> None:
+    store = MongoBusinesses(db)
+    await store.create(build.business(cipher))
+    await db["business_channels"].delete_many({})
+    for channel in (build.wa_id, build.sms_number):  # the earlier form: _id = the channel id
+        await db["business_channels"].insert_one(
+            {"_id": channel, "business_id": "biz1", "tenant": "acme"}
+        )
+    assert await store.by_channel("acme", build.wa_id) is None
+    assert await store.upgrade_routes() == 2
+    assert (await store.by_channel("acme", build.wa_id)).id == "biz1"
+    assert (await store.by_channel("acme", build.sms_number)).id == "biz1"
+    assert await store.by_channel("globex", build.wa_id) is None
+    assert await store.upgrade_routes() == 0
+
+
 async def test_key_rotation_re_encrypts_and_old_records_still_decrypt(db, build) -> None:
     store = MongoBusinesses(db)
     old_cipher = build.cipher("k1")

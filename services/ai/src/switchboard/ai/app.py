@@ -327,6 +327,7 @@ def create_api(settings: AiSettings, config: ConfigView | None = None) -> Litest
         try:
             db = mongo[settings.mongo.database]
             await ensure_indexes(db)
+            await MongoBusinesses(db).upgrade_routes()
             state["db"] = db
             state["admin"] = AdminService(
                 MongoBusinesses(db),

@@ -7,6 +7,7 @@ tenant's business claims a channel only among that tenant's businesses. Which te
 channel is the control plane's to say, not a first-come claim here (see ``owners.py``).
 """
 
+import contextlib
 import dataclasses
 import uuid
 from datetime import UTC, datetime
@@ -110,6 +111,26 @@ class MongoBusinesses:
             # The binding itself is stored; workers then learn of it when their cached "no
             # business" answer expires (cache.unknown_ttl_s) instead of at their next poll.
             log.warning("moving the bindings marker failed", channels=channel_ids, error=str(exc))
+
+    async def upgrade_routes(self) -> int:
+        """Give routes written before they were per tenant (``_id`` = the channel id) their
+        ``<tenant>|<channel id>`` form; idempotent (the admin API runs it at start)."""
+        with translated("upgrading channel routes", MONGO_ERRORS):
+            docs = await self._channels.find({}).to_list(None)
+            old = [d for d in docs if "|" not in str(d["_id"])]
+            for d in old:
+                with contextlib.suppress(DuplicateKeyError):  # upgraded, then interrupted
+                    await self._channels.insert_one(
+                        {
+                            "_id": route_id(d["tenant"], d["_id"]),
+                            "business_id": d["business_id"],
+                            "tenant": d["tenant"],
+                        }
+                    )
+                await self._channels.delete_one({"_id": d["_id"]})
+        if old:
+            log.info("channel routes upgraded to per-tenant routes", routes=len(old))
+        return len(old)
 
     async def by_channel(self, tenant: str, channel_id: str) -> Business | None:
         """The business of ``tenant`` that answers messages on ``channel_id``."""
