@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from switchboard.common.auth import Audience, LocalSigner
 from switchboard.common.config import (
     Channel,
     ConfigEntity,
+    ModelPrice,
     PlanLimits,
     Tenant,
     TwilioAccount,
@@ -105,6 +107,12 @@ def control_plane() -> list[ConfigEntity]:
         ),
         Channel(
             kind="vapi-assistant", id=demo_voice.ASSISTANT_ID, tenant=TENANT, account_id=VAPI_ORG
+        ),
+        # The AI service's default model, offered by the operator.
+        ModelPrice(
+            id="gpt-4o-mini",
+            input_per_1k_usd=Decimal("0.00015"),
+            output_per_1k_usd=Decimal("0.0006"),
         ),
     ]
 
@@ -220,6 +228,7 @@ def demo_stack(
         "SWITCHBOARD_OPENAI__API_KEY": "local-dev-openai-key",
         "SWITCHBOARD_PROVIDERS__WHATSAPP_GRAPH_BASE": sim_url,
         "SWITCHBOARD_PROVIDERS__TWILIO_BASE_URL": sim_url,
+        **config,  # the worker and the admin API: who owns each number, the models offered
     }
     try:
         # Workers first: they migrate their databases, which the APIs then open.

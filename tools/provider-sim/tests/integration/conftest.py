@@ -9,6 +9,7 @@ import os
 import subprocess
 import threading
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import asyncpg
@@ -20,6 +21,7 @@ from switchboard.common.config import (
     Channel,
     ConfigEntity,
     ConfigSettings,
+    ModelPrice,
     TwilioAccount,
     WhatsAppAccount,
 )
@@ -80,6 +82,12 @@ def control_plane() -> list[ConfigEntity]:
             tenant=TENANT,
             account_id=WHATSAPP_APP,
             waba_id=WABA,
+        ),
+        # The model the AI service's businesses use by default, offered by the operator.
+        ModelPrice(
+            id="gpt-4o-mini",
+            input_per_1k_usd=Decimal("0.00015"),
+            output_per_1k_usd=Decimal("0.0006"),
         ),
     ]
 

@@ -15,6 +15,7 @@ import secrets
 import signal
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -29,6 +30,7 @@ from switchboard.common.config import (
     ConfigEntity,
     ConfigSettings,
     ElevenLabsAccount,
+    ModelPrice,
     Tenant,
     VapiAccount,
 )
@@ -90,6 +92,12 @@ def voice_stack(stack, tmp_path_factory, common_settings) -> Iterator[VoiceStack
             kafka,
             config,
             Tenant(id=tenant, name="Voice Bistro Ltd"),
+            # The operator offers the platform's default model (the businesses' model).
+            ModelPrice(
+                id="gpt-4o-mini",
+                input_per_1k_usd=Decimal("0.00015"),
+                output_per_1k_usd=Decimal("0.0006"),
+            ),
             VapiAccount(
                 id=VAPI_ORG,
                 tenants=(tenant,),
@@ -192,22 +200,37 @@ async def bistro(voice_stack: VoiceStack, kafka_settings: KafkaSettings) -> Asyn
         number=f"+1555{secrets.randbelow(10**7):07d}",
         agent=f"agent_{secrets.token_hex(6)}",
     )
+    # The control plane binds both channels to the tenant first: the admin API takes only
+    # channels its tenant owns (422 until the binding reached it).
+    await _publish(
+        kafka_settings,
+        voice_stack.config,
+        Channel(kind="vapi-phone", id=b.phone_id, tenant=voice_stack.tenant, account_id=VAPI_ORG),
+        Channel(
+            kind="elevenlabs-agent", id=b.agent, tenant=voice_stack.tenant, account_id=EL_WORKSPACE
+        ),
+    )
     headers = SIGNER.bearer(voice_stack.tenant, Audience.AI)
+    body = {
+        "name": "Voice Bistro",
+        "voice": {
+            "channels": [f"vapi-phone/{b.phone_id}", f"elevenlabs-agent/{b.agent}"],
+            "time_zone": "Europe/Paris",
+            "hours": {"sun": ["12:00-22:00"]},
+            "vapi_assistant_id": "asst-voice-bistro",
+            "transfer_number": "+33100000009",
+            "tools": [{"name": "search_knowledge", "kind": "search_knowledge"}],
+        },
+    }
     async with httpx.AsyncClient(base_url=voice_stack.ai_api, headers=headers, timeout=30) as api:
-        created = await api.post(
-            "/v1/businesses",
-            json={
-                "name": "Voice Bistro",
-                "voice": {
-                    "channels": [f"vapi-phone/{b.phone_id}", f"elevenlabs-agent/{b.agent}"],
-                    "time_zone": "Europe/Paris",
-                    "hours": {"sun": ["12:00-22:00"]},
-                    "vapi_assistant_id": "asst-voice-bistro",
-                    "transfer_number": "+33100000009",
-                    "tools": [{"name": "search_knowledge", "kind": "search_knowledge"}],
-                },
-            },
-        )
+        answers: list[httpx.Response] = []
+
+        async def accepted() -> bool:
+            answers.append(await api.post("/v1/businesses", json=body))
+            return answers[-1].status_code != 422 or "not bound" not in answers[-1].text
+
+        await eventually(accepted, timeout_s=60)
+        created = answers[-1]
         assert created.status_code == 201, created.text
         business = created.json()["id"]
         put = await api.put(f"/v1/businesses/{business}/documents/hours", json=DOCUMENT)
@@ -218,14 +241,6 @@ async def bistro(voice_stack: VoiceStack, kafka_settings: KafkaSettings) -> Asyn
             return bool(docs) and all(d["status"] == "ready" for d in docs)
 
         await eventually(embedded, timeout_s=120)
-    await _publish(
-        kafka_settings,
-        voice_stack.config,
-        Channel(kind="vapi-phone", id=b.phone_id, tenant=voice_stack.tenant, account_id=VAPI_ORG),
-        Channel(
-            kind="elevenlabs-agent", id=b.agent, tenant=voice_stack.tenant, account_id=EL_WORKSPACE
-        ),
-    )
     async with httpx.AsyncClient(base_url=voice_stack.sim, timeout=30) as sim:
         config_patch = {
             "vapi": {

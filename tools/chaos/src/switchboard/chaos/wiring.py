@@ -12,6 +12,7 @@ import os
 import subprocess
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Final
 
@@ -22,6 +23,7 @@ from switchboard.common.auth import LocalSigner
 from switchboard.common.config import (
     Channel,
     ConfigEntity,
+    ModelPrice,
     PlanLimits,
     Tenant,
     TwilioAccount,
@@ -220,6 +222,12 @@ def control_plane(options: ChaosOptions) -> list[ConfigEntity]:
             waba_id=WABA_ID,
         ),
         VapiAccount(id="org-chaos", tenants=(TENANT,), webhook_secrets=(SecretStr(VAPI_SECRET),)),
+        # The AI service's default model, offered by the operator (else every reply refused).
+        ModelPrice(
+            id="gpt-4o-mini",
+            input_per_1k_usd=Decimal("0.00015"),
+            output_per_1k_usd=Decimal("0.0006"),
+        ),
     ]
 
 

@@ -110,18 +110,19 @@ async def run_conversation(
     deadline = time.monotonic() + demo.timeout_s
     result = ConversationResult()
     async with httpx.AsyncClient(base_url=demo.ai_url, headers=headers, timeout=30) as api:
-        created = await api.post(
-            "/v1/businesses",
-            json={
-                "name": "Demo Bistro",
-                "system_prompt": "You answer WhatsApp messages for Demo Bistro. Be brief.",
-                "whatsapp_phone_number_ids": [number],
-                "whatsapp_access_token": token,
-                "memory_messages": 10,
-            },
+        body = {
+            "name": "Demo Bistro",
+            "system_prompt": "You answer WhatsApp messages for Demo Bistro. Be brief.",
+            "whatsapp_phone_number_ids": [number],
+            "whatsapp_access_token": token,
+            "memory_messages": 10,
+        }
+        # The AI service takes the number once the control plane's binding reached it (a
+        # second or two after the bind): until then it answers 422 "not bound".
+        created = await _until(
+            functools.partial(_create_business, api, body), deadline, "the number's binding"
         )
-        created.raise_for_status()
-        business = created.json()["id"]
+        business = created["id"]
         doc = await api.put(f"/v1/businesses/{business}/documents/hours", json=DOCUMENT)
         doc.raise_for_status()
         console.print(
@@ -168,6 +169,14 @@ async def _replies(sim: httpx.AsyncClient, number: str, count: int) -> list[dict
     replies = (await sim.get("/_sim/messages")).json()["whatsapp_replies"]
     mine = [r for r in replies if r["phone_number_id"] == number and r["to"] == CUSTOMER]
     return mine if len(mine) >= count else []
+
+
+async def _create_business(api: httpx.AsyncClient, body: dict[str, Any]) -> Any:
+    created = await api.post("/v1/businesses", json=body)
+    if created.status_code == 422 and "not bound" in created.text:
+        return None
+    created.raise_for_status()
+    return created.json()
 
 
 async def _until(check: Any, deadline: float, what: str) -> Any:
