@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 import uuid
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,7 @@ from pymongo import MongoClient
 
 from switchboard.bench import report as benchreport
 from switchboard.common.auth import Audience, LocalSigner
-from switchboard.common.config import Channel, VapiAccount
+from switchboard.common.config import Channel, ModelPrice, VapiAccount
 from switchboard.common.settings import CommonSettings
 from switchboard.common.testing import (
     ServiceProcess,
@@ -322,6 +323,12 @@ def run(args: argparse.Namespace) -> tuple[list[benchreport.Result], dict[str, A
             *(
                 Channel(kind="vapi-phone", id=phone_id(b), tenant=TENANT, account_id=VAPI_ORG)
                 for b in range(args.businesses)
+            ),
+            # The businesses' (default) model, offered by the operator.
+            ModelPrice(
+                id="gpt-4o-mini",
+                input_per_1k_usd=Decimal("0.00015"),
+                output_per_1k_usd=Decimal("0.0006"),
             ),
         ],
     )
