@@ -49,6 +49,7 @@ from switchboard.common.auth import Audience, tenant_of
 from switchboard.common.auth.service import api_auth
 from switchboard.common.cli import configure_process
 from switchboard.common.config import ConfigFollower, ConfigView
+from switchboard.common.config.startup import service_follower
 from switchboard.common.crypto import Cipher
 from switchboard.common.edge import edge_rules
 from switchboard.common.events import Event
@@ -230,11 +231,8 @@ async def open_runtime(
 
 def follow_config(settings: AiSettings, process: str) -> ConfigFollower:
     """The follower of what the AI service reads of ``control.config`` (no secrets)."""
-    return ConfigFollower(
-        settings.kafka,
-        settings.config,
-        prefixes=CONFIG_PREFIXES,
-        client_id=f"{settings.kafka.client_id}-{process}-config",
+    return service_follower(
+        settings.kafka, settings.config, process=process, prefixes=CONFIG_PREFIXES
     )
 
 

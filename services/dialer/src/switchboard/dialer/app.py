@@ -27,7 +27,8 @@ from switchboard.common.asyncapi import asyncapi_routes, declare_publications, d
 from switchboard.common.auth import Audience, tenant_of
 from switchboard.common.auth.service import api_auth
 from switchboard.common.cli import configure_process
-from switchboard.common.config import ConfigFollower, ConfigView
+from switchboard.common.config import ConfigView
+from switchboard.common.config.startup import service_follower
 from switchboard.common.edge import edge_rules
 from switchboard.common.http import health_routes
 from switchboard.common.kafka import create_broker, ensure_topics
@@ -89,32 +90,19 @@ def redis_client(settings: DialerSettings) -> "aioredis.Redis":
     return aioredis.Redis(connection_pool=pool)
 
 
-class ConfigKeysMissing(RuntimeError):
-    """The dialer would start unable to read a single Twilio credential."""
-
-
 LEGACY_ENV = ("SWITCHBOARD_TWILIO__ACCOUNTS", "SWITCHBOARD_TWILIO__DEFAULT_ACCOUNT")
 
 
 def follow_config(settings: DialerSettings, role: str, loops: Supervisor) -> ConfigView:
     """A follower of the dialer's slice of ``control.config``, run by ``loops``."""
-    if not settings.config.keys:
-        raise ConfigKeysMissing(
-            "set SWITCHBOARD_CONFIG__KEYS (the control plane's distribution key ring): "
-            "without it the dialer cannot read a single Twilio credential"
-        )
-    found = [name for name in LEGACY_ENV if name in os.environ]
-    if found:
-        log.warning(
-            "ignored: Twilio accounts, caller IDs and limits come from the control plane now "
-            "(switchboard-control bootstrap <file>, or its API)",
-            variables=found,
-        )
-    follower = ConfigFollower(
+    follower = service_follower(
         settings.kafka,
         settings.config,
+        process=f"dialer-{role}",
         prefixes=PREFIXES,
-        client_id=f"{settings.kafka.client_id}-dialer-{role}-config",
+        needs_keys="the dialer cannot read a single Twilio credential",
+        legacy_env=LEGACY_ENV,
+        legacy_what="Twilio accounts, caller IDs and limits",
     )
     loops.add("config", follower.run)
     return follower

@@ -8,7 +8,6 @@ loop, which is restarted with backoff, counted, and reported by ``/ready`` meanw
 
 import asyncio
 import contextlib
-import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
@@ -21,7 +20,8 @@ from switchboard.common.asyncapi import asyncapi_routes, declare_publications, d
 from switchboard.common.auth import Audience, tenant_of
 from switchboard.common.auth.service import api_auth
 from switchboard.common.cli import configure_process
-from switchboard.common.config import ConfigFollower, ConfigView, InMemoryConfig
+from switchboard.common.config import ConfigView, InMemoryConfig
+from switchboard.common.config.startup import service_follower
 from switchboard.common.edge import edge_rules
 from switchboard.common.errors import SwitchboardError
 from switchboard.common.events import Event, encode
@@ -70,10 +70,6 @@ async def _every(interval_s: float, what: str, fn: Callable[[], Awaitable[object
         await asyncio.sleep(interval_s)
 
 
-class ConfigKeysMissing(RuntimeError):
-    """History would start unable to read a single provider credential."""
-
-
 LEGACY_ENV = (
     "SWITCHBOARD_RECONCILE__TWILIO_ACCOUNTS",
     "SWITCHBOARD_RECONCILE__VAPI_API_KEY",
@@ -84,23 +80,14 @@ LEGACY_ENV = (
 def follow_config(settings: HistorySettings, role: str, loops: Supervisor) -> ConfigView:
     """A follower of history's slice of ``control.config`` (provider accounts), run by
     ``loops``."""
-    if not settings.config.keys:
-        raise ConfigKeysMissing(
-            "set SWITCHBOARD_CONFIG__KEYS (the control plane's distribution key ring): "
-            "without it history cannot read a single provider credential"
-        )
-    found = [name for name in LEGACY_ENV if name in os.environ]
-    if found:
-        log.warning(
-            "ignored: provider credentials come from the control plane now "
-            "(switchboard-control bootstrap <file>, or its API)",
-            variables=found,
-        )
-    follower = ConfigFollower(
+    follower = service_follower(
         settings.kafka,
         settings.config,
+        process=f"history-{role}",
         prefixes=PREFIXES,
-        client_id=f"{settings.kafka.client_id}-history-{role}-config",
+        needs_keys="history cannot read a single provider credential",
+        legacy_env=LEGACY_ENV,
+        legacy_what="provider credentials",
     )
     loops.add("config", follower.run)
     return follower

@@ -1,7 +1,6 @@
 """Composition root: ``create_app(settings)`` wires the real adapters; tests pass fakes."""
 
 import contextlib
-import os
 from collections.abc import AsyncIterator
 from typing import Any, Final
 
@@ -19,6 +18,7 @@ from switchboard.common.auth import OPEN_PATHS as API_OPEN_PATHS
 from switchboard.common.auth import open_path_patterns
 from switchboard.common.cli import configure_process
 from switchboard.common.config import ConfigFollower, ConfigSnapshot, ConfigView
+from switchboard.common.config.startup import service_follower
 from switchboard.common.edge import client_identifier, edge_rules
 from switchboard.common.http import health_routes
 from switchboard.common.metrics import labelled
@@ -43,10 +43,6 @@ from switchboard.ingress.webhooks.voice_sync import VOICE_STATE
 log = structlog.get_logger(__name__)
 # Left out of the rate limit (exact paths): probes, metrics and the API documents.
 OPEN_PATHS: Final = (*API_OPEN_PATHS, "/asyncapi.yaml", "/asyncapi.json")
-
-
-class ConfigKeysMissing(RuntimeError):
-    """The ingress would start unable to read any provider secret."""
 
 
 def _rejected(request: Request[Any, Any, Any], exc: WebhookRejected) -> Response[dict[str, Any]]:
@@ -103,7 +99,6 @@ def create_app(
     directory = Directory(
         live, ready=lambda: live.ready or (snapshot is not None and snapshot.usable)
     )
-    _warn_about_legacy_env()
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -178,16 +173,13 @@ def create_app(
 
 def _follower(settings: IngressSettings) -> tuple[ConfigFollower, ConfigSnapshot]:
     """The follower of ``account/*`` and ``channel/*``, and its snapshot file."""
-    if not settings.config.keys:
-        raise ConfigKeysMissing(
-            "set SWITCHBOARD_CONFIG__KEYS (the control plane's distribution key ring): "
-            "without it the ingress cannot read a single webhook secret"
-        )
-    follower = ConfigFollower(
+    follower = service_follower(
         settings.kafka,
         settings.config,
+        process="ingress",
         prefixes=PREFIXES,
-        client_id=f"{settings.kafka.client_id}-ingress-config",
+        needs_keys="the ingress cannot read a single webhook secret",
+        legacy_env=LEGACY_ENV,
     )
     snapshot = ConfigSnapshot(
         settings.spool.directory / f"config-snapshot.{settings.config.topic}.json",
@@ -195,16 +187,6 @@ def _follower(settings: IngressSettings) -> tuple[ConfigFollower, ConfigSnapshot
         usable_after_s=settings.spool.config_snapshot_wait_s,
     )
     return follower, snapshot
-
-
-def _warn_about_legacy_env() -> None:
-    found = [name for name in LEGACY_ENV if name in os.environ]
-    if found:
-        log.warning(
-            "ignored: provider accounts come from the control plane now "
-            "(switchboard-control bootstrap <file>, or its API)",
-            variables=found,
-        )
 
 
 def app_from_env() -> Litestar:
