@@ -6,12 +6,17 @@
 2. How long a change takes to be in force: a Twilio auth token rotated on the config topic
    (as the control plane's relay publishes it) until the running ingress accepts a callback
    signed with the new token, measured by the callbacks themselves; repeated, p50/p95/max.
+3. The same for the dialer's and the AI service's APIs: a number bound to a tenant on the
+   topic until the running dialer API creates a campaign calling from it and the running AI
+   admin API creates a business answering on it (both refuse an unbound number with 422).
 
 Writes ``bench/results/control.json`` and the rows of ``docs/benchmarks.md``.
 """
 
 import argparse
 import asyncio
+import base64
+import json
 import os
 import statistics
 import subprocess
@@ -19,6 +24,7 @@ import sys
 import tempfile
 import time
 import uuid
+from decimal import Decimal
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -32,15 +38,26 @@ from generators import vegeta, vegeta_targets  # noqa: E402
 from ingress_bench import VEGETA, free_port, serve, stop  # noqa: E402
 
 from switchboard.bench import report as benchreport  # noqa: E402
-from switchboard.common.config import Channel, ConfigSettings, TwilioAccount  # noqa: E402
+from switchboard.common.auth import Audience, LocalSigner  # noqa: E402
+from switchboard.common.config import (  # noqa: E402
+    Channel,
+    ConfigEntity,
+    ConfigSettings,
+    ModelPrice,
+    Tenant,
+    TwilioAccount,
+)
 from switchboard.common.crypto import new_key  # noqa: E402
-from switchboard.common.settings import KafkaSettings  # noqa: E402
+from switchboard.common.migrations import drop_database  # noqa: E402
+from switchboard.common.settings import KafkaSettings, PostgresSettings  # noqa: E402
 from switchboard.common.testing import (  # noqa: E402
     ConfigPublisher,
+    ServiceProcess,
     config_env,
     twilio_signature,
     unique,
 )
+from switchboard.dialer.migrate import migrate as migrate_dialer  # noqa: E402
 
 BOOTSTRAP = os.environ.get("SWITCHBOARD_KAFKA__BOOTSTRAP_SERVERS", "127.0.0.1:19092")
 KAFKA = KafkaSettings(bootstrap_servers=BOOTSTRAP)
@@ -60,9 +77,21 @@ def token(i: int, generation: int = 0) -> str:
     return f"bench-token-{i:06d}-{generation:04d}"
 
 
-def tenant_entities(count: int) -> list[TwilioAccount | Channel]:
-    out: list[TwilioAccount | Channel] = []
+SIGNER = LocalSigner()
+AI_RING = json.dumps({"bench": base64.b64encode(os.urandom(32)).decode()})
+
+
+def tenant_entities(count: int) -> list[ConfigEntity]:
+    out: list[ConfigEntity] = [
+        # The AI service's default model, offered by the operator.
+        ModelPrice(
+            id="gpt-4o-mini",
+            input_per_1k_usd=Decimal("0.00015"),
+            output_per_1k_usd=Decimal("0.0006"),
+        )
+    ]
     for i in range(count):
+        out.append(Tenant(id=f"t{i}", name=f"Tenant {i}"))
         out.append(TwilioAccount(id=sid(i), tenants=(f"t{i}",), auth_tokens=(SecretStr(token(i)),)))
         out.append(Channel(kind="phone", id=number(i), tenant=f"t{i}", account_id=sid(i)))
     return out
@@ -76,7 +105,7 @@ def fresh_config() -> ConfigSettings:
     )
 
 
-async def publish(settings: ConfigSettings, entities: list[TwilioAccount | Channel]) -> None:
+async def publish(settings: ConfigSettings, entities: list[ConfigEntity]) -> None:
     async with ConfigPublisher(KAFKA, settings) as publisher:
         await publisher.put(*entities)
 
@@ -155,6 +184,99 @@ async def time_to_in_force(
     return out
 
 
+def start_apis(config: ConfigSettings, tmp: Path, database: str) -> list[ServiceProcess]:
+    """The dialer API and the AI admin API, each following ``config``."""
+    common = {
+        **config_env(config),
+        **SIGNER.env(),
+        "SWITCHBOARD_LOG__LEVEL": "WARNING",
+        "SWITCHBOARD_AUTH__RATE_LIMIT_PER_SECOND": "0",
+    }
+    dialer_port, ai_port = free_port(), free_port()
+    dialer = ServiceProcess(
+        "dialer-api",
+        ["switchboard.dialer", "api"],
+        {
+            **common,
+            "SWITCHBOARD_DATABASE": database,
+            "SWITCHBOARD_UPLOAD_PROCESSES": "0",
+            "SWITCHBOARD_REDIS_PREFIX": unique("bench-control"),
+            "SWITCHBOARD_API__PORT": str(dialer_port),
+        },
+        dialer_port,
+        tmp,
+    )
+    ai = ServiceProcess(
+        "ai-api",
+        ["switchboard.ai", "api"],
+        {
+            **common,
+            "SWITCHBOARD_MONGO__DATABASE": database,
+            "SWITCHBOARD_CRYPTO__KEYS": AI_RING,
+            "SWITCHBOARD_CRYPTO__CURRENT_KEY_ID": "bench",
+            "SWITCHBOARD_REDIS_PREFIX": unique("bench-control-ai"),
+            "SWITCHBOARD_HTTP__API_PORT": str(ai_port),
+        },
+        ai_port,
+        tmp,
+    )
+    for process in (dialer, ai):
+        process.wait_ready()
+    return [dialer, ai]
+
+
+async def until_accepted(
+    client: httpx.AsyncClient,
+    path: str,
+    body: dict[str, object],
+    headers: dict[str, str],
+    since: float,
+) -> float:
+    """Seconds from ``since`` until ``path`` creates (201); 422 (not yet bound) is retried."""
+    while True:
+        answer = await client.post(path, json=body, headers=headers)
+        if answer.status_code == 201:
+            return time.monotonic() - since
+        if answer.status_code != 422 or time.monotonic() - since > 30:
+            sys.exit(f"{path}: {answer.status_code} {answer.text[:300]}")
+        await asyncio.sleep(0.005)
+
+
+async def time_to_bound(
+    settings: ConfigSettings, dialer_url: str, ai_url: str, tenants: int, trials: int
+) -> tuple[list[float], list[float]]:
+    """Bind a new number to tenant j; poll the dialer API (a campaign calling from it) and the
+    AI admin API (a business answering on it) until each accepts. Seconds from the publish's
+    ack to each acceptance."""
+    dialer_lags, ai_lags = [], []
+    async with (
+        ConfigPublisher(KAFKA, settings) as publisher,
+        httpx.AsyncClient(base_url=dialer_url, timeout=10) as dialer,
+        httpx.AsyncClient(base_url=ai_url, timeout=10) as ai,
+    ):
+        for trial in range(trials):
+            j = (trial * 7919) % tenants
+            new = f"+1415555{trial:04d}"  # a number the dialer accepts as a caller ID
+            tenant = f"t{j}"
+            campaign = {"name": f"c{trial}", "caller_ids": [new], "twiml": "<Response/>"}
+            business = {"name": f"b{trial}", "twilio_numbers": [new]}
+            to_dialer = SIGNER.bearer(tenant, Audience.DIALER)
+            to_ai = SIGNER.bearer(tenant, Audience.AI)
+            before = await dialer.post("/v1/campaigns", json=campaign, headers=to_dialer)
+            if before.status_code != 422:
+                sys.exit(f"dialer: an unbound number answered {before.status_code} {before.text}")
+            await publisher.put(Channel(kind="phone", id=new, tenant=tenant, account_id=sid(j)))
+            published = time.monotonic()
+
+            d, a = await asyncio.gather(
+                until_accepted(dialer, "/v1/campaigns", campaign, to_dialer, published),
+                until_accepted(ai, "/v1/businesses", business, to_ai, published),
+            )
+            dialer_lags.append(d)
+            ai_lags.append(a)
+    return dialer_lags, ai_lags
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
@@ -208,6 +330,17 @@ def main() -> None:
         rounds.sort(key=lambda r: r[1] / r[0])
         base_rate, many_rate = rounds[len(rounds) // 2]
         lags = asyncio.run(time_to_in_force(many, many_port, args.tenants, args.trials))
+        database = unique("bench_control")
+        migrate_dialer(PostgresSettings(), database)
+        apis = start_apis(many, tmp, database)
+        try:
+            dialer_lags, ai_lags = asyncio.run(
+                time_to_bound(many, apis[0].url, apis[1].url, args.tenants, args.trials)
+            )
+        finally:
+            for api in apis:
+                api.stop()
+            drop_database(PostgresSettings(), database)
     finally:
         stop(one_proc)
         stop(many_proc)
@@ -237,6 +370,22 @@ def main() -> None:
                 ("max", max(lags)),
             )
         ),
+        *(
+            benchreport.result(
+                f"a number bound in force in a running {who}, {name}",
+                value * 1000,
+                "ms",
+                baseline=None,
+                command=COMMAND,
+                target="< 2000 ms" if name == "p95" else "",
+            )
+            for who, values in (("dialer API", dialer_lags), ("AI admin API", ai_lags))
+            for name, value in (
+                ("p50", statistics.median(values)),
+                ("p95", percentile(values, 95)),
+                ("max", max(values)),
+            )
+        ),
     ]
     context = {
         "box load at the end (1/5/15 min)": " / ".join(f"{x:.1f}" for x in os.getloadavg()),
@@ -249,6 +398,10 @@ def main() -> None:
         "acks=all); timed from the publish's ack to the first callback signed with the new "
         "token that the ingress accepts (polled every 5 ms); the relay's own outbox poll "
         "(SWITCHBOARD_RELAY__INTERVAL_S, 0.2 s) comes before this",
+        "bound": f"{args.trials} new numbers bound to a tenant (channel/phone on the topic); "
+        "timed from the publish's ack to the first campaign the dialer API creates calling "
+        "from it and the first business the AI admin API creates answering on it (both "
+        "polled every 5 ms; an unbound number gets 422, checked before each publish)",
     }
     path = benchreport.write(ROOT, "control", results, context)
     for r in results:
