@@ -54,6 +54,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object
     database = unique("history_e2e")
     ingress_port, history_port = free_port(), free_port()
     common = {"SWITCHBOARD_LOG__LEVEL": "INFO"}
+    # The account and the caller ID, as the control plane publishes them: the ingress verifies
+    # with them, history's reconciler looks calls up with them.
+    config = seeded_config_env(
+        CommonSettings().kafka,
+        [
+            TwilioAccount(id=ACCOUNT, tenants=("e2e-tenant",), auth_tokens=(SecretStr(TOKEN),)),
+            Channel(kind="phone", id=CALLER_ID, tenant="e2e-tenant", account_id=ACCOUNT),
+        ],
+    )
     ingress = Service(
         "ingress",
         ["switchboard.ingress", "serve"],
@@ -62,16 +71,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object
             "SWITCHBOARD_HTTP__PORT": str(ingress_port),
             "SWITCHBOARD_HTTP__PUBLIC_BASE_URL": f"http://127.0.0.1:{ingress_port}",
             "SWITCHBOARD_SPOOL__DIRECTORY": str(tmp_path_factory.mktemp("e2e-spool")),
-            # The account and the caller ID, as the control plane publishes them.
-            **seeded_config_env(
-                CommonSettings().kafka,
-                [
-                    TwilioAccount(
-                        id=ACCOUNT, tenants=("e2e-tenant",), auth_tokens=(SecretStr(TOKEN),)
-                    ),
-                    Channel(kind="phone", id=CALLER_ID, tenant="e2e-tenant", account_id=ACCOUNT),
-                ],
-            ),
+            **config,
         },
         ingress_port,
         logdir,
@@ -83,6 +83,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object
             **common,
             "SWITCHBOARD_HTTP__PORT": str(history_port),
             "SWITCHBOARD_DATABASE": database,
+            **config,
             # Start at the topics' ends: earlier tests and benches wrote plenty.
             "SWITCHBOARD_CONSUMER__GROUP_ID": asyncio.run(
                 fresh_group(CommonSettings().kafka, "history-e2e", HISTORY_TOPICS)
