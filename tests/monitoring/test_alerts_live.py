@@ -113,8 +113,21 @@ def stack(
     kafka = {"SWITCHBOARD_KAFKA__BOOTSTRAP_SERVERS": own_kafka.bootstrap}
     group = asyncio.run(fresh_group(own_kafka.settings(), "alerts-history", HISTORY_TOPICS))
     database = unique("alerts_history")
+    # The tenant's account and numbers, as the control plane would publish them: the ingress
+    # verifies with them, history's reconciler looks calls up with them.
+    config = seeded_config_env(
+        own_kafka.settings(),
+        [
+            TwilioAccount(id=ACCOUNT, tenants=("alerts",), auth_tokens=(SecretStr(TOKEN),)),
+            *(
+                Channel(kind="phone", id=n, tenant="alerts", account_id=ACCOUNT)
+                for n in ("+15005550006", "+14155550100")
+            ),
+        ],
+    )
     history_env = {
         **kafka,
+        **config,
         "SWITCHBOARD_DATABASE": database,
         "SWITCHBOARD_CONSUMER__GROUP_ID": group,
     }
@@ -125,19 +138,7 @@ def stack(
             ["switchboard.ingress", "serve"],
             {
                 **kafka,
-                # The tenant's account and numbers, as the control plane would publish them.
-                **seeded_config_env(
-                    own_kafka.settings(),
-                    [
-                        TwilioAccount(
-                            id=ACCOUNT, tenants=("alerts",), auth_tokens=(SecretStr(TOKEN),)
-                        ),
-                        *(
-                            Channel(kind="phone", id=n, tenant="alerts", account_id=ACCOUNT)
-                            for n in ("+15005550006", "+14155550100")
-                        ),
-                    ],
-                ),
+                **config,
                 "SWITCHBOARD_SPOOL__DIRECTORY": str(spool),
                 "SWITCHBOARD_SPOOL__MAX_EVENTS": str(SPOOL_LIMIT),
                 "SWITCHBOARD_SPOOL__DRAIN_RETRY_S": "0.2",

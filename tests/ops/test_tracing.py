@@ -151,12 +151,23 @@ async def test_webhook_trace_goes_from_the_ingress_through_kafka_into_the_consum
         "SWITCHBOARD_TELEMETRY__SAMPLE_RATIO": "0.0",  # only a sampled parent is recorded
         "OTEL_BSP_SCHEDULE_DELAY": "200",  # export batches every 0.2 s, not 5 s
     }
+    # The account and the number, as the control plane publishes them: the ingress verifies
+    # with them, the dialer and history's reconciler follow the same topic.
+    config = await asyncio.to_thread(
+        seeded_config_env,
+        kafka_settings,
+        [
+            TwilioAccount(id=ACCOUNT, tenants=("trace-tenant",), auth_tokens=(SecretStr(TOKEN),)),
+            Channel(kind="phone", id="+15005550006", tenant="trace-tenant", account_id=ACCOUNT),
+        ],
+    )
     group = await fresh_group(kafka_settings, "trace-dialer", (CALL_EVENTS, MESSAGE_INBOUND))
     dialer = start_service(
         "dialer-worker",
         ["switchboard.dialer", "worker"],
         {
             **telemetry,
+            **config,
             "SWITCHBOARD_DATABASE": dialer_db,
             "SWITCHBOARD_CONSUMER__GROUP_ID": group,
             "SWITCHBOARD_CONSUMER__COMMANDS_GROUP_PREFIX": unique("trace-dialer-commands"),
@@ -169,6 +180,7 @@ async def test_webhook_trace_goes_from_the_ingress_through_kafka_into_the_consum
         ["switchboard.history", "worker"],
         {
             **telemetry,
+            **config,
             "SWITCHBOARD_DATABASE": history_db,
             "SWITCHBOARD_CONSUMER__GROUP_ID": history_group,
         },
@@ -178,18 +190,7 @@ async def test_webhook_trace_goes_from_the_ingress_through_kafka_into_the_consum
         ["switchboard.ingress", "serve"],
         {
             **telemetry,
-            **await asyncio.to_thread(
-                seeded_config_env,
-                kafka_settings,
-                [
-                    TwilioAccount(
-                        id=ACCOUNT, tenants=("trace-tenant",), auth_tokens=(SecretStr(TOKEN),)
-                    ),
-                    Channel(
-                        kind="phone", id="+15005550006", tenant="trace-tenant", account_id=ACCOUNT
-                    ),
-                ],
-            ),
+            **config,
             "SWITCHBOARD_SPOOL__DIRECTORY": str(tmp_path / "spool"),
         },
     )

@@ -6,7 +6,6 @@ recording's sid, URL and duration with its call → the history API shows it, an
 there deletes it at the provider (the simulator's Twilio)."""
 
 import asyncio
-import json
 import os
 import subprocess
 import sys
@@ -17,17 +16,39 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from switchboard.common.auth import Audience, LocalSigner
+from switchboard.common.config import (
+    ConfigEntity,
+    ConfigSettings,
+    PlanLimits,
+    Tenant,
+    TwilioAccount,
+)
 from switchboard.common.migrations import drop_database
 from switchboard.common.settings import CommonSettings, PostgresSettings
-from switchboard.common.testing import ServiceProcess, free_port, fresh_group, unique
+from switchboard.common.testing import (
+    ConfigPublisher,
+    ServiceProcess,
+    config_env,
+    free_port,
+    fresh_group,
+    unique,
+)
 from switchboard.common.topics import CALL_EVENTS, MESSAGE_INBOUND
 from switchboard.providersim.demo_campaign import CALLER_IDS, contacts_csv, zone_in_hours
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 SIGNER = LocalSigner()
+
+
+async def publish(config: ConfigSettings, *entities: ConfigEntity) -> None:
+    async with ConfigPublisher(CommonSettings().kafka, config) as publisher:
+        await publisher.put(*entities)
+
+
 CONTACTS = 2
 
 
@@ -57,13 +78,30 @@ def apis(stack, tmp_path_factory, pg_settings: PostgresSettings) -> Iterator[dic
         **SIGNER.env(),
         "SWITCHBOARD_INGRESS_PUBLIC_URL": stack.ingress.url,
         "SWITCHBOARD_TWILIO__API_BASE_URL": stack.sim.url,
-        "SWITCHBOARD_TWILIO__ACCOUNTS": json.dumps(
-            {stack.account: {"auth_token": stack.token, "cps": 20, "max_concurrent": 5}}
-        ),
+        # The tenant, its account and caller IDs: the stack's control.config.
+        **config_env(stack.config),
         "SWITCHBOARD_CONSUMER__GROUP_ID": asyncio.run(
             fresh_group(CommonSettings().kafka, "dialer-rec", (CALL_EVENTS, MESSAGE_INBOUND))
         ),
     }
+    # The plan's and the account's limits the campaign runs under, as the control plane says.
+    asyncio.run(
+        publish(
+            stack.config,
+            Tenant(
+                id=stack.tenant,
+                name="Sim e2e",
+                limits=PlanLimits(calls_per_second=20, concurrent_calls=5),
+            ),
+            TwilioAccount(
+                id=stack.account,
+                tenants=(stack.tenant,),
+                auth_tokens=(SecretStr(stack.token),),
+                cps=20,
+                max_concurrent=5,
+            ),
+        )
+    )
     subprocess.run(
         [sys.executable, "-m", "switchboard.dialer", "migrate"],
         env={**os.environ, **dialer_env},
@@ -74,7 +112,7 @@ def apis(stack, tmp_path_factory, pg_settings: PostgresSettings) -> Iterator[dic
         "SWITCHBOARD_DATABASE": stack.database,
         **SIGNER.env(),
         "SWITCHBOARD_RECONCILE__TWILIO_BASE_URL": stack.sim.url,
-        "SWITCHBOARD_RECONCILE__TWILIO_ACCOUNTS": json.dumps({stack.account: stack.token}),
+        **config_env(stack.config),  # the account's credentials, to delete at the provider
     }
     ports = [free_port() for _ in range(3)]
     processes = [
@@ -142,6 +180,7 @@ async def test_a_campaigns_recordings_are_stored_by_history_and_deleted_at_the_p
             "/v1/campaigns",
             json={
                 "name": "recorded",
+                "account_sid": stack.account,  # the tenant holds make up's local account too
                 "caller_ids": CALLER_IDS,
                 "twiml": "<Response><Say>Hello $name.</Say></Response>",
                 "record": True,
