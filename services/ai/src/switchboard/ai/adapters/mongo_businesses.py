@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 from switchboard.ai.adapters.mongo import (
@@ -32,7 +33,7 @@ from switchboard.ai.adapters.mongo_voice import (
     VOICE_CHANNELS,
     profile_from_doc,
     profile_to_doc,
-    voice_route_id,
+    route_id,
 )
 from switchboard.ai.errors import ChannelTaken, StoreUnavailable
 from switchboard.ai.models import Business
@@ -41,11 +42,6 @@ from switchboard.common.errors import translated
 log = structlog.get_logger(__name__)
 _TOKEN_FIELDS = ("whatsapp_token", "twilio_token")
 _TUPLE_FIELDS = ("whatsapp_phone_number_ids", "twilio_numbers")
-
-
-def route_id(tenant: str, channel_id: str) -> str:
-    """The ``_id`` of a messaging route: one per tenant and channel id."""
-    return f"{tenant}|{channel_id}"
 
 
 def business_to_doc(b: Business) -> Doc:
@@ -150,7 +146,7 @@ class MongoBusinesses:
     async def by_voice_channel(self, tenant: str, channel: str) -> Business | None:
         """The business of ``tenant`` that serves voice ``channel`` (``kind/id``)."""
         with translated("voice channel lookup", MONGO_ERRORS):
-            route = await self._voice.find_one({"_id": voice_route_id(tenant, channel)})
+            route = await self._voice.find_one({"_id": route_id(tenant, channel)})
             if route is None:
                 return None
             doc = await self._businesses.find_one({"_id": route["business_id"]})
@@ -162,59 +158,42 @@ class MongoBusinesses:
             return None
         return business
 
-    async def _claim_voice(self, business: Business, channels: list[str]) -> None:
+    async def _claim(
+        self, routes: AsyncCollection[Doc], business: Business, channels: list[str]
+    ) -> None:
+        """One route per channel in ``routes`` (a unique ``_id``: the one atomic claim FerretDB
+        v1 gives); on a taken one, the ones claimed here are released and ChannelTaken."""
         claimed: list[str] = []
         try:
             for channel in channels:
-                with translated("claiming a voice channel", MONGO_ERRORS):
-                    await self._voice.insert_one(
+                with translated("claiming a channel", MONGO_ERRORS):
+                    await routes.insert_one(
                         {
-                            "_id": voice_route_id(business.tenant, channel),
+                            "_id": route_id(business.tenant, channel),
                             "business_id": business.id,
                             "tenant": business.tenant,
                         }
                     )
                 claimed.append(channel)
         except DuplicateKeyError as exc:
-            await self._release_voice(business, claimed)
+            await self._release(routes, business, claimed)
             raise ChannelTaken(channel) from exc
 
-    async def _release_voice(self, business: Business, channels: list[str]) -> None:
+    async def _release(
+        self, routes: AsyncCollection[Doc], business: Business, channels: list[str]
+    ) -> None:
         if channels:
-            ids = [voice_route_id(business.tenant, c) for c in channels]
-            with translated("releasing voice channels", MONGO_ERRORS):
-                await self._voice.delete_many({"_id": {"$in": ids}, "business_id": business.id})
-
-    async def _claim_channels(self, business: Business, channel_ids: list[str]) -> None:
-        claimed: list[str] = []
-        try:
-            for channel_id in channel_ids:
-                with translated("claiming a channel", MONGO_ERRORS):
-                    await self._channels.insert_one(
-                        {
-                            "_id": route_id(business.tenant, channel_id),
-                            "business_id": business.id,
-                            "tenant": business.tenant,
-                        }
-                    )
-                claimed.append(channel_id)
-        except DuplicateKeyError as exc:
-            await self._release(business, claimed)
-            raise ChannelTaken(channel_id) from exc
-
-    async def _release(self, business: Business, channel_ids: list[str]) -> None:
-        if channel_ids:
-            ids = [route_id(business.tenant, c) for c in channel_ids]
+            ids = [route_id(business.tenant, c) for c in channels]
             with translated("releasing channels", MONGO_ERRORS):
-                await self._channels.delete_many({"_id": {"$in": ids}, "business_id": business.id})
+                await routes.delete_many({"_id": {"$in": ids}, "business_id": business.id})
 
     async def create(self, business: Business) -> None:
         """Claim its channel ids (unique) then insert it; ChannelTaken if one is in use."""
-        await self._claim_channels(business, list(business.channel_ids))
+        await self._claim(self._channels, business, list(business.channel_ids))
         try:
-            await self._claim_voice(business, list(business.voice.channels))
+            await self._claim(self._voice, business, list(business.voice.channels))
         except ChannelTaken:
-            await self._release(business, list(business.channel_ids))
+            await self._release(self._channels, business, list(business.channel_ids))
             raise
         with translated("creating a business", MONGO_ERRORS):
             await self._businesses.insert_one(business_to_doc(business))
@@ -241,11 +220,11 @@ class MongoBusinesses:
         removed = [c for c in old.channel_ids if c not in new.channel_ids]
         voice_added = [c for c in new.voice.channels if c not in old.voice.channels]
         voice_removed = [c for c in old.voice.channels if c not in new.voice.channels]
-        await self._claim_channels(new, added)
+        await self._claim(self._channels, new, added)
         try:
-            await self._claim_voice(new, voice_added)
+            await self._claim(self._voice, new, voice_added)
         except ChannelTaken:
-            await self._release(new, added)
+            await self._release(self._channels, new, added)
             raise
         doc = business_to_doc(dataclasses.replace(new, version=old.version + 1))
         with translated("updating a business", MONGO_ERRORS):
@@ -253,12 +232,12 @@ class MongoBusinesses:
                 {"_id": old.id, "tenant": old.tenant, "version": old.version}, doc
             )
         if result.matched_count == 0:
-            await self._release(new, added)
-            await self._release_voice(new, voice_added)
+            await self._release(self._channels, new, added)
+            await self._release(self._voice, new, voice_added)
             raise VersionConflict(old.id)
-        await self._release(old, removed)
+        await self._release(self._channels, old, removed)
         await self._bound(added)
-        await self._release_voice(old, voice_removed)
+        await self._release(self._voice, old, voice_removed)
 
     async def delete(self, tenant: str, business_id: str) -> bool:
         with translated("deleting a business", MONGO_ERRORS):

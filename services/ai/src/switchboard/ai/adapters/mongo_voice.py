@@ -15,7 +15,8 @@ from switchboard.ai.voice_models import Interval, ToolSpec, TransferRule, VoiceP
 VOICE_CHANNELS = "business_voice_channels"
 
 
-def voice_route_id(tenant: str, channel: str) -> str:
+def route_id(tenant: str, channel: str) -> str:
+    """The ``_id`` of a channel route (messaging or voice): one per tenant and channel."""
     return f"{tenant}|{channel}"
 
 
