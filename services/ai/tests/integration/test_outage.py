@@ -77,13 +77,15 @@ class OwnServer:
 
     def start(self, timeout_s: float = 60.0) -> None:
         assert self._process is None, f"{self.name} is running already"
-        log = (self.directory / f"{self.name}.log").open("ab")
-        self._process = subprocess.Popen(
-            self.command(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        log_path = self.directory / f"{self.name}.log"
+        # The child keeps its own copy of the descriptor: ours is closed at once.
+        with log_path.open("ab") as log:
+            self._process = subprocess.Popen(
+                self.command(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         deadline = time.monotonic() + timeout_s
         while not self.ready():
-            assert self._process.poll() is None, f"{self.name} exited; see {log.name}"
+            assert self._process.poll() is None, f"{self.name} exited; see {log_path}"
             assert time.monotonic() < deadline, f"{self.name} not ready in {timeout_s} s"
             time.sleep(0.2)
 

@@ -8,6 +8,7 @@ in, so the stack never talks to the servers of ``make up`` or of the other tests
 """
 
 import json
+import math
 import os
 import subprocess
 from collections.abc import Mapping
@@ -270,6 +271,13 @@ def twilio_accounts(options: ChaosOptions) -> dict[str, dict[str, object]]:
     }
 
 
+def webhooks_in_flight(options: ChaosOptions) -> int:
+    """The simulator's webhooks in flight: room for the rate asked with answers of ~100 ms.
+    A provider's default (32) would cap the rate itself at 32 ÷ the answer time (Little's
+    law: ~500/s at 60 ms), and the run would measure the load generator, not the stack."""
+    return max(32, math.ceil(options.rate * 0.1))
+
+
 def campaign_concurrency(options: ChaosOptions) -> int:
     """The campaign's live-call cap: room for its pace with calls of a second or so."""
     return max(10, round(options.mix.campaign_cps(options.rate) * 10))
@@ -284,6 +292,7 @@ def overrides(name: str, ports: Ports, options: ChaosOptions, spool: Path) -> di
             "SWITCHBOARD_SIM__TWILIO_ACCOUNTS": json.dumps(twilio_accounts(options)),
             "SWITCHBOARD_SIM__TIME_SCALE": str(options.time_scale),
             "SWITCHBOARD_SIM__LOG_WEBHOOKS": "false",
+            "SWITCHBOARD_SIM__MAX_CONNECTIONS": str(webhooks_in_flight(options)),
         }
     if name == "ingress":
         return {
