@@ -22,6 +22,8 @@ from switchboard.common.config import (
     ConfigEntity,
     ConfigSettings,
     ModelPrice,
+    PlanLimits,
+    Tenant,
     TwilioAccount,
     WhatsAppAccount,
 )
@@ -132,6 +134,27 @@ class Stack:
         self.sim, self.ingress, self.history, self.database = sim, ingress, history, database
         self.config = config
         """The stack's control.config (publish more with ConfigPublisher)."""
+
+    async def set_plan(self, calls_per_second: float, concurrent_calls: int) -> None:
+        """The tenant's plan and its Twilio account's limits, both at these values: the limits
+        a dialer campaign of the stack runs under, as the control plane says."""
+        async with ConfigPublisher(CommonSettings().kafka, self.config) as publisher:
+            await publisher.put(
+                Tenant(
+                    id=TENANT,
+                    name="Sim e2e",
+                    limits=PlanLimits(
+                        calls_per_second=calls_per_second, concurrent_calls=concurrent_calls
+                    ),
+                ),
+                TwilioAccount(
+                    id=ACCOUNT,
+                    tenants=(TENANT,),
+                    auth_tokens=(SecretStr(TOKEN),),
+                    cps=calls_per_second,
+                    max_concurrent=concurrent_calls,
+                ),
+            )
 
     async def bind_whatsapp(self, number: str) -> None:
         """Bind a phone_number_id of the simulator's WABA to the tenant, and wait until the

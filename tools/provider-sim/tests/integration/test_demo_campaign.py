@@ -11,21 +11,12 @@ from collections.abc import Iterator
 import asyncpg
 import httpx
 import pytest
-from pydantic import SecretStr
 from rich.console import Console
 
 from switchboard.common.auth import LocalSigner
-from switchboard.common.config import (
-    ConfigEntity,
-    ConfigSettings,
-    PlanLimits,
-    Tenant,
-    TwilioAccount,
-)
 from switchboard.common.migrations import drop_database
 from switchboard.common.settings import CommonSettings, PostgresSettings
 from switchboard.common.testing import (
-    ConfigPublisher,
     ServiceProcess,
     config_env,
     free_port,
@@ -39,11 +30,6 @@ from switchboard.providersim.tokens import SignerTokens
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 SIGNER = LocalSigner()
-
-
-async def publish(config: ConfigSettings, *entities: ConfigEntity) -> None:
-    async with ConfigPublisher(CommonSettings().kafka, config) as publisher:
-        await publisher.put(*entities)
 
 
 CAP = 5
@@ -67,23 +53,7 @@ def dialer(stack, tmp_path_factory, pg_settings: PostgresSettings) -> Iterator[S
         ),
     }
     # The plan's and the account's limits the campaign runs under, as the control plane says.
-    asyncio.run(
-        publish(
-            stack.config,
-            Tenant(
-                id=stack.tenant,
-                name="Sim e2e",
-                limits=PlanLimits(calls_per_second=20, concurrent_calls=CAP),
-            ),
-            TwilioAccount(
-                id=stack.account,
-                tenants=(stack.tenant,),
-                auth_tokens=(SecretStr(stack.token),),
-                cps=20,
-                max_concurrent=CAP,
-            ),
-        )
-    )
+    asyncio.run(stack.set_plan(calls_per_second=20, concurrent_calls=CAP))
     subprocess.run(
         [sys.executable, "-m", "switchboard.dialer", "migrate"],
         env={**os.environ, **env},

@@ -16,20 +16,11 @@ from typing import Any
 
 import httpx
 import pytest
-from pydantic import SecretStr
 
 from switchboard.common.auth import Audience, LocalSigner
-from switchboard.common.config import (
-    ConfigEntity,
-    ConfigSettings,
-    PlanLimits,
-    Tenant,
-    TwilioAccount,
-)
 from switchboard.common.migrations import drop_database
 from switchboard.common.settings import CommonSettings, PostgresSettings
 from switchboard.common.testing import (
-    ConfigPublisher,
     ServiceProcess,
     config_env,
     free_port,
@@ -42,11 +33,6 @@ from switchboard.providersim.demo_campaign import CALLER_IDS, contacts_csv, zone
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 SIGNER = LocalSigner()
-
-
-async def publish(config: ConfigSettings, *entities: ConfigEntity) -> None:
-    async with ConfigPublisher(CommonSettings().kafka, config) as publisher:
-        await publisher.put(*entities)
 
 
 CONTACTS = 2
@@ -85,23 +71,7 @@ def apis(stack, tmp_path_factory, pg_settings: PostgresSettings) -> Iterator[dic
         ),
     }
     # The plan's and the account's limits the campaign runs under, as the control plane says.
-    asyncio.run(
-        publish(
-            stack.config,
-            Tenant(
-                id=stack.tenant,
-                name="Sim e2e",
-                limits=PlanLimits(calls_per_second=20, concurrent_calls=5),
-            ),
-            TwilioAccount(
-                id=stack.account,
-                tenants=(stack.tenant,),
-                auth_tokens=(SecretStr(stack.token),),
-                cps=20,
-                max_concurrent=5,
-            ),
-        )
-    )
+    asyncio.run(stack.set_plan(calls_per_second=20, concurrent_calls=5))
     subprocess.run(
         [sys.executable, "-m", "switchboard.dialer", "migrate"],
         env={**os.environ, **dialer_env},
