@@ -503,7 +503,7 @@ async def bench_cap(
         for _ in range(50):  # the sid may not be committed yet
             slot = await store.apply_call_status(sid, "completed", None, datetime.now(UTC))
             if slot is not None:
-                await pacer.release_slots(slot.account_sid, slot.campaign_id, [slot.attempt_id])
+                await pacer.release_slots(slot.lane, [slot.attempt_id])
                 return
             await asyncio.sleep(0.05)
         _ = data

@@ -36,6 +36,7 @@ from switchboard.dialer.repository import (
     Campaign,
     Claimed,
     Expired,
+    Lane,
     MachineVerdict,
     OutboxMessage,
     PlacedResult,
@@ -154,8 +155,9 @@ MIN_FACTOR = 0.05
 
 
 class InMemoryPacer:
-    """The Redis pacer's rules in memory, on ``time.monotonic()``: a GCRA bucket per account
-    and per campaign (no burst beyond ``tolerance_s``), leased slots under two caps."""
+    """The Redis pacer's rules in memory, on ``time.monotonic()``: a GCRA bucket per tenant,
+    per account and per campaign (no burst beyond ``tolerance_s``), leased slots under three
+    caps."""
 
     def __init__(
         self,
@@ -178,6 +180,10 @@ class InMemoryPacer:
         """Each ``schedule``: (first start, spacing, count), in ``time.monotonic()``."""
         self.throttles = 0
 
+    @staticmethod
+    def _levels(lane: Lane) -> list[str]:
+        return [f"tenant:{lane.tenant_id}", f"acct:{lane.account_sid}", f"camp:{lane.campaign_id}"]
+
     def _set(self, key: str) -> dict[str, float]:
         now = time.monotonic()
         members = self._slots.setdefault(key, {})
@@ -186,38 +192,42 @@ class InMemoryPacer:
                 del members[member]
         return members
 
-    async def acquire_slots(self, account_sid, campaign_id, ids, account_cap, cap) -> list[UUID]:
-        account, campaign = self._set(f"acct:{account_sid}"), self._set(f"camp:{campaign_id}")
-        free = min(account_cap - len(account), cap - len(campaign))
+    async def acquire_slots(self, lane, ids, *, tenant_cap, account_cap, cap) -> list[UUID]:
+        sets = [self._set(key) for key in self._levels(lane)]
+        caps = (tenant_cap, account_cap, cap)
+        free = min(c - len(members) for c, members in zip(caps, sets, strict=True))
         granted = list(ids)[: max(0, free)]
         expiry = time.monotonic() + self._claim_lease
         for i in granted:
-            account[str(i)] = campaign[str(i)] = expiry
+            for members in sets:
+                members[str(i)] = expiry
         return granted
 
-    async def release_slots(self, account_sid, campaign_id, ids) -> None:
-        for key in (f"acct:{account_sid}", f"camp:{campaign_id}"):
+    async def release_slots(self, lane, ids) -> None:
+        for key in self._levels(lane):
             for i in ids:
                 self._slots.get(key, {}).pop(str(i), None)
 
-    async def extend_slot(self, account_sid, campaign_id, attempt_id) -> None:
+    async def extend_slot(self, lane, attempt_id) -> None:
         expiry = time.monotonic() + self._placed_lease
-        for key in (f"acct:{account_sid}", f"camp:{campaign_id}"):
+        for key in self._levels(lane):
             self._slots.setdefault(key, {})[str(attempt_id)] = expiry
 
     def _rate_factor(self, account_sid: str) -> float:
         factor, until = self._factor.get(account_sid, (1.0, 0.0))
         return factor if time.monotonic() < until else 1.0
 
-    async def schedule(self, account_sid, campaign_id, count, account_cps, cps):
+    async def schedule(self, lane, count, *, tenant_cps, account_cps, cps):
         now = time.monotonic()
-        f = self._rate_factor(account_sid)
-        ai, ci = 1.0 / account_cps / f, 1.0 / cps / f
-        spacing = max(ai, ci)
-        akey, ckey = f"acct:{account_sid}", f"camp:{campaign_id}"
-        start = max(now - self._tolerance, self._tat.get(akey, 0.0), self._tat.get(ckey, 0.0))
+        f = self._rate_factor(lane.account_sid)
+        # A 429 slows the account and its campaign, not the tenant's other accounts.
+        intervals = (1.0 / tenant_cps, 1.0 / account_cps / f, 1.0 / cps / f)
+        spacing = max(intervals)
+        keys = self._levels(lane)
+        start = max(now - self._tolerance, *(self._tat.get(k, 0.0) for k in keys))
         last = start + (count - 1) * spacing
-        self._tat[akey], self._tat[ckey] = last + ai, last + ci
+        for key, interval in zip(keys, intervals, strict=True):
+            self._tat[key] = last + interval
         self.starts.append((start, spacing, count))
         return max(0.0, start - now), spacing
 
@@ -232,6 +242,9 @@ class InMemoryPacer:
     async def in_flight(self, account_sid, campaign_id=None) -> int:
         key = f"camp:{campaign_id}" if campaign_id is not None else f"acct:{account_sid}"
         return len(self._set(key))
+
+    async def tenant_in_flight(self, tenant_id) -> int:
+        return len(self._set(f"tenant:{tenant_id}"))
 
 
 @dataclass
@@ -527,7 +540,7 @@ class InMemoryStore:
             contact.state, contact.outcome = state.value, outcome.value
             if next_at is not None:
                 contact.next_at = next_at
-        return SlotRef(attempt.id, attempt.campaign_id, campaign.account_sid)
+        return SlotRef(attempt.id, attempt.campaign_id, campaign.account_sid, campaign.tenant_id)
 
     async def apply_call_status(
         self, call_sid: str, status: str, answered_by: str | None, now: datetime
@@ -552,7 +565,7 @@ class InMemoryStore:
             return None
         attempt.answered_by = answered_by
         campaign = self.campaigns[attempt.campaign_id]
-        slot = SlotRef(attempt.id, attempt.campaign_id, campaign.account_sid)
+        slot = SlotRef(attempt.id, attempt.campaign_id, campaign.account_sid, campaign.tenant_id)
         amd = campaign.config.amd
         return MachineVerdict(slot, call_sid, amd.on_machine, amd.voicemail_message)
 

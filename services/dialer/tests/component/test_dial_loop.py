@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from switchboard.common.config import TwilioAccount
+from switchboard.common.config import PlanLimits, Tenant, TwilioAccount
 from switchboard.common.events import CallStatus, CallStatusChanged, Event
 from switchboard.dialer.accounts import Accounts
 from switchboard.dialer.errors import NotPlaced, Throttled
@@ -53,14 +53,16 @@ class Env:
             worker_id=name,
         )
 
-    def campaign(self, phones, *, cps=1000.0, max_concurrent=1000, **config) -> Campaign:
+    def campaign(
+        self, phones, *, cps=1000.0, max_concurrent=1000, tenant="acme", **config
+    ) -> Campaign:
         cfg = CampaignConfig(caller_ids=["+12125550100"], twiml="<Response/>", **config)
         contacts = []
         for i, p in enumerate(phones):
             phone, tz = p if isinstance(p, tuple) else (p, None)
             e164, key = normalize_contact(phone, tz, None)
             contacts.append((e164, key, {"name": f"n{i}"}))
-        campaign = Campaign(uuid.uuid4(), "acme", "t", "draft", ACCOUNT, cps, max_concurrent, cfg)
+        campaign = Campaign(uuid.uuid4(), tenant, "t", "draft", ACCOUNT, cps, max_concurrent, cfg)
         return self.store.add_campaign(campaign, contacts)
 
     async def end_call(self, sid: str, status: str, answered_by: str | None = None) -> None:
@@ -148,6 +150,64 @@ async def test_the_concurrency_cap_is_never_breached(env: Env) -> None:
     assert env.placer.max_live <= 4
     assert await env.pacer.in_flight(ACCOUNT) == 0
     assert {env.store.contact(p) for p in env.placer.per_number} == {("done", 1, "completed")}
+
+
+def set_plans(env: Env, *, calls_per_second: float = 1000, concurrent_calls: int = 1000) -> None:
+    """acme's and globex's plans (the shared account stays generous)."""
+    plan = PlanLimits(calls_per_second=calls_per_second, concurrent_calls=concurrent_calls)
+    for entity in fake_entities():
+        if isinstance(entity, Tenant):
+            env.config.put(entity.model_copy(update={"limits": plan}))
+
+
+def live_per_tenant(env: Env) -> dict[str, int]:
+    live: dict[str, int] = {}
+    for attempt in env.store.attempts.values():
+        if attempt.state in ("claimed", "placed"):
+            tenant = env.store.campaigns[attempt.campaign_id].tenant_id
+            live[tenant] = live.get(tenant, 0) + 1
+    return live
+
+
+async def test_a_tenants_plan_caps_its_campaigns_together(env: Env) -> None:
+    set_plans(env, concurrent_calls=3)
+    env.campaign(numbers(10))
+    env.campaign(numbers(10, "312"))
+    env.campaign(numbers(10, "617"), tenant="globex")
+    worker = env.worker()
+    await env.run_until(worker, lambda: live_per_tenant(env) == {"acme": 3, "globex": 3})
+    for _ in range(5):  # the calls stay live: no pass finds a free slot
+        await env.step(worker, 0.01)
+    assert live_per_tenant(env) == {"acme": 3, "globex": 3}
+    assert await env.pacer.tenant_in_flight("acme") == 3
+    # Ending acme's calls frees acme's slots, whichever campaign takes them next.
+    ended = 0
+    while ended < 20:
+        await env.step(worker, 0.01)
+        assert live_per_tenant(env).get("acme", 0) <= 3
+        for sid in sorted(env.placer.live):
+            attempt = next((a for a in env.store.attempts.values() if a.call_sid == sid), None)
+            if attempt is not None and env.store.campaigns[attempt.campaign_id].tenant_id == "acme":
+                await env.end_call(sid, "completed")
+                ended += 1
+    assert await env.pacer.tenant_in_flight("acme") == 0
+    assert await env.pacer.tenant_in_flight("globex") == 3
+
+
+async def test_a_tenants_plan_paces_its_campaigns_together(env: Env) -> None:
+    set_plans(env, calls_per_second=40)
+    env.campaign(numbers(10), cps=500)
+    env.campaign(numbers(10, "312"), cps=500)
+    worker = env.worker()
+    await env.run_until(worker, lambda: len(env.placer.placed_at) >= 20)
+    assert [spacing for _, spacing, _ in env.pacer.starts] == [
+        pytest.approx(1 / 40) for _ in env.pacer.starts
+    ]
+    first_start = min(start for start, _, _ in env.pacer.starts)
+    # Both campaigns' calls together at 40/s: the k-th never before the first start plus k
+    # spacings (a lower bound only: a busy box only delays calls).
+    for k, sent in enumerate(sorted(env.placer.placed_at)):
+        assert sent >= first_start + k / 40 - 0.001, k
 
 
 async def test_calling_windows_follow_each_contacts_zone(env: Env, clock: FakeClock) -> None:

@@ -4,7 +4,8 @@ credentials and Twilio-side limits), the caller IDs it owns (``phone`` channels)
 plan limits. Every lookup reads the current view, so a rotated token, a new number or a
 changed limit is used by the next call without a restart.
 
-    tenant/<id>                    Tenant          plan limits (calls/s, concurrent calls)
+    tenant/<id>                    Tenant          plan limits (calls/s, concurrent calls),
+                                                   per tenant, across its campaigns
     account/twilio/<AccountSid>    TwilioAccount   auth tokens / API keys, cps, max_concurrent
     channel/phone/<E.164>          Channel         the number's tenant and account
 """
@@ -22,7 +23,10 @@ PREFIXES: Final = ("tenant/", "account/twilio/", "channel/phone/")
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """The rates and caps one campaign's calls run under, now."""
+    """The rates and caps one campaign's calls run under, now. The account's and the tenant's
+    are shared: the account's by every campaign on it, the tenant's plan by all the tenant's
+    campaigns on all its accounts. The pacer holds each at its own level; :meth:`cps` and
+    :meth:`concurrent` are what one campaign could reach alone (its own level, and display)."""
 
     account_cps: float
     account_concurrent: int

@@ -135,7 +135,7 @@ class DialLoop:
         limits = self._accounts.limits(campaign.tenant_id, campaign.account_sid)
         if limits is None:
             return 0
-        account_sid = campaign.account_sid
+        lane = campaign.lane
         now = self._clock()
         zone_keys = await self.campaigns.zone_keys(campaign.id)
         keys = callable_keys(now, zone_keys, campaign.config.window)
@@ -144,12 +144,13 @@ class DialLoop:
         cps = limits.cps(campaign.cps)
         size = max(1, min(self._s.worker.max_batch, math.ceil(cps * self._s.worker.batch_window_s)))
         ids = [uuid.uuid4() for _ in range(size)]
+        # The tenant's plan caps all its campaigns together: its level is the pacer's.
         granted = await self._pacer.acquire_slots(
-            account_sid,
-            campaign.id,
+            lane,
             ids,
-            limits.account_concurrent,
-            limits.concurrent(campaign.max_concurrent),
+            tenant_cap=limits.tenant_concurrent,
+            account_cap=limits.account_concurrent,
+            cap=limits.concurrent(campaign.max_concurrent),
         )
         if not granted:
             return None
@@ -159,24 +160,26 @@ class DialLoop:
                 campaign, keys, now, granted, self.worker_id, self._lease
             )
         except BaseException:
-            await self._pacer.release_slots(account_sid, campaign.id, granted)
+            await self._pacer.release_slots(lane, granted)
             raise
         unused = granted[len(claims) :]
         if unused:
-            await self._pacer.release_slots(account_sid, campaign.id, unused)
+            await self._pacer.release_slots(lane, unused)
         if not claims:
             await self._maybe_finish(campaign.id)
             return 0
         wait, spacing = await self._pacer.schedule(
-            account_sid, campaign.id, len(claims), limits.account_cps, cps
+            lane,
+            len(claims),
+            tenant_cps=limits.tenant_cps,
+            account_cps=limits.account_cps,
+            cps=cps,
         )
         start = time.monotonic() + wait
         send_by = claimed_at + self._send_window_s
         for i, claim in enumerate(claims):
             self._spawn(
-                self._placement.place(
-                    campaign, account_sid, claim, start + i * spacing, send_by, spacing
-                )
+                self._placement.place(campaign, claim, start + i * spacing, send_by, spacing)
             )
         if wait > BOOKED_AHEAD_S:  # do not claim further ahead than needed
             await asyncio.sleep(wait - CLAIM_LEAD_S)

@@ -40,7 +40,7 @@ async def handle_call_event(
             return  # progress only: nothing to decide
         slot = await store.apply_call_status(data.call_id, data.status.value, data.answered_by, now)
         if slot is not None:
-            await pacer.release_slots(slot.account_sid, slot.campaign_id, [slot.attempt_id])
+            await pacer.release_slots(slot.lane, [slot.attempt_id])
     elif isinstance(data, CallMachineDetected):
         verdict = await store.record_machine(data.call_id, data.answered_by)
         if verdict is None:
@@ -98,7 +98,7 @@ async def handle_call_events(
     for sid in await store.known_calls(early):
         slot = await store.apply_early(sid, now)
         if slot is not None:
-            await pacer.release_slots(slot.account_sid, slot.campaign_id, [slot.attempt_id])
+            await pacer.release_slots(slot.lane, [slot.attempt_id])
 
 
 async def handle_messages(

@@ -22,7 +22,7 @@ from switchboard.dialer import outbox
 from switchboard.dialer.errors import NotPlaced, PlaceUnknown, Throttled
 from switchboard.dialer.metrics import PLACE_ERRORS, PLACED
 from switchboard.dialer.models import render_twiml
-from switchboard.dialer.repository import Campaign, Claimed, WorkerPorts
+from switchboard.dialer.repository import Campaign, Claimed, Lane, WorkerPorts
 from switchboard.dialer.send_gate import CATCH_UP, SendGate
 from switchboard.dialer.settings import DialerSettings
 
@@ -47,17 +47,12 @@ class Placement:
         self._gate = SendGate()
 
     async def place(
-        self,
-        campaign: Campaign,
-        account_sid: str,
-        claim: Claimed,
-        at: float,
-        send_by: float,
-        spacing: float,
+        self, campaign: Campaign, claim: Claimed, at: float, send_by: float, spacing: float
     ) -> None:
         """Send ``claim`` at ``at`` (monotonic), but never after ``send_by``; a 429 reserves a
         new start and sends it again."""
         cfg = campaign.config
+        lane, account_sid = campaign.lane, campaign.account_sid
         twiml = render_twiml(cfg.twiml, claim.vars) if cfg.twiml is not None else None
         while True:
             await asyncio.sleep(max(0.0, at - time.monotonic()))
@@ -65,7 +60,7 @@ class Placement:
             if time.monotonic() > send_by:
                 # Too late to send safely: recovery may already be looking at this claim.
                 PLACE_ERRORS.labels("late").inc()
-                await self._not_placed(account_sid, claim, "late", retry_in_s=0.0)
+                await self._not_placed(lane, claim, "late", retry_in_s=0.0)
                 return
             try:
                 sid = await self._placer.place(
@@ -83,24 +78,24 @@ class Placement:
                 await self._pacer.throttled(account_sid)
                 limits = self._accounts.limits(campaign.tenant_id, account_sid)
                 if limits is None:  # withdrawn meanwhile: due again once it is back
-                    await self._not_placed(
-                        account_sid, claim, None, self._s.worker.retry_not_placed_s
-                    )
+                    await self._not_placed(lane, claim, None, self._s.worker.retry_not_placed_s)
                     return
                 wait, _ = await self._pacer.schedule(
-                    account_sid, campaign.id, 1, limits.account_cps, limits.cps(campaign.cps)
+                    lane,
+                    1,
+                    tenant_cps=limits.tenant_cps,
+                    account_cps=limits.account_cps,
+                    cps=limits.cps(campaign.cps),
                 )
                 at = time.monotonic() + wait
                 continue
             except NotPlaced as exc:
                 if exc.capacity:
                     PLACE_ERRORS.labels("capacity").inc()
-                    await self._not_placed(
-                        account_sid, claim, exc.code, self._s.worker.retry_not_placed_s
-                    )
+                    await self._not_placed(lane, claim, exc.code, self._s.worker.retry_not_placed_s)
                     return
                 PLACE_ERRORS.labels("refused").inc()
-                await self._place_failed(campaign.tenant_id, account_sid, claim, exc)
+                await self._place_failed(lane, claim, exc)
                 return
             except PlaceUnknown as exc:
                 PLACE_ERRORS.labels("unknown").inc()
@@ -111,40 +106,36 @@ class Placement:
                 return
             break
         PLACED.labels(str(campaign.id)).inc()
-        await self.record_placed(campaign.tenant_id, account_sid, claim, sid)
+        await self.record_placed(lane, claim, sid)
 
-    async def record_placed(self, tenant: str, account_sid: str, claim: Claimed, sid: str) -> None:
+    async def record_placed(self, lane: Lane, claim: Claimed, sid: str) -> None:
         """The provider has call ``sid`` for ``claim`` (from its answer, or found by
-        recovery): the slot keeps it until its end, the attempt records it."""
-        # The slot's long lease first: a terminal event handled right after the commit frees it.
-        await _recorded(
-            lambda: self._pacer.extend_slot(account_sid, claim.campaign_id, claim.attempt_id)
-        )
+        recovery): the slots keep it until its end, the attempt records it."""
+        # The slots' long lease first: a terminal event handled right after the commit frees them.
+        await _recorded(lambda: self._pacer.extend_slot(lane, claim.attempt_id))
         now = self._clock()
-        message = outbox.placed(claim, sid, account_sid, tenant, now)
+        message = outbox.placed(claim, sid, lane.account_sid, lane.tenant_id, now)
         check_at = now + timedelta(seconds=self._s.worker.status_check_after_s)
         result = await _recorded(
             lambda: self._store.record_placed(claim.attempt_id, sid, now, message, check_at)
         )
         if result == "ended":
-            await self._pacer.release_slots(account_sid, claim.campaign_id, [claim.attempt_id])
+            await self._pacer.release_slots(lane, [claim.attempt_id])
 
-    async def _place_failed(
-        self, tenant: str, account_sid: str, claim: Claimed, exc: NotPlaced
-    ) -> None:
+    async def _place_failed(self, lane: Lane, claim: Claimed, exc: NotPlaced) -> None:
         now = self._clock()
-        message = outbox.place_failed(claim, tenant, exc.code, str(exc), now)
+        message = outbox.place_failed(claim, lane.tenant_id, exc.code, str(exc), now)
         await _recorded(
             lambda: self._store.record_place_failed(claim.attempt_id, exc.code, now, message)
         )
-        await self._pacer.release_slots(account_sid, claim.campaign_id, [claim.attempt_id])
+        await self._pacer.release_slots(lane, [claim.attempt_id])
 
     async def _not_placed(
-        self, account_sid: str, claim: Claimed, code: str | None, retry_in_s: float
+        self, lane: Lane, claim: Claimed, code: str | None, retry_in_s: float
     ) -> None:
         retry_at = self._clock() + timedelta(seconds=retry_in_s)
         await _recorded(lambda: self._store.record_not_placed(claim.attempt_id, code, retry_at))
-        await self._pacer.release_slots(account_sid, claim.campaign_id, [claim.attempt_id])
+        await self._pacer.release_slots(lane, [claim.attempt_id])
 
 
 def _retrying(exc: BaseException) -> None:

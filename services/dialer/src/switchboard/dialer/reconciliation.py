@@ -44,9 +44,7 @@ class Reconciliation:
                 sid, call.status, call.answered_by, self._clock()
             )
             if slot is not None:
-                await self._pacer.release_slots(
-                    slot.account_sid, slot.campaign_id, [slot.attempt_id]
-                )
+                await self._pacer.release_slots(slot.lane, [slot.attempt_id])
                 RECONCILED.labels(call.status).inc()
                 ended += 1
                 log.info("final status reconciled from the provider", sid=sid, status=call.status)

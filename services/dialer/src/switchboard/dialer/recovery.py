@@ -61,11 +61,11 @@ class Recovery:
             first = min(calls, key=lambda c: c.created_at or claim.claimed_at)
             if len(calls) > 1:
                 log.error("several calls for one claim", attempt=str(claim.attempt_id))
-            await self._placement.record_placed(item.tenant_id, item.account_sid, claim, first.sid)
+            await self._placement.record_placed(item.lane, claim, first.sid)
             CLAIMS_RECOVERED.labels("placed").inc()
             log.info("recovered a placed call", attempt=str(claim.attempt_id), sid=first.sid)
         else:
             await self._store.abandon(claim.attempt_id, self._clock())
-            await self._pacer.release_slots(item.account_sid, claim.campaign_id, [claim.attempt_id])
+            await self._pacer.release_slots(item.lane, [claim.attempt_id])
             CLAIMS_RECOVERED.labels("abandoned").inc()
             log.info("claim abandoned: the provider has no call", attempt=str(claim.attempt_id))

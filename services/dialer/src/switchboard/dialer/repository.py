@@ -15,6 +15,16 @@ from switchboard.dialer.models import CampaignConfig, Clock
 
 
 @dataclass(frozen=True, slots=True)
+class Lane:
+    """Where a call is paced and counted: its tenant (whose plan limits hold over all its
+    campaigns and accounts), its provider account and its campaign."""
+
+    tenant_id: str
+    account_sid: str
+    campaign_id: UUID
+
+
+@dataclass(frozen=True, slots=True)
 class Campaign:
     id: UUID
     tenant_id: str
@@ -26,6 +36,10 @@ class Campaign:
     config: CampaignConfig
     created_at: datetime | None = None
     updated_at: datetime | None = None
+
+    @property
+    def lane(self) -> Lane:
+        return Lane(self.tenant_id, self.account_sid, self.id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +73,11 @@ class SlotRef:
     attempt_id: UUID
     campaign_id: UUID
     account_sid: str
+    tenant_id: str
+
+    @property
+    def lane(self) -> Lane:
+        return Lane(self.tenant_id, self.account_sid, self.campaign_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +87,10 @@ class Expired:
     claimed: Claimed
     account_sid: str
     tenant_id: str
+
+    @property
+    def lane(self) -> Lane:
+        return Lane(self.tenant_id, self.account_sid, self.claimed.campaign_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,24 +175,28 @@ class CallPlacer(Protocol):
 
 
 class Pacer(Protocol):
-    """Global pacing per provider account: a token bucket and a concurrency cap."""
+    """Global pacing at three levels, each a token bucket and a concurrency cap: the tenant
+    (its plan, over all its campaigns and accounts), the provider account and the campaign.
+    A call starts no sooner than the slowest of the three allows and takes a slot at each."""
 
     async def acquire_slots(
-        self, account_sid: str, campaign_id: UUID, ids: list[UUID], account_cap: int, cap: int
+        self, lane: Lane, ids: list[UUID], *, tenant_cap: int, account_cap: int, cap: int
     ) -> list[UUID]:
-        """Take in-flight slots for as many ``ids`` as the caps allow (short lease)."""
+        """Take in-flight slots for as many ``ids`` as the three caps allow (short lease);
+        ``cap`` is the campaign's."""
         ...
 
-    async def release_slots(self, account_sid: str, campaign_id: UUID, ids: list[UUID]) -> None: ...
+    async def release_slots(self, lane: Lane, ids: list[UUID]) -> None: ...
 
-    async def extend_slot(self, account_sid: str, campaign_id: UUID, attempt_id: UUID) -> None:
-        """A placed call keeps its slot until its terminal event (long lease)."""
+    async def extend_slot(self, lane: Lane, attempt_id: UUID) -> None:
+        """A placed call keeps its slots until its terminal event (long lease)."""
         ...
 
     async def schedule(
-        self, account_sid: str, campaign_id: UUID, count: int, account_cps: float, cps: float
+        self, lane: Lane, count: int, *, tenant_cps: float, account_cps: float, cps: float
     ) -> tuple[float, float]:
-        """Reserve ``count`` call starts: (seconds until the first, spacing in seconds)."""
+        """Reserve ``count`` call starts at the three rates (``cps`` is the campaign's):
+        (seconds until the first, spacing in seconds)."""
         ...
 
     async def throttled(self, account_sid: str) -> None:
@@ -177,6 +204,10 @@ class Pacer(Protocol):
         ...
 
     async def in_flight(self, account_sid: str, campaign_id: UUID | None = None) -> int: ...
+
+    async def tenant_in_flight(self, tenant_id: str) -> int:
+        """Calls of all the tenant's campaigns holding a slot now."""
+        ...
 
 
 class ContactLoader(Protocol):

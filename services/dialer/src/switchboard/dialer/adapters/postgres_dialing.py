@@ -348,7 +348,7 @@ class PostgresDialingStore:
     ) -> SlotRef | None:
         row = await conn.fetchrow(
             "SELECT a.id, a.state, a.contact_id, a.answered_by, a.campaign_id, c.account_sid, "
-            "c.config FROM attempts a JOIN campaigns c ON c.id = a.campaign_id "
+            "c.tenant_id, c.config FROM attempts a JOIN campaigns c ON c.id = a.campaign_id "
             "WHERE a.call_sid = $1 FOR UPDATE OF a",
             call_sid,
         )
@@ -400,7 +400,7 @@ class PostgresDialingStore:
                 outcome.value,
                 now,
             )
-        return SlotRef(row["id"], row["campaign_id"], row["account_sid"])
+        return SlotRef(row["id"], row["campaign_id"], row["account_sid"], row["tenant_id"])
 
     async def known_calls(self, call_sids: Collection[str]) -> set[str]:
         """Which of these CallSids are the dialer's calls (most events on call.events are not)."""
@@ -448,7 +448,7 @@ class PostgresDialingStore:
             row = await self._pool.fetchrow(
                 "UPDATE attempts a SET answered_by = $2 FROM campaigns c "
                 "WHERE a.call_sid = $1 AND c.id = a.campaign_id AND a.state = 'placed' "
-                "RETURNING a.id, a.campaign_id, c.account_sid, c.config",
+                "RETURNING a.id, a.campaign_id, c.account_sid, c.tenant_id, c.config",
                 call_sid,
                 answered_by,
             )
@@ -456,7 +456,7 @@ class PostgresDialingStore:
             return None
         config = CampaignConfig.model_validate_json(row["config"])
         return MachineVerdict(
-            SlotRef(row["id"], row["campaign_id"], row["account_sid"]),
+            SlotRef(row["id"], row["campaign_id"], row["account_sid"], row["tenant_id"]),
             call_sid,
             config.amd.on_machine,
             config.amd.voicemail_message,

@@ -1,12 +1,18 @@
-"""Global pacing in Redis: one GCRA token bucket per provider account (and per campaign) and
-in-flight slot sets with leases. Every decision is one Lua script, so replicas never race, and
-the clock is Redis's own (``TIME``), so replicas need not agree on theirs.
+"""Global pacing in Redis at three levels, each a GCRA token bucket and an in-flight slot set
+with leases: the tenant (its plan's calls/s and concurrent calls hold over all its campaigns
+and accounts), the provider account, and the campaign. A call starts no sooner than the
+slowest bucket allows (spacing = the largest of the three intervals) and takes a slot at every
+level (free slots = the fewest of the three). Every decision is one Lua script, so replicas
+never race, and the clock is Redis's own (``TIME``), so replicas need not agree on theirs.
 
 Keys (``{p}`` = the configured prefix):
-    {p}:acct:{sid}:tat      next start the account's bucket allows (ms, Redis clock)
+    {p}:tenant:{id}:tat     next start the tenant's bucket allows (ms, Redis clock)
+    {p}:acct:{sid}:tat      the same for one provider account
     {p}:camp:{id}:tat       the same for one campaign
-    {p}:acct:{sid}:factor   rate factor after a provider 429 (expires back to 1)
-    {p}:acct:{sid}:slots    zset attempt id → lease expiry (ms); expired members are free
+    {p}:acct:{sid}:factor   rate factor after a provider 429 (expires back to 1); it slows the
+                            account (and its campaigns), not the tenant's other accounts
+    {p}:tenant:{id}:slots   zset attempt id → lease expiry (ms); expired members are free
+    {p}:acct:{sid}:slots    the same for one provider account
     {p}:camp:{id}:slots     the same for one campaign
 """
 
@@ -18,53 +24,58 @@ from redis.exceptions import RedisError
 
 from switchboard.common.errors import ErrorTable, translated
 from switchboard.dialer.errors import StoreUnavailable
+from switchboard.dialer.repository import Lane
 
 _NOW: Final = "local t = redis.call('TIME'); local now = t[1] * 1000 + t[2] / 1000\n"
 
+# KEYS: the slot sets (tenant, account, campaign); ARGV: lease, one cap per key, then the ids.
 _ACQUIRE: Final = (
     _NOW
     + """
 local lease = tonumber(ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
-local free = math.min(tonumber(ARGV[2]) - redis.call('ZCARD', KEYS[1]),
-                      tonumber(ARGV[3]) - redis.call('ZCARD', KEYS[2]))
+local free = math.huge
+for k = 1, #KEYS do
+  redis.call('ZREMRANGEBYSCORE', KEYS[k], '-inf', now)
+  free = math.min(free, tonumber(ARGV[k + 1]) - redis.call('ZCARD', KEYS[k]))
+end
 local granted = {}
-for i = 4, #ARGV do
+for i = #KEYS + 2, #ARGV do
   if #granted >= free then break end
-  redis.call('ZADD', KEYS[1], now + lease, ARGV[i])
-  redis.call('ZADD', KEYS[2], now + lease, ARGV[i])
+  for k = 1, #KEYS do redis.call('ZADD', KEYS[k], now + lease, ARGV[i]) end
   granted[#granted + 1] = ARGV[i]
 end
 return granted
 """
 )
 
+# KEYS: the slot sets; ARGV: lease, attempt id.
 _EXTEND: Final = (
     _NOW
     + """
-redis.call('ZADD', KEYS[1], now + tonumber(ARGV[1]), ARGV[2])
-redis.call('ZADD', KEYS[2], now + tonumber(ARGV[1]), ARGV[2])
+for k = 1, #KEYS do redis.call('ZADD', KEYS[k], now + tonumber(ARGV[1]), ARGV[2]) end
 return 1
 """
 )
 
+# KEYS: the buckets (tenant, account, campaign), the account's factor; ARGV: count, one
+# interval (ms) per bucket, tolerance (ms).
 _SCHEDULE: Final = (
     _NOW
     + """
 local count = tonumber(ARGV[1])
-local f = tonumber(redis.call('GET', KEYS[3]) or '1')
-local ai = tonumber(ARGV[2]) / f
-local ci = tonumber(ARGV[3]) / f
-local spacing = math.max(ai, ci)
--- A start up to ARGV[4] ms in the past is allowed: a worker that woke late catches up on the
+local f = tonumber(redis.call('GET', KEYS[4]) or '1')
+-- A 429 slows the account and its campaign; the tenant's other accounts keep their pace.
+local interval = {tonumber(ARGV[2]), tonumber(ARGV[3]) / f, tonumber(ARGV[4]) / f}
+local spacing = math.max(interval[1], interval[2], interval[3])
+-- A start up to ARGV[5] ms in the past is allowed: a worker that woke late catches up on the
 -- slots it missed instead of losing them (the long-run rate stays exact).
-local start = math.max(now - tonumber(ARGV[4]), tonumber(redis.call('GET', KEYS[1]) or '0'),
-                       tonumber(redis.call('GET', KEYS[2]) or '0'))
+local start = now - tonumber(ARGV[5])
+for k = 1, 3 do start = math.max(start, tonumber(redis.call('GET', KEYS[k]) or '0')) end
 local last = start + (count - 1) * spacing
-local ttl = math.floor(last - now) + 60000
-redis.call('SET', KEYS[1], tostring(last + ai), 'PX', ttl)
-redis.call('SET', KEYS[2], tostring(last + ci), 'PX', ttl)
+for k = 1, 3 do
+  local tat = last + interval[k]
+  redis.call('SET', KEYS[k], tostring(tat), 'PX', math.floor(tat - now) + 60000)
+end
 return {tostring(math.max(0, start - now)), tostring(spacing)}
 """
 )
@@ -114,56 +125,61 @@ class RedisPacer:
         self._throttle = client.register_script(_THROTTLE)
         self._count = client.register_script(_COUNT)
 
+    def _tenant(self, tenant_id: str, what: str) -> str:
+        return f"{self._p}:tenant:{tenant_id}:{what}"
+
     def _acct(self, sid: str, what: str) -> str:
         return f"{self._p}:acct:{sid}:{what}"
 
     def _camp(self, campaign_id: UUID, what: str) -> str:
         return f"{self._p}:camp:{campaign_id}:{what}"
 
+    def _levels(self, lane: Lane, what: str) -> list[str]:
+        """The tenant's, the account's and the campaign's key for ``what``, in that order."""
+        return [
+            self._tenant(lane.tenant_id, what),
+            self._acct(lane.account_sid, what),
+            self._camp(lane.campaign_id, what),
+        ]
+
     async def _run(self, script: Any, keys: list[str], args: list[Any]) -> Any:
         with translated("redis", REDIS_ERRORS):
             return await script(keys=keys, args=args)
 
     async def acquire_slots(
-        self, account_sid: str, campaign_id: UUID, ids: list[UUID], account_cap: int, cap: int
+        self, lane: Lane, ids: list[UUID], *, tenant_cap: int, account_cap: int, cap: int
     ) -> list[UUID]:
         if not ids:
             return []
         granted = await self._run(
             self._acquire,
-            [self._acct(account_sid, "slots"), self._camp(campaign_id, "slots")],
-            [self._claim_lease_ms, account_cap, cap, *(str(i) for i in ids)],
+            self._levels(lane, "slots"),
+            [self._claim_lease_ms, tenant_cap, account_cap, cap, *(str(i) for i in ids)],
         )
         return [UUID(g.decode() if isinstance(g, bytes) else g) for g in granted]
 
-    async def release_slots(self, account_sid: str, campaign_id: UUID, ids: list[UUID]) -> None:
+    async def release_slots(self, lane: Lane, ids: list[UUID]) -> None:
         if not ids:
             return
         members = [str(i) for i in ids]
         with translated("redis", REDIS_ERRORS):
             async with self._r.pipeline(transaction=True) as pipe:
-                pipe.zrem(self._acct(account_sid, "slots"), *members)
-                pipe.zrem(self._camp(campaign_id, "slots"), *members)
+                for key in self._levels(lane, "slots"):
+                    pipe.zrem(key, *members)
                 await pipe.execute()
 
-    async def extend_slot(self, account_sid: str, campaign_id: UUID, attempt_id: UUID) -> None:
+    async def extend_slot(self, lane: Lane, attempt_id: UUID) -> None:
         await self._run(
-            self._extend,
-            [self._acct(account_sid, "slots"), self._camp(campaign_id, "slots")],
-            [self._placed_lease_ms, str(attempt_id)],
+            self._extend, self._levels(lane, "slots"), [self._placed_lease_ms, str(attempt_id)]
         )
 
     async def schedule(
-        self, account_sid: str, campaign_id: UUID, count: int, account_cps: float, cps: float
+        self, lane: Lane, count: int, *, tenant_cps: float, account_cps: float, cps: float
     ) -> tuple[float, float]:
         wait_ms, spacing_ms = await self._run(
             self._schedule,
-            [
-                self._acct(account_sid, "tat"),
-                self._camp(campaign_id, "tat"),
-                self._acct(account_sid, "factor"),
-            ],
-            [count, 1000.0 / account_cps, 1000.0 / cps, self._tolerance_ms],
+            [*self._levels(lane, "tat"), self._acct(lane.account_sid, "factor")],
+            [count, 1000.0 / tenant_cps, 1000.0 / account_cps, 1000.0 / cps, self._tolerance_ms],
         )
         return float(wait_ms) / 1000, float(spacing_ms) / 1000
 
@@ -181,3 +197,6 @@ class RedisPacer:
             else self._acct(account_sid, "slots")
         )
         return int(await self._run(self._count, [key], []))
+
+    async def tenant_in_flight(self, tenant_id: str) -> int:
+        return int(await self._run(self._count, [self._tenant(tenant_id, "slots")], []))
