@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
+from prometheus_client import REGISTRY
 
 from switchboard.common.config import PlanLimits, Tenant, TwilioAccount
 from switchboard.common.events import CallStatus, CallStatusChanged, Event
@@ -192,6 +193,32 @@ async def test_a_tenants_plan_caps_its_campaigns_together(env: Env) -> None:
                 ended += 1
     assert await env.pacer.tenant_in_flight("acme") == 0
     assert await env.pacer.tenant_in_flight("globex") == 3
+
+
+def tenant_gauges(tenant: str) -> tuple[float | None, float | None]:
+    """(in flight, cap) of ``tenant`` as the worker last reported them."""
+    return (
+        REGISTRY.get_sample_value("switchboard_dialer_tenant_in_flight_calls", {"tenant": tenant}),
+        REGISTRY.get_sample_value(
+            "switchboard_dialer_tenant_max_concurrent_calls", {"tenant": tenant}
+        ),
+    )
+
+
+async def test_the_gauges_report_each_running_tenants_calls_and_cap(env: Env) -> None:
+    set_plans(env, concurrent_calls=3)
+    env.campaign(numbers(10))
+    env.campaign(numbers(10, "312"))
+    globex = env.campaign(numbers(10, "617"), tenant="globex")
+    worker = env.worker()
+    await env.run_until(worker, lambda: live_per_tenant(env) == {"acme": 3, "globex": 3})
+    await worker.gauges.report(await worker.loop.campaigns.running())
+    assert tenant_gauges("acme") == (3, 3)
+    assert tenant_gauges("globex") == (3, 3)
+    # A tenant with no running campaign loses its series.
+    await worker.gauges.report([env.store.campaigns[globex.id]])
+    assert tenant_gauges("acme") == (None, None)
+    assert tenant_gauges("globex") == (3, 3)
 
 
 async def test_a_tenants_plan_paces_its_campaigns_together(env: Env) -> None:

@@ -44,7 +44,8 @@ start_at_zero(RECONCILED, [(status.value,) for status in CallStatus if status.is
 PENDING = Gauge("switchboard_dialer_pending_placements", "Claimed calls not yet sent.")
 TARGET_CPS = Gauge(
     "switchboard_dialer_target_cps",
-    "Target calls/s of each running campaign (its cps, capped by its account's).",
+    "Target calls/s of each running campaign (its cps, capped by its account's and its "
+    "tenant plan's; the tenant's is shared by all its campaigns).",
     ["campaign"],
 )
 IN_FLIGHT = Gauge(
@@ -54,6 +55,17 @@ IN_FLIGHT = Gauge(
 )
 MAX_CONCURRENT = Gauge(
     "switchboard_dialer_max_concurrent_calls", "Concurrency cap per account.", ["account"]
+)
+TENANT_IN_FLIGHT = Gauge(
+    "switchboard_dialer_tenant_in_flight_calls",
+    "Calls holding a concurrency slot, per tenant with a running campaign (all its campaigns "
+    "and accounts together).",
+    ["tenant"],
+)
+TENANT_MAX_CONCURRENT = Gauge(
+    "switchboard_dialer_tenant_max_concurrent_calls",
+    "The tenant plan's concurrent calls, per tenant with a running campaign (0: suspended).",
+    ["tenant"],
 )
 
 
@@ -69,13 +81,15 @@ def count_outage(loop: str, exc: RetryableError, message: str) -> None:
 
 
 class PaceGauges:
-    """Each running campaign's target calls/s, each account's slots in use (one Redis count
-    per account) and cap; a campaign no longer running loses its series."""
+    """Each running campaign's target calls/s; each account's slots in use (one Redis count
+    per account) and cap; the same for each tenant with a running campaign. A campaign or
+    tenant no longer running loses its series."""
 
     def __init__(self, accounts: Accounts, pacer: Pacer) -> None:
         self._accounts = accounts
         self._pacer = pacer
         self._paced: set[str] = set()  # campaigns with a TARGET_CPS series
+        self._tenants: set[str] = set()  # tenants with TENANT_* series
 
     async def report(self, running: Iterable[Campaign]) -> None:
         campaigns = {str(c.id): c for c in running}
@@ -90,3 +104,15 @@ class PaceGauges:
         for account in self._accounts.all():
             IN_FLIGHT.labels(account.id).set(await self._pacer.in_flight(account.id))
             MAX_CONCURRENT.labels(account.id).set(account.max_concurrent)
+        # Only tenants with a running campaign: a platform may hold thousands of idle ones.
+        tenants = {c.tenant_id for c in campaigns.values()}
+        for tenant_id in tenants:
+            tenant = self._accounts.tenant(tenant_id)
+            TENANT_IN_FLIGHT.labels(tenant_id).set(await self._pacer.tenant_in_flight(tenant_id))
+            TENANT_MAX_CONCURRENT.labels(tenant_id).set(
+                tenant.limits.concurrent_calls if tenant is not None else 0
+            )
+        for gone in self._tenants - tenants:
+            TENANT_IN_FLIGHT.remove(gone)
+            TENANT_MAX_CONCURRENT.remove(gone)
+        self._tenants = tenants
