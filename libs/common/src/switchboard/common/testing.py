@@ -4,6 +4,7 @@ Nothing here runs in production paths.
 """
 
 import asyncio
+import contextlib
 import inspect
 import json
 import os
@@ -13,9 +14,10 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -26,6 +28,7 @@ from twilio.request_validator import RequestValidator
 from switchboard.common.config import (
     TOPIC_CONFIGS,
     ConfigEntity,
+    ConfigFollower,
     ConfigSettings,
     encode_tombstone,
 )
@@ -359,3 +362,21 @@ def seeded_config_env(kafka: KafkaSettings, entities: Sequence[ConfigEntity]) ->
 
     asyncio.run(publish())
     return config_env(settings)
+
+
+@contextlib.contextmanager
+def config_followers() -> Iterator[list[ConfigFollower]]:
+    """Every :class:`ConfigFollower` made inside the block. Each reads ``control.config``
+    from the beginning at start: a process should make one."""
+    made: list[ConfigFollower] = []
+    original = ConfigFollower.__init__
+
+    def counted(self: ConfigFollower, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        made.append(self)
+
+    setattr(ConfigFollower, "__init__", counted)  # noqa: B010 (mypy refuses a method assignment)
+    try:
+        yield made
+    finally:
+        setattr(ConfigFollower, "__init__", original)  # noqa: B010

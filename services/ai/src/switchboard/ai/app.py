@@ -46,7 +46,7 @@ from switchboard.ai.retrieval import Retriever
 from switchboard.ai.settings import AiSettings, get_settings
 from switchboard.common.asyncapi import asyncapi_routes, declare_publications, document
 from switchboard.common.auth import Audience, tenant_of
-from switchboard.common.auth.service import api_auth
+from switchboard.common.auth.service import AUTH_PREFIXES, api_auth
 from switchboard.common.cli import configure_process
 from switchboard.common.config import ConfigFollower, ConfigView
 from switchboard.common.config.startup import service_follower
@@ -229,11 +229,11 @@ async def open_runtime(
         await mongo.close()
 
 
-def follow_config(settings: AiSettings, process: str) -> ConfigFollower:
+def follow_config(
+    settings: AiSettings, process: str, prefixes: tuple[str, ...] = CONFIG_PREFIXES
+) -> ConfigFollower:
     """The follower of what the AI service reads of ``control.config`` (no secrets)."""
-    return service_follower(
-        settings.kafka, settings.config, process=process, prefixes=CONFIG_PREFIXES
-    )
+    return service_follower(settings.kafka, settings.config, process=process, prefixes=prefixes)
 
 
 def create_worker(settings: AiSettings, overrides: Overrides | None = None) -> Litestar:
@@ -310,14 +310,12 @@ def create_worker(settings: AiSettings, overrides: Overrides | None = None) -> L
 
 def create_api(settings: AiSettings, config: ConfigView | None = None) -> Litestar:
     """The admin API: businesses, knowledge documents, usage. ``config`` instead of following
-    ``control.config`` (tests)."""
-    auth = api_auth(settings, Audience.AI)
+    ``control.config`` (tests). One follower for the channels, tenants, models and signing
+    keys, run by the token check's lifespan."""
+    followed = config or follow_config(settings, "ai-api", (*CONFIG_PREFIXES, *AUTH_PREFIXES))
+    auth = api_auth(settings, Audience.AI, followed)
     cipher = create_cipher(settings)
     state: dict[str, Any] = {}
-    followed = config or follow_config(settings, "ai-api")
-    loops = Supervisor("ai-api")
-    if config is None:
-        loops.add("config", followed.run)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -337,8 +335,7 @@ def create_api(settings: AiSettings, config: ConfigView | None = None) -> Litest
                 allow_private_tools=settings.private_tools_allowed,
                 config=followed,
             )
-            async with loops.running():
-                yield
+            yield
         finally:
             await mongo.close()
 

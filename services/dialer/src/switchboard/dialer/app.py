@@ -25,9 +25,9 @@ from litestar.status_codes import (
 
 from switchboard.common.asyncapi import asyncapi_routes, declare_publications, document
 from switchboard.common.auth import Audience, tenant_of
-from switchboard.common.auth.service import api_auth
+from switchboard.common.auth.service import AUTH_PREFIXES, api_auth
 from switchboard.common.cli import configure_process
-from switchboard.common.config import ConfigView
+from switchboard.common.config import ConfigFollower, ConfigView
 from switchboard.common.config.startup import service_follower
 from switchboard.common.edge import edge_rules
 from switchboard.common.http import health_routes
@@ -93,30 +93,34 @@ def redis_client(settings: DialerSettings) -> "aioredis.Redis":
 LEGACY_ENV = ("SWITCHBOARD_TWILIO__ACCOUNTS", "SWITCHBOARD_TWILIO__DEFAULT_ACCOUNT")
 
 
-def follow_config(settings: DialerSettings, role: str, loops: Supervisor) -> ConfigView:
-    """A follower of the dialer's slice of ``control.config``, run by ``loops``."""
-    follower = service_follower(
+def follow_config(
+    settings: DialerSettings, role: str, prefixes: tuple[str, ...] = PREFIXES
+) -> ConfigFollower:
+    """The follower of the dialer's slice of ``control.config`` (``prefixes``)."""
+    return service_follower(
         settings.kafka,
         settings.config,
         process=f"dialer-{role}",
-        prefixes=PREFIXES,
+        prefixes=prefixes,
         needs_keys="the dialer cannot read a single Twilio credential",
         legacy_env=LEGACY_ENV,
         legacy_what="Twilio accounts, caller IDs and limits",
     )
-    loops.add("config", follower.run)
-    return follower
 
 
 def create_api(
     settings: DialerSettings, *, config: ConfigView | None = None, clock: Clock = utcnow
 ) -> Litestar:
     """The campaigns API (JWT with a ``tenant`` claim). Without ``config`` it follows
-    ``control.config`` (the tenants' accounts, caller IDs and limits)."""
-    auth = api_auth(settings, Audience.DIALER)
+    ``control.config`` (the tenants' accounts, caller IDs and limits, and the signing keys:
+    one follower, run by the token check's lifespan)."""
+    view = (
+        config
+        if config is not None
+        else follow_config(settings, "api", (*PREFIXES, *AUTH_PREFIXES))
+    )
+    auth = api_auth(settings, Audience.DIALER, view)
     state: dict[str, Any] = {}
-    loops = Supervisor(f"{settings.service_name}-api")
-    view = config if config is not None else follow_config(settings, "api", loops)
     accounts = Accounts(view)
 
     @contextlib.asynccontextmanager
@@ -142,8 +146,7 @@ def create_api(
             )
         state["executor"] = executor
         try:
-            async with loops.running():
-                yield
+            yield
         finally:
             if executor is not None:
                 executor.shutdown(cancel_futures=True)
@@ -158,7 +161,12 @@ def create_api(
             CampaignController,
             DncController,
             *health_routes(
-                {"postgres": store_ready, "config": view.check, **loops.checks(), **auth.checks()}
+                {
+                    "postgres": store_ready,
+                    "config": view.check,
+                    **auth.config_checks(),
+                    **auth.checks(),
+                }
             ),
         ],
         dependencies={
@@ -204,7 +212,12 @@ def create_worker(
     state: dict[str, Any] = {}
     # Registered now, so /ready knows every loop; what they run is built in the lifespan.
     supervisor = Supervisor(settings.service_name)
-    view = config if config is not None else follow_config(settings, "worker", supervisor)
+    view: ConfigView
+    if config is not None:
+        view = config
+    else:
+        view = follow_config(settings, "worker")
+        supervisor.add("config", view.run)
     accounts = Accounts(view)
     supervisor.add("dial", lambda: state["worker"].loop.run())
     supervisor.add("recovery", lambda: state["worker"].run_recovery())

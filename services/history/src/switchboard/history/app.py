@@ -18,9 +18,9 @@ from litestar.openapi import OpenAPIConfig
 
 from switchboard.common.asyncapi import asyncapi_routes, declare_publications, document
 from switchboard.common.auth import Audience, tenant_of
-from switchboard.common.auth.service import api_auth
+from switchboard.common.auth.service import AUTH_PREFIXES, api_auth
 from switchboard.common.cli import configure_process
-from switchboard.common.config import ConfigView, InMemoryConfig
+from switchboard.common.config import ConfigFollower, ConfigView, InMemoryConfig
 from switchboard.common.config.startup import service_follower
 from switchboard.common.edge import edge_rules
 from switchboard.common.errors import SwitchboardError
@@ -77,20 +77,19 @@ LEGACY_ENV = (
 )
 
 
-def follow_config(settings: HistorySettings, role: str, loops: Supervisor) -> ConfigView:
-    """A follower of history's slice of ``control.config`` (provider accounts), run by
-    ``loops``."""
-    follower = service_follower(
+def follow_config(
+    settings: HistorySettings, role: str, prefixes: tuple[str, ...] = PREFIXES
+) -> ConfigFollower:
+    """A follower of history's slice of ``control.config`` (``prefixes``: provider accounts)."""
+    return service_follower(
         settings.kafka,
         settings.config,
         process=f"history-{role}",
-        prefixes=PREFIXES,
+        prefixes=prefixes,
         needs_keys="history cannot read a single provider credential",
         legacy_env=LEGACY_ENV,
         legacy_what="provider credentials",
     )
-    loops.add("config", follower.run)
-    return follower
 
 
 def create_worker(
@@ -112,7 +111,8 @@ def create_worker(
     if config is not None:
         view = config
     elif settings.reconcile.enabled:
-        view = follow_config(settings, "worker", supervisor)
+        view = follow_config(settings, "worker")
+        supervisor.add("config", view.run)
     credentials = ProviderCredentials(view)
 
     def loop(name: str, interval_s: float) -> Callable[[], Awaitable[None]]:
@@ -196,31 +196,22 @@ def create_api(
     ``recordings``, its recordings); recordings are deleted at the providers through
     ``provider_transport`` (tests) or the network, with the credentials of ``config``, else
     of the followed ``control.config``."""
-    auth = api_auth(settings, Audience.HISTORY)
+    view = config if config is not None else _api_config(settings)
+    # One follower for the provider accounts and the signing keys, run by the token check.
+    auth = api_auth(settings, Audience.HISTORY, view)
     limits = PageLimits(settings.api.default_limit, settings.api.max_limit)
     state: dict[str, HistoryReader] = {} if reader is None else {"reader": reader}
     recording_state: dict[str, RecordingAccess] = (
         {} if recordings is None else {"recordings": recordings}
     )
     provider_http = httpx.AsyncClient(transport=provider_transport)
-    loops = Supervisor("history-api")
-    view: ConfigView
-    if config is not None:
-        view = config
-    elif settings.config.keys:
-        view = follow_config(settings, "api", loops)
-    else:
-        # Reading history needs no provider secret: only recording deletions are refused.
-        log.warning("SWITCHBOARD_CONFIG__KEYS unset: recordings cannot be deleted at the providers")
-        view = InMemoryConfig()
     deleter = ProviderClient(settings.reconcile, provider_http, ProviderCredentials(view))
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         if reader is not None:
             try:
-                async with loops.running():
-                    yield
+                yield
             finally:
                 await provider_http.aclose()
             return
@@ -231,8 +222,7 @@ def create_api(
         state["reader"] = PostgresHistoryReader(pool, settings.api)
         recording_state.setdefault("recordings", PostgresRecordings(pool))
         try:
-            async with loops.running():
-                yield
+            yield
         finally:
             await pool.close()
             await provider_http.aclose()
@@ -252,7 +242,7 @@ def create_api(
             # The configuration only serves recording deletions: degraded, not unready, without it.
             *health_routes(
                 {"postgres": reader_ready, **auth.checks()},
-                degraded_checks={"config": view.check, **loops.checks()},
+                degraded_checks={"config": view.check, **auth.config_checks()},
             ),
         ],
         dependencies={
@@ -267,6 +257,20 @@ def create_api(
         on_app_init=[auth.on_app_init, edge_rules(settings.edge)],
         lifespan=[auth.lifespan, lifespan],
         openapi_config=OpenAPIConfig(title="Switchboard history", version="0.1.0"),
+    )
+
+
+def _api_config(settings: HistorySettings) -> ConfigView:
+    """The API process's one view of ``control.config``: provider accounts (recording
+    deletions) with the distribution ring, and the signing keys unless they are static."""
+    if settings.config.keys:
+        return follow_config(settings, "api", (*PREFIXES, *AUTH_PREFIXES))
+    # Reading history needs no provider secret: only recording deletions are refused.
+    log.warning("SWITCHBOARD_CONFIG__KEYS unset: recordings cannot be deleted at the providers")
+    if settings.auth.public_keys:
+        return InMemoryConfig()
+    return service_follower(
+        settings.kafka, settings.config, process="history-api", prefixes=AUTH_PREFIXES
     )
 
 

@@ -24,7 +24,7 @@ import contextlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -110,6 +110,11 @@ class ConfigFollower:
         """Increases with every applied change (cheap invalidation of derived indexes)."""
 
     # --- the view ------------------------------------------------------------------------------
+
+    @property
+    def prefixes(self) -> tuple[str, ...]:
+        """The key prefixes this follower keeps (``""``: everything)."""
+        return self._prefixes
 
     @property
     def ready(self) -> bool:
@@ -285,12 +290,18 @@ class ConfigFollower:
         return FollowedPublicKeys(self)
 
 
+class EntityLookup(Protocol):
+    """What :class:`FollowedPublicKeys` reads: a follower, or any configuration view."""
+
+    def get(self, key: str) -> Entity | None: ...
+
+
 class FollowedPublicKeys:
     """Token verification keys from the follower: an unknown, withdrawn (tombstoned) or
     expired retired key verifies nothing."""
 
     def __init__(
-        self, follower: ConfigFollower, *, now: Callable[[], datetime] = lambda: datetime.now(UTC)
+        self, follower: EntityLookup, *, now: Callable[[], datetime] = lambda: datetime.now(UTC)
     ) -> None:
         self._follower = follower
         self._now = now

@@ -26,6 +26,9 @@ class ConfigView(Protocol):
     def ready(self) -> bool:
         """True once everything present at start has been read."""
 
+    async def wait_ready(self, timeout_s: float) -> None:
+        """Until ready; TimeoutError after ``timeout_s``."""
+
     def get(self, key: str) -> Entity | None: ...
 
     def items(self, prefix: str = "") -> dict[str, Entity]: ...
@@ -46,7 +49,9 @@ class InMemoryConfig:
     def __init__(self, entities: "list[Entity] | tuple[Entity, ...]" = (), *, ready: bool = True):
         self._view: dict[str, Entity] = {}
         self._listeners: list[tuple[str, Listener]] = []
-        self._ready = ready
+        self._ready = asyncio.Event()
+        if ready:
+            self._ready.set()
         self._version = 0
         for entity in entities:
             self.put(entity)
@@ -57,11 +62,18 @@ class InMemoryConfig:
 
     @property
     def ready(self) -> bool:
-        return self._ready
+        return self._ready.is_set()
 
     @ready.setter
     def ready(self, value: bool) -> None:
-        self._ready = value
+        if value:
+            self._ready.set()
+        else:
+            self._ready.clear()
+
+    async def wait_ready(self, timeout_s: float) -> None:
+        async with asyncio.timeout(timeout_s):
+            await self._ready.wait()
 
     def get(self, key: str) -> Entity | None:
         return self._view.get(key)
@@ -94,7 +106,7 @@ class InMemoryConfig:
                 listener(change)
 
     async def check(self) -> bool:
-        return self._ready
+        return self.ready
 
     async def run(self) -> None:
         await asyncio.Event().wait()
