@@ -22,11 +22,18 @@ from switchboard.common.auth import (
     scoped,
     tenant_of,
 )
-from switchboard.common.auth.service import api_auth
-from switchboard.common.config import ConfigSettings
+from switchboard.common.auth.service import AUTH_PREFIXES, api_auth
+from switchboard.common.config import (
+    ConfigFollower,
+    ConfigSettings,
+    InMemoryConfig,
+    SigningKey,
+    Tenant,
+)
 from switchboard.common.crypto import KeyRingSettings
 from switchboard.common.http import health_routes
-from switchboard.common.settings import CommonSettings
+from switchboard.common.settings import CommonSettings, KafkaSettings
+from switchboard.common.testing import config_followers
 
 SIGNER = LocalSigner("k1")
 
@@ -99,6 +106,70 @@ def test_the_rate_limit_is_per_tenant() -> None:
 def test_unreadable_public_keys_name_the_setting() -> None:
     with pytest.raises(AuthNotConfiguredError, match="SWITCHBOARD_AUTH__PUBLIC_KEYS"):
         api_auth(Settings(auth=AuthSettings(public_keys={"k": "not a key"})), Audience.AI)
+
+
+def signing_key(signer: LocalSigner) -> SigningKey:
+    return SigningKey(kid=signer.kid, public_key=signer.public_keys[signer.kid])
+
+
+def shared_client(view: InMemoryConfig, **auth: Any) -> TestClient:  # type: ignore[type-arg]
+    """An API whose keys and tenants come from the process's view (no public key set)."""
+    api = api_auth(Settings(auth=AuthSettings(**auth)), Audience.DIALER, view)
+    app = Litestar(
+        route_handlers=[whoami, *health_routes({**api.checks(), **api.config_checks()})],
+        on_app_init=[api.on_app_init],
+        lifespan=[api.lifespan],
+        dependencies={"tenant": Provide(tenant_of, sync_to_thread=False)},
+    )
+    return TestClient(app)
+
+
+def test_the_process_view_gives_the_keys_live_and_refuses_suspended_tenants() -> None:
+    view = InMemoryConfig([signing_key(SIGNER)])
+    with config_followers() as made, shared_client(view) as c:
+        assert made == []  # the process's view is the one read: no follower of its own
+        assert c.get("/ready").json()["checks"]["signing-keys"] is True
+        acme = SIGNER.bearer("acme", Audience.DIALER)
+        assert c.get("/v1/whoami", headers=acme).status_code == 200
+        # A rotation is live: the next key verifies as soon as the view holds it ...
+        rotated = LocalSigner("k2")
+        next_acme = rotated.bearer("acme", Audience.DIALER)
+        assert c.get("/v1/whoami", headers=next_acme).status_code == 401
+        view.put(signing_key(rotated))
+        assert c.get("/v1/whoami", headers=next_acme).status_code == 200
+        # ... and a withdrawn one verifies nothing.
+        view.delete(f"signing-key/{SIGNER.kid}")
+        assert c.get("/v1/whoami", headers=acme).status_code == 401
+        # A suspended tenant is refused at once, its unexpired tokens too.
+        view.put(Tenant(id="acme", name="Acme", status="suspended"))
+        refused = c.get("/v1/whoami", headers=next_acme)
+        assert refused.status_code == 403 and "suspended" in refused.text
+
+
+def test_ready_says_the_keys_are_missing_until_the_view_is_read() -> None:
+    view = InMemoryConfig([signing_key(SIGNER)], ready=False)
+    with shared_client(view, keys_wait_s=0) as c:
+        ready = c.get("/ready")
+        assert ready.status_code == 503 and ready.json()["checks"]["signing-keys"] is False
+        view.ready = True
+        assert c.get("/ready").status_code == 200
+
+
+def test_a_follower_without_the_auth_prefixes_is_refused() -> None:
+    narrow = ConfigFollower(KafkaSettings(), ConfigSettings(), prefixes=("account/",))
+    with pytest.raises(ValueError, match="signing-key/"):
+        api_auth(Settings(), Audience.HISTORY, narrow)
+    wide = ConfigFollower(KafkaSettings(), ConfigSettings(), prefixes=("account/", *AUTH_PREFIXES))
+    assert api_auth(Settings(), Audience.HISTORY, wide).config is wide
+
+
+def test_static_keys_need_no_follower_and_one_is_made_only_without_a_view() -> None:
+    with config_followers() as made:
+        static = api_auth(Settings(auth=SIGNER.settings()), Audience.AI)
+        assert made == [] and static.config is None and static.checks() == {}
+        followed = api_auth(Settings(), Audience.AI)
+    [follower] = made
+    assert followed.config is follower and follower.prefixes == AUTH_PREFIXES
 
 
 @get("/healthzzz", sync_to_thread=False)
