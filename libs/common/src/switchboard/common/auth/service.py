@@ -82,6 +82,7 @@ class ApiAuth:
     jwt: ControlJWTAuth
     settings: AuthSettings
     redis_url: str
+    audience: Audience
     config: ConfigView | None
     """The process's configuration, run by :meth:`lifespan`; None with static keys and no
     configuration given."""
@@ -95,7 +96,10 @@ class ApiAuth:
         if limit is not None:  # ... so the limit knows the tenant
             app_config.middleware.insert(1, limit.middleware)
             if self.settings.rate_limit_store == "redis":
-                store = RedisStore.with_client(url=self.redis_url)
+                # Keys of this API's own: two APIs on one Redis database keep two limits.
+                store = RedisStore.with_client(
+                    url=self.redis_url, namespace=f"switchboard-{self.audience}-rate-limit"
+                )
                 if isinstance(app_config.stores, StoreRegistry):
                     app_config.stores.register(RATE_LIMIT_STORE, store)
                 else:
@@ -168,6 +172,7 @@ def api_auth(
         jwt=ControlJWTAuth(verifier, tenant_check=tenant_check),
         settings=settings.auth,
         redis_url=settings.redis.url.get_secret_value(),
+        audience=audience,
         config=config,
         keys_followed=keys_followed,
         loops=loops,
