@@ -174,6 +174,17 @@ def test_migrations_run_before_the_services_of_their_database(compose):
             assert rule == {"condition": "service_completed_successfully"}
 
 
+def test_token_apis_share_their_rate_limit_in_redis(compose):
+    """The APIs taking the control plane's tokens may be scaled: one per-tenant limit, in Redis."""
+    services = compose["services"]
+    for name in ("history-api", "dialer-api", "ai-api"):
+        service = services[name]
+        env = service["environment"]
+        assert env["SWITCHBOARD_AUTH__RATE_LIMIT_STORE"] == "redis", name
+        assert env["SWITCHBOARD_REDIS__URL"].startswith("redis://redis:6379/"), name
+        assert service["depends_on"]["redis"] == {"condition": "service_healthy"}, name
+
+
 def test_simulator_is_behind_the_sim_profile(compose):
     profiled = {n for n, s in compose["services"].items() if s.get("profiles")}
     assert profiled == {"provider-sim"}

@@ -314,6 +314,34 @@ def test_a_migration_job_per_schema_owner(overlay, containers_of):
         )
 
 
+# The APIs that take the control plane's tokens (common.auth.service.api_auth), each run as
+# several replicas (in prod): their per-tenant request limit must be one limit, in Redis.
+TOKEN_APIS = ("history-api", "dialer-api", "ai-api")
+
+
+def test_token_apis_share_their_rate_limit_in_redis(overlay, containers_of):
+    _, objects = overlay
+    deployments = by_kind(objects, "Deployment")
+    policies = by_kind(objects, "NetworkPolicy")
+    for name in TOKEN_APIS:
+        deployment = deployments[name]
+        [container] = containers_of(deployment)
+        env = {e["name"]: e for e in container["env"]}
+        assert env["SWITCHBOARD_AUTH__RATE_LIMIT_STORE"]["value"] == "redis", name
+        ref = env["SWITCHBOARD_REDIS__URL"]["valueFrom"]["secretKeyRef"]
+        assert ref["name"] == "switchboard-redis", name
+        # and its pods may reach Redis
+        service = deployment["metadata"]["labels"]["app.kubernetes.io/name"]
+        redis = [
+            rule
+            for rule in policies[service]["spec"]["egress"]
+            for peer in rule["to"]
+            if peer.get("podSelector", {}).get("matchLabels", {}).get("app.kubernetes.io/name")
+            == "redis"
+        ]
+        assert redis and {p["port"] for r in redis for p in r["ports"]} == {6379}, name
+
+
 def test_network_policies_deny_by_default(overlay):
     _, objects = overlay
     policies = by_kind(objects, "NetworkPolicy")
