@@ -196,9 +196,10 @@ def create_api(
     ``recordings``, its recordings); recordings are deleted at the providers through
     ``provider_transport`` (tests) or the network, with the credentials of ``config``, else
     of the followed ``control.config``."""
-    view = config if config is not None else _api_config(settings)
+    followed = config if config is not None else _api_config(settings)
     # One follower for the provider accounts and the signing keys, run by the token check.
-    auth = api_auth(settings, Audience.HISTORY, view)
+    auth = api_auth(settings, Audience.HISTORY, followed)
+    view: ConfigView = followed if followed is not None else InMemoryConfig()
     limits = PageLimits(settings.api.default_limit, settings.api.max_limit)
     state: dict[str, HistoryReader] = {} if reader is None else {"reader": reader}
     recording_state: dict[str, RecordingAccess] = (
@@ -260,15 +261,16 @@ def create_api(
     )
 
 
-def _api_config(settings: HistorySettings) -> ConfigView:
-    """The API process's one view of ``control.config``: provider accounts (recording
-    deletions) with the distribution ring, and the signing keys unless they are static."""
+def _api_config(settings: HistorySettings) -> ConfigFollower | None:
+    """The API process's one follower of ``control.config``: provider accounts (recording
+    deletions) with the distribution ring, and the signing keys unless they are static (then,
+    without the ring, nothing is followed)."""
     if settings.config.keys:
         return follow_config(settings, "api", (*PREFIXES, *AUTH_PREFIXES))
     # Reading history needs no provider secret: only recording deletions are refused.
     log.warning("SWITCHBOARD_CONFIG__KEYS unset: recordings cannot be deleted at the providers")
     if settings.auth.public_keys:
-        return InMemoryConfig()
+        return None
     return service_follower(
         settings.kafka, settings.config, process="history-api", prefixes=AUTH_PREFIXES
     )
