@@ -1,9 +1,10 @@
 """docs/operations/tenants.md, run for real: every ```bash block of the page, in order, in one
-shell session, against a real control API and a real ingress process (each following its own
-control.config). Between blocks the test checks what the page says happened: the tenant's
-events carry its id, a rotated Twilio auth token, WhatsApp app secret and Vapi secret are both
-accepted during the overlap and the old one is refused once removed (no restart), revoked keys
-get no token, and the platform's key rings rotate with the steps the page gives.
+shell session, against a real control API, a real ingress and a real history API process (each
+following its own control.config). Between blocks the test checks what the page says happened:
+the tenant's events carry its id, its history token reads its calls, the operator's models and
+the tenant's plan are stored, a rotated Twilio auth token, WhatsApp app secret and Vapi secret
+are both accepted during the overlap and the old one is refused once removed (no restart),
+revoked keys get no token, and the platform's key rings rotate with the steps the page gives.
 """
 
 import asyncio
@@ -38,6 +39,7 @@ from switchboard.common.testing import (
     unique,
 )
 from switchboard.common.topics import CALL_EVENTS, MESSAGE_INBOUND
+from switchboard.history.migrate import migrate as migrate_history
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -97,7 +99,8 @@ def until(check: Callable[[], bool], what: str, timeout_s: float = 60.0) -> None
 
 @pytest.fixture
 def stack(start_service, tmp_path, pg_settings: PostgresSettings, kafka_settings: KafkaSettings):
-    """The control API and an ingress on a control.config of their own; their environments."""
+    """The control API, an ingress and the history API on a control.config of their own; their
+    environments."""
     config = config_settings()
     at_rest = {"r1": new_key()}
     control_env = {
@@ -109,9 +112,14 @@ def stack(start_service, tmp_path, pg_settings: PostgresSettings, kafka_settings
         **config_env(config),
     }
     ingress_env = {"SWITCHBOARD_SPOOL__DIRECTORY": str(tmp_path / "spool"), **config_env(config)}
+    history_db = unique("history_runbook")
+    migrate_history(pg_settings, history_db)
+    # The history API follows the signing keys there: the page's tokens open it without restart.
+    history_env = {"SWITCHBOARD_DATABASE": history_db, **config_env(config)}
     running = {
         "control": start_service("control", ["switchboard.control", "api"], control_env),
         "ingress": start_service("ingress", ["switchboard.ingress", "serve"], ingress_env),
+        "history": start_service("history-api", ["switchboard.history", "api"], history_env),
     }
     for service in running.values():
         service.wait_ready()
@@ -119,6 +127,7 @@ def stack(start_service, tmp_path, pg_settings: PostgresSettings, kafka_settings
     for service in running.values():
         service.stop()
     drop_database(pg_settings, control_env["SWITCHBOARD_DATABASE"])
+    drop_database(pg_settings, history_db)
 
 
 @pytest.mark.timeout(900)
@@ -128,7 +137,7 @@ def test_the_tenants_page_runs_as_written(
     running: dict[str, ServiceProcess] = stack["running"]
     control_env, ingress_env = stack["control_env"], stack["ingress_env"]
     page = blocks()
-    assert len(page) == 16, "a block was added to or removed from the page: check it here too"
+    assert len(page) == 18, "a block was added to or removed from the page: check it here too"
     v = {
         "TWILIO_ACCOUNT_SID": "AC" + uuid.uuid4().hex,
         "TWILIO_AUTH_TOKEN": secret("twilio"),
@@ -148,7 +157,14 @@ def test_the_tenants_page_runs_as_written(
     path = f"{ROOT / '.venv/bin'}:{os.environ['PATH']}"
     shell = Shell(
         tmp_path / "session.sh",
-        {**os.environ, **control_env, **v, "PATH": path, "CONTROL": running["control"].url},
+        {
+            **os.environ,
+            **control_env,
+            **v,
+            "PATH": path,
+            "CONTROL": running["control"].url,
+            "HISTORY": running["history"].url,
+        },
     )
     ingress = running["ingress"]
 
@@ -220,8 +236,8 @@ def test_the_tenants_page_runs_as_written(
 
     calls_start = asyncio.run(end_offsets(kafka_settings, CALL_EVENTS))
     inbound_start = asyncio.run(end_offsets(kafka_settings, MESSAGE_INBOUND))
-    session, tenant, accounts, key, bind = page[:5]
-    rotations = page[5:11]
+    session, tenant, accounts, key, tokens, models, bind = page[:7]
+    rotations = page[7:13]
     shell.run(session)
     assert shell.get("OP_TOKEN").count(".") == 2  # a JWT
     assert shell.get("OPERATOR_KEY").startswith("sbk_")
@@ -229,6 +245,49 @@ def test_the_tenants_page_runs_as_written(
     shell.run(accounts)
     shell.run(key)
     assert shell.get("ACME_KEY").startswith("sbk_")
+
+    # The history API reads the control plane's signing key on control.config (no restart):
+    # wait until it does before the page's token is used there.
+    operator = {"authorization": f"Bearer {shell.get('OP_TOKEN')}"}
+    probe = httpx.post(
+        running["control"].url + "/v1/admin/tenants/acme/api-keys",
+        json={"name": "probe", "scopes": ["history:read"]},
+        headers=operator,
+        timeout=30,
+    ).json()["key"]
+
+    def history_follows_the_signing_key() -> bool:
+        issued = httpx.post(
+            running["control"].url + "/v1/tokens",
+            json={"audience": "history"},
+            headers={"authorization": f"Bearer {probe}"},
+            timeout=30,
+        ).json()["access_token"]
+        calls = httpx.get(
+            running["history"].url + "/v1/calls",
+            headers={"authorization": f"Bearer {issued}"},
+            timeout=30,
+        )
+        return calls.status_code == 200
+
+    until(history_follows_the_signing_key, "the history API knows the signing key")
+    assert json.loads(shell.run(tokens)) == {"items": [], "next_cursor": None}
+    assert shell.get("HISTORY_TOKEN").count(".") == 2
+    # A history token opens history only: the control API refuses it.
+    refused = httpx.get(
+        running["control"].url + "/v1/channels",
+        headers={"authorization": f"Bearer {shell.get('HISTORY_TOKEN')}"},
+        timeout=30,
+    )
+    assert refused.status_code == 401, refused.text
+
+    # The operator's models with their prices, and acme's plan naming two of them.
+    listed = shell.run(models).splitlines()
+    assert set(listed[:-1]) == {"gpt-4o-mini", "gpt-4.1"}
+    assert json.loads(listed[-1])["allowed_models"] == ["gpt-4o-mini", "gpt-4.1"]
+    offered = httpx.get(running["control"].url + "/v1/admin/models", headers=operator, timeout=30)
+    prices = {m["id"]: m for m in offered.json()}
+    assert float(prices["gpt-4.1"]["output_per_1k_usd"]) == 0.008
     # Before the number is bound the account verifies, but the event is nobody's.
     until(lambda: twilio(v["TWILIO_AUTH_TOKEN"], "CAbefore") == 204, "the account in force")
     shell.run(bind)
@@ -271,7 +330,7 @@ def test_the_tenants_page_runs_as_written(
     rotation(vapi, v["VAPI_SECRET"], v["NEW_VAPI_SECRET"], *rotations[4:6])
 
     # Keys: the tenant replaces its own, then the operator revokes the new one.
-    replace, revoke, signing, at_rest, distribution = page[11:]
+    replace, revoke, signing, at_rest, distribution = page[13:]
     first_key = shell.get("ACME_KEY")
     shell.run(replace)
     assert exchange(first_key) == 401
