@@ -14,6 +14,7 @@ from switchboard.common.migrations import drop_database
 from switchboard.common.settings import PostgresSettings
 from switchboard.common.testing import ServiceProcess, free_port, unique
 from switchboard.dialer.accounts import Accounts
+from switchboard.dialer.adapters.redis_pacer import RedisPacer
 from switchboard.dialer.errors import NotPlaced, PlaceUnknown, Throttled
 from switchboard.dialer.settings import DialerSettings, WorkerSettings
 
@@ -90,6 +91,20 @@ async def redis_client(settings: DialerSettings):
     if keys:
         await client.delete(*keys)
     await client.aclose()
+
+
+@pytest.fixture
+def pacer(settings: DialerSettings, redis_client: aioredis.Redis) -> RedisPacer:
+    """The real pacer under the test's Redis prefix (a placed call holds its slot an hour:
+    only the test ends calls)."""
+    return RedisPacer(
+        redis_client,
+        settings.redis_prefix,
+        claim_lease_s=settings.worker.claim_lease_s,
+        placed_lease_s=3600,
+        throttle_backoff_s=0.2,
+        throttle_recover_s=1.0,
+    )
 
 
 @pytest.fixture

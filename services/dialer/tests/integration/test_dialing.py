@@ -11,7 +11,6 @@ import pytest
 from switchboard.dialer import outbox
 from switchboard.dialer.adapters.postgres import PostgresCampaignStore
 from switchboard.dialer.adapters.postgres_dialing import PostgresDialingStore
-from switchboard.dialer.adapters.redis_pacer import RedisPacer
 from switchboard.dialer.errors import NotPlaced, Throttled
 from switchboard.dialer.handlers import handle_call_event
 from switchboard.dialer.models import CampaignConfig, RetryDelays
@@ -26,19 +25,12 @@ ACCOUNT = "AC00000000000000000000000000000001"
 
 
 class Env:
-    def __init__(self, settings, pool, redis_client, placer, clock) -> None:
+    def __init__(self, settings, pool, pacer, placer, clock) -> None:
         self.settings = settings
         self.campaigns = PostgresCampaignStore(pool)
         self.store = PostgresDialingStore(pool)
         self.pool = pool
-        self.pacer = RedisPacer(
-            redis_client,
-            settings.redis_prefix,
-            claim_lease_s=settings.worker.claim_lease_s,
-            placed_lease_s=3600,
-            throttle_backoff_s=0.2,
-            throttle_recover_s=1.0,
-        )
+        self.pacer = pacer
         self.placer = placer
         self.clock = clock
         self.accounts = fake_accounts()
@@ -107,8 +99,8 @@ class Env:
 
 
 @pytest.fixture
-def env(settings, pool, redis_client, placer, clock) -> Env:
-    return Env(settings, pool, redis_client, placer, clock)
+def env(settings, pool, pacer, placer, clock) -> Env:
+    return Env(settings, pool, pacer, placer, clock)
 
 
 def numbers(n: int, area: str = "212") -> list[str]:

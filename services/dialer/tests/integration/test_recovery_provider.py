@@ -15,7 +15,6 @@ from pydantic import AnyHttpUrl
 from switchboard.dialer import outbox
 from switchboard.dialer.adapters.postgres import PostgresCampaignStore
 from switchboard.dialer.adapters.postgres_dialing import PostgresDialingStore
-from switchboard.dialer.adapters.redis_pacer import RedisPacer
 from switchboard.dialer.adapters.twilio import TwilioCallPlacer
 from switchboard.dialer.metrics import CLAIMS_RECOVERED
 from switchboard.dialer.models import CallingWindow, CampaignConfig
@@ -54,7 +53,7 @@ async def sim(services, port):
 
 
 async def test_a_call_still_queued_at_the_provider_is_recovered_not_redialed(
-    settings, pool, redis_client, sim, accounts
+    settings, pool, pacer, sim, accounts
 ) -> None:
     settings.twilio.api_base_url = AnyHttpUrl(str(sim.base_url))
     settings.window = WindowSettings(start=time(0), end=time(23, 59, 59))
@@ -62,14 +61,6 @@ async def test_a_call_still_queued_at_the_provider_is_recovered_not_redialed(
     placer = TwilioCallPlacer(settings.twilio, "http://127.0.0.1:9", accounts.credentials)
     store = PostgresDialingStore(pool)
     campaigns = PostgresCampaignStore(pool)
-    pacer = RedisPacer(
-        redis_client,
-        settings.redis_prefix,
-        claim_lease_s=settings.worker.claim_lease_s,
-        placed_lease_s=3600,
-        throttle_backoff_s=0.2,
-        throttle_recover_s=1.0,
-    )
     cfg = CampaignConfig(caller_ids=["+13125550100"], twiml="<Response/>", window=ALL_DAY)
     campaign = await campaigns.create_campaign(
         Campaign(uuid.uuid4(), "acme", "queued", "draft", ACCOUNT, 10.0, 10, cfg)

@@ -75,21 +75,12 @@ class SpyPacer:
 
 
 class Env:
-    def __init__(self, settings, pool, redis_client, placer, clock) -> None:
+    def __init__(self, settings, pool, pacer, placer, clock) -> None:
         self.settings = settings
         self.campaigns = PostgresCampaignStore(pool)
         self.store = PostgresDialingStore(pool)
         self.pool = pool
-        self.pacer = SpyPacer(
-            RedisPacer(
-                redis_client,
-                settings.redis_prefix,
-                claim_lease_s=settings.worker.claim_lease_s,
-                placed_lease_s=3600,
-                throttle_backoff_s=0.2,
-                throttle_recover_s=1.0,
-            )
-        )
+        self.pacer = SpyPacer(pacer)
         self.placer = placer
         self.clock = clock
 
@@ -132,8 +123,8 @@ class Env:
 
 
 @pytest.fixture
-def env(settings, pool, redis_client, placer, clock) -> Env:
-    return Env(settings, pool, redis_client, placer, clock)
+def env(settings, pool, pacer, placer, clock) -> Env:
+    return Env(settings, pool, pacer, placer, clock)
 
 
 async def test_a_tenants_campaigns_share_its_concurrent_calls(env) -> None:
@@ -170,11 +161,6 @@ async def test_a_tenants_campaigns_share_its_calls_per_second(env) -> None:
 
 
 # -- the Redis scripts' own answers --------------------------------------------------------------
-
-
-@pytest.fixture
-def pacer(env) -> RedisPacer:
-    return env.pacer.inner
 
 
 def lanes() -> tuple[Lane, Lane, Lane]:

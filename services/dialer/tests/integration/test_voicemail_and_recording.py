@@ -20,7 +20,6 @@ from switchboard.common.events import CallMachineDetected, Event
 from switchboard.dialer import outbox
 from switchboard.dialer.adapters.postgres import PostgresCampaignStore
 from switchboard.dialer.adapters.postgres_dialing import PostgresDialingStore
-from switchboard.dialer.adapters.redis_pacer import RedisPacer
 from switchboard.dialer.adapters.twilio import TwilioCallPlacer
 from switchboard.dialer.handlers import handle_call_events
 from switchboard.dialer.models import Amd, CallingWindow, CampaignConfig
@@ -124,7 +123,7 @@ def amd_event(form: dict[str, str]) -> Event:
 
 
 async def test_voicemail_on_machines_only_and_recordings_reported(
-    settings, pool, redis_client, sim, ingress, accounts
+    settings, pool, pacer, sim, ingress, accounts
 ) -> None:
     settings.twilio.api_base_url = AnyHttpUrl(str(sim.base_url))
     settings.window = WindowSettings(start=time(0), end=time(23, 59, 59))
@@ -132,14 +131,6 @@ async def test_voicemail_on_machines_only_and_recordings_reported(
     placer = TwilioCallPlacer(settings.twilio, ingress.url, accounts.credentials)
     store = PostgresDialingStore(pool)
     campaigns = PostgresCampaignStore(pool)
-    pacer = RedisPacer(
-        redis_client,
-        settings.redis_prefix,
-        claim_lease_s=settings.worker.claim_lease_s,
-        placed_lease_s=3600,
-        throttle_backoff_s=0.2,
-        throttle_recover_s=1.0,
-    )
     cfg = CampaignConfig(
         caller_ids=["+13125550100"],
         twiml="<Response><Say>Hello</Say></Response>",
