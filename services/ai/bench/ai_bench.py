@@ -68,6 +68,7 @@ from switchboard.ai.settings import (
 from switchboard.bench import report as benchreport
 from switchboard.common.config import Channel, InMemoryConfig, ModelPrice, PlanLimits, Tenant
 from switchboard.common.crypto import KeyRingSettings
+from switchboard.common.errors import PermanentError
 from switchboard.common.events import Event, MessageReceived, decode
 from switchboard.common.kafka import DeadLetters, create_broker, ensure_topics
 from switchboard.common.testing import unique
@@ -169,7 +170,14 @@ async def drain_worker(
         spent = world.Spent()
         world.SPENT.set(spent)
         started = time.perf_counter()
-        outcome = await handler(event)
+        try:
+            outcome = await handler(event)
+        except PermanentError as exc:
+            # Dead-lettered, never handled again (a send whose outcome is unknown, e.g. the
+            # simulator closed a kept-alive connection): counted, or the run waits out its
+            # timeout. The outcomes in the results show it.
+            drain.count(started, f"dead_lettered_{type(exc).__name__}")
+            raise
         elapsed = time.perf_counter() - started
         drain.overheads_ms.append((elapsed - spent.model - spent.send) * 1000)
         drain.count(started, outcome)
