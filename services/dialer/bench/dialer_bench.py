@@ -67,7 +67,7 @@ from switchboard.dialer.worker import DialWorker
 
 ROOT = Path(__file__).resolve().parents[3]
 RESULTS = ROOT / "bench" / "results" / "dialer.json"
-ACCOUNT = "AC" + "bench".ljust(32, "0")
+ACCOUNT = "AC" + "be" * 16  # a Twilio account SID: "AC" and 32 hex digits
 TOKEN = "bench-auth-token-0123456789"
 CALLER_IDS = ("+12125550100", "+14155550100")
 SIGNER = LocalSigner()
